@@ -1,0 +1,35 @@
+# Two entry points for a newcomer: `make demo` and `make test`.
+PY      ?= python3
+VENV    ?= .venv
+BIN      = $(VENV)/bin
+DATA_DIR ?= $(if $(MOTIONSYNTH_DATA_DIR),$(MOTIONSYNTH_DATA_DIR),../shared/data)
+CACHE   ?= cache/bandai2
+# torch is pinned here (the install step), not in pyproject: a pinned CPU build installs from a local file on the
+# project machines, while users with GPUs keep their own build.
+TORCH   ?= torch==2.13.0
+
+.PHONY: install test test-unit demo bench clean
+
+$(BIN)/motionsynth: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $@
+
+install: $(BIN)/motionsynth
+
+test: install
+	MOTIONSYNTH_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+test-unit: install
+	$(BIN)/python -m pytest -q -n 2 -m "not real_data"
+
+demo: install
+	$(BIN)/python -m motionsynth.demo --data-dir "$(DATA_DIR)" --cache "$(CACHE)" --out out/demo
+
+bench: install
+	bash scripts/bench.sh "$(DATA_DIR)" "$(CACHE)"
+
+clean:
+	rm -rf $(VENV) cache out .pytest_cache

@@ -1,0 +1,42 @@
+"""The `motionsynth` command line (Typer). Each concern registers its commands from its own module.
+
+Errors caused by the user's input (`MotionsynthError`) print one line ``error: …`` and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import MotionsynthError
+
+app = typer.Typer(name="motionsynth", help="Learned human-motion models: data, training, tasks, benchmarks.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+# Command modules, each with `register(app)`. Imported here so `motionsynth --help` lists everything.
+from . import bench, convert, data, render  # noqa: E402
+
+for _module in (data, convert, bench, render):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning user errors into a message and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except MotionsynthError as e:
+        typer.secho(f"error: {e}", err=True, fg="red")
+        sys.exit(2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        sys.exit(130)
+    except Exception as e:  # click usage errors come here in non-standalone mode
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise

@@ -1,0 +1,20 @@
+"""The project's exceptions. The command line turns any `MotionsynthError` into a one-line message and exit code 2."""
+
+from __future__ import annotations
+
+
+class MotionsynthError(Exception):
+    """Base class of every error caused by input the user gave (files, arguments, checkpoints)."""
+
+
+class FormatError(MotionsynthError):
+    """A file that cannot be read: names the file and, where known, the line."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        where = f"{path}:{line}" if path and line else (path or (f"line {line}" if line else ""))
+        super().__init__(f"{where}: {message}" if where else message)
+        self.path, self.line, self.reason = path, line, message
+
+
+class SkeletonMismatchError(MotionsynthError):
+    """Motion and model (or two motions) use different skeletons."""
