@@ -22,21 +22,14 @@ for _module in (data, convert, bench, render):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning user errors into a message and exit code 2."""
+    """Entry point: run the app (usage errors exit 2 via Typer), turning user errors into a message and exit 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="motionsynth")
     except MotionsynthError as e:
         typer.secho(f"error: {e}", err=True, fg="red")
         sys.exit(2)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        typer.secho("aborted", err=True)
-        sys.exit(130)
-    except Exception as e:  # click usage errors come here in non-standalone mode
-        import click
 
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+
+@app.callback()
+def _root() -> None:
+    """motionsynth: learned human-motion models."""
