@@ -155,3 +155,20 @@ class Method(Protocol):
 
     def complete(self, motion: Motion, mask: Mask, label: dict[str, Any] | None = None, n_samples: int = 1,
                  seed: int | None = None) -> list[Motion]: ...
+
+
+def save_mask(mask: Mask, path) -> None:
+    """Write a mask as ``.npz`` with arrays ``joints`` (T, J), ``root`` (T,) and ``noisy`` () (atomically)."""
+    from .io.atomic import atomic_open
+
+    with atomic_open(path, "wb") as f:
+        np.savez(f, joints=mask.joints, root=mask.root, noisy=np.array(mask.noisy))
+
+
+def load_mask(path) -> Mask:
+    """Read a mask written by `save_mask`; a clear error for anything else."""
+    try:
+        with np.load(path) as z:
+            return Mask(z["joints"], z["root"], bool(z["noisy"]) if "noisy" in z else False)
+    except (OSError, KeyError, ValueError) as e:
+        raise MotionsynthError(f"{path}: not a mask file (.npz with 'joints' (T, J) and 'root' (T,)): {e}") from None
