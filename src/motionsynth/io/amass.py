@@ -1,0 +1,187 @@
+"""AMASS ``.npz`` reader: SMPL / SMPL-H / SMPL-X pose sequences → `Motion` on the 22-joint SMPL body.
+
+An AMASS file holds ``poses`` (T, 3·K) axis-angle rotations per joint in SMPL order (K = 24 for SMPL, 52 for SMPL-H,
+55 for SMPL-X; the first 22 joints are the body, the rest hands / jaw / eyes and are dropped), ``trans`` (T, 3) in
+metres, ``mocap_framerate`` (SMPL-H) or ``mocap_frame_rate`` (SMPL-X), ``betas`` and optionally ``gender``.
+
+Conversion to the project's conventions:
+
+- **Axes.** AMASS worlds are Z up; the project is +Y up. Every world quantity is rotated by the fixed rotation
+  ``C = Rx(-90°)`` — ``(x, y, z) → (x, z, -y)`` — i.e. the root (pelvis) rotation becomes ``C · R_root`` and the root
+  position ``C · p``. SMPL's own body frame is already Y up and faces +Z (left is +X), so with an upright AMASS
+  pelvis (``R_root ≈ Rx(+90°)``) the converted root rotation is about the identity.
+- **Units.** Metres → centimetres (× 100).
+- **Root position.** SMPL places the pelvis at ``trans + J_pelvis`` (the rest pelvis joint is added *without* the
+  root rotation), so ``root_positions = 100 · C · (trans + J_pelvis)``.
+- **Skeleton.** ``offsets[j] = 100 · (J_j − J_parent(j))`` of the rest joints J, in the SMPL body frame; the root's
+  offset is the rest pelvis position. Local joint rotations are the file's axis-angles unchanged (SMPL's rest pose is
+  the identity).
+
+Rest joints: exact ones need the SMPL body model, so with ``body_model_dir`` and the optional ``smplx`` package
+(``pip install motionsynth[smpl]``) they are computed from the file's ``betas`` (``J = J_regressor · (v_template +
+shapedirs · betas)``). Otherwise a built-in table is used: the neutral SMPL template's joints, **approximate** values
+(rounded to ~1 mm) of the SMPL neutral model's regressed rest joints — fine for learning and viewing, but bone lengths
+then ignore the subject's shape.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .. import rotations as R
+from ..errors import FormatError
+from ..motion import Motion
+from ..skeleton import Skeleton
+
+__all__ = ["SMPL_BODY_NAMES", "SMPL_BODY_PARENTS", "SMPL_NEUTRAL_REST_JOINTS", "Z_UP_TO_Y_UP", "smpl_skeleton",
+           "read_amass"]
+
+SMPL_BODY_NAMES = [
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle", "right_ankle",
+    "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+]
+"""The 22 SMPL body joints in SMPL order (already topological: every parent index is smaller than its child's)."""
+
+SMPL_BODY_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19]
+"""Parents of `SMPL_BODY_NAMES` (SMPL's ``kintree_table`` restricted to the body)."""
+
+SMPL_NEUTRAL_REST_JOINTS = np.array([
+    [-0.0018, -0.2233, 0.0282],  # pelvis
+    [0.0695, -0.3127, 0.0236],  # left_hip
+    [-0.0678, -0.3132, 0.0212],  # right_hip
+    [-0.0043, -0.1144, 0.0015],  # spine1
+    [0.1022, -0.6890, 0.0169],  # left_knee
+    [-0.1079, -0.6961, 0.0150],  # right_knee
+    [0.0012, 0.0208, 0.0026],  # spine2
+    [0.0885, -1.0875, -0.0267],  # left_ankle
+    [-0.0919, -1.0948, -0.0273],  # right_ankle
+    [0.0023, 0.0737, 0.0280],  # spine3
+    [0.1148, -1.1437, 0.0925],  # left_foot
+    [-0.1176, -1.1430, 0.0961],  # right_foot
+    [-0.0003, 0.2874, -0.0154],  # neck
+    [0.0814, 0.1956, -0.0055],  # left_collar
+    [-0.0791, 0.1923, -0.0109],  # right_collar
+    [0.0046, 0.3528, 0.0355],  # head
+    [0.1724, 0.2260, -0.0156],  # left_shoulder
+    [-0.1752, 0.2255, -0.0196],  # right_shoulder
+    [0.4324, 0.2131, -0.0426],  # left_elbow
+    [-0.4289, 0.2118, -0.0411],  # right_elbow
+    [0.6872, 0.2220, -0.0433],  # left_wrist
+    [-0.6896, 0.2204, -0.0475],  # right_wrist
+])
+"""(22, 3) approximate rest joint positions (metres, SMPL body frame: Y up, facing +Z) of the neutral SMPL model."""
+
+Z_UP_TO_Y_UP = R.axis_angle_to_quat(np.array([-np.pi / 2, 0.0, 0.0]))
+"""Quaternion of Rx(-90°): maps AMASS's Z-up world to the project's Y-up world, (x, y, z) → (x, z, -y)."""
+
+_WIDTHS = {66: "smpl-body", 72: "smpl", 156: "smplh", 165: "smplx"}
+_NUM_BODY = len(SMPL_BODY_NAMES)
+
+
+def smpl_skeleton(rest_joints: np.ndarray | None = None) -> Skeleton:
+    """The 22-joint SMPL body skeleton in cm from rest joints (22, 3) in metres (default: the built-in neutral
+    table). Root = pelvis (joint 0); channels: root positions + ZYX rotations, others ZYX rotations."""
+    joints = SMPL_NEUTRAL_REST_JOINTS if rest_joints is None else np.asarray(rest_joints, dtype=np.float64)
+    parents = np.array(SMPL_BODY_PARENTS)
+    offsets = joints.copy()
+    offsets[1:] = joints[1:] - joints[parents[1:]]
+    return Skeleton(SMPL_BODY_NAMES, parents, offsets * 100.0, root=0)
+
+
+def _rest_joints_from_model(body_model_dir: str | os.PathLike, model_type: str, gender: str,
+                            betas: np.ndarray) -> np.ndarray | None:
+    """(22, 3) rest joints (metres) for ``betas`` via ``smplx`` (imported lazily; optional dependency), or None
+    with a warning when ``smplx`` is not installed."""
+    try:
+        import smplx  # type: ignore[import-not-found]
+    except ImportError:
+        warnings.warn("body_model_dir given but the optional 'smplx' package is not installed "
+                      "(pip install motionsynth[smpl]); using the built-in approximate neutral SMPL skeleton",
+                      stacklevel=3)
+        return None
+    import torch
+
+    model_type = {"smpl-body": "smpl"}.get(model_type, model_type)
+    try:
+        model = smplx.create(str(body_model_dir), model_type=model_type, gender=gender, num_betas=len(betas))
+    except Exception as e:  # smplx raises assorted errors for missing/invalid model files
+        raise FormatError(f"cannot load the {model_type} {gender} body model from {body_model_dir}: {e}") from None
+    with torch.no_grad():
+        shapedirs = torch.as_tensor(model.shapedirs)
+        nb = min(len(betas), shapedirs.shape[-1])
+        b = torch.as_tensor(betas[:nb], dtype=shapedirs.dtype)
+        v = torch.as_tensor(model.v_template) + torch.einsum("vcb,b->vc", shapedirs[..., :nb], b)
+        joints = torch.as_tensor(model.J_regressor).to(v.dtype) @ v
+    return joints[:_NUM_BODY].double().numpy()
+
+
+def _decode_str(x) -> str:
+    x = np.asarray(x)
+    v = x.item() if x.size == 1 else x
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def read_amass(path: str | os.PathLike, body_model_dir: str | os.PathLike | None = None) -> Motion:
+    """Read an AMASS .npz into a Motion on the 22-joint SMPL body (Y up, cm; see the module docstring).
+
+    Args:
+        path: the .npz file.
+        body_model_dir: folder of SMPL/SMPL-H/SMPL-X model files (as ``smplx.create`` expects). When given and
+            ``smplx`` is installed, bone lengths follow the file's ``betas``; otherwise (with a warning when the folder
+            was given but ``smplx`` is missing) the built-in neutral skeleton.
+    Raises:
+        FormatError: not an npz, missing keys, wrong ``poses`` width, mismatched lengths, non-finite values.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise FormatError(f"not a readable .npz file ({e})", str(path)) from None
+    for key in ("poses", "trans"):
+        if key not in data:
+            raise FormatError(f"AMASS file lacks '{key}' (has {sorted(data)})", str(path))
+    rate_key = next((k for k in ("mocap_framerate", "mocap_frame_rate") if k in data), None)
+    if rate_key is None:
+        raise FormatError(f"AMASS file lacks 'mocap_framerate' / 'mocap_frame_rate' (has {sorted(data)})", str(path))
+    poses = np.asarray(data["poses"], dtype=np.float64)
+    trans = np.asarray(data["trans"], dtype=np.float64)
+    if poses.ndim != 2 or poses.shape[1] not in _WIDTHS:
+        raise FormatError(f"'poses' must be (T, 72) SMPL, (T, 156) SMPL-H or (T, 165) SMPL-X, got {poses.shape}",
+                          str(path))
+    if trans.shape != (poses.shape[0], 3):
+        raise FormatError(f"'trans' must be ({poses.shape[0]}, 3) to match 'poses', got {trans.shape}", str(path))
+    if poses.shape[0] == 0:
+        raise FormatError("AMASS file has no frames", str(path))
+    try:
+        fps = float(np.asarray(data[rate_key]).reshape(-1)[0])
+    except (ValueError, IndexError, TypeError):
+        raise FormatError(f"'{rate_key}' is not a number", str(path)) from None
+    if not (np.isfinite(fps) and fps > 0):
+        raise FormatError(f"'{rate_key}' must be a positive frame rate, got {fps}", str(path))
+    for key, arr in (("poses", poses), ("trans", trans)):
+        if not np.isfinite(arr).all():
+            bad = int(np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(1))[0])
+            raise FormatError(f"'{key}' has NaN or infinite values (first at frame {bad})", str(path))
+
+    rest = SMPL_NEUTRAL_REST_JOINTS
+    if body_model_dir is not None:
+        betas = np.asarray(data.get("betas", np.zeros(10)), dtype=np.float64).reshape(-1)
+        if not np.isfinite(betas).all():
+            raise FormatError("'betas' has NaN or infinite values", str(path))
+        gender = _decode_str(data["gender"]) if "gender" in data else "neutral"
+        exact = _rest_joints_from_model(body_model_dir, _WIDTHS[poses.shape[1]], gender, betas)
+        rest = rest if exact is None else exact
+    skeleton = smpl_skeleton(rest)
+
+    T = poses.shape[0]
+    rotations = R.axis_angle_to_quat(poses[:, : 3 * _NUM_BODY].reshape(T, _NUM_BODY, 3))
+    rotations[:, 0] = R.quat_mul(Z_UP_TO_Y_UP, rotations[:, 0])
+    root_positions = R.quat_apply(Z_UP_TO_Y_UP, trans + rest[0]) * 100.0
+    return Motion(skeleton, R.quat_continuous(rotations, dim=0), root_positions, fps, name=path.stem)
