@@ -1,5 +1,37 @@
-"""`motionsynth convert` commands (being written)."""
+"""`motionsynth convert`: convert a motion between BVH, the project's npz file and AMASS (read only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import MotionsynthError
+
+
+def convert_cmd(
+    source: Path = typer.Argument(..., metavar="IN", help="Input motion: .bvh, motionsynth .npz or AMASS .npz."),
+    target: Path = typer.Argument(..., metavar="OUT", help="Output motion: .bvh or .npz (written atomically)."),
+    fps: Optional[float] = typer.Option(None, "--fps", help="Resample to this frame rate (frames per second)."),
+) -> None:
+    """Convert a motion file; the output format follows OUT's extension."""
+    from ..io import MOTION_SUFFIXES, load_motion, save_motion
+
+    if target.suffix.lower() not in MOTION_SUFFIXES:
+        raise MotionsynthError(f"{target}: unknown output type {target.suffix or '(no extension)'!r}; "
+                               f"expected one of {', '.join(MOTION_SUFFIXES)}")
+    if fps is not None and not fps > 0:
+        raise MotionsynthError(f"--fps must be positive, got {fps:g}")
+    if target.exists() and target.resolve() == source.resolve():
+        raise MotionsynthError(f"{target}: input and output are the same file")
+    motion = load_motion(source)
+    if fps is not None:
+        motion = motion.resample(fps)
+    save_motion(motion, target)
+    typer.echo(f"wrote {target} ({motion.num_frames} frames @ {motion.fps:g} fps, {len(motion.skeleton)} joints)")
 
 
 def register(app) -> None:
     """Add this module's commands to the main app."""
+    app.command("convert")(convert_cmd)
