@@ -15,6 +15,9 @@ class FormatError(MotionsynthError):
         super().__init__(f"{where}: {message}" if where else message)
         self.path, self.line, self.reason = path, line, message
 
+    def __reduce__(self):  # keep path and line across process boundaries (parallel readers)
+        return (type(self), (self.reason, self.path, self.line))
+
 
 class SkeletonMismatchError(MotionsynthError):
     """Motion and model (or two motions) use different skeletons."""

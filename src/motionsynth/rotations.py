@@ -129,8 +129,34 @@ def euler_to_quat(angles, order: str, degrees: bool = False):
     ``order`` is three letters; upper case is intrinsic (BVH), lower case extrinsic.
     """
     if isinstance(angles, np.ndarray):
-        return euler_to_quat(torch.from_numpy(np.array(angles, dtype=np.float64)), order, degrees).numpy()
+        return _euler_to_quat_numpy(np.asarray(angles, dtype=np.float64), order, degrees)
     return roma.euler_to_unitquat(order, angles, degrees=degrees)
+
+
+def _euler_to_quat_numpy(angles: np.ndarray, order: str, degrees: bool) -> np.ndarray:
+    """Numpy path of `euler_to_quat`: products of per-axis half-angle quaternions (BVH reading's hot spot)."""
+    half = (np.deg2rad(angles) if degrees else angles) / 2
+    axis_quats = []
+    for i, letter in enumerate(order):
+        q = np.zeros((*angles.shape[:-1], 4))
+        q[..., "xyz".index(letter.lower())] = np.sin(half[..., i])
+        q[..., 3] = np.cos(half[..., i])
+        axis_quats.append(q)
+    if order.islower():  # extrinsic: the first axis is applied first, in the fixed frame
+        axis_quats = axis_quats[::-1]
+    out = axis_quats[0]
+    for q in axis_quats[1:]:
+        out = _quat_mul_numpy(out, q)
+    return out
+
+
+def _quat_mul_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ax, ay, az, aw = np.moveaxis(a, -1, 0)
+    bx, by, bz, bw = np.moveaxis(b, -1, 0)
+    return np.stack([aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw,
+                     aw * bw - ax * bx - ay * by - az * bz], axis=-1)
 
 
 def quat_to_euler(q, order: str, degrees: bool = False):
