@@ -18,8 +18,21 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import roma
 import torch
+
+
+class _LazyRoma:
+    """`roma` imported on first use: it pulls in torch's compiler stack (seconds), which the CLI's start-up and
+    numpy-only paths do not need."""
+
+    def __getattr__(self, name):
+        import roma as module
+
+        globals()["roma"] = module
+        return getattr(module, name)
+
+
+roma = _LazyRoma()
 
 __all__ = [
     "quat_identity", "quat_normalize", "quat_mul", "quat_inv", "quat_apply", "quat_to_matrix", "matrix_to_quat",
