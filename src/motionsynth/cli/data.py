@@ -1,5 +1,99 @@
-"""`motionsynth data` commands (being written)."""
+"""`motionsynth data` commands: prepare a dataset into a motion cache, describe a cache, download a dataset."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import MotionsynthError
+
+data_app = typer.Typer(name="data", help="Prepare, inspect and download motion datasets.", no_args_is_help=True)
+
+
+@data_app.command("prepare")
+def prepare_cmd(
+    source: Path = typer.Argument(..., help="Dataset zip, folder or file."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Adapter: bandai-namco, bvh-folder or amass."),
+    out: Path = typer.Option(..., "--out", "-o", help="Cache folder to write (an existing cache is replaced)."),
+    fps: Optional[float] = typer.Option(None, "--fps", help="Resample every take to this frame rate."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: number of CPUs)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="bvh-folder: CSV with a 'name' column + labels."),
+    label_pattern: Optional[str] = typer.Option(None, "--label-pattern",
+                                                help="bvh-folder: regex with named groups, e.g. "
+                                                     "'(?P<action>[a-z]+)_\\d+'."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Read a dataset once into a memory-mapped motion cache (arrays, features, train-split stats, splits)."""
+    from ..data.cache import prepare
+
+    if workers is not None and workers < 1:
+        raise MotionsynthError(f"--workers must be at least 1, got {workers}")
+    t0 = time.perf_counter()
+    cache = prepare(source, dataset, out, fps=fps, workers=workers, progress=progress, labels=labels,
+                    label_pattern=label_pattern)
+    info = cache.info()
+    typer.echo(f"prepared {info['takes']:,} takes, {info['frames']:,} frames ({info['hours']:.2f} h at "
+               f"{info['fps']:g} fps, {info['joints']} joints) into {cache.path} in {time.perf_counter() - t0:.1f} s")
+    typer.echo("splits: " + ", ".join(f"{s} {v['takes']:,} takes / {v['frames']:,} frames"
+                                      for s, v in info["splits"].items()))
+    skipped = cache.skipped
+    if skipped:
+        typer.echo(f"skipped {len(skipped)} take(s):")
+        for s in skipped[:20]:
+            typer.echo(f"  {s['name']}: {s['reason']}")
+        if len(skipped) > 20:
+            typer.echo(f"  … and {len(skipped) - 20} more (all listed in {cache.path / 'meta.json'})")
+
+
+@data_app.command("info")
+def info_cmd(
+    cache_dir: Path = typer.Argument(..., metavar="CACHE", help="A folder written by `motionsynth data prepare`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Describe a motion cache: takes, frames, hours, fps, joints, labels, split sizes."""
+    from ..data.cache import MotionCache
+
+    info = MotionCache(cache_dir).info()
+    if as_json:
+        typer.echo(json.dumps(info, indent=1))
+        return
+    typer.echo(f"{info['path']}  ({info['dataset']}, from {info['source']})")
+    typer.echo(f"takes {info['takes']:,}   frames {info['frames']:,}   hours {info['hours']:.2f}   "
+               f"fps {info['fps']:g}   joints {info['joints']}   feature dim {info['feature_dim']}")
+    for s, v in info["splits"].items():
+        typer.echo(f"  {s:<5} {v['takes']:>7,} takes {v['frames']:>11,} frames")
+    for key, counts in info["labels"].items():
+        typer.echo(f"label {key} ({len(counts)}): " + ", ".join(f"{n} {c}" for n, c in counts.items()))
+    if info["skipped"]:
+        typer.echo(f"{info['skipped']} take(s) were skipped when preparing (see meta.json)")
+    typer.echo(f"data hash {info['data_hash']}")
+
+
+@data_app.command("download")
+def download_cmd(
+    dataset: str = typer.Argument(..., help="Dataset to download: bandai-namco."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to put the dataset in."),
+    part: int = typer.Option(2, "--part", help="Bandai Namco dataset part: 1 or 2."),
+    from_zip: Optional[Path] = typer.Option(None, "--from", help="Use this already-downloaded zip."),
+    url: Optional[str] = typer.Option(None, "--url", help="Download from this URL instead of GitHub."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Download (resumable) and verify a public dataset, then extract it ready for `data prepare`."""
+    from ..data.download import DEFAULT_URL, fetch_bandai
+
+    if dataset != "bandai-namco":
+        raise MotionsynthError(f"unknown dataset {dataset!r} to download; available: bandai-namco")
+    folder = fetch_bandai(part, out, from_zip=from_zip, url=url or DEFAULT_URL, progress=progress)
+    n = len(list((folder / "data").glob("*.bvh")))
+    typer.echo(f"Bandai Namco dataset {part}: {n:,} takes verified in {folder} (licence CC BY-NC 4.0: "
+               f"{folder / 'LICENSE'})")
+    typer.echo(f"next: motionsynth data prepare {folder} --dataset bandai-namco --out CACHE")
 
 
 def register(app) -> None:
-    """Add this module's commands to the main app."""
+    """Add the ``data`` sub-app to the main app."""
+    app.add_typer(data_app, name="data")

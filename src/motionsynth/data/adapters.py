@@ -1,0 +1,332 @@
+"""Dataset adapters: turn a published dataset (a folder or a zip) into named, labelled takes.
+
+An adapter *lists* a source cheaply (file names, label files) into `TakeRef` records, then each take is *loaded*
+separately (`load_take`), possibly in a worker process — that is how `motionsynth.data.cache.prepare` reads thousands
+of files on several cores. Takes that cannot be used are reported as ``(name, reason)`` and skipped; the rest go on.
+
+Adapters (``--dataset`` on the command line):
+
+- ``bandai-namco``: either Bandai Namco Research motion dataset (1 or 2), as a .zip or an extracted folder:
+  ``<root>/data/*.bvh`` with a ``.json`` beside each (``{"content": i, "style": j}``), label names in
+  ``<root>/cfg/content_label.txt`` and ``style_label.txt`` (one per line; the ``dataset-N_`` prefix is dropped).
+- ``bvh-folder``: any folder, zip or single file of BVH (searched recursively). Labels optionally from a CSV (a
+  ``name`` column matching the take name, file stem or file name, plus one column per label key) or from the named
+  groups of a regular expression searched in the take name (``(?P<action>[a-z]+)_\\d+``).
+- ``amass``: a folder of AMASS ``.npz`` files (recursive; per-subject ``shape.npz`` / ``*_stagei.npz`` are ignored).
+
+Take names are the file's path relative to the source without its extension (``walk/walk_01``); for Bandai Namco
+the file stem (``dataset-2_walk_normal_001``). Labels are ``dict[str, str]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator
+
+from ..errors import FormatError, MotionsynthError
+from ..motion import Motion
+
+DATASETS = ("bandai-namco", "bvh-folder", "amass")
+
+
+@dataclass(frozen=True)
+class TakeRef:
+    """Where one take lives: a file (``member`` None) or a member of the zip at ``path``. Picklable."""
+
+    name: str
+    path: str
+    member: str | None = None
+    kind: str = "bvh"  # "bvh" | "amass"
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
+
+    @property
+    def where(self) -> str:
+        """Human-readable location for messages (``archive.zip:data/x.bvh`` or the file path)."""
+        return f"{self.path}:{self.member}" if self.member else self.path
+
+
+@dataclass
+class Listing:
+    """What an adapter found in a source.
+
+    Attributes:
+        takes: loadable takes, in a stable (sorted) order.
+        label_names: label key → ordered vocabulary (may miss values first seen in takes; the cache adds them).
+        problems: ``(name, reason)`` of takes already known to be unusable (reported and skipped).
+    """
+
+    takes: list[TakeRef]
+    label_names: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+# ---- loading ---------------------------------------------------------------------------------------------------
+_ZIPS: dict[tuple[int, str], zipfile.ZipFile] = {}
+
+
+def _zip(path: str) -> zipfile.ZipFile:
+    """An open ZipFile per (process, path): a forked worker must not share its parent's file offset."""
+    key = (os.getpid(), path)
+    if key not in _ZIPS:
+        _ZIPS[key] = zipfile.ZipFile(path)
+    return _ZIPS[key]
+
+
+def load_take(ref: TakeRef) -> Motion:
+    """Read one take into a `Motion` with ``name`` and ``labels`` set. Raises `MotionsynthError` (usually
+    `FormatError`) when the file cannot be used."""
+    if ref.kind == "amass":
+        from ..io.amass import read_amass
+
+        motion = read_amass(ref.path)
+    else:
+        from ..io.bvh import parse_bvh, read_bvh
+
+        if ref.member is None:
+            motion = read_bvh(ref.path)
+        else:
+            try:
+                data = _zip(ref.path).read(ref.member)
+            except (OSError, zipfile.BadZipFile, KeyError) as e:
+                raise FormatError(f"cannot read from the archive: {e}", ref.where) from None
+            motion = parse_bvh(data.decode("utf-8", errors="replace"), ref.where)
+    if motion.num_frames == 0:
+        raise FormatError("no frames", ref.where)
+    motion.name = ref.name
+    motion.labels = dict(ref.labels)
+    return motion
+
+
+def safe_call(fn: Callable, ref: TakeRef):
+    """``fn(ref)``, or a `MotionsynthError` describing why it failed (any exception: one bad file must not stop a
+    whole dataset)."""
+    try:
+        return fn(ref)
+    except MotionsynthError as e:
+        return e
+    except Exception as e:  # noqa: BLE001 — reader bugs on odd files are reported per take, not fatal
+        return FormatError(f"{type(e).__name__}: {e}", ref.where)
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def map_takes(fn: Callable, refs: list[TakeRef], workers: int = 1) -> Iterator:
+    """``safe_call(fn, ref)`` for every ref, in order, on ``workers`` processes (1: in this process).
+
+    ``fn`` must be a picklable module-level function (or ``functools.partial`` of one). Uses ``fork`` where the
+    platform has it (no re-import cost), else ``spawn``.
+    """
+    from functools import partial
+
+    if workers <= 1 or len(refs) <= 1:
+        for ref in refs:
+            yield safe_call(fn, ref)
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(min(workers, len(refs)), initializer=_init_worker) as pool:
+        yield from pool.imap(partial(safe_call, fn), refs, chunksize=max(1, min(16, len(refs) // (8 * workers))))
+
+
+# ---- adapters --------------------------------------------------------------------------------------------------
+def _check_source(source: Path) -> Path:
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise MotionsynthError(f"{source}: no such file or folder")
+    return source
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise MotionsynthError(f"{path}: not a readable zip archive ({e})") from None
+
+
+def _label_lines(text: str) -> list[str]:
+    """Label names from a Bandai ``cfg/*_label.txt``: one per line, ``dataset-N_`` prefix removed."""
+    return [re.sub(r"^dataset-\d+_", "", line.strip()) for line in text.splitlines() if line.strip()]
+
+
+class BandaiNamco:
+    """Bandai Namco Research motion dataset 1 or 2 (zip or folder); labels ``content`` and ``style``."""
+
+    name = "bandai-namco"
+    label_keys = ("content", "style")
+
+    def list(self, source: Path) -> Listing:
+        source = _check_source(source)
+        if not source.is_file():
+            return self._list(source, None)
+        with _open_zip(source) as z:
+            return self._list(source, z)
+
+    def _list(self, source: Path, z: zipfile.ZipFile | None) -> Listing:
+        if z is not None:
+            names = z.namelist()
+            roots = sorted({m[: -len(PurePosixPath(m).name)][: -len("data/")] for m in names
+                            if re.search(r"(^|/)data/[^/]+\.bvh$", m, re.I)})
+            if len(roots) != 1:
+                raise MotionsynthError(self._layout_error(source, roots))
+            root = roots[0]
+            read = lambda rel: z.read(root + rel).decode("utf-8-sig")  # noqa: E731
+            exists = set(names).__contains__
+            bvhs = sorted(m for m in names if re.fullmatch(re.escape(root) + r"data/[^/]+\.bvh", m, re.I))
+            files = [(PurePosixPath(m).stem, str(source), m, m[len(root):]) for m in bvhs]
+            has = lambda rel: exists(root + rel)  # noqa: E731
+        else:
+            def is_root(p: Path) -> bool:
+                return (p / "data").is_dir() and any((p / "data").glob("*.bvh"))
+
+            # the dataset folder itself, or the one dataset folder inside (as `data download` leaves it)
+            roots = [source] if is_root(source) else sorted(p for p in source.iterdir() if p.is_dir() and is_root(p))
+            if len(roots) != 1:
+                raise MotionsynthError(self._layout_error(source, [f"{p.name}/" for p in roots]))
+            root_dir = roots[0]
+            read = lambda rel: (root_dir / rel).read_text(encoding="utf-8-sig")  # noqa: E731
+            has = lambda rel: (root_dir / rel).is_file()  # noqa: E731
+            files = [(p.stem, str(p), None, f"data/{p.name}") for p in sorted((root_dir / "data").glob("*.bvh"))]
+        vocab = {}
+        for key in self.label_keys:
+            rel = f"cfg/{key}_label.txt"
+            if not has(rel):
+                raise MotionsynthError(f"{source}: no {rel} — not a Bandai Namco dataset (expected data/*.bvh, "
+                                       f"cfg/content_label.txt and cfg/style_label.txt)")
+            vocab[key] = _label_lines(read(rel))
+        takes, problems = [], []
+        for stem, path, member, rel in files:
+            rel_json = rel[: -len(".bvh")] + ".json"
+            try:
+                ids = json.loads(read(rel_json)) if has(rel_json) else None
+                if ids is None:
+                    raise ValueError(f"no {rel_json} beside it")
+                labels = {key: vocab[key][int(ids[key])] for key in self.label_keys}
+            except (ValueError, KeyError, IndexError, TypeError) as e:
+                problems.append((stem, f"bad label file: {e}"))
+                continue
+            takes.append(TakeRef(stem, path, member, "bvh", labels))
+        return Listing(takes, vocab, problems)
+
+    @staticmethod
+    def _layout_error(source: Path, roots: list[str]) -> str:
+        if len(roots) > 1:
+            return (f"{source}: holds several datasets ({', '.join(r or '/' for r in roots)}); give one of them "
+                    f"(for a zip, extract one part first: `motionsynth data download bandai-namco --part 2 "
+                    f"--from ZIP --out DIR`)")
+        return f"{source}: no data/*.bvh inside — not a Bandai Namco dataset (zip or folder with data/ and cfg/)"
+
+
+class BvhFolder:
+    """Any folder, zip or single file of BVH; optional labels from a CSV or a filename regex."""
+
+    name = "bvh-folder"
+
+    def __init__(self, labels: str | Path | None = None, label_pattern: str | None = None):
+        self.labels_csv = Path(labels) if labels else None
+        self.pattern = None
+        if label_pattern:
+            try:
+                self.pattern = re.compile(label_pattern)
+            except re.error as e:
+                raise MotionsynthError(f"--label-pattern {label_pattern!r} is not a valid regular expression: {e}")
+            if not self.pattern.groupindex:
+                raise MotionsynthError(f"--label-pattern {label_pattern!r} has no named groups "
+                                       f"(write e.g. '(?P<action>[a-z]+)_\\d+')")
+
+    def list(self, source: Path) -> Listing:
+        source = _check_source(source)
+        if source.is_dir():
+            files = sorted(p for p in source.rglob("*") if p.suffix.lower() == ".bvh" and p.is_file())
+            found = [(p.relative_to(source).with_suffix("").as_posix(), str(p), None) for p in files]
+        elif source.suffix.lower() == ".bvh":
+            found = [(source.stem, str(source), None)]
+        else:
+            with _open_zip(source) as z:
+                members = sorted(m for m in z.namelist() if m.lower().endswith(".bvh") and not m.endswith("/"))
+            found = [(m[: -len(".bvh")], str(source), m) for m in members]
+        if not found:
+            raise MotionsynthError(f"{source}: no .bvh files found")
+        table = self._read_csv() if self.labels_csv else None
+        takes = []
+        for name, path, member in found:
+            labels: dict[str, str] = {}
+            if table is not None:
+                stem = PurePosixPath(name).name
+                row = table.get(name) or table.get(stem) or table.get(stem + ".bvh") or {}
+                labels.update(row)
+            if self.pattern is not None:
+                m = self.pattern.search(name)
+                if m:
+                    labels.update({k: v for k, v in m.groupdict().items() if v is not None})
+            takes.append(TakeRef(name, path, member, "bvh", labels))
+        return Listing(takes, {}, [])
+
+    def _read_csv(self) -> dict[str, dict[str, str]]:
+        path = self.labels_csv
+        if not path.is_file():
+            raise MotionsynthError(f"--labels {path}: no such file")
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                rows = list(csv.DictReader(f))
+        except (OSError, csv.Error, UnicodeDecodeError) as e:
+            raise MotionsynthError(f"--labels {path}: cannot read the CSV: {e}") from None
+        if not rows or "name" not in rows[0]:
+            raise MotionsynthError(f"--labels {path}: needs a header with a 'name' column and label columns")
+        table = {}
+        for row in rows:
+            name = (row.pop("name") or "").strip()
+            if name.lower().endswith(".bvh"):
+                name = name[:-4]
+            table[name] = {k.strip(): (v or "").strip() for k, v in row.items() if k and (v or "").strip()}
+        return table
+
+
+class Amass:
+    """A folder of AMASS ``.npz`` motions (searched recursively); no labels."""
+
+    name = "amass"
+    _IGNORED = re.compile(r"^(shape|.*_stagei)\.npz$", re.I)
+
+    def list(self, source: Path) -> Listing:
+        source = _check_source(source)
+        if source.is_file():
+            files, base = [source], source.parent
+        else:
+            files, base = sorted(p for p in source.rglob("*.npz") if not self._IGNORED.match(p.name)), source
+        if not files:
+            raise MotionsynthError(f"{source}: no AMASS .npz files found")
+        return Listing([TakeRef(p.relative_to(base).with_suffix("").as_posix(), str(p), None, "amass")
+                        for p in files])
+
+
+def get_adapter(dataset: str, labels: str | Path | None = None, label_pattern: str | None = None):
+    """The adapter for a ``--dataset`` name (options only apply to ``bvh-folder``)."""
+    if dataset == "bvh-folder":
+        return BvhFolder(labels, label_pattern)
+    if labels or label_pattern:
+        raise MotionsynthError(f"--labels / --label-pattern only apply to --dataset bvh-folder, not {dataset}")
+    if dataset == "bandai-namco":
+        return BandaiNamco()
+    if dataset == "amass":
+        return Amass()
+    raise MotionsynthError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+
+
+def iter_takes(adapter, source: str | Path, workers: int = 1) -> Iterator[tuple[str, Motion | MotionsynthError]]:
+    """Every take of ``source``: ``(name, Motion)`` or ``(name, error)`` for a take that cannot be used."""
+    listing = adapter.list(Path(source))
+    for name, reason in listing.problems:
+        yield name, MotionsynthError(reason)
+    for ref, result in zip(listing.takes, map_takes(load_take, listing.takes, workers)):
+        yield ref.name, result

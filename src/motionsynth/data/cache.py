@@ -1,0 +1,422 @@
+"""The prepared, memory-mapped motion cache every model trains from.
+
+`prepare` reads a dataset once (through an adapter, on several processes), and writes a folder:
+
+==========================  ==========================================================================================
+``meta.json``               version, dataset, source, fps, take table (name, start, length, split, labels), label
+                            vocabulary, counts, skipped takes with reasons, ``data_hash``
+``skeleton.json``           the skeleton (`Skeleton.to_json`) of the first train take
+``rotations.npy``           (N, J, 4) float32 local quaternions (x, y, z, w) of all N frames, takes back to back
+``root_positions.npy``      (N, 3) float32 moving-root positions (file units, cm)
+``features.npy``            (N, D) float32 `motionsynth.data.features.encode` of each take
+``stats.npz``               `FeatureStats` (mean, std) over the **train** split only
+``offsets.npy``             (takes, J, 3) per-take rest offsets — only when bone offsets differ between takes
+==========================  ==========================================================================================
+
+Take ``i`` occupies rows ``takes[i].start : takes[i].start + takes[i].length`` of every array. `MotionCache` opens
+the arrays with ``np.load(mmap_mode="r")``, so even millions of frames never need to fit in memory; `prepare` streams
+takes into the files as they are parsed (one take in memory per process) and writes into a temporary folder that is
+renamed into place at the end, so an interrupted run never leaves a half-written cache.
+
+Splits are by take, decided by a hash of the take name alone (sha1 → [0, 1): < 0.8 train, < 0.9 val, else test), so
+a take keeps its split when the dataset grows, and no window of a test take can reach training.
+
+The cache keeps local rotations and the root trajectory. Per-joint animated translations of non-root joints (BVH
+files with position channels on every joint) are replaced by the rest offsets — for the Bandai Namco data these
+channels equal the offsets (checked: within 1e-5 cm).
+
+``data_hash`` is the sha256 over the fps and, take by take in order, the take name and the raw float32 rotation and
+root-position bytes: it identifies the prepared data, and is stable across runs and machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from functools import cached_property, partial
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MotionsynthError, SkeletonMismatchError
+from ..motion import Motion
+from ..skeleton import Skeleton
+from .adapters import TakeRef, get_adapter, load_take, map_takes
+
+VERSION = 1
+SPLITS = ("train", "val", "test")
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+_ARRAYS = ("rotations", "root_positions", "features")
+
+
+@dataclass
+class Take:
+    """One take in the cache: rows ``start : start + length`` of the arrays."""
+
+    name: str
+    start: int
+    length: int
+    split: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def split_of(name: str) -> str:
+    """'train', 'val' or 'test' for a take name: a stable hash (sha1 of the UTF-8 name) mapped to [0, 1)."""
+    u = int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big") / 2.0**64
+    return "train" if u < SPLIT_FRACTIONS[0] else "val" if u < SPLIT_FRACTIONS[0] + SPLIT_FRACTIONS[1] else "test"
+
+
+# ---- writing ---------------------------------------------------------------------------------------------------
+class _NpyAppender:
+    """Write a ``.npy`` file of unknown length by appending rows; the header is rewritten with the true shape on
+    `close`. The header is padded to a fixed 128 bytes so that rewriting it never moves the data."""
+
+    HEADER = 128
+
+    def __init__(self, path: Path, dtype, row_shape: tuple[int, ...]):
+        self.path, self.dtype, self.row_shape, self.rows = path, np.dtype(dtype), tuple(row_shape), 0
+        self.f = open(path, "wb")
+        self.f.write(self._header(0))
+
+    def _header(self, rows: int) -> bytes:
+        d = repr({"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": (rows, *self.row_shape)})
+        pad = self.HEADER - 10 - len(d) - 1
+        if pad < 0:
+            raise ValueError("npy header too long")
+        body = (d + " " * pad + "\n").encode("latin1")
+        return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body
+
+    def append(self, rows: np.ndarray) -> None:
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        if rows.shape[1:] != self.row_shape:
+            raise ValueError(f"{self.path.name}: rows of shape {rows.shape[1:]}, expected {self.row_shape}")
+        self.f.write(rows.tobytes())
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        self.f.seek(0)
+        self.f.write(self._header(self.rows))
+        self.f.close()
+
+
+@dataclass
+class _Encoded:
+    """What a worker sends back for one take (float32 arrays; small)."""
+
+    skeleton: Skeleton
+    fps: float
+    rotations: np.ndarray
+    root_positions: np.ndarray
+    features: np.ndarray
+    labels: dict[str, str]
+
+
+def _encode_take(ref: TakeRef, fps: float | None) -> _Encoded:
+    """Load, resample, and encode one take (runs in a worker)."""
+    from .features import encode
+
+    motion = load_take(ref)
+    if fps is not None and abs(motion.fps - fps) > 1e-9:
+        motion = motion.resample(fps)
+    motion.translations = None  # the cache keeps rest offsets (see the module docstring)
+    return _Encoded(motion.skeleton, float(motion.fps), motion.rotations.astype(np.float32),
+                    motion.root_positions.astype(np.float32), np.asarray(encode(motion, dtype=np.float32)),
+                    dict(motion.labels))
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise MotionsynthError(f"{out}: exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / "meta.json").is_file():
+        raise MotionsynthError(f"{out}: folder exists, is not empty and is not a motion cache; refusing to "
+                               f"overwrite it (choose another --out)")
+
+
+def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps: float | None = None,
+            workers: int | None = None, progress: bool = True, labels: str | os.PathLike | None = None,
+            label_pattern: str | None = None) -> MotionCache:
+    """Read ``source`` with the ``dataset`` adapter and write a motion cache folder at ``out`` (replacing a cache
+    already there, atomically).
+
+    Args:
+        source: dataset zip, folder or file.
+        dataset: adapter name: 'bandai-namco', 'bvh-folder' or 'amass'.
+        out: cache folder to write.
+        fps: resample every take to this frame rate; None keeps the files' rate (takes at another rate than the
+            first readable take are then skipped with a reason).
+        workers: processes that parse and encode takes (default: the number of CPUs).
+        progress: show a progress bar on stderr.
+        labels, label_pattern: ``bvh-folder`` only — a labels CSV, or a regex with named groups.
+
+    Takes that cannot be read, use another skeleton or another frame rate are reported in ``meta["skipped"]``
+    (``MotionCache.skipped``) and left out; everything else is prepared. Raises `MotionsynthError` when nothing
+    usable remains.
+    """
+    if fps is not None and not fps > 0:
+        raise MotionsynthError(f"--fps must be positive, got {fps}")
+    source, out = Path(source).expanduser(), Path(out).expanduser()
+    adapter = get_adapter(dataset, labels, label_pattern)
+    listing = adapter.list(source)
+    _check_out(out)
+    if workers is None:
+        workers = os.cpu_count() or 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    _default_permissions(tmp)
+    try:
+        _write_cache(tmp, listing, source, adapter.name, fps, workers, progress)
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return MotionCache(out)
+
+
+def _write_cache(tmp: Path, listing, source: Path, dataset: str, fps: float | None, workers: int,
+                 progress: bool) -> dict:
+    from tqdm.auto import tqdm
+
+    from .features import FeatureStats
+
+    t0 = time.perf_counter()
+    skipped = [{"name": n, "reason": r} for n, r in listing.problems]
+    takes: list[Take] = []
+    skeletons: list[Skeleton] = []
+    digest = hashlib.sha256()
+    appenders: dict[str, _NpyAppender] = {}
+    reference: Skeleton | None = None
+    cache_fps = fps
+    seen: set[str] = set()
+    bar = tqdm(total=len(listing.takes), desc="prepare", unit="take", disable=not progress, leave=False)
+    try:
+        results = map_takes(partial(_encode_take, fps=fps), listing.takes, workers)
+        for ref, result in zip(listing.takes, results):
+            bar.update(1)
+            reason = _problem(ref, result, reference, cache_fps, seen)
+            if reason:
+                skipped.append({"name": ref.name, "reason": reason})
+                continue
+            if reference is None:
+                reference, cache_fps = result.skeleton, result.fps
+                digest.update(repr(float(cache_fps)).encode())
+                J, D = len(reference), result.features.shape[1]
+                for key, shape in (("rotations", (J, 4)), ("root_positions", (3,)), ("features", (D,))):
+                    appenders[key] = _NpyAppender(tmp / f"{key}.npy", np.float32, shape)
+            seen.add(ref.name)
+            start = appenders["rotations"].rows
+            for key in _ARRAYS:
+                appenders[key].append(getattr(result, key))
+            digest.update(ref.name.encode("utf-8") + b"\0")
+            digest.update(result.rotations.tobytes())
+            digest.update(result.root_positions.tobytes())
+            takes.append(Take(ref.name, start, len(result.rotations), split_of(ref.name), result.labels))
+            skeletons.append(result.skeleton)
+    finally:
+        bar.close()
+        for a in appenders.values():
+            a.close()
+    if not takes:
+        reasons = "; ".join(f"{s['name']}: {s['reason']}" for s in skipped[:3])
+        raise MotionsynthError(f"{source}: no usable takes ({len(skipped)} skipped: {reasons})")
+
+    train = [i for i, t in enumerate(takes) if t.split == "train"]
+    first = train[0] if train else 0
+    skeleton = skeletons[first]
+    (tmp / "skeleton.json").write_text(skeleton.to_json())
+    offsets = np.stack([s.offsets for s in skeletons]).astype(np.float32)
+    bones = [j for j in range(len(skeleton)) if j != skeleton.root]
+    per_take_offsets = bool(np.abs(offsets[:, bones] - offsets[first, bones]).max(initial=0.0) > 1e-6)
+    if per_take_offsets:
+        np.save(tmp / "offsets.npy", offsets)
+
+    feats = np.load(tmp / "features.npy", mmap_mode="r")
+    stats_takes = train or list(range(len(takes)))  # a tiny dataset may have no train take at all
+    stats = FeatureStats.from_arrays(feats[takes[i].start: takes[i].start + takes[i].length] for i in stats_takes)
+    stats.save(tmp / "stats.npz")
+    del feats
+
+    vocab = {k: list(v) for k, v in listing.label_names.items()}
+    for t in takes:
+        for k, v in t.labels.items():
+            vocab.setdefault(k, [])
+            if v not in vocab[k]:
+                vocab[k].append(v)
+    frames = int(sum(t.length for t in takes))
+    meta = {
+        "version": VERSION, "dataset": dataset, "source": str(source.resolve()), "fps": float(cache_fps),
+        "joints": len(skeleton), "feature_dim": int(appenders["features"].row_shape[0]),
+        "data_hash": digest.hexdigest(), "per_take_offsets": per_take_offsets,
+        "stats_split": "train" if train else "all",
+        "counts": {"takes": len(takes), "frames": frames, "skipped": len(skipped),
+                   "splits": {s: sum(t.split == s for t in takes) for s in SPLITS}},
+        "label_names": vocab, "skipped": skipped, "prepare_seconds": round(time.perf_counter() - t0, 2),
+        "takes": [asdict(t) for t in takes],
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    return meta
+
+
+def _problem(ref: TakeRef, result, reference: Skeleton | None, fps: float | None, seen: set[str]) -> str | None:
+    """Why a loaded take cannot join the cache, or None."""
+    if isinstance(result, BaseException):
+        return str(result)
+    if ref.name in seen:
+        return "duplicate take name"
+    if len(result.rotations) == 0:
+        return "no frames"
+    if reference is not None:
+        try:
+            reference.check_compatible(result.skeleton, what="take")
+        except SkeletonMismatchError as e:
+            return str(e)
+        if reference.root != result.skeleton.root:
+            return (f"moving root is {result.skeleton.names[result.skeleton.root]!r}, not "
+                    f"{reference.names[reference.root]!r}")
+        if abs(result.fps - fps) > 1e-6:
+            return f"{result.fps:g} fps, not {fps:g} like the other takes (pass --fps to resample)"
+    if not (np.isfinite(result.rotations).all() and np.isfinite(result.root_positions).all()
+            and np.isfinite(result.features).all()):
+        return "non-finite values"
+    return None
+
+
+def _default_permissions(folder: Path) -> None:
+    """mkdtemp makes a private (0700) folder; give the finished cache the usual permissions (0777 & ~umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Move the finished ``tmp`` folder to ``out``, replacing an old cache there with one rename each."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---- reading ---------------------------------------------------------------------------------------------------
+class MotionCache:
+    """A prepared cache folder (see the module docstring); arrays are memory-mapped, read-only.
+
+    Attributes:
+        path, dataset, fps, data_hash, skeleton, takes (list of `Take`), label_names (label key → names),
+        rotations (N, J, 4), root_positions (N, 3), features (N, D) — float32 memmaps.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path).expanduser()
+        meta_path = self.path / "meta.json"
+        if not meta_path.is_file():
+            raise MotionsynthError(f"{self.path}: not a motion cache (no meta.json); make one with "
+                                   f"`motionsynth data prepare SOURCE --dataset NAME --out {self.path}`")
+        try:
+            self.meta = json.loads(meta_path.read_text())
+            if self.meta.get("version") != VERSION:
+                raise MotionsynthError(f"{self.path}: cache version {self.meta.get('version')}, this motionsynth "
+                                       f"reads version {VERSION}; prepare it again")
+            self.skeleton = Skeleton.from_json((self.path / "skeleton.json").read_text())
+            self.rotations = np.load(self.path / "rotations.npy", mmap_mode="r")
+            self.root_positions = np.load(self.path / "root_positions.npy", mmap_mode="r")
+            self.features = np.load(self.path / "features.npy", mmap_mode="r")
+            self.offsets = (np.load(self.path / "offsets.npy", mmap_mode="r")
+                            if self.meta.get("per_take_offsets") else None)
+            self.takes = [Take(**t) for t in self.meta["takes"]]
+            N = self.meta["counts"]["frames"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise MotionsynthError(f"{self.path}: damaged motion cache ({e}); prepare it again") from None
+        if not (len(self.rotations) == len(self.root_positions) == len(self.features) == N):
+            raise MotionsynthError(f"{self.path}: damaged motion cache (array lengths disagree with meta.json); "
+                                   f"prepare it again")
+
+    def __getstate__(self) -> dict:
+        """Pickle by path (DataLoader workers started with spawn re-open the memory maps instead of copying them)."""
+        return {"path": str(self.path)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])
+
+    dataset = property(lambda self: self.meta["dataset"])
+    fps = property(lambda self: float(self.meta["fps"]))
+    data_hash = property(lambda self: self.meta["data_hash"])
+    label_names = property(lambda self: self.meta["label_names"])
+    skipped = property(lambda self: self.meta["skipped"])
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.rotations)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.features.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.takes)
+
+    def __repr__(self) -> str:
+        return f"MotionCache({str(self.path)!r}, {len(self.takes)} takes, {self.num_frames} frames @ {self.fps:g} fps)"
+
+    @cached_property
+    def stats(self):
+        """`FeatureStats` of the train split (the normalisation every model uses)."""
+        from .features import FeatureStats
+
+        return FeatureStats.load(self.path / "stats.npz")
+
+    def split(self, name: str) -> list[int]:
+        """Indices of the takes in split ``name`` ('train', 'val' or 'test')."""
+        if name not in SPLITS:
+            raise MotionsynthError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+        return [i for i, t in enumerate(self.takes) if t.split == name]
+
+    def index(self, name: str) -> int:
+        """Index of a take by name."""
+        for i, t in enumerate(self.takes):
+            if t.name == name:
+                return i
+        raise MotionsynthError(f"no take named {name!r} in {self.path}")
+
+    def rows(self, i: int) -> slice:
+        """Rows of take ``i`` in the arrays."""
+        t = self.takes[i]
+        return slice(t.start, t.start + t.length)
+
+    def motion(self, i: int) -> Motion:
+        """Take ``i`` as a float64 `Motion` (with its name and labels; its own offsets when they differ)."""
+        t, rows = self.takes[i], self.rows(i)
+        skeleton = self.skeleton
+        if self.offsets is not None:
+            skeleton = Skeleton.from_dict({**self.skeleton.to_dict(), "offsets": np.asarray(self.offsets[i]).tolist()})
+        return Motion(skeleton, np.asarray(self.rotations[rows], dtype=np.float64),
+                      np.asarray(self.root_positions[rows], dtype=np.float64), self.fps, labels=dict(t.labels),
+                      name=t.name)
+
+    def info(self) -> dict:
+        """Summary: takes, frames, hours, fps, joints, labels with counts, split sizes (takes and frames)."""
+        labels: dict[str, dict[str, int]] = {}
+        for key, names in self.label_names.items():
+            counts = dict.fromkeys(names, 0)
+            for t in self.takes:
+                if key in t.labels:
+                    counts[t.labels[key]] = counts.get(t.labels[key], 0) + 1
+            labels[key] = counts
+        splits = {s: {"takes": 0, "frames": 0} for s in SPLITS}
+        for t in self.takes:
+            splits[t.split]["takes"] += 1
+            splits[t.split]["frames"] += t.length
+        return {
+            "path": str(self.path), "dataset": self.dataset, "source": self.meta["source"],
+            "takes": len(self.takes), "frames": self.num_frames,
+            "hours": round(self.num_frames / self.fps / 3600, 3), "fps": self.fps, "joints": len(self.skeleton),
+            "feature_dim": self.feature_dim, "labels": labels, "splits": splits, "skipped": len(self.skipped),
+            "data_hash": self.data_hash,
+        }

@@ -1,0 +1,387 @@
+"""Adapters, the memory-mapped motion cache, splits, windows and WindowDataset, on tiny hand-made data."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from motionsynth import rotations as R
+from motionsynth.cli import main
+from motionsynth.data.cache import SPLITS, MotionCache, prepare, split_of
+from motionsynth.data.features import rot6d_slice
+from motionsynth.data.windows import WindowDataset, windows
+from motionsynth.errors import MotionsynthError
+from motionsynth.io.bvh import read_bvh, write_bvh
+from motionsynth.motion import Motion
+from motionsynth.skeleton import Skeleton
+
+NAMES = ["Hips", "Spine", "Head", "LeftUpLeg", "LeftFoot", "RightUpLeg", "RightFoot"]
+PARENTS = [-1, 0, 1, 0, 3, 0, 5]
+OFFSETS = [[0, 90, 0], [0, 10, 0], [0, 30, 0], [10, -5, 0], [0, -80, 0], [-10, -5, 0], [0, -80, 0]]
+
+
+def skeleton(scale: float = 1.0, names=NAMES) -> Skeleton:
+    offsets = np.array(OFFSETS, dtype=float) * scale
+    return Skeleton(names, PARENTS, offsets)
+
+
+def motion(T: int, seed: int, scale: float = 1.0, fps: float = 30.0, names=NAMES) -> Motion:
+    """A smooth random motion: joint angles are low-frequency sines, the root walks forward."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(T)[:, None, None] / fps
+    amp, freq, phase = rng.uniform(5, 40, (1, 7, 3)), rng.uniform(0.3, 2, (1, 7, 3)), rng.uniform(0, 6, (1, 7, 3))
+    angles = amp * np.sin(2 * np.pi * freq * t + phase)
+    rot = R.euler_to_quat(angles, "ZYX", degrees=True)
+    root = np.stack([np.sin(np.arange(T) / 20) * 10, 90 + np.cos(np.arange(T) / 7), np.arange(T) * 3.0], 1)
+    return Motion(skeleton(scale, names), rot, root, fps)
+
+
+def write_takes(folder: Path, lengths: dict[str, int]) -> dict[str, Motion]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, (name, T) in enumerate(sorted(lengths.items())):
+        write_bvh(motion(T, i), folder / f"{name}.bvh")
+        out[name] = read_bvh(folder / f"{name}.bvh")
+    return out
+
+
+LENGTHS = {f"{a}_{i:02d}": 20 + 7 * i + (5 if a == "run" else 0) for a in ("walk", "run") for i in range(8)}
+
+
+@pytest.fixture(scope="module")
+def folder_cache(tmp_path_factory):
+    """A bvh-folder of 16 good takes + a garbage file + a take on another skeleton, prepared once."""
+    root = tmp_path_factory.mktemp("bvh")
+    src = root / "takes"
+    sources = write_takes(src, LENGTHS)
+    (src / "broken.bvh").write_text("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0\n")
+    other = ["Pelvis", "Spine", "Head", "LeftUpLeg", "LeftFoot", "RightUpLeg", "RightFoot"]
+    write_bvh(motion(30, 99, names=other), src / "zz_other.bvh")
+    cache = prepare(src, "bvh-folder", root / "cache", workers=1, progress=False,
+                    label_pattern=r"(?P<action>[a-z]+)_\d+")
+    return cache, sources, src
+
+
+def test_split_is_stable_and_roughly_80_10_10():
+    names = [f"take_{i}" for i in range(3000)]
+    assert [split_of(n) for n in names] == [split_of(n) for n in names]
+    frac = {s: sum(split_of(n) == s for n in names) / len(names) for s in SPLITS}
+    assert 0.76 < frac["train"] < 0.84 and 0.07 < frac["val"] < 0.13 and 0.07 < frac["test"] < 0.13
+
+
+def test_prepare_writes_memmapped_cache(folder_cache):
+    cache, sources, _ = folder_cache
+    for f in ("meta.json", "skeleton.json", "rotations.npy", "root_positions.npy", "features.npy", "stats.npz"):
+        assert (cache.path / f).is_file(), f
+    assert not (cache.path / "offsets.npy").exists()
+    assert isinstance(cache.features, np.memmap) and isinstance(cache.rotations, np.memmap)
+    assert cache.rotations.dtype == np.float32 and cache.features.dtype == np.float32
+    assert len(cache.takes) == len(sources) and cache.fps == 30
+    assert cache.rotations.shape == (sum(LENGTHS.values()), len(NAMES), 4)
+    assert cache.features.shape[0] == cache.root_positions.shape[0] == cache.rotations.shape[0]
+    starts = [t.start for t in cache.takes]
+    assert starts == sorted(starts) and starts[0] == 0
+    assert all(a.start + a.length == b.start for a, b in zip(cache.takes, cache.takes[1:]))
+    assert len(cache.data_hash) == 64 and cache.dataset == "bvh-folder"
+
+
+def test_bad_takes_are_reported_and_skipped(folder_cache):
+    cache, _, _ = folder_cache
+    skipped = {s["name"]: s["reason"] for s in cache.skipped}
+    assert set(skipped) == {"broken", "zz_other"}
+    assert "broken.bvh" in skipped["broken"]
+    assert "skeleton" in skipped["zz_other"]
+
+
+def test_cached_takes_equal_the_source(folder_cache):
+    cache, sources, _ = folder_cache
+    for i, take in enumerate(cache.takes):
+        m, src = cache.motion(i), sources[take.name]
+        assert m.name == take.name and m.rotations.dtype == np.float64 and len(m) == len(src)
+        assert np.abs(np.abs((m.rotations * src.rotations).sum(-1)) - 1).max() < 1e-5
+        assert np.abs(m.global_positions() - src.global_positions()).max() < 1e-4
+    assert cache.motion(0).labels == {"action": cache.takes[0].name.split("_")[0]}
+
+
+def test_reopen_and_hash_are_stable(folder_cache, tmp_path):
+    cache, _, src = folder_cache
+    again = MotionCache(cache.path)
+    assert again.data_hash == cache.data_hash and again.takes == cache.takes
+    blob = pickle.dumps(WindowDataset(cache, "train", 8, 4))
+    assert len(blob) < 20_000  # the cache travels to DataLoader workers by path, not by value
+    assert pickle.loads(blob)[0]["features"].shape == (8, cache.feature_dim)
+    second = prepare(src, "bvh-folder", tmp_path / "c2", workers=2, progress=False,
+                     label_pattern=r"(?P<action>[a-z]+)_\d+")
+    assert second.data_hash == cache.data_hash
+    assert np.array_equal(np.asarray(second.features), np.asarray(cache.features))
+
+
+def test_info_counts(folder_cache):
+    cache, _, _ = folder_cache
+    info = cache.info()
+    assert info["takes"] == 16 and info["frames"] == sum(LENGTHS.values()) and info["joints"] == len(NAMES)
+    assert info["fps"] == 30 and info["hours"] == pytest.approx(info["frames"] / 30 / 3600, abs=1e-3)
+    assert sum(s["takes"] for s in info["splits"].values()) == 16
+    assert sum(s["frames"] for s in info["splits"].values()) == info["frames"]
+    assert info["labels"] == {"action": {"run": 8, "walk": 8}}
+    for t in cache.takes:
+        assert t.split == split_of(t.name)
+
+
+def test_splits_are_disjoint_and_windows_never_cross(folder_cache):
+    cache, _, _ = folder_cache
+    seen = set()
+    for s in SPLITS:
+        idx = cache.split(s)
+        assert not seen & set(idx)
+        seen |= set(idx)
+        w = windows(cache, s, 25, 4)
+        assert w.dtype == np.int64 and w.shape[1] == 2
+        for take, start in w:
+            assert take in idx and 0 <= start and start + 25 <= cache.takes[take].length
+        long_takes = {i for i in idx if cache.takes[i].length >= 25}
+        assert set(w[:, 0].tolist()) == long_takes
+    assert seen == set(range(len(cache.takes)))
+    with pytest.raises(MotionsynthError):
+        cache.split("training")
+
+
+def test_window_dataset_items_and_normalisation(folder_cache):
+    cache, _, _ = folder_cache
+    ds = WindowDataset(cache, "train", 16, 5)
+    item = ds[0]
+    D = cache.feature_dim
+    assert item["features"].shape == (16, D) and item["features"].dtype == torch.float32
+    take, start = item["take"], item["start"]
+    raw = np.asarray(cache.features[cache.takes[take].start + start:][:16])
+    assert np.allclose(item["features"].numpy(), (raw - cache.stats.mean) / cache.stats.std, atol=1e-5)
+    names = cache.label_names["action"]
+    assert names[item["labels"]["action"]] == cache.takes[take].labels["action"]
+    # every train frame once: normalised features have zero mean, unit std on the varying channels
+    every = WindowDataset(cache, "train", 1, 1)
+    x = torch.cat([every[k]["features"] for k in range(len(every))]).numpy()
+    varying = cache.stats.std > 1e-3
+    assert np.abs(x.mean(0)).max() < 1e-3
+    assert np.allclose(x.std(0)[varying], 1, atol=1e-3)
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4, shuffle=True)))
+    assert batch["features"].shape == (4, 16, D) and batch["labels"]["action"].shape == (4,)
+    raw_ds = WindowDataset(cache, "train", 16, 5, normalize=False)
+    assert np.allclose(raw_ds[0]["features"].numpy(), raw, atol=1e-6)
+
+
+def test_window_dataset_augment_path(folder_cache):
+    from motionsynth.data.augment import Augment
+
+    cache, _, _ = folder_cache
+    identity = WindowDataset(cache, "train", 16, 5, augment=lambda m, rng: m)
+    plain = WindowDataset(cache, "train", 16, 5)
+    rot6d = rot6d_slice(cache.skeleton)
+    for k in (0, len(plain) - 1):
+        a, b = identity[k]["features"].numpy(), plain[k]["features"].numpy()
+        # frame 0's velocities differ by design: re-encoding a window knows no frame before it
+        assert np.allclose(a[1:], b[1:], atol=1e-3) and np.allclose(a[0, rot6d], b[0, rot6d], atol=1e-3)
+    aug = WindowDataset(cache, "train", 16, 5, augment=Augment(), seed=3)
+    a, b = aug[1]["features"], aug[1]["features"]
+    assert a.shape == (16, cache.feature_dim) and torch.isfinite(a).all() and torch.equal(a, b)
+    aug.set_epoch(1)
+    assert not torch.equal(aug[1]["features"], a)
+
+
+def test_per_take_offsets_and_resampling(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    originals = {}
+    for i, scale in enumerate([1.0, 1.004, 0.997]):
+        write_bvh(motion(40 + i, i, scale=scale), src / f"t{i}.bvh")
+        originals[f"t{i}"] = read_bvh(src / f"t{i}.bvh")
+    cache = prepare(src, "bvh-folder", tmp_path / "c", workers=1, progress=False)
+    assert (cache.path / "offsets.npy").is_file()
+    for i, t in enumerate(cache.takes):
+        m = cache.motion(i)
+        assert np.allclose(m.skeleton.offsets, originals[t.name].skeleton.offsets, atol=1e-4)
+        assert np.abs(m.global_positions() - originals[t.name].global_positions()).max() < 1e-3
+    half = prepare(src, "bvh-folder", tmp_path / "c15", fps=15, workers=1, progress=False)
+    assert half.fps == 15 and [t.length for t in half.takes] == [20, 21, 21]
+
+
+def test_other_frame_rate_is_skipped_without_fps(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    write_bvh(motion(30, 0), src / "a.bvh")
+    write_bvh(motion(30, 1, fps=60), src / "b.bvh")
+    cache = prepare(src, "bvh-folder", tmp_path / "c", workers=1, progress=False)
+    assert [t.name for t in cache.takes] == ["a"]
+    assert "fps" in cache.skipped[0]["reason"]
+
+
+def test_bvh_folder_zip_and_csv_labels(tmp_path):
+    src = tmp_path / "src"
+    write_takes(src / "sub", {"a1": 30, "b2": 31, "c3": 32})
+    archive = tmp_path / "takes.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for p in sorted(src.rglob("*.bvh")):
+            z.write(p, p.relative_to(src).as_posix())
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("name,mood,speed\na1,happy,slow\nsub/b2.bvh,sad,fast\n")
+    cache = prepare(archive, "bvh-folder", tmp_path / "c", workers=1, progress=False, labels=csv_path)
+    labels = {t.name: t.labels for t in cache.takes}
+    assert labels == {"sub/a1": {"mood": "happy", "speed": "slow"}, "sub/b2": {"mood": "sad", "speed": "fast"},
+                      "sub/c3": {}}
+    assert cache.label_names == {"mood": ["happy", "sad"], "speed": ["slow", "fast"]}
+    ds = WindowDataset(cache, cache.takes[0].split, 10, 10)
+    assert all(v in (-1, 0, 1) for v in ds[0]["labels"].values())
+    with pytest.raises(MotionsynthError, match="named groups"):
+        prepare(src, "bvh-folder", tmp_path / "c2", label_pattern=r"[a-z]\d", progress=False)
+    with pytest.raises(MotionsynthError, match="name"):
+        (tmp_path / "bad.csv").write_text("file,mood\na1,x\n")
+        prepare(src, "bvh-folder", tmp_path / "c3", labels=tmp_path / "bad.csv", progress=False)
+
+
+def make_bandai(root: Path, part: int = 2, n: int = 4) -> Path:
+    """A fake Bandai Namco layout: data/*.bvh + .json, cfg/*_label.txt (prefixed), with one bad label file."""
+    contents, styles = ["walk", "run", "wave-both-hands"], ["active", "normal"]
+    (root / "data").mkdir(parents=True)
+    (root / "cfg").mkdir()
+    (root / "cfg/content_label.txt").write_text("\n".join(f"dataset-{part}_{c}" for c in contents))
+    (root / "cfg/style_label.txt").write_text("\n".join(f"dataset-{part}_{s}" for s in styles) + "\n")
+    for i in range(n):
+        c, s = i % 3, i % 2
+        stem = f"dataset-{part}_{contents[c]}_{styles[s]}_{i:03d}"
+        write_bvh(motion(30 + i, i), root / "data" / f"{stem}.bvh")
+        (root / "data" / f"{stem}.json").write_text(json.dumps({"content": c, "style": s}))
+    bad = f"dataset-{part}_run_normal_999"
+    write_bvh(motion(30, 7), root / "data" / f"{bad}.bvh")
+    (root / "data" / f"{bad}.json").write_text(json.dumps({"content": 9, "style": 0}))
+    return root
+
+
+def zip_folder(folder: Path, archive: Path, top: str) -> Path:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(folder.rglob("*")):
+            z.write(p, f"{top}/{p.relative_to(folder).as_posix()}")
+    return archive
+
+
+def test_bandai_adapter_folder_and_zip(tmp_path):
+    folder = make_bandai(tmp_path / "bandai-namco-2")
+    archive = zip_folder(folder, tmp_path / "bn.zip", "bandai-namco-2")
+    a = prepare(archive, "bandai-namco", tmp_path / "ca", workers=1, progress=False)
+    b = prepare(tmp_path, "bandai-namco", tmp_path / "cb", workers=2, progress=False)  # parent folder found too
+    assert a.data_hash == b.data_hash and a.takes == b.takes
+    assert a.label_names == {"content": ["walk", "run", "wave-both-hands"], "style": ["active", "normal"]}
+    assert {t.name: t.labels for t in a.takes}["dataset-2_wave-both-hands_active_002"] == \
+        {"content": "wave-both-hands", "style": "active"}
+    assert [s["name"] for s in a.skipped] == ["dataset-2_run_normal_999"]
+    assert a.info()["labels"]["content"] == {"walk": 2, "run": 1, "wave-both-hands": 1}
+
+
+def test_amass_adapter(tmp_path):
+    src = tmp_path / "amass" / "SubjectA"
+    src.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, T in enumerate([40, 50]):
+        np.savez(src / f"clip_{i}_poses.npz", poses=rng.normal(0, 0.2, (T, 156)), trans=rng.normal(0, 0.1, (T, 3)),
+                 mocap_framerate=np.array(60.0), betas=np.zeros(16), gender=np.array("neutral"))
+    np.savez(src / "shape.npz", betas=np.zeros(16))
+    np.savez(src / "broken_poses.npz", poses=np.zeros((5, 7)), trans=np.zeros((5, 3)), mocap_framerate=60.0)
+    cache = prepare(tmp_path / "amass", "amass", tmp_path / "c", fps=30, workers=1, progress=False)
+    assert [t.name for t in cache.takes] == ["SubjectA/clip_0_poses", "SubjectA/clip_1_poses"]
+    assert [t.length for t in cache.takes] == [20, 25] and cache.fps == 30 and len(cache.skeleton) == 22
+    assert [s["name"] for s in cache.skipped] == ["SubjectA/broken_poses"]
+
+
+def test_prepare_refuses_bad_input(tmp_path):
+    with pytest.raises(MotionsynthError, match="no such file"):
+        prepare(tmp_path / "missing", "bvh-folder", tmp_path / "c")
+    with pytest.raises(MotionsynthError, match="unknown dataset"):
+        prepare(tmp_path, "mocap", tmp_path / "c")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MotionsynthError, match="no .bvh"):
+        prepare(tmp_path / "empty", "bvh-folder", tmp_path / "c")
+    write_takes(tmp_path / "src", {"a": 30})
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    with pytest.raises(MotionsynthError, match="not a motion cache"):
+        prepare(tmp_path / "src", "bvh-folder", busy, progress=False)
+    assert (busy / "keep.txt").read_text() == "mine"
+    with pytest.raises(MotionsynthError, match="not a motion cache"):
+        MotionCache(busy)
+    with pytest.raises(MotionsynthError, match="not a Bandai Namco"):
+        prepare(tmp_path / "src", "bandai-namco", tmp_path / "c")
+    # an existing cache is replaced, leaving no temporary folders behind
+    prepare(tmp_path / "src", "bvh-folder", tmp_path / "c", progress=False)
+    prepare(tmp_path / "src", "bvh-folder", tmp_path / "c", fps=15, progress=False)
+    assert MotionCache(tmp_path / "c").fps == 15
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def run_cli(args, capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    out = capsys.readouterr()
+    return e.value.code or 0, out.out, out.err
+
+
+def test_cli_prepare_and_info(tmp_path, capsys):
+    write_takes(tmp_path / "src", {"walk_01": 30, "run_02": 40})
+    (tmp_path / "src" / "junk.bvh").write_text("not bvh")
+    code, out, _ = run_cli(["data", "prepare", tmp_path / "src", "--dataset", "bvh-folder", "--out", tmp_path / "c",
+                            "--label-pattern", r"(?P<action>[a-z]+)_\d+", "--workers", "1", "--no-progress"], capsys)
+    assert code == 0 and "prepared 2 takes, 70 frames" in out and "junk" in out
+    code, out, _ = run_cli(["data", "info", tmp_path / "c", "--json"], capsys)
+    info = json.loads(out)
+    assert code == 0 and info["takes"] == 2 and info["frames"] == 70 and info["labels"]["action"] == \
+        {"walk": 1, "run": 1}
+    code, out, _ = run_cli(["data", "info", tmp_path / "c"], capsys)
+    assert code == 0 and "takes 2" in out and "label action" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data", "prepare", "{tmp}/nope", "--dataset", "bvh-folder", "--out", "{tmp}/c"], "no such file"),
+    (["data", "prepare", "{tmp}", "--dataset", "lafan", "--out", "{tmp}/c"], "unknown dataset"),
+    (["data", "info", "{tmp}"], "not a motion cache"),
+    (["data", "download", "cmu", "--out", "{tmp}/d"], "unknown dataset"),
+])
+def test_cli_bad_input_exits_2(tmp_path, capsys, args, message):
+    code, _, err = run_cli([a.format(tmp=tmp_path) for a in args], capsys)
+    assert code == 2 and "error:" in err and message in err
+
+
+def test_bandai_adapter_refuses_two_parts_at_once(tmp_path):
+    make_bandai(tmp_path / "both" / "bandai-namco-1", 1, 2)
+    make_bandai(tmp_path / "both" / "bandai-namco-2", 2, 2)
+    with pytest.raises(MotionsynthError, match="several datasets"):
+        prepare(tmp_path / "both", "bandai-namco", tmp_path / "c")
+    archive = zip_folder(tmp_path / "both", tmp_path / "both.zip", "repo")
+    with pytest.raises(MotionsynthError, match="several datasets"):
+        prepare(archive, "bandai-namco", tmp_path / "c")
+    one = prepare(tmp_path / "both" / "bandai-namco-1", "bandai-namco", tmp_path / "c", progress=False)
+    assert all(t.name.startswith("dataset-1_") for t in one.takes) and len(one.takes) == 2
+
+
+def test_damaged_cache_is_refused_clearly(tmp_path):
+    write_takes(tmp_path / "src", {"a": 30, "b": 31})
+    cache = prepare(tmp_path / "src", "bvh-folder", tmp_path / "c", progress=False)
+    (cache.path / "features.npy").unlink()
+    with pytest.raises(MotionsynthError, match="damaged motion cache"):
+        MotionCache(cache.path)
+    (cache.path / "meta.json").write_text("{not json")
+    with pytest.raises(MotionsynthError, match="damaged motion cache"):
+        MotionCache(cache.path)
+
+
+def test_iter_takes_yields_motions_and_errors(folder_cache):
+    from motionsynth.data.adapters import get_adapter, iter_takes
+
+    _, sources, src = folder_cache
+    items = dict(iter_takes(get_adapter("bvh-folder", label_pattern=r"(?P<action>[a-z]+)_"), src, workers=2))
+    assert set(items) == set(sources) | {"broken", "zz_other"}
+    assert isinstance(items["broken"], MotionsynthError) and isinstance(items["walk_03"], Motion)
+    assert items["walk_03"].labels == {"action": "walk"} and items["walk_03"].name == "walk_03"
