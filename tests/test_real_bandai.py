@@ -16,13 +16,6 @@ from motionsynth.io.bvh import parse_bvh
 pytestmark = pytest.mark.real_data
 
 
-@pytest.fixture(scope="module")
-def bandai_cache(bandai_zip, tmp_path_factory) -> MotionCache:
-    """The full zip prepared into a temporary cache (once per module; could move to conftest.py for reuse)."""
-    return prepare(bandai_zip, "bandai-namco", tmp_path_factory.mktemp("bandai") / "cache", workers=2,
-                   progress=False)
-
-
 def test_info_json_reports_the_published_dataset(bandai_cache, capsys):
     with pytest.raises(SystemExit) as e:
         main(["data", "info", str(bandai_cache.path), "--json"])
