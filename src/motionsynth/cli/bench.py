@@ -1,5 +1,97 @@
-"""`motionsynth bench` commands (being written)."""
+"""`motionsynth bench`: run a task's benchmark protocol on a prepared cache; markdown on stdout, JSON on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import MotionsynthError
+
+
+def _methods(values: list[str]) -> list[str]:
+    """``--method a --method b,c`` → ['a', 'b', 'c'] (order kept, duplicates dropped)."""
+    out: list[str] = []
+    for v in values:
+        out += [m.strip() for m in v.split(",") if m.strip() and m.strip() not in out]
+    return out
+
+
+# Learned model families with a `tasks.Method` wrapper, until `motionsynth.checkpoint` offers a generic loader.
+_FAMILY_METHODS = {"meva": ("motionsynth.models.meva", "MEVAMethod")}
+
+
+def _load_model(path: Path, cache):
+    """A learned model as a `tasks.Method` from a checkpoint folder, checked against the cache's skeleton."""
+    import importlib
+
+    try:
+        from .. import checkpoint
+    except ImportError:
+        raise MotionsynthError("learned models are not available yet (--model needs motionsynth.checkpoint); "
+                               "benchmark a baseline with --method") from None
+    if hasattr(checkpoint, "load_method"):
+        method = checkpoint.load_method(path)
+    else:
+        ckpt = checkpoint.load_checkpoint(path)
+        ckpt.check_skeleton(cache.skeleton, what="benchmark data")
+        if ckpt.family not in _FAMILY_METHODS:
+            raise MotionsynthError(f"learned models are not available yet for the {ckpt.family!r} family "
+                                   f"(no task interface); benchmark a baseline with --method")
+        module, cls = _FAMILY_METHODS[ckpt.family]
+        method = getattr(importlib.import_module(module), cls)(ckpt)
+        method.checkpoint_hash = ckpt.weights_hash
+    return method
+
+
+def bench(
+    task: str = typer.Argument(..., help="inbetween, complete, predict, denoise, generate or reconstruct."),
+    data: Path = typer.Option(..., "--data", help="Prepared motion cache folder (`motionsynth data prepare`)."),
+    method: List[str] = typer.Option([], "--method", "-m",
+                                     help="Baseline name; repeat or comma-separate for several (one table)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Learned model checkpoint folder."),
+    json_out: Optional[Path] = typer.Option(None, "--json",
+                                            help="Write the record (a list of records for several methods)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds noise and sampling."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="At most N windows (evenly spaced), for quick runs."),
+    split: str = typer.Option("test", "--split", help="Evaluation split: test (val for development)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars on stderr."),
+) -> None:
+    """Benchmark methods on one task with the fixed protocol of `motionsynth.bench.protocol`.
+
+    Example: motionsynth bench inbetween --data cache/bandai2 --method zero-velocity,slerp --json out.json
+    """
+    from ..bench import TASKS, compare_markdown, run_benchmark, save_json, to_markdown
+    from ..bench.protocol import make_method, open_cache
+
+    if task not in TASKS:
+        raise MotionsynthError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    if split not in ("test", "val"):
+        raise MotionsynthError(f"--split must be test or val, got {split!r}")
+    if limit is not None and limit < 1:
+        raise MotionsynthError(f"--limit must be positive, got {limit}")
+    names = _methods(method)
+    if not names and model is None and task not in ("generate",):
+        raise MotionsynthError("give --method NAME (a baseline) or --model CKPT")
+    if task == "generate":
+        run_benchmark(task, data, names[0] if names else None)  # raises the hook's clear error
+    for n in names:
+        make_method(n)  # unknown names fail before any work
+    cache = open_cache(data)
+    records = []
+    if model is not None:
+        learned = _load_model(model, cache)
+        records.append(run_benchmark(task, cache, None, model=str(model), method=learned, seed=seed, limit=limit,
+                                     progress=progress, split=split))
+    for n in names:
+        records.append(run_benchmark(task, cache, n, seed=seed, limit=limit, progress=progress, split=split))
+    typer.echo(to_markdown(records[0]) if len(records) == 1 else compare_markdown(records))
+    if json_out is not None:
+        save_json(records[0] if len(records) == 1 else records, json_out)
+        typer.echo(f"wrote {json_out}", err=True)
 
 
 def register(app) -> None:
     """Add this module's commands to the main app."""
+    app.command("bench")(bench)

@@ -1,0 +1,546 @@
+"""The benchmark protocol: which windows, which masks, which metrics, for every task.
+
+Every task cuts fixed-length windows from one split of a prepared `MotionCache`, hides part of each window with a
+`tasks.Mask`, asks a `tasks.Method` (a baseline or a learned model) to complete it, and scores the result against
+the clean window. Unobserved values are overwritten (identity rotations, zero root positions) before the method sees
+them, so nothing leaks. Global positions are in cm; every number below is recorded in the benchmark JSON
+(``settings``) so a result can be re-made from its file. Every metric is taken over the *moving* joints (the moving
+root and its descendants): static ancestors such as Bandai's ``joint_Root`` never move and would only dilute the
+averages. Units: MPJPE cm; ACCEL and acceleration error cm/frame²; foot skating cm/s (mean horizontal speed of the
+toes and ankles over the steps where the foot is within 5 cm of the clip's lowest foot point, `metrics.foot_skating`).
+Windows are cut from the start of every take of the split every ``stride`` frames; ``limit`` keeps that many of them,
+evenly spaced.
+
+``inbetween`` (LAFAN1's protocol, Harvey et al. 2020)
+    Test-split windows of 65 frames every 40 frames. For each gap of 5, 15, 30 and 45 frames the window is cut to its
+    first 10 + gap + 1 frames: 10 context frames, the gap, and one target frame (LAFAN1 also keeps 9 more future
+    frames that no method sees; cutting them changes nothing). Metrics on the gap frames only:
+    L2Q (global quaternions), L2P (global positions normalised by the mean/std of the training split), NPSS (global
+    quaternions), MPJPE (cm), ACCEL (mean acceleration of the prediction at the gap frames, from second differences
+    with the last context frame and the target as neighbours) and foot skating of the prediction on the same frames
+    (``foot_skate_gt``: the ground truth's, for reference).
+    Like LAFAN1's ``extract.get_lafan1_set``, global positions and rotations are expressed in a per-window frame:
+    XZ centred on the mean root position of the 65-frame window, and rotated about +Y so that the root heading at
+    the last context frame is zero. The *ground truth's* frame is applied to both prediction and ground truth (L2Q
+    and MPJPE do not depend on it; L2P and NPSS do). The L2P statistics come from training windows of 50 frames every
+    20 (LAFAN1's ``get_train_stats``) in the same frame, at most ``stats_windows`` of them, evenly spaced.
+    Methods themselves get the windows as stored (world frame). Global quaternions are made continuous in time and
+    the prediction's sign is aligned with the ground truth's frame by frame (q and -q are the same rotation) before
+    L2Q and NPSS.
+
+``complete``
+    Test-split windows of 64 frames every 40. Three settings: lower body missing (``groups['upper']`` observed),
+    upper body missing (``groups['lower']`` observed), left arm missing (everything but ``groups['left_arm']``
+    observed). The root position is observed where the root joint is — so with the lower body missing the whole
+    trajectory is unobserved and the global error is dominated by where the method puts the root. MPJPE (cm) on the
+    missing joints, leaving out the static ancestors of the moving root (e.g. Bandai's ``joint_Root``): ``mpjpe_cm``
+    on global positions, ``mpjpe_rel_cm`` on root-relative positions (each frame's moving-root position subtracted
+    from prediction and ground truth), which isolates the pose. Methods with ``fit`` (mean pose, nearest neighbour)
+    are fitted on the TRAIN split (``fit_takes``: at most that many takes, evenly spaced; all by default).
+
+``predict``
+    Test-split windows of 40 frames every 40: 10 frames given, 30 predicted. MPJPE (cm) at 5, 10, 20 and 30 frames
+    ahead and averaged over the 30 frames; L2Q at those horizons and averaged; NPSS over the 30 frames (in the frame
+    of the last given frame, as for in-betweening).
+
+``denoise``
+    Test-split windows of 128 frames every 128, corrupted by each noise model of `bench.noise` (seeded per window).
+    MPJPE, PA-MPJPE (cm) and acceleration error of the noisy input and of the method's output. Filters with a
+    class-level ``grid`` are tuned per noise model on VALIDATION windows (at most ``tune_windows``, evenly spaced;
+    objective: lowest MPJPE, ties within 0.001 cm broken by acceleration error); the test split is never used for
+    tuning. The chosen parameters are recorded per row.
+
+``generate`` and ``reconstruct`` are hooks for later issues (an action classifier; a model's encode/decode).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .. import rotations as R
+from ..errors import MotionsynthError
+from ..kinematics import fk, heading_angle, heading_quat
+from ..motion import Motion
+from ..tasks import Mask, Method, denoise_mask, inbetween_mask, joints_mask, predict_mask
+from .noise import NOISE_MODELS, NoiseConfig, add_noise
+
+TASKS = ("inbetween", "complete", "predict", "denoise", "generate", "reconstruct")
+
+DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
+    "inbetween": {"window": 65, "stride": 40, "context": 10, "gaps": [5, 15, 30, 45],
+                  "stats_window": 50, "stats_stride": 20, "stats_windows": 2000},
+    "complete": {"window": 64, "stride": 40, "missing": ["lower_body", "upper_body", "left_arm"], "fit_takes": None},
+    "predict": {"window": 40, "stride": 40, "given": 10, "horizons": [5, 10, 20, 30]},
+    "denoise": {"window": 128, "stride": 128, "noise_models": list(NOISE_MODELS), "noise": NoiseConfig().to_dict(),
+                "tune_windows": 64},
+    "generate": {},
+    "reconstruct": {"window": 64, "stride": 64},
+}
+
+# Completion settings: name → (what is missing, in words; function skeleton → observed joint indices).
+COMPLETE_SETTINGS: dict[str, tuple[str, Callable]] = {
+    "lower_body": ("lower body missing", lambda s: s.groups["upper"]),
+    "upper_body": ("upper body missing", lambda s: s.groups["lower"]),
+    "left_arm": ("left arm missing", lambda s: sorted(set(range(len(s))) - set(s.groups["left_arm"]))),
+}
+
+
+# ---- data access -------------------------------------------------------------------------------------------------
+def open_cache(cache):
+    """A `MotionCache` from an object or a folder path (clear error when it is not a prepared cache)."""
+    if not isinstance(cache, (str, Path)):
+        return cache
+    from ..data.cache import MotionCache
+
+    path = Path(cache)
+    if not path.exists():
+        raise MotionsynthError(f"{path}: no such motion cache (make one with `motionsynth data prepare`)")
+    return MotionCache(path)
+
+
+def select(wins: np.ndarray, limit: int | None) -> np.ndarray:
+    """At most ``limit`` rows of ``wins``, evenly spaced over the whole array (deterministic); all if None."""
+    if limit is None or len(wins) <= limit:
+        return wins
+    if limit <= 0:
+        raise MotionsynthError(f"limit must be positive, got {limit}")
+    return wins[np.unique(np.linspace(0, len(wins) - 1, limit).round().astype(np.int64))]
+
+
+def split_windows(cache, split: str, length: int, stride: int, limit: int | None = None) -> np.ndarray:
+    """(K, 2) (take, start) windows of ``split``, at most ``limit`` (evenly spaced); an error when there are none."""
+    from ..data.windows import windows
+
+    wins = np.asarray(windows(cache, split, length, stride)).reshape(-1, 2)
+    if len(wins) == 0:
+        raise MotionsynthError(f"no {split} take is long enough for windows of {length} frames")
+    wins = wins[np.lexsort((wins[:, 1], wins[:, 0]))]
+    return select(wins, limit)
+
+
+def iter_clips(cache, wins: np.ndarray, length: int, progress: bool = False, desc: str = "") -> Iterator[Motion]:
+    """The window motions, in the order of ``wins`` (loading each take once when windows are grouped by take)."""
+    from tqdm import tqdm
+
+    current, motion = None, None
+    for take, start in tqdm(wins, desc=desc, disable=not progress, leave=False):
+        if take != current:
+            current, motion = take, cache.motion(int(take))
+        yield motion[int(start):int(start) + length]
+
+
+def split_takes(cache, split: str, limit: int | None = None) -> np.ndarray:
+    """Indices of the takes of ``split`` (at most ``limit``, evenly spaced)."""
+    idx = np.asarray(cache.split(split), dtype=np.int64)
+    if len(idx) == 0:
+        raise MotionsynthError(f"the cache has no {split} takes")
+    return select(idx, limit)
+
+
+def fit_method(method, cache, limit: int | None, seed: int) -> dict:
+    """Fit a method with ``fit`` on the TRAIN split's whole takes (streamed, one take in memory at a time)."""
+    import inspect
+
+    takes = split_takes(cache, "train", limit)
+    kwargs = {"rng": seed} if "rng" in inspect.signature(method.fit).parameters else {}
+    method.fit((cache.motion(int(i)) for i in takes), **kwargs)
+    info = {"split": "train", "takes": len(takes)}
+    if getattr(method, "rotations", None) is not None:  # nearest neighbour: the size of its pose database
+        info["database_frames"] = len(method.rotations)
+    return info
+
+
+# ---- geometry helpers ----------------------------------------------------------------------------------------------
+def hide(motion: Motion, mask: Mask) -> Motion:
+    """A copy with every unobserved value overwritten (identity rotation, zero root position) — unless noisy."""
+    out = motion.copy()
+    if not mask.noisy:
+        out.rotations[~mask.joints] = R.quat_identity()
+        out.root_positions[~mask.root] = 0.0
+    return out
+
+
+def global_transforms(motions: list[Motion], chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """FK of same-length motions, batched: (K, T, J, 4) global rotations and (K, T, J, 3) positions (cm)."""
+    rots, poss = [], []
+    for s in range(0, len(motions), chunk):
+        part = motions[s:s + chunk]
+        r, p = fk(np.stack([m.rotations for m in part]), np.stack([m.local_translations() for m in part]),
+                  part[0].skeleton.parents)
+        rots.append(r)
+        poss.append(p)
+    return np.concatenate(rots), np.concatenate(poss)
+
+
+def canonical_frame(gpos: np.ndarray, grot: np.ndarray, root: int, key: int) -> tuple[np.ndarray, np.ndarray]:
+    """LAFAN1's per-window frame: (K, 3) offset and (K, 4) rotation such that ``q ⊗ (p - offset)`` has the root's
+    mean XZ over the window at the origin and the root heading at frame ``key`` equal to zero.
+
+    gpos (K, T, J, 3), grot (K, T, J, 4).
+    """
+    offset = gpos[:, :, root].mean(1)
+    offset[:, 1] = 0.0
+    return offset, heading_quat(-heading_angle(grot[:, key, root]))
+
+
+def to_frame(gpos: np.ndarray, grot: np.ndarray, offset: np.ndarray, q: np.ndarray):
+    """Express (K, T, J, 3|4) global positions and rotations in the frames of `canonical_frame`."""
+    qb = q[:, None, None, :]
+    return R.quat_apply(qb, gpos - offset[:, None, None, :]), R.quat_mul(qb, grot)
+
+
+def align_quats(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K, T, J, 4): ground truth made continuous in time, prediction flipped onto the ground truth's hemisphere."""
+    gt = R.quat_continuous(gt, dim=1)
+    flip = (pred * gt).sum(-1, keepdims=True) < 0
+    return np.where(flip, -pred, pred), gt
+
+
+def moving_joints(skeleton) -> list[int]:
+    """The joints every metric is taken over: the moving root and its descendants (not its static ancestors)."""
+    return skeleton.subtree(skeleton.root)
+
+
+def feet_joints(skeleton) -> list[int]:
+    """The leaf joints of the two leg groups (toes) and their parents (ankles), for foot skating."""
+    leaves = [j for side in ("left_leg", "right_leg") for j in skeleton.groups[side] if not skeleton.children[j]]
+    feet = sorted({j for k in leaves for j in (k, int(skeleton.parents[k])) if j != skeleton.root})
+    if not feet:
+        raise MotionsynthError("the skeleton has no leg groups: cannot measure foot skating")
+    return feet
+
+
+def _f(x) -> float:
+    return float(np.asarray(x, dtype=np.float64).mean())
+
+
+# ---- methods -------------------------------------------------------------------------------------------------------
+def method_label(method) -> str:
+    return str(getattr(method, "name", None) or type(method).__name__)
+
+
+def make_method(name: str, **params) -> Method:
+    """A baseline by registry name (clear error listing the known names)."""
+    from ..baselines import BASELINES, make_baseline
+
+    if name not in BASELINES:
+        raise MotionsynthError(f"unknown method {name!r}; baselines are {', '.join(sorted(BASELINES))}")
+    return make_baseline(name, **params)
+
+
+def _complete_one(method, motion: Motion, mask: Mask, seed: int) -> Motion:
+    out = method.complete(hide(motion, mask), mask, label=None, n_samples=1, seed=seed)
+    if not out or out[0].num_frames != motion.num_frames:
+        raise MotionsynthError(f"method {method_label(method)!r} returned no motion or one of the wrong length")
+    return out[0]
+
+
+# ---- tasks -----------------------------------------------------------------------------------------------------------
+def l2p_stats(cache, s: dict, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(J', 3) mean and std of canonical-frame global positions of the moving joints over training windows."""
+    wins = split_windows(cache, "train", s["stats_window"], s["stats_stride"], s["stats_windows"])
+    total, total_sq, n = 0.0, 0.0, 0
+    clips = iter_clips(cache, wins, s["stats_window"], progress, "L2P stats (train)")
+    for chunk in _chunks(clips, 256):
+        grot, gpos = global_transforms(chunk)
+        offset, q = canonical_frame(gpos, grot, cache.skeleton.root, s["context"] - 1)
+        p = to_frame(gpos, grot, offset, q)[0][:, :, moving_joints(cache.skeleton)]
+        total, total_sq, n = total + p.sum((0, 1)), total_sq + (p ** 2).sum((0, 1)), n + p.shape[0] * p.shape[1]
+    mean = total / n
+    std = np.sqrt(np.maximum(total_sq / n - mean ** 2, 0.0))
+    return mean, np.maximum(std, 1e-6)
+
+
+def _chunks(it, size: int):
+    buf = []
+    for x in it:
+        buf.append(x)
+        if len(buf) == size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def run_inbetween(cache, method, s: dict, split: str, seed: int, limit, progress: bool) -> tuple[list, dict]:
+    from .. import metrics as M
+
+    mean, std = l2p_stats(cache, s, progress)
+    extra = {"l2p_mean": np.round(mean, 4).tolist(), "l2p_std": np.round(std, 4).tolist(),
+             "feet": [cache.skeleton.names[j] for j in feet_joints(cache.skeleton)]}
+    wins = split_windows(cache, split, s["window"], s["stride"], limit)
+    sk, ctx, rows = cache.skeleton, s["context"], []
+    mv = moving_joints(sk)
+    feet = [mv.index(j) for j in feet_joints(sk)]
+    clips = list(iter_clips(cache, wins, s["window"]))
+    g_rot, g_pos = global_transforms(clips)
+    offset, q = canonical_frame(g_pos, g_rot, sk.root, ctx - 1)
+    g_pos, g_rot = (x[:, :, mv] for x in to_frame(g_pos, g_rot, offset, q))
+    for gap in s["gaps"]:
+        n = ctx + gap + 1
+        if n > s["window"]:
+            raise MotionsynthError(f"gap {gap} does not fit windows of {s['window']} frames")
+        mask = inbetween_mask(n, len(sk), ctx, gap)
+        preds = [_complete_one(method, c[:n], mask, seed)
+                 for c in _progress(clips, progress, f"inbetween {method_label(method)} gap={gap}")]
+        p_rot, p_pos = global_transforms(preds)
+        p_pos, p_rot = (x[:, :, mv] for x in to_frame(p_pos, p_rot, offset, q))
+        gap_f, ext = slice(ctx, ctx + gap), slice(ctx - 1, ctx + gap + 1)
+        pq, gq = align_quats(p_rot[:, gap_f], g_rot[:, :n][:, gap_f])
+        rows.append({
+            "gap": gap,
+            "l2q": _f(M.l2q(pq, gq, canonical=False)),
+            "l2p": _f(M.l2p(p_pos[:, gap_f], g_pos[:, gap_f], mean, std)),
+            "npss": _f(M.npss(pq, gq, canonical=False)),
+            "mpjpe_cm": _f(M.mpjpe(p_pos[:, gap_f], g_pos[:, gap_f])),
+            "accel": _f(M.accel(p_pos[:, ext])),
+            "foot_skate": _f(M.foot_skating(p_pos[:, ext], feet, fps=cache.fps)),
+            "foot_skate_gt": _f(M.foot_skating(g_pos[:, ext], feet, fps=cache.fps)),
+            "windows": len(clips),
+        })
+    return rows, extra
+
+
+def _progress(items, progress: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, disable=not progress, leave=False)
+
+
+def run_complete(cache, method, s: dict, split: str, seed: int, limit, progress: bool) -> tuple[list, dict]:
+    from .. import metrics as M
+
+    sk = cache.skeleton
+    static = set(sk.ancestors(sk.root))
+    wins = split_windows(cache, split, s["window"], s["stride"], limit)
+    clips = list(iter_clips(cache, wins, s["window"]))
+    _, g_pos = global_transforms(clips)
+    rows = []
+    for key in s["missing"]:
+        if key not in COMPLETE_SETTINGS:
+            raise MotionsynthError(f"unknown completion setting {key!r}; choose from {', '.join(COMPLETE_SETTINGS)}")
+        words, observed = COMPLETE_SETTINGS[key]
+        mask = joints_mask(s["window"], sk, observed(sk))
+        missing = [j for j in np.flatnonzero(~mask.joints[0]) if j not in static]
+        preds = [_complete_one(method, c, mask, seed)
+                 for c in _progress(clips, progress, f"complete {method_label(method)} {key}")]
+        _, p_pos = global_transforms(preds)
+        rows.append({"setting": words, "missing_joints": len(missing),
+                     "mpjpe_cm": _f(M.mpjpe(p_pos, g_pos, joints=missing)),
+                     "mpjpe_rel_cm": _f(M.mpjpe(M.root_relative(p_pos, sk.root), M.root_relative(g_pos, sk.root),
+                                                joints=missing)),
+                     "windows": len(clips)})
+    return rows, {}
+
+
+def run_predict(cache, method, s: dict, split: str, seed: int, limit, progress: bool) -> tuple[list, dict]:
+    from .. import metrics as M
+
+    sk, given, T = cache.skeleton, s["given"], s["window"]
+    wins = split_windows(cache, split, T, s["stride"], limit)
+    clips = list(iter_clips(cache, wins, T))
+    mask = predict_mask(T, len(sk), given)
+    desc = f"predict {method_label(method)}"
+    preds = [_complete_one(method, c, mask, seed) for c in _progress(clips, progress, desc)]
+    g_rot, g_pos = global_transforms(clips)
+    p_rot, p_pos = global_transforms(preds)
+    offset, q = canonical_frame(g_pos, g_rot, sk.root, given - 1)
+    mv = moving_joints(sk)
+    g_pos, g_rot = (x[:, :, mv] for x in to_frame(g_pos, g_rot, offset, q))
+    p_pos, p_rot = (x[:, :, mv] for x in to_frame(p_pos, p_rot, offset, q))
+    fut = slice(given, T)
+    pq, gq = align_quats(p_rot[:, fut], g_rot[:, fut])
+    rows = []
+    for h in s["horizons"]:
+        if not 0 < h <= T - given:
+            raise MotionsynthError(f"horizon {h} is outside the {T - given} predicted frames")
+        t = given + h - 1
+        rows.append({"horizon": h, "mpjpe_cm": _f(M.mpjpe(p_pos[:, t:t + 1], g_pos[:, t:t + 1])),
+                     "l2q": _f(M.l2q(pq[:, h - 1:h], gq[:, h - 1:h], canonical=False)), "npss": None,
+                     "windows": len(clips)})
+    rows.append({"horizon": f"1-{T - given}", "mpjpe_cm": _f(M.mpjpe(p_pos[:, fut], g_pos[:, fut])),
+                 "l2q": _f(M.l2q(pq, gq, canonical=False)), "npss": _f(M.npss(pq, gq, canonical=False)),
+                 "windows": len(clips)})
+    return rows, {}
+
+
+def _denoise_scores(method, clips: list[Motion], noisy: list[Motion], seed: int, progress: bool = False,
+                    desc: str = "") -> dict[str, float]:
+    from .. import metrics as M
+
+    mask = denoise_mask(clips[0].num_frames, len(clips[0].skeleton))
+    outs = [_complete_one(method, n, mask, seed) for n in _progress(noisy, progress, desc)]
+    mv = moving_joints(clips[0].skeleton)
+    g, p = global_transforms(clips)[1][:, :, mv], global_transforms(outs)[1][:, :, mv]
+    return {"mpjpe_cm": _f(M.mpjpe(p, g)), "pa_mpjpe_cm": _f(M.pa_mpjpe(p, g)), "accel_error": _f(M.accel_error(p, g))}
+
+
+def _noisy(clips: list[Motion], model: str, seed: int, salt: int, config: NoiseConfig) -> list[Motion]:
+    k = NOISE_MODELS.index(model)
+    return [add_noise(c, model, [seed, salt, i, k], config) for i, c in enumerate(clips)]
+
+
+def tune(name: str, cache, model: str, s: dict, seed: int, progress: bool = False) -> tuple[dict, list[dict]]:
+    """Pick the grid parameters of baseline ``name`` for noise ``model`` on VALIDATION windows.
+
+    Returns (chosen params, [{params, mpjpe_cm, accel_error}, …] for the whole grid).
+    """
+    from ..baselines import BASELINES
+
+    grid = list(getattr(BASELINES[name], "grid", None) or [])
+    if not grid:
+        return {}, []
+    clips = list(iter_clips(cache, split_windows(cache, "val", s["window"], s["stride"], s["tune_windows"]),
+                            s["window"]))
+    noisy = _noisy(clips, model, seed, 1, NoiseConfig(**_noise_args(s["noise"])))
+    scores = []
+    for params in _progress(grid, progress, f"tune {name} on val ({model})"):
+        sc = _denoise_scores(make_method(name, **params), clips, noisy, seed)
+        scores.append({"params": dict(params), "mpjpe_cm": sc["mpjpe_cm"], "accel_error": sc["accel_error"]})
+    best = min(scores, key=lambda r: (round(r["mpjpe_cm"], 3), r["accel_error"]))
+    return best["params"], scores
+
+
+def _noise_args(d: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def run_denoise(cache, method, s: dict, split: str, seed: int, limit, progress: bool,
+                baseline: str | None = None) -> tuple[list, dict]:
+    config = NoiseConfig(**_noise_args(s["noise"]))
+    wins = split_windows(cache, split, s["window"], s["stride"], limit)
+    clips = list(iter_clips(cache, wins, s["window"]))
+    rows, tuning = [], {}
+    for model in s["noise_models"]:
+        if model not in NOISE_MODELS:
+            raise MotionsynthError(f"unknown noise model {model!r}; choose from {', '.join(NOISE_MODELS)}")
+        params = dict(getattr(method, "params", {}) or {})
+        m = method
+        if baseline is not None:
+            chosen, scores = tune(baseline, cache, model, s, seed, progress)
+            if chosen:
+                params, m = chosen, make_method(baseline, **chosen)
+                tuning[model] = {"chosen": chosen, "grid": scores}
+        noisy = _noisy(clips, model, seed, 0, config)
+        inp = _identity_scores(clips, noisy)
+        out = _denoise_scores(m, clips, noisy, seed, progress, f"denoise {method_label(m)} {model}")
+        rows.append({"noise": model, "input_mpjpe_cm": inp["mpjpe_cm"], "input_pa_mpjpe_cm": inp["pa_mpjpe_cm"],
+                     "input_accel_error": inp["accel_error"], **out, "params": _jsonable(params),
+                     "windows": len(clips)})
+    extra = {"tuning": {"split": "val", "windows": s["tune_windows"],
+                        "objective": "lowest MPJPE (cm, rounded to 0.001), then lowest acceleration error",
+                        "per_noise_model": tuning}} if tuning else {}
+    return rows, extra
+
+
+def _identity_scores(clips, noisy) -> dict[str, float]:
+    from .. import metrics as M
+
+    mv = moving_joints(clips[0].skeleton)
+    g, p = global_transforms(clips)[1][:, :, mv], global_transforms(noisy)[1][:, :, mv]
+    return {"mpjpe_cm": _f(M.mpjpe(p, g)), "pa_mpjpe_cm": _f(M.pa_mpjpe(p, g)), "accel_error": _f(M.accel_error(p, g))}
+
+
+def run_generate(cache, method, s, split, seed, limit, progress):
+    # Plug-in point: generation is scored by an action classifier trained on the cache's labels (FID, accuracy,
+    # diversity, multimodality); a later issue adds `motionsynth.models.classifier` and the scoring here.
+    raise MotionsynthError("generate needs an action classifier (not yet available)")
+
+
+def run_reconstruct(cache, method, s, split, seed, limit, progress):
+    # Plug-in point: a learned model's encode → decode of each test window, scored by MPJPE and acceleration error.
+    if method is None or not hasattr(method, "reconstruct"):
+        raise MotionsynthError("reconstruct needs a learned model with encode/decode (--model CKPT); "
+                               "none is available yet")
+    from .. import metrics as M
+
+    wins = split_windows(cache, split, s["window"], s["stride"], limit)
+    clips = list(iter_clips(cache, wins, s["window"]))
+    outs = [method.reconstruct(c) for c in _progress(clips, progress, "reconstruct")]
+    mv = moving_joints(cache.skeleton)
+    g, p = global_transforms(clips)[1][:, :, mv], global_transforms(outs)[1][:, :, mv]
+    return [{"mpjpe_cm": _f(M.mpjpe(p, g)), "accel_error": _f(M.accel_error(p, g)), "windows": len(clips)}], {}
+
+
+RUNNERS = {"inbetween": run_inbetween, "complete": run_complete, "predict": run_predict, "denoise": run_denoise,
+           "generate": run_generate, "reconstruct": run_reconstruct}
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def resolve_settings(task: str, settings: dict | None) -> dict:
+    """The task's default settings updated with ``settings`` (unknown keys are an error)."""
+    if task not in TASKS:
+        raise MotionsynthError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    s = copy.deepcopy(DEFAULT_SETTINGS[task])
+    for k, v in (settings or {}).items():
+        if k not in s:
+            raise MotionsynthError(f"unknown {task} setting {k!r}; known: {', '.join(s) or 'none'}")
+        s[k] = {**s[k], **v} if isinstance(s[k], dict) and isinstance(v, dict) else v
+    return s
+
+
+def run_benchmark(task: str, cache, method_name: str | None = None, model: str | None = None,
+                  settings: dict | None = None, seed: int = 0, limit: int | None = None, progress: bool = True,
+                  method: Method | None = None, split: str = "test") -> dict:
+    """Run one task's benchmark for one method and return its record (see `bench.report`).
+
+    Args:
+        task: one of `TASKS`.
+        cache: a `MotionCache` or the path of a prepared cache folder.
+        method_name: a baseline name (``motionsynth.baselines.BASELINES``); baselines with ``fit`` are fitted on
+            the train split, denoising filters with a ``grid`` are tuned on the val split.
+        model: the checkpoint path a learned ``method`` was loaded from (recorded only).
+        method: a `tasks.Method` object (e.g. a loaded learned model); used as is, no fitting or tuning.
+        settings: overrides of `DEFAULT_SETTINGS[task]` (e.g. ``{"gaps": [30]}``).
+        seed: seeds noise and the methods' sampling.
+        limit: at most this many evaluation windows (evenly spaced over the split) — for quick runs and tests.
+        split: the evaluation split ('test'; 'val' for development).
+    """
+    s = resolve_settings(task, settings)
+    if split not in ("test", "val", "train"):
+        raise MotionsynthError(f"unknown split {split!r}; choose test, val or train")
+    if task == "generate":
+        run_generate(None, None, s, split, seed, limit, progress)
+    if method is None and method_name is None and task != "reconstruct":
+        raise MotionsynthError("give a method: a baseline name or a Method object")
+    cache = open_cache(cache)
+    baseline = None
+    if method is None and method_name is not None:
+        method, baseline = make_method(method_name), method_name
+    if method is not None and getattr(method, "skeleton", None) is not None:
+        method.skeleton.check_compatible(cache.skeleton, what="benchmark data")
+    fit = {}
+    if baseline is not None and hasattr(method, "fit"):
+        fit = fit_method(method, cache, s.get("fit_takes"), seed)
+    rows, extra = (run_denoise(cache, method, s, split, seed, limit, progress, baseline) if task == "denoise"
+                   else RUNNERS[task](cache, method, s, split, seed, limit, progress))
+    if fit:
+        extra["fit"] = fit
+    if limit is not None:
+        extra["limit"] = limit
+    return {
+        "task": task,
+        "method": method_name or (method_label(method) if method is not None else None),
+        "model": str(model) if model is not None else None,
+        "checkpoint_hash": getattr(method, "checkpoint_hash", None),
+        "data_hash": getattr(cache, "data_hash", None),
+        "split": split,
+        "seed": seed,
+        "settings": _jsonable({**s, **extra}),
+        "results": _jsonable(rows),
+    }

@@ -1,0 +1,300 @@
+"""The benchmark harness (`motionsynth.bench`) and `motionsynth bench`, on a tiny synthetic cache of BVH takes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from motionsynth import rotations as R
+from motionsynth.bench import NOISE_MODELS, NoiseConfig, add_noise, calibrate_rotation_sigma, run_benchmark
+from motionsynth.bench.noise import dropped_frames
+from motionsynth.bench.protocol import tune
+from motionsynth.bench.report import compare_markdown, load_records, save_json, to_markdown
+from motionsynth.cli import main
+from motionsynth.data.cache import prepare, split_of
+from motionsynth.errors import MotionsynthError
+from motionsynth.io.bvh import write_bvh
+from motionsynth.motion import Motion
+from motionsynth.skeleton import Skeleton
+
+RECORD_KEYS = {"task", "method", "model", "checkpoint_hash", "data_hash", "split", "seed", "settings", "results"}
+
+
+def _skeleton() -> Skeleton:
+    """A 20-joint biped with a static joint above the moving root (like the Bandai Namco files)."""
+    spec = [("Root", -1, (0, 0, 0)), ("Hips", 0, (0, 90, 0)),
+            ("Spine", 1, (0, 10, 0)), ("Chest", 2, (0, 15, 0)), ("Neck", 3, (0, 15, 0)), ("Head", 4, (0, 10, 0)),
+            ("LeftShoulder", 3, (5, 12, 0)), ("LeftArm", 6, (12, 0, 0)), ("LeftHand", 7, (25, 0, 0)),
+            ("RightShoulder", 3, (-5, 12, 0)), ("RightArm", 9, (-12, 0, 0)), ("RightHand", 10, (-25, 0, 0)),
+            ("LeftUpLeg", 1, (9, 0, 0)), ("LeftLeg", 12, (0, -42, 0)), ("LeftFoot", 13, (0, -40, 0)),
+            ("LeftToe", 14, (0, -5, 12)),
+            ("RightUpLeg", 1, (-9, 0, 0)), ("RightLeg", 16, (0, -42, 0)), ("RightFoot", 17, (0, -40, 0)),
+            ("RightToe", 18, (0, -5, 12))]
+    names, parents, offsets = zip(*spec)
+    rot, pos = ("Zrotation", "Xrotation", "Yrotation"), ("Xposition", "Yposition", "Zposition")
+    return Skeleton(list(names), list(parents), np.array(offsets, float),
+                    channels=[rot, pos + rot] + [rot] * (len(names) - 2), root=1)
+
+
+def _motion(sk: Skeleton, T: int = 200, fps: float = 30.0, seed: int = 0, name: str = "m") -> Motion:
+    """Smooth motion: slow sinusoids on every moving joint, the root walking and slowly turning."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(T) / fps
+    J = len(sk)
+    rv = np.radians(rng.uniform(5, 30, (J, 3))) * np.sin(
+        2 * np.pi * rng.uniform(0.2, 0.8, (J, 3)) * t[:, None, None] + rng.uniform(0, 2 * np.pi, (J, 3)))
+    rv[:, 0] = 0.0
+    rv[:, 1] = np.array([0.0, 1.0, 0.0]) * (0.3 * t[:, None] + rv[:, 1, 1:2])
+    speed = rng.uniform(50, 150)
+    root = np.stack([speed * np.sin(0.4 * t), 90 + 3 * np.sin(2 * t), speed * t], 1)
+    return Motion(sk, R.axis_angle_to_quat(rv), root, fps, name=name)
+
+
+def _names_per_split(n: int = 2) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    i = 0
+    while min(len(v) for v in out.values()) < n:
+        name = f"take{i:03d}"
+        if len(out[split_of(name)]) < n:
+            out[split_of(name)].append(name)
+        i += 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    src = tmp_path_factory.mktemp("bvh")
+    sk = _skeleton()
+    names = sorted(n for ns in _names_per_split(2).values() for n in ns)
+    for k, name in enumerate(names):
+        write_bvh(_motion(sk, T=200, seed=k, name=name), src / f"{name}.bvh")
+    return prepare(src, "bvh-folder", tmp_path_factory.mktemp("cache") / "c", workers=1, progress=False)
+
+
+def _check_record(rec, task, method, n_rows):
+    assert set(rec) == RECORD_KEYS
+    assert rec["task"] == task and rec["method"] == method and rec["split"] == "test"
+    assert len(rec["results"]) == n_rows
+    json.dumps(rec, allow_nan=False)  # plain JSON, every number finite
+    for row in rec["results"]:
+        assert row["windows"] > 0
+        assert all(v is None or np.isfinite(v) for v in row.values() if isinstance(v, float))
+
+
+# ---- tasks -------------------------------------------------------------------------------------------------------
+def test_inbetween_slerp_beats_zero_velocity(cache):
+    recs = {m: run_benchmark("inbetween", cache, m, limit=6, progress=False) for m in ("zero-velocity", "slerp")}
+    for m, rec in recs.items():
+        _check_record(rec, "inbetween", m, 4)
+        assert [r["gap"] for r in rec["results"]] == [5, 15, 30, 45]
+        assert set(rec["results"][0]) >= {"l2q", "l2p", "npss", "mpjpe_cm", "accel", "foot_skate", "windows"}
+        moving = cache.skeleton.subtree(cache.skeleton.root)  # the static "Root" joint is not scored
+        assert np.array(rec["settings"]["l2p_std"]).shape == (len(moving), 3) == (len(cache.skeleton) - 1, 3)
+    for zv, sl in zip(recs["zero-velocity"]["results"], recs["slerp"]["results"]):
+        assert sl["l2p"] < zv["l2p"] and sl["l2q"] < zv["l2q"] and sl["mpjpe_cm"] < zv["mpjpe_cm"]
+    # the record is deterministic
+    again = run_benchmark("inbetween", cache, "slerp", limit=6, progress=False)
+    assert again["results"] == recs["slerp"]["results"]
+
+
+def test_complete_fits_on_train(cache, monkeypatch):
+    touched = []
+    original = type(cache).motion
+    monkeypatch.setattr(type(cache), "motion", lambda self, i: touched.append(i) or original(self, i))
+    rec = run_benchmark("complete", cache, "mean-pose", limit=3, progress=False)
+    _check_record(rec, "complete", "mean-pose", 3)
+    assert rec["settings"]["fit"] == {"split": "train", "takes": len(cache.split("train"))}
+    splits = {cache.takes[i].split for i in touched}
+    assert splits == {"train", "test"}
+    rows = {r["setting"]: r for r in rec["results"]}
+    assert set(rows) == {"lower body missing", "upper body missing", "left arm missing"}
+    # the static joint above the moving root is not scored
+    assert rows["upper body missing"]["missing_joints"] == len(cache.skeleton.groups["upper"])
+    assert rows["lower body missing"]["missing_joints"] == len(cache.skeleton.groups["lower"]) - 1
+    nn = run_benchmark("complete", cache, "nearest-neighbour", limit=3, progress=False)
+    _check_record(nn, "complete", "nearest-neighbour", 3)
+    assert nn["settings"]["fit"]["database_frames"] == sum(cache.takes[i].length for i in cache.split("train"))
+
+
+def test_predict(cache):
+    zv = run_benchmark("predict", cache, "zero-velocity", limit=4, progress=False)
+    cv = run_benchmark("predict", cache, "constant-velocity", limit=4, progress=False)
+    for rec in (zv, cv):
+        _check_record(rec, "predict", rec["method"], 5)
+        assert [r["horizon"] for r in rec["results"]] == [5, 10, 20, 30, "1-30"]
+        assert rec["results"][-1]["npss"] is not None
+    # error grows with the horizon for holding the last frame
+    e = [r["mpjpe_cm"] for r in zv["results"][:4]]
+    assert e == sorted(e)
+
+
+def test_denoise_tunes_on_val_only(cache, monkeypatch):
+    settings = {"noise_models": ["gaussian", "dropped"], "tune_windows": 2}
+    rec = run_benchmark("denoise", cache, "gaussian", settings=settings, limit=2, progress=False)
+    _check_record(rec, "denoise", "gaussian", 2)
+    tuning = rec["settings"]["tuning"]
+    assert tuning["split"] == "val"
+    for row in rec["results"]:
+        chosen = tuning["per_noise_model"][row["noise"]]["chosen"]
+        assert row["params"] == chosen
+        grid = tuning["per_noise_model"][row["noise"]]["grid"]
+        assert min(g["mpjpe_cm"] for g in grid) == pytest.approx(
+            next(g["mpjpe_cm"] for g in grid if g["params"] == chosen), abs=1e-3)
+        assert row["input_mpjpe_cm"] > 0
+    gauss = next(r for r in rec["results"] if r["noise"] == "gaussian")
+    assert gauss["accel_error"] < gauss["input_accel_error"]  # the filter smooths
+
+    touched = []
+    original = type(cache).motion
+    monkeypatch.setattr(type(cache), "motion", lambda self, i: touched.append(i) or original(self, i))
+    from motionsynth.bench.protocol import resolve_settings
+
+    tune("savgol", cache, "mixed", resolve_settings("denoise", {"tune_windows": 2}), seed=0)
+    assert touched and {cache.takes[i].split for i in touched} == {"val"}
+
+
+# ---- noise models ----------------------------------------------------------------------------------------------------
+def _angles(a: Motion, b: Motion) -> np.ndarray:
+    """(T, J) angle (degrees) of the rotation between corresponding local rotations."""
+    return np.degrees(np.linalg.norm(R.quat_to_axis_angle(R.quat_mul(R.quat_inv(a.rotations), b.rotations)), axis=-1))
+
+
+@pytest.mark.parametrize("model", NOISE_MODELS)
+def test_noise_is_deterministic_and_spares_static_joints(model):
+    m = _motion(_skeleton(), T=150)
+    a, b, c = add_noise(m, model, [0, 1]), add_noise(m, model, [0, 1]), add_noise(m, model, [0, 2])
+    assert np.array_equal(a.rotations, b.rotations) and np.array_equal(a.root_positions, b.root_positions)
+    assert not np.array_equal(a.rotations, c.rotations)
+    assert np.allclose(a.rotations[:, 0], m.rotations[:, 0])  # static joint above the root untouched
+    assert not np.allclose(a.rotations, m.rotations)
+    assert np.array_equal(m.rotations, _motion(_skeleton(), T=150).rotations)  # the input is not modified
+
+
+def test_noise_magnitudes():
+    m = _motion(_skeleton(), T=3000)
+    cfg = NoiseConfig()
+    moving = slice(1, None)
+    # gaussian: rotation-vector components ~ N(0, σ²), root ~ N(0, σ_root²)
+    g = add_noise(m, "gaussian", 0)
+    rv = R.quat_to_axis_angle(R.quat_mul(R.quat_inv(m.rotations), g.rotations))[:, moving]
+    assert np.degrees(rv.std()) == pytest.approx(cfg.rot_sigma_deg, rel=0.05)
+    assert (g.root_positions - m.root_positions).std() == pytest.approx(cfg.root_sigma_cm, rel=0.05)
+    # spikes: 2 % of the moving entries, 30–60°
+    s = _angles(m, add_noise(m, "spikes", 0))[:, moving]
+    hit = s > 1e-6
+    assert hit.mean() == pytest.approx(cfg.spike_rate, rel=0.15)
+    assert s[hit].min() >= 30 - 1e-6 and s[hit].max() <= 60 + 1e-6
+    # dropped: 10 % of the frames hold the previous frame, in runs of 1–5
+    d = add_noise(m, "dropped", 0)
+    held = np.all(d.rotations == np.roll(d.rotations, 1, axis=0), axis=(1, 2))
+    held[0] = False
+    assert held.sum() == round(cfg.drop_rate * m.num_frames)
+    edges = np.diff(np.r_[0, held.astype(int), 0])
+    runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    assert runs.min() >= 1 and runs.max() <= 5
+
+
+def test_dropped_frames_index():
+    rng = np.random.default_rng(3)
+    idx = dropped_frames(100, rng, 0.1, (1, 5))
+    assert idx[0] == 0 and (idx <= np.arange(100)).all() and (np.arange(100) != idx).sum() == 10
+    assert np.all(idx[idx != np.arange(100)] == idx[idx[idx != np.arange(100)]])  # held frames are good frames
+
+
+def test_calibrate_rotation_sigma():
+    ms = [_motion(_skeleton(), T=60, seed=s) for s in range(2)]
+    sigma = calibrate_rotation_sigma(ms, target_cm=3.0, steps=14)
+    cfg = NoiseConfig(rot_sigma_deg=sigma)
+    err = np.mean([np.linalg.norm(add_noise(m, "gaussian", [0, i], cfg).global_positions() - m.global_positions(),
+                                  axis=-1).mean() for i, m in enumerate(ms)])
+    assert err == pytest.approx(3.0, rel=0.05)
+
+
+# ---- report ------------------------------------------------------------------------------------------------------
+def _record(method="a", l2p=1.0):
+    return {"task": "inbetween", "method": method, "model": None, "checkpoint_hash": None, "data_hash": "h",
+            "split": "test", "seed": 0, "settings": {},
+            "results": [{"gap": 5, "l2p": l2p, "windows": 3}, {"gap": 15, "l2p": 2 * l2p, "windows": 3}]}
+
+
+def test_report(tmp_path):
+    md = to_markdown(_record())
+    assert "| gap | l2p | windows |" in md and "| 5 | 1.000 | 3 |" in md
+    both = compare_markdown([_record("a", 1.0), _record("b", 0.5)])
+    lines = [line for line in both.splitlines() if line.startswith("| ")]
+    assert lines[0] == "| gap | method | l2p | windows |"
+    assert [line.split(" | ")[1] for line in lines[1:]] == ["a", "b", "a", "b"]
+    save_json(_record(), tmp_path / "r.json")
+    assert load_records(tmp_path / "r.json") == [_record()]
+    save_json([_record("a"), _record("b")], tmp_path / "rs.json")
+    assert [r["method"] for r in load_records(tmp_path / "rs.json")] == ["a", "b"]
+    with pytest.raises(MotionsynthError):
+        save_json({"task": "x"}, tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()
+
+
+# ---- errors and the command line ------------------------------------------------------------------------------------
+def test_bad_input_errors(cache):
+    with pytest.raises(MotionsynthError, match="unknown task"):
+        run_benchmark("dance", cache, "slerp")
+    with pytest.raises(MotionsynthError, match="unknown method 'nope'"):
+        run_benchmark("inbetween", cache, "nope")
+    with pytest.raises(MotionsynthError, match="no test take is long enough for windows of 500 frames"):
+        run_benchmark("predict", cache, "zero-velocity", settings={"window": 500}, progress=False)
+    with pytest.raises(MotionsynthError, match="unknown predict setting"):
+        run_benchmark("predict", cache, "zero-velocity", settings={"windw": 5})
+    with pytest.raises(MotionsynthError, match="generate needs an action classifier"):
+        run_benchmark("generate", cache, "slerp")
+    with pytest.raises(MotionsynthError, match="reconstruct needs a learned model"):
+        run_benchmark("reconstruct", cache, None)
+    with pytest.raises(MotionsynthError, match="no such motion cache"):
+        run_benchmark("inbetween", "/nonexistent/cache", "slerp")
+
+
+def _cli(capsys, *args):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", *args])
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+def test_cli(cache, tmp_path, capsys):
+    out_json = tmp_path / "b.json"
+    try:
+        main(["bench", "predict", "--data", str(cache.path), "--method", "zero-velocity,constant-velocity",
+              "--limit", "2", "--json", str(out_json), "--no-progress"])
+    except SystemExit as e:
+        assert e.code in (0, None)
+    stdout = capsys.readouterr().out
+    assert "| horizon | method | mpjpe_cm |" in stdout
+    recs = load_records(out_json)
+    assert [r["method"] for r in recs] == ["zero-velocity", "constant-velocity"]
+
+    code, _, err = _cli(capsys, "dance", "--data", str(cache.path), "--method", "slerp")
+    assert code == 2 and "unknown task" in err
+    code, _, err = _cli(capsys, "inbetween", "--data", str(cache.path), "--method", "nope")
+    assert code == 2 and "unknown method" in err
+    code, _, err = _cli(capsys, "inbetween", "--data", str(tmp_path / "missing"), "--method", "slerp")
+    assert code == 2 and "no such motion cache" in err
+    code, _, err = _cli(capsys, "inbetween", "--data", str(cache.path), "--model", str(tmp_path))
+    assert code == 2 and ("learned models are not available yet" in err or "checkpoint" in err)
+    code, _, err = _cli(capsys, "generate", "--data", str(cache.path), "--method", "slerp")
+    assert code == 2 and "action classifier" in err
+
+
+def test_cli_model_skeleton_mismatch(cache, tmp_path, capsys):
+    from motionsynth.checkpoint import MODELS, save_checkpoint
+    from motionsynth.models import model_config
+
+    sk = _skeleton()
+    other = Skeleton([n if n != "Head" else "Skull" for n in sk.names], sk.parents, sk.offsets, sk.channels,
+                     root=sk.root)
+    family = "meva" if "meva" in MODELS else sorted(MODELS)[0]
+    model = MODELS[family].from_config(model_config(family, "cpu", {}), other)
+    model.set_stats(cache.stats)
+    folder = save_checkpoint(tmp_path / "ckpt", model, {"family": family, "model": model.config_dict()}, other,
+                             cache.stats)
+    code, _, err = _cli(capsys, "denoise", "--data", str(cache.path), "--model", str(folder))
+    assert code == 2 and "different skeleton" in err
