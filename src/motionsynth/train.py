@@ -1,0 +1,500 @@
+"""The one trainer for every model family (PyTorch Lightning).
+
+A run folder ``RUN`` holds:
+
+=======================  =========================================================================================
+``config.yaml``          the full resolved configuration (family, preset, train, model, data, command)
+``checkpoints/last.ckpt``  Lightning state (weights, optimiser, scheduler, loop counters, RNG states), written every
+                         ``ckpt_every`` steps — for ``--resume`` only, never for distribution
+``model/``               the exported, safe checkpoint folder (`motionsynth.checkpoint`) at the end of training
+``best/``                the exported checkpoint of the step with the lowest validation loss
+``logs/version_N/``      CSV logs (``metrics.csv``), one folder per start (a resumed run adds one); TensorBoard
+                         logs in ``tensorboard/`` when ``tensorboard`` is installed
+=======================  =========================================================================================
+
+Configuration: plain dataclasses — `TrainConfig` plus the family's own config (e.g. `HMVAEConfig`) — from a preset
+(``cpu`` or ``paper``), then a YAML file (``--config FILE.yaml`` with sections ``train:`` and ``model:``, optionally
+``preset:``), then command-line overrides (``--max-steps``, ``--set train.lr=3e-4``, ``--set model.beta=0.01``).
+
+Determinism and exact resume: `L.seed_everything(seed, workers=True)` seeds the initial weights; the data order is a
+function of (seed, pass over the data) alone — one long, deterministic stream of windows indexed by sample number,
+so a resumed run continues at sample ``global_step × batch × world size``; augmentation draws depend on
+(seed, pass, window). The global torch / numpy / Python RNG states are saved in ``last.ckpt`` and restored on resume,
+so a killed and resumed run follows the same loss curve as an uninterrupted one (CPU, same settings).
+
+Multi-GPU / multi-node: ``--devices N`` (GPUs per node) and ``--num-nodes M`` select DDP (``strategy="ddp"``);
+each rank reads its own shard of the same data stream. A two-node run under SLURM::
+
+    #SBATCH --nodes=2 --ntasks-per-node=4 --gpus-per-node=4
+    srun motionsynth train hmvae --data CACHE --out RUN --preset paper --devices 4 --num-nodes 2 \\
+        --precision bf16-mixed
+
+or with torchrun on each node (node rank 0 and 1, same master address)::
+
+    torchrun --nnodes 2 --nproc-per-node 4 --node-rank $RANK --master-addr $HOST --master-port 29500 \\
+        -m motionsynth train hmvae --data CACHE --out RUN --preset paper --devices 4 --num-nodes 2
+
+``RUN`` must be on a file system every node sees; rank 0 writes the exports. The batch size is per device.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shlex
+import warnings
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from .errors import MotionsynthError
+
+PRESETS = ("cpu", "paper")
+
+
+@dataclass
+class TrainConfig:
+    """Training settings shared by every family.
+
+    steps: optimiser steps; batch_size: windows per step (per device).
+    lr, weight_decay: AdamW; schedule: ``"constant"``, ``"cosine"`` (to ``min_lr_ratio · lr``) or ``"step"``
+        (× ``step_gamma`` every ``step_size`` steps, the HM-VAE paper's); warmup_steps: linear warm-up.
+    grad_clip: gradient norm clipping (0: off).
+    val_every: validate every N steps (0: never); val_batches: batches per validation (0: the whole val split).
+    ckpt_every: write ``checkpoints/last.ckpt`` every N steps.
+    devices, num_nodes, accelerator, precision: passed to Lightning (DDP when devices × nodes > 1).
+    num_workers: DataLoader worker processes; seed: everything random.
+    window, stride: training windows (frames) and their spacing; augment: None / {} for none, else keyword
+        arguments of `motionsynth.data.augment.Augment` (``{"p_mirror": 0.5}``).
+    log_every: log training metrics every N steps.
+    threads: torch CPU threads (0: torch's default). On a CPU shared with other work, 1 thread is often several
+        times faster than 2 (spinning threads wait on each other), hence the ``cpu`` preset's 1.
+    """
+
+    steps: int = 6000
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.05
+    step_size: int = 100_000
+    step_gamma: float = 0.3
+    grad_clip: float = 1.0
+    val_every: int = 500
+    val_batches: int = 20
+    ckpt_every: int = 500
+    devices: int = 1
+    num_nodes: int = 1
+    accelerator: str = "auto"
+    precision: str = "32-true"
+    num_workers: int = 0
+    seed: int = 0
+    window: int = 64
+    stride: int = 8
+    augment: dict | None = None
+    log_every: int = 10
+    threads: int = 0
+
+    @classmethod
+    def preset(cls, name: str) -> TrainConfig:
+        """``cpu``: about an hour on a 2-core CPU with the ``cpu`` model. ``paper``: the HM-VAE paper's schedule
+        (batch 8, lr 1e-4, weight decay 1e-4, lr × 0.3 every 100k steps, 250k steps)."""
+        if name == "cpu":
+            return cls(threads=1)
+        if name == "paper":
+            return cls(steps=250_000, batch_size=8, lr=1e-4, weight_decay=1e-4, schedule="step", warmup_steps=0,
+                       step_size=100_000, step_gamma=0.3, val_every=5000, val_batches=200, ckpt_every=5000,
+                       num_workers=4, stride=4)
+        raise MotionsynthError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
+# ---- configuration ---------------------------------------------------------------------------------------------------
+def parse_overrides(items: list[str]) -> dict:
+    """``["train.lr=3e-4", "model.channels=[8,16,32,64]"]`` → nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise MotionsynthError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise MotionsynthError(f"--set {item!r}: bad value ({e})") from None
+    return out
+
+
+def _deep_update(base: dict, new: dict) -> dict:
+    out = dict(base)
+    for k, v in new.items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    """A config YAML file → dict (sections ``preset``, ``train``, ``model``); clear errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise MotionsynthError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise MotionsynthError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict) or set(data) - {"preset", "train", "model", "family"}:
+        raise MotionsynthError(f"{path}: a config has the sections preset, train and model; found "
+                               f"{sorted(data) if isinstance(data, dict) else type(data).__name__}")
+    return data
+
+
+def resolve_config(family: str, preset: str | None = None, file_config: dict | None = None,
+                   overrides: dict | None = None) -> tuple[TrainConfig, Any, str]:
+    """Preset → YAML file → overrides, for the training settings and the family's model config.
+
+    Returns (TrainConfig, model config dataclass, preset name). The model's ``window`` (if it has one) follows
+    ``train.window``.
+    """
+    from .models import MODELS, model_config
+
+    if family not in MODELS:
+        raise MotionsynthError(f"unknown model {family!r}; choose one of {', '.join(sorted(MODELS))}")
+    merged = _deep_update(file_config or {}, overrides or {})
+    preset = preset or merged.get("preset") or "cpu"
+    if preset not in PRESETS:
+        raise MotionsynthError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    train_cfg = TrainConfig.preset(preset)
+    for k, v in getattr(MODELS[family], "TRAIN_DEFAULTS", {}).items():  # a family's own defaults (e.g. augmentation)
+        setattr(train_cfg, k, v)
+    names = {f.name for f in fields(TrainConfig)}
+    for k, v in (merged.get("train") or {}).items():
+        if k not in names:
+            raise MotionsynthError(f"unknown training setting {k!r}; settings: {', '.join(sorted(names))}")
+        setattr(train_cfg, k, v)
+    model_over = dict(merged.get("model") or {})
+    try:
+        if "window" in {f.name for f in fields(MODELS[family].Config)}:
+            model_over["window"] = train_cfg.window
+        mcfg = model_config(family, preset, model_over)
+    except (ValueError, TypeError, KeyError) as e:
+        raise MotionsynthError(f"{family} config: {e}") from None
+    return train_cfg, mcfg, preset
+
+
+# ---- data --------------------------------------------------------------------------------------------------------------
+class StreamSampler(torch.utils.data.Sampler):
+    """The whole run's training items as one deterministic stream.
+
+    Item ``i`` of the stream is pass ``i // n``, position ``i % n`` of the permutation
+    ``np.random.default_rng([seed, pass]).permutation(n)``; it yields ``(pass, window index)`` pairs. The stream
+    starts at ``start()`` (a callable: items already consumed by all ranks, read when iteration begins) and ends at
+    ``total``. Under DDP, ``shard()`` returns ``(rank, world size)`` and rank r takes the items ``i ≡ r (mod world)``.
+    """
+
+    def __init__(self, n: int, total: int, seed: int, start=lambda: 0, shard=lambda: (0, 1)):
+        self.n, self.total, self.seed, self.start, self.shard = n, total, seed, start, shard
+
+    def __len__(self) -> int:
+        rank, world = self.shard()
+        return len(range(self.start() + rank, self.total, world))
+
+    def __iter__(self):
+        rank, world = self.shard()
+        perm_pass, perm = -1, None
+        for i in range(self.start() + rank, self.total, world):
+            p, pos = divmod(i, self.n)
+            if p != perm_pass:
+                perm_pass, perm = p, np.random.default_rng([self.seed, p]).permutation(self.n)
+            yield (p, int(perm[pos]))
+
+
+class PassDataset(torch.utils.data.Dataset):
+    """Wraps a `WindowDataset` so that items are addressed by ``(pass, index)``: the pass selects the augmentation
+    draws (``set_epoch``)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        p, k = key if isinstance(key, tuple) else (0, key)
+        if getattr(self.dataset, "epoch", p) != p:
+            self.dataset.set_epoch(p)
+        return self.dataset[k]
+
+
+# ---- the Lightning wrapper -----------------------------------------------------------------------------------------
+def _lightning():
+    import lightning as L
+
+    return L
+
+
+def make_lightning_module(model: torch.nn.Module, cfg: TrainConfig):
+    """Wrap a model (``training_step(batch, step)``, ``validation_step(batch)``) in a LightningModule with AdamW,
+    the schedule of ``cfg`` and RNG-state checkpointing (for exact resume)."""
+    L = _lightning()
+
+    class LitModel(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+            self.cfg = cfg
+
+        def training_step(self, batch, batch_idx):
+            loss, logs = self.model.training_step(batch, step=int(self.global_step))
+            bs = batch["features"].shape[0]
+            self.log("train/loss", loss.detach(), prog_bar=True, batch_size=bs)
+            self.log_dict({f"train/{k}": v for k, v in logs.items() if k != "loss"}, batch_size=bs)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            logs = self.model.validation_step(batch)
+            bs = batch["features"].shape[0]
+            self.log("val/loss", logs["loss"], prog_bar=True, batch_size=bs, sync_dist=True)
+            self.log_dict({f"val/{k}": v for k, v in logs.items() if k != "loss"}, batch_size=bs, sync_dist=True)
+
+        def configure_optimizers(self):
+            opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+        def on_save_checkpoint(self, checkpoint):
+            kind, keys, pos, has_gauss, cached = np.random.get_state()
+            checkpoint["rng_states"] = {  # tensors and plain Python values only (weights-only loading)
+                "torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+                "numpy": [kind, int(pos), int(has_gauss), float(cached)], "python": random.getstate()}
+
+        def on_load_checkpoint(self, checkpoint):
+            self._rng_states = checkpoint.get("rng_states")
+
+        def on_train_start(self):
+            states = getattr(self, "_rng_states", None)
+            if states is not None:  # after Lightning's own restore, so that ours is the one in effect
+                torch.set_rng_state(states["torch"])
+                kind, pos, has_gauss, cached = states["numpy"]
+                np.random.set_state((kind, states["numpy_keys"].numpy().astype(np.uint32), pos, has_gauss, cached))
+                random.setstate(states["python"])
+                self._rng_states = None
+
+    return LitModel()
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """Learning-rate multiplier at ``step``: linear warm-up, then the schedule."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "cosine":
+        t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+    if cfg.schedule == "step":
+        return cfg.step_gamma ** (step // max(1, cfg.step_size))
+    if cfg.schedule == "constant":
+        return 1.0
+    raise MotionsynthError(f"unknown schedule {cfg.schedule!r} (constant, cosine, step)")
+
+
+def _export_callback(run: Path, family: str, config: dict, cache, card_extra: str = ""):
+    """A Lightning callback exporting ``RUN/best`` whenever the validation loss improves (rank 0)."""
+    L = _lightning()
+
+    class ExportBest(L.Callback):
+        def __init__(self):
+            self.best = float("inf")
+
+        def on_validation_end(self, trainer, pl_module):
+            if trainer.sanity_checking:
+                return
+            value = trainer.callback_metrics.get("val/loss")
+            if value is None or not float(value) < self.best:
+                return
+            self.best = float(value)
+            if trainer.is_global_zero:
+                step = int(trainer.global_step)
+                export(run / "best", pl_module.model, family, {**config, "best": {"step": step, "val_loss": self.best}},
+                       cache, results=validation_summary(trainer, step))
+
+        def state_dict(self):
+            return {"best": self.best}
+
+        def load_state_dict(self, state):
+            self.best = state.get("best", float("inf"))
+
+    return ExportBest()
+
+
+def validation_summary(trainer, step: int) -> str:
+    """The latest validation metrics as a markdown list (for model cards)."""
+    rows = [f"- {k[4:]}: {float(v):.5g}" for k, v in sorted(trainer.callback_metrics.items()) if k.startswith("val/")]
+    if not rows:
+        return ""
+    return f"Validation split, step {step} (posterior means; losses as in training):\n" + "\n".join(rows)
+
+
+def export(folder: Path, model, family: str, config: dict, cache, results: str = "") -> Path:
+    """Write the safe checkpoint folder of ``model`` (see `motionsynth.checkpoint`) with the cache's skeleton,
+    statistics, labels and data hash; ``results`` goes into the card's test figures."""
+    from .checkpoint import default_card, save_checkpoint
+
+    data = f"cache {config.get('data', {}).get('path', '')} (dataset {getattr(cache, 'dataset', '?')}, " \
+           f"data_hash {cache.data_hash})"
+    card = default_card(family, config, data=data, command=config.get("command", ""), results=results,
+                        dataset=str(getattr(cache, "dataset", "")))
+    was_training = model.training
+    model.eval()
+    try:
+        return save_checkpoint(folder, model, config, cache.skeleton, cache.stats, dict(cache.label_names),
+                               cache.data_hash, card)
+    finally:
+        model.train(was_training)
+
+
+def _loggers(run: Path):
+    L = _lightning()
+    # a new version folder per start, so that a resumed run keeps the metrics of the runs before it
+    loggers = [L.pytorch.loggers.CSVLogger(str(run), name="logs")]
+    try:
+        import tensorboard  # noqa: F401
+
+        loggers.append(L.pytorch.loggers.TensorBoardLogger(str(run), name="tensorboard"))
+    except ImportError:
+        pass
+    return loggers
+
+
+def _make_trainer(L, c: TrainConfig, world: int, has_val: bool, run: Path, callbacks: list, progress: bool):
+    """The Lightning Trainer for a run (validation only when there is a val split and ``val_every``)."""
+    return L.Trainer(
+        max_steps=c.steps, max_epochs=-1, accelerator=c.accelerator, devices=c.devices, num_nodes=c.num_nodes,
+        strategy="ddp" if world > 1 else "auto", precision=c.precision, gradient_clip_val=c.grad_clip or None,
+        val_check_interval=min(c.val_every, c.steps) if has_val else None,
+        check_val_every_n_epoch=None, limit_val_batches=(c.val_batches or 1.0) if has_val else 0,
+        num_sanity_val_steps=0, log_every_n_steps=c.log_every, logger=_loggers(run), callbacks=callbacks,
+        enable_progress_bar=progress, enable_model_summary=False, deterministic=False,
+        use_distributed_sampler=False, default_root_dir=str(run))
+
+
+# ---- the entry point -------------------------------------------------------------------------------------------------
+def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_file: str | os.PathLike | None = None,
+          preset: str | None = None, overrides: dict | None = None, resume: bool = False,
+          command: str | None = None, progress: bool = True, cache=None, callbacks: list | None = None) -> Path:
+    """Train ``family`` on the motion cache ``data``; write the run folder ``out`` (see the module docstring).
+
+    ``overrides``: nested dict ``{"train": {...}, "model": {...}}`` applied last. ``resume``: continue the run in
+    ``out`` from ``checkpoints/last.ckpt`` with its saved configuration (``overrides`` still apply, e.g. more
+    steps). ``cache``: an already opened cache object (tests); else ``MotionCache(data)``. ``callbacks``: extra
+    Lightning callbacks.
+    Returns the exported model folder ``out/model``.
+    """
+    L = _lightning()
+    from .data.windows import WindowDataset
+    from .models import build_model
+
+    run = Path(out).expanduser()
+    last = run / "checkpoints" / "last.ckpt"
+    if cache is None:
+        from .data.cache import MotionCache
+
+        if not Path(data).expanduser().exists():
+            raise MotionsynthError(f"{data}: no such motion cache; make one with `motionsynth data prepare`")
+        cache = MotionCache(data)
+    if resume:
+        if not last.is_file():
+            raise MotionsynthError(f"{run}: nothing to resume (no checkpoints/last.ckpt)")
+        saved = yaml.safe_load((run / "config.yaml").read_text())
+        if saved.get("family") != family:
+            raise MotionsynthError(f"{run} trains {saved.get('family')!r}, not {family!r}")
+        if saved.get("data", {}).get("data_hash") != cache.data_hash:
+            raise MotionsynthError(f"{run} was trained on other data (data hash differs); resume with the same cache")
+        file_config = {"preset": saved["preset"], "train": saved["train"], "model": saved["model"]}
+        train_cfg, model_cfg, preset = resolve_config(family, None, file_config, overrides)
+    else:
+        if last.exists():
+            raise MotionsynthError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
+        file_config = load_yaml(config_file) if config_file else {}
+        train_cfg, model_cfg, preset = resolve_config(family, preset, file_config, overrides)
+    c = train_cfg
+    for name in ("steps", "batch_size", "window", "stride", "devices", "num_nodes", "ckpt_every"):
+        if int(getattr(c, name)) < 1:
+            raise MotionsynthError(f"train.{name} must be at least 1, got {getattr(c, name)}")
+
+    if c.threads:
+        torch.set_num_threads(int(c.threads))
+    L.seed_everything(c.seed, workers=True, verbose=False)
+    augment = None
+    if c.augment:
+        from .data.augment import Augment
+
+        augment = Augment(**c.augment)
+    train_set = WindowDataset(cache, "train", c.window, c.stride, augment=augment, seed=c.seed)
+    if len(train_set) == 0:
+        raise MotionsynthError(f"no training windows of {c.window} frames in {data} (train split too short)")
+    val_set = WindowDataset(cache, "val", c.window, c.window // 2 or 1, seed=c.seed) if c.val_every else None
+    if val_set is not None and len(val_set) == 0:
+        val_set = None
+
+    model = build_model(family, asdict(model_cfg), cache.skeleton)
+    model.set_stats(cache.stats)
+    lit = make_lightning_module(model, c)
+    world = c.devices * c.num_nodes
+    trainer_ref: dict = {}
+    sampler = StreamSampler(len(train_set), c.steps * c.batch_size * world, c.seed,
+                            start=lambda: int(trainer_ref["t"].global_step) * c.batch_size * world
+                            if "t" in trainer_ref else 0,
+                            shard=lambda: (trainer_ref["t"].global_rank, trainer_ref["t"].world_size)
+                            if "t" in trainer_ref else (0, 1))
+    loader = torch.utils.data.DataLoader(PassDataset(train_set), batch_size=c.batch_size, sampler=sampler,
+                                         num_workers=c.num_workers, drop_last=True,
+                                         persistent_workers=c.num_workers > 0,
+                                         generator=torch.Generator().manual_seed(c.seed))
+    # Loaders get their own generators: creating an iterator must not draw from the global RNG, whose state is
+    # checkpointed for the model's sampling noise.
+    val_loader = None if val_set is None else torch.utils.data.DataLoader(
+        val_set, batch_size=c.batch_size, shuffle=False, num_workers=c.num_workers,
+        generator=torch.Generator().manual_seed(c.seed + 1))
+
+    config = {"family": family, "preset": preset, "fps": float(cache.fps), "train": asdict(c),
+              "model": asdict(model_cfg),
+              "data": {"path": str(Path(str(data)).expanduser()), "data_hash": cache.data_hash,
+                       "dataset": str(getattr(cache, "dataset", ""))},
+              "command": command or shlex.join(["motionsynth", *sys.argv[1:]])}
+    run.mkdir(parents=True, exist_ok=True)
+    from .io.atomic import atomic_open
+
+    with atomic_open(run / "config.yaml") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+
+    callbacks = [
+        L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run / "checkpoints"), every_n_train_steps=c.ckpt_every,
+                                            save_last=True, save_top_k=0, save_on_train_epoch_end=False),
+        _export_callback(run, family, config, cache),
+        *(callbacks or []),
+    ]
+    if progress:
+        callbacks.append(L.pytorch.callbacks.TQDMProgressBar(refresh_rate=max(1, c.log_every)))
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        trainer = _make_trainer(L, c, world, val_loader is not None, run, callbacks, progress)
+    except (MisconfigurationException, ValueError, RuntimeError) as e:
+        raise MotionsynthError(f"cannot set up training with devices={c.devices}, num_nodes={c.num_nodes}, "
+                               f"accelerator={c.accelerator!r}, precision={c.precision!r}: {e}") from None
+    trainer_ref["t"] = trainer
+    # StreamSampler resumes the data stream itself (from global_step), so Lightning's mid-epoch warning is moot
+    warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
+    trainer.fit(lit, train_dataloaders=loader, val_dataloaders=val_loader, ckpt_path=str(last) if resume else None)
+    if trainer.is_global_zero:
+        step = int(trainer.global_step)
+        export(run / "model", model, family, {**config, "final_step": step}, cache,
+               results=validation_summary(trainer, step))
+    return run / "model"
