@@ -28,6 +28,8 @@ Methods that learn from data have ``needs_fit = True`` and a ``fit(motions)`` me
 
 from __future__ import annotations
 
+import abc
+
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -191,7 +193,7 @@ class ConstantVelocity:
 
 
 # ---- denoising -----------------------------------------------------------------------------------------------------
-class _Filter:
+class _Filter(abc.ABC):
     """Shared body of the temporal filters: fill gaps by interpolation, filter (T, C) signals, renormalise."""
 
     name = ""
@@ -199,8 +201,9 @@ class _Filter:
     needs_fit = False
     params: dict[str, Any]
 
-    def _filter(self, x: np.ndarray, fps: float) -> np.ndarray:  # (T, C) → (T, C)
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _filter(self, x: np.ndarray, fps: float) -> np.ndarray:
+        """(T, C) signal sampled at ``fps`` → (T, C) filtered."""
 
     def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> list[Motion]:
         _check(motion, mask)
