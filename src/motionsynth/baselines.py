@@ -29,7 +29,6 @@ Methods that learn from data have ``needs_fit = True`` and a ``fit(motions)`` me
 from __future__ import annotations
 
 import abc
-
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
