@@ -14,7 +14,8 @@
 `save_checkpoint` writes the folder atomically (a temporary folder beside it, renamed into place; an existing
 checkpoint there is replaced only once the new one is complete). `load_checkpoint` rebuilds the model from the
 registry, loads the weights in eval mode and checks nothing is missing; any problem is a `MotionsynthError`.
-Lightning ``.ckpt`` files (written during training) are for resuming a run only, never for distribution.
+`load_method` turns a checkpoint into its family's `tasks.Method`. Lightning ``.ckpt`` files (written during
+training) are for resuming a run only, never for distribution.
 
 Licence: models trained on the Bandai Namco motion dataset inherit its CC BY-NC 4.0 licence — `card.md` says so.
 """
@@ -212,4 +213,59 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
                       data_hash=data_hash, weights_hash=_file_hash(folder / "weights.safetensors"), path=folder)
 
 
-__all__ = ["MODELS", "Checkpoint", "save_checkpoint", "load_checkpoint", "default_card", "FILES", "BANDAI_LICENCE"]
+# family → (module, class) of its `tasks.Method`; imported when used (a family's method may pull in heavy code)
+METHODS: dict[str, tuple[str, str]] = {
+    "hmvae": ("motionsynth.models.prior", "PriorMethod"),
+    "hmvae-m": ("motionsynth.models.prior", "PriorMethod"),
+    "hmvae-tcn": ("motionsynth.models.prior", "PriorMethod"),
+    "meva": ("motionsynth.models.meva", "MEVAMethod"),
+}
+
+# families that are parts of another family's method: what they are, and what to do with them
+COMPONENTS: dict[str, str] = {
+    "mvae": "the mvae family is a component (motion VAE) of meva, not a task method: train meva on it "
+            "(motionsynth train meva --set model.vae_checkpoint=RUN/model)",
+    "trajectory": "the trajectory family is a component (root trajectory) of hmvae, not a task method: use an "
+                  "hmvae, hmvae-m or hmvae-tcn checkpoint",
+}
+
+
+def load_method(checkpoint: Checkpoint | str | os.PathLike, device: str | torch.device = "cpu", **options):
+    """A checkpoint as its family's `tasks.Method` (the object ``motionsynth bench --model`` and the task commands
+    call ``complete`` on).
+
+    ``hmvae``, ``hmvae-m``, ``hmvae-tcn`` → `motionsynth.models.prior.PriorMethod`; ``meva`` →
+    `motionsynth.models.meva.MEVAMethod`. Component families (``mvae``, ``trajectory``) have no method of their own.
+
+    Args:
+        checkpoint: a checkpoint folder (loaded on ``device``) or an already loaded `Checkpoint`.
+        options: keyword arguments of the method's constructor (e.g. ``overlap=16`` for MEVA).
+    Returns:
+        the method; its ``checkpoint_hash`` is the checkpoint's ``weights_hash`` (benchmark records name it).
+    Raises:
+        `MotionsynthError` for a component family, an unknown one or an unknown option.
+    """
+    import importlib
+    import inspect
+
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint, device)
+    where = f"{ckpt.path}: " if ckpt.path else ""
+    if ckpt.family in COMPONENTS:
+        raise MotionsynthError(where + COMPONENTS[ckpt.family])
+    if ckpt.family not in METHODS:
+        raise MotionsynthError(f"{where}the {ckpt.family} family has no task method; methods exist for "
+                               f"{', '.join(sorted(METHODS))}")
+    module, name = METHODS[ckpt.family]
+    cls = getattr(importlib.import_module(module), name)
+    try:
+        inspect.signature(cls).bind(ckpt, **options)
+    except TypeError as e:  # an option the method does not take
+        raise MotionsynthError(f"{where}bad option for the {ckpt.family} method {name}: {e}") from None
+    method = cls(ckpt, **options)
+    if getattr(method, "checkpoint_hash", None) is None:
+        method.checkpoint_hash = ckpt.weights_hash
+    return method
+
+
+__all__ = ["MODELS", "Checkpoint", "save_checkpoint", "load_checkpoint", "load_method", "default_card", "FILES",
+           "BANDAI_LICENCE", "METHODS", "COMPONENTS"]

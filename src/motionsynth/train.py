@@ -128,10 +128,20 @@ def parse_overrides(items: list[str]) -> dict:
         for p in parts[:-1]:
             node = node.setdefault(p, {})
         try:
-            node[parts[-1]] = yaml.safe_load(value)
+            node[parts[-1]] = _number_or_value(yaml.safe_load(value))
         except yaml.YAMLError as e:
             raise MotionsynthError(f"--set {item!r}: bad value ({e})") from None
     return out
+
+
+def _number_or_value(value):
+    """YAML 1.1 reads ``3e-4`` (no dot) as a string; read such strings as the number they are."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _deep_update(base: dict, new: dict) -> dict:

@@ -50,7 +50,20 @@ evenly spaced.
     objective: lowest MPJPE, ties within 0.001 cm broken by acceleration error); the test split is never used for
     tuning. The chosen parameters are recorded per row.
 
-``generate`` and ``reconstruct`` are hooks for later issues (an action classifier; a model's encode/decode).
+``reconstruct`` (the HM-VAE paper's Table 3)
+    A learned model's encode → decode: test-split windows of the model's own length W (64 for the ``cpu`` presets)
+    every W frames (no overlap: each frame is scored once), taken from the cache's features, normalised with the
+    *checkpoint's* statistics, encoded, decoded from the posterior mean (``model.reconstruct``; HM-VAE uses its local
+    latent once trained past ``progressive_steps``), denormalised and decoded to a motion with
+    `data.features.decode` from the window's own first-frame position and heading (`features.origin`) — so the root
+    block the model outputs (HM-VAE: its trajectory module) drives the trajectory. Metrics over the moving joints:
+    PA-MPJPE (cm, per-frame similarity alignment), MPJPE root-relative (``mpjpe_rel_cm``, the primary figure, like
+    the paper's) and global (``mpjpe_cm``: the reconstructed trajectory too), ACCEL of the reconstruction
+    (``accel``; ``accel_gt``: the ground truth's) and acceleration error, both cm/frame² on root-relative positions
+    (as VIBE/MEVA compute them). Families with ``reconstruct``: hmvae, hmvae-m, hmvae-tcn, mvae. Several checkpoints
+    give one table (``motionsynth bench reconstruct --model A --model B``).
+
+``generate`` is a hook for a later issue (an action classifier).
 """
 
 from __future__ import annotations
@@ -78,7 +91,7 @@ DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
     "denoise": {"window": 128, "stride": 128, "noise_models": list(NOISE_MODELS), "noise": NoiseConfig().to_dict(),
                 "tune_windows": 64},
     "generate": {},
-    "reconstruct": {"window": 64, "stride": 64},
+    "reconstruct": {"window": None, "stride": None, "batch_size": 64},  # None: the model's window W
 }
 
 # Completion settings: name → (what is missing, in words; function skeleton → observed joint indices).
@@ -451,19 +464,85 @@ def run_generate(cache, method, s, split, seed, limit, progress):
     raise MotionsynthError("generate needs an action classifier (not yet available)")
 
 
-def run_reconstruct(cache, method, s, split, seed, limit, progress):
-    # Plug-in point: a learned model's encode → decode of each test window, scored by MPJPE and acceleration error.
-    if method is None or not hasattr(method, "reconstruct"):
-        raise MotionsynthError("reconstruct needs a learned model with encode/decode (--model CKPT); "
-                               "none is available yet")
-    from .. import metrics as M
+class Reconstructor:
+    """A checkpoint's encoder–decoder for the ``reconstruct`` task: raw feature windows → posterior-mean
+    reconstructions.
 
-    wins = split_windows(cache, split, s["window"], s["stride"], limit)
-    clips = list(iter_clips(cache, wins, s["window"]))
-    outs = [method.reconstruct(c) for c in _progress(clips, progress, "reconstruct")]
-    mv = moving_joints(cache.skeleton)
-    g, p = global_transforms(clips)[1][:, :, mv], global_transforms(outs)[1][:, :, mv]
-    return [{"mpjpe_cm": _f(M.mpjpe(p, g)), "accel_error": _f(M.accel_error(p, g)), "windows": len(clips)}], {}
+    Attributes:
+        ckpt: the `checkpoint.Checkpoint`; name: its family (the table's method column); checkpoint_hash: its
+        weights hash; window: the model's window W (frames); batch_size: windows per forward pass.
+    """
+
+    def __init__(self, checkpoint, batch_size: int = 64):
+        from ..checkpoint import Checkpoint, load_checkpoint
+
+        ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+        if not callable(getattr(ckpt.model, "reconstruct", None)):
+            raise MotionsynthError(f"{ckpt.path or 'checkpoint'}: a {ckpt.family} model cannot reconstruct (it has no "
+                                   f"encoder/decoder of its own); reconstruct scores hmvae, hmvae-m, hmvae-tcn and "
+                                   f"mvae checkpoints")
+        if batch_size < 1:
+            raise MotionsynthError(f"batch_size must be at least 1, got {batch_size}")
+        self.ckpt, self.name, self.checkpoint_hash = ckpt, ckpt.family, ckpt.weights_hash
+        self.window, self.batch_size = int(ckpt.model.config.window), int(batch_size)
+
+    def reconstruct(self, features: np.ndarray, progress: bool = False) -> np.ndarray:
+        """(K, W, D) raw features → (K, W, D) raw reconstructions (float32), ``batch_size`` windows at a time."""
+        import torch
+
+        model, stats = self.ckpt.model, self.ckpt.stats
+        device = next(model.parameters()).device
+        out = []
+        batches = range(0, len(features), self.batch_size)
+        with torch.no_grad():
+            for i in _progress(batches, progress, f"reconstruct {self.name}"):
+                x = np.asarray(stats.normalize(np.asarray(features[i:i + self.batch_size], np.float32)), np.float32)
+                y = model.reconstruct(torch.from_numpy(x).to(device)).float().cpu().numpy()
+                out.append(np.asarray(stats.denormalize(y), np.float32))
+        return np.concatenate(out)
+
+
+def load_model(model, task: str, cache=None):
+    """A learned model for ``task`` from a checkpoint folder or a loaded `Checkpoint`: a `Reconstructor` for
+    ``reconstruct``, else the family's `tasks.Method` (`checkpoint.load_method`). With ``cache``, the checkpoint's
+    skeleton must match the cache's (`SkeletonMismatchError` otherwise)."""
+    from ..checkpoint import Checkpoint, load_checkpoint, load_method
+
+    ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(model)
+    if cache is not None:
+        ckpt.check_skeleton(cache.skeleton, what="benchmark data")
+    return Reconstructor(ckpt) if task == "reconstruct" else load_method(ckpt)
+
+
+def run_reconstruct(cache, method, s, split, seed, limit, progress):
+    if method is None or not hasattr(method, "reconstruct"):
+        raise MotionsynthError("reconstruct needs a learned model with encode/decode (--model CKPT: an hmvae, "
+                               "hmvae-m, hmvae-tcn or mvae checkpoint); baselines cannot reconstruct")
+    from .. import metrics as M
+    from ..data.features import decode, origin
+
+    sk = cache.skeleton
+    method.ckpt.check_skeleton(sk, what="benchmark data")
+    W = method.window
+    if s["window"] not in (None, W):
+        raise MotionsynthError(f"the {method.name} model reconstructs windows of {W} frames, not {s['window']}")
+    stride = int(s["stride"] or W)
+    method.batch_size = int(s["batch_size"])
+    wins = split_windows(cache, split, W, stride, limit)
+    clips = list(iter_clips(cache, wins, W))
+    feats = np.stack([cache.features[cache.takes[t].start + a: cache.takes[t].start + a + W] for t, a in wins])
+    recon = method.reconstruct(feats, progress)
+    preds = [decode(r, c.skeleton, c.fps, origin=origin(c), name=c.name) for r, c in zip(recon, clips)]
+    mv = moving_joints(sk)
+    g, p = global_transforms(clips)[1], global_transforms(preds)[1]
+    g_rel, p_rel = M.root_relative(g, sk.root)[:, :, mv], M.root_relative(p, sk.root)[:, :, mv]
+    g, p = g[:, :, mv], p[:, :, mv]
+    row = {"pa_mpjpe_cm": _f(M.pa_mpjpe(p, g)), "mpjpe_rel_cm": _f(M.mpjpe(p_rel, g_rel)),
+           "mpjpe_cm": _f(M.mpjpe(p, g)), "accel": _f(M.accel(p_rel)), "accel_gt": _f(M.accel(g_rel)),
+           "accel_error": _f(M.accel_error(p_rel, g_rel)), "windows": len(clips)}
+    extra = {"window": W, "stride": stride, "model_data_hash": method.ckpt.data_hash,
+             "local_latent": bool(getattr(method.ckpt.model, "local_active", False))}
+    return [row], extra
 
 
 RUNNERS = {"inbetween": run_inbetween, "complete": run_complete, "predict": run_predict, "denoise": run_denoise,
@@ -504,8 +583,10 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
         cache: a `MotionCache` or the path of a prepared cache folder.
         method_name: a baseline name (``motionsynth.baselines.BASELINES``); baselines with ``fit`` are fitted on
             the train split, denoising filters with a ``grid`` are tuned on the val split.
-        model: the checkpoint path a learned ``method`` was loaded from (recorded only).
-        method: a `tasks.Method` object (e.g. a loaded learned model); used as is, no fitting or tuning.
+        model: a checkpoint folder: loaded with `load_model` when neither ``method`` nor ``method_name`` is given;
+            else only recorded (the path a learned ``method`` was loaded from).
+        method: a `tasks.Method` object (e.g. a loaded learned model; a `Reconstructor` for ``reconstruct``); used
+            as is, no fitting or tuning.
         settings: overrides of `DEFAULT_SETTINGS[task]` (e.g. ``{"gaps": [30]}``).
         seed: seeds noise and the methods' sampling.
         limit: at most this many evaluation windows (evenly spaced over the split) — for quick runs and tests.
@@ -516,9 +597,11 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
         raise MotionsynthError(f"unknown split {split!r}; choose test, val or train")
     if task == "generate":
         run_generate(None, None, s, split, seed, limit, progress)
-    if method is None and method_name is None and task != "reconstruct":
-        raise MotionsynthError("give a method: a baseline name or a Method object")
+    if method is None and method_name is None and model is None and task != "reconstruct":
+        raise MotionsynthError("give a method: a baseline name, a Method object or a checkpoint (model)")
     cache = open_cache(cache)
+    if method is None and method_name is None and model is not None:
+        method = load_model(model, task, cache)
     baseline = None
     if method is None and method_name is not None:
         method, baseline = make_method(method_name), method_name
@@ -536,7 +619,7 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
     return {
         "task": task,
         "method": method_name or (method_label(method) if method is not None else None),
-        "model": str(model) if model is not None else None,
+        "model": str(getattr(model, "path", None) or model) if model is not None else None,
         "checkpoint_hash": getattr(method, "checkpoint_hash", None),
         "data_hash": getattr(cache, "data_hash", None),
         "split": split,

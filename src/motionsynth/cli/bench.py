@@ -18,39 +18,13 @@ def _methods(values: list[str]) -> list[str]:
     return out
 
 
-# Learned model families with a `tasks.Method` wrapper, until `motionsynth.checkpoint` offers a generic loader.
-_FAMILY_METHODS = {"meva": ("motionsynth.models.meva", "MEVAMethod")}
-
-
-def _load_model(path: Path, cache):
-    """A learned model as a `tasks.Method` from a checkpoint folder, checked against the cache's skeleton."""
-    import importlib
-
-    try:
-        from .. import checkpoint
-    except ImportError:
-        raise MotionsynthError("learned models are not available yet (--model needs motionsynth.checkpoint); "
-                               "benchmark a baseline with --method") from None
-    if hasattr(checkpoint, "load_method"):
-        method = checkpoint.load_method(path)
-    else:
-        ckpt = checkpoint.load_checkpoint(path)
-        ckpt.check_skeleton(cache.skeleton, what="benchmark data")
-        if ckpt.family not in _FAMILY_METHODS:
-            raise MotionsynthError(f"learned models are not available yet for the {ckpt.family!r} family "
-                                   f"(no task interface); benchmark a baseline with --method")
-        module, cls = _FAMILY_METHODS[ckpt.family]
-        method = getattr(importlib.import_module(module), cls)(ckpt)
-        method.checkpoint_hash = ckpt.weights_hash
-    return method
-
-
 def bench(
     task: str = typer.Argument(..., help="inbetween, complete, predict, denoise, generate or reconstruct."),
     data: Path = typer.Option(..., "--data", help="Prepared motion cache folder (`motionsynth data prepare`)."),
     method: List[str] = typer.Option([], "--method", "-m",
                                      help="Baseline name; repeat or comma-separate for several (one table)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Learned model checkpoint folder."),
+    model: List[Path] = typer.Option([], "--model",
+                                     help="Learned model checkpoint folder; repeat for several (one table)."),
     json_out: Optional[Path] = typer.Option(None, "--json",
                                             help="Write the record (a list of records for several methods)."),
     seed: int = typer.Option(0, "--seed", help="Seeds noise and sampling."),
@@ -61,9 +35,12 @@ def bench(
     """Benchmark methods on one task with the fixed protocol of `motionsynth.bench.protocol`.
 
     Example: motionsynth bench inbetween --data cache/bandai2 --method zero-velocity,slerp --json out.json
+
+    reconstruct (encode → decode of test windows) takes checkpoints only:
+    motionsynth bench reconstruct --data cache/bandai2 --model runs/hmvae/model --model runs/hmvae-m/model
     """
     from ..bench import TASKS, compare_markdown, run_benchmark, save_json, to_markdown
-    from ..bench.protocol import make_method, open_cache
+    from ..bench.protocol import load_model, make_method, open_cache
 
     if task not in TASKS:
         raise MotionsynthError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
@@ -72,17 +49,20 @@ def bench(
     if limit is not None and limit < 1:
         raise MotionsynthError(f"--limit must be positive, got {limit}")
     names = _methods(method)
-    if not names and model is None and task not in ("generate",):
+    if not names and not model and task not in ("generate",):
         raise MotionsynthError("give --method NAME (a baseline) or --model CKPT")
+    if task == "reconstruct" and names:
+        raise MotionsynthError("reconstruct scores a model's encoder/decoder: give --model CKPT, not --method "
+                               "(baselines cannot reconstruct)")
     if task == "generate":
         run_benchmark(task, data, names[0] if names else None)  # raises the hook's clear error
     for n in names:
         make_method(n)  # unknown names fail before any work
     cache = open_cache(data)
     records = []
-    if model is not None:
-        learned = _load_model(model, cache)
-        records.append(run_benchmark(task, cache, None, model=str(model), method=learned, seed=seed, limit=limit,
+    learned = [(path, load_model(path, task, cache)) for path in model]  # every checkpoint checked before any work
+    for path, m in learned:
+        records.append(run_benchmark(task, cache, None, model=str(path), method=m, seed=seed, limit=limit,
                                      progress=progress, split=split))
     for n in names:
         records.append(run_benchmark(task, cache, n, seed=seed, limit=limit, progress=progress, split=split))
