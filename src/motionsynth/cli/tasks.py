@@ -74,7 +74,7 @@ def _load(path: Path, model: Path):
 def _prior(ckpt, **options):
     from ..models.prior import PriorMethod
 
-    return PriorMethod(ckpt, **options)
+    return PriorMethod(ckpt, progress=True, **options)
 
 
 def _iters(text: str | None) -> dict:
