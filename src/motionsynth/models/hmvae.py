@@ -40,7 +40,7 @@ from torch import nn
 
 from .. import rotations as R
 from ..skeleton import Skeleton
-from .layers import NodeLinear, SkeletonConv, SkeletonPool, SkeletonUnpool, Topology
+from .layers import LOGVAR_RANGE, NodeLinear, SkeletonConv, SkeletonPool, SkeletonUnpool, Topology
 from .trajectory import StatsMixin, TrajectoryConfig, TrajectoryModel, _feature_dims, local_positions
 
 VARIANTS = ("hmvae", "m", "tcn")
@@ -200,9 +200,11 @@ class HMVAE(StatsMixin, nn.Module):
             h = F.leaky_relu(block["pool"](block["conv"](h)), 0.2)
             feats.append(h)
         mu_g, logvar_g = self.to_global(self._nodes(feats[3], 4)).chunk(2, dim=-1)
+        logvar_g = logvar_g.clamp(*LOGVAR_RANGE)
         if not self.hierarchical:
             return None, None, mu_g, logvar_g
         mu_l, logvar_l = self.to_local(self._nodes(feats[0], 1)).chunk(2, dim=-1)
+        logvar_l = logvar_l.clamp(*LOGVAR_RANGE)
         return mu_l, logvar_l, mu_g, logvar_g
 
     # ---- decoder -----------------------------------------------------------------------------------------------

@@ -181,3 +181,8 @@ class NodeLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.einsum("bni,nio->bno", x, self.weight) + self.bias
+
+
+LOGVAR_RANGE = (-10.0, 6.0)
+"""Posterior log-variances are clamped here: an unbounded one once exploded (the TCN-VAE's KL reached 1.4e4 at
+step 249 of a CPU run, then NaN); inside the range the clamp changes nothing."""

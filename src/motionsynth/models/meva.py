@@ -56,6 +56,7 @@ from ..motion import Motion
 from ..skeleton import Skeleton
 from ..tasks import Mask
 from .trajectory import StatsMixin, local_positions
+from .layers import LOGVAR_RANGE
 
 __all__ = ["MotionVAEConfig", "MotionVAE", "MEVAConfig", "MEVA", "MEVAMethod", "blend_weights"]
 
@@ -167,7 +168,7 @@ class MotionVAE(StatsMixin, nn.Module):
         out, h = self.encoder(x)  # out (B, W, 2H); h (2 layers·directions, B, H)
         summary = torch.cat([out.mean(1), h[-2], h[-1]], -1)  # mean over time, last layer's final states
         mu, logvar = self.to_latent(summary).chunk(2, -1)
-        return mu, logvar
+        return mu, logvar.clamp(*LOGVAR_RANGE)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, latent) → (B, W, D) normalised features."""

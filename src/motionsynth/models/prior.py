@@ -1,0 +1,554 @@
+"""In-betweening, completion and refinement with a learned motion prior (HM-VAE §4), as a `tasks.Method`.
+
+`PriorMethod` wraps an HM-VAE-family checkpoint (``hmvae``, ``hmvae-m``, ``hmvae-tcn``) and completes motions of any
+length for any `tasks.Mask`.
+
+Completion and in-betweening (``mask.noisy`` False) — latent optimisation, eq. 14–15:
+
+1. The observed motion is encoded to features; the model's window W (64) cuts them into windows (below).
+2. Phase 1: ``restarts`` latent pairs (z_l, z_g) per window are drawn from the prior (all windows and restarts form ONE
+   batch; with ``init="interpolate"`` the first restart is instead the encoder's posterior mean of the observation
+   filled by SLERP/LERP, `baselines.Interpolation`) and optimised with Adam (``lr``) so that the decoder's rotations match the OBSERVED joints of the observed
+   frames (``mask.joints``): ``L = L6d + Lrot + λ·Ljoints`` (λ = ``lambda_joints`` = 10) — mean squared errors of
+   the raw 6D, of the rotation matrices, and of the root-relative joint positions by forward kinematics in metres
+   (the VAE models rotations only; the root trajectory is handled separately, below). A joint's position counts where
+   it and every joint on its chain up to the moving root are observed. The decoder is fixed.
+3. The ``n_samples`` best restarts of each window (lowest phase-1 objective) go to phase 2: the decoder's weights are
+   fine-tuned (Adam, ``decoder_lr``) with the latents fixed, with ``L + weight_reg · ‖θ' − θ‖²`` (eq. 15, the sum of
+   squares over the decoder's parameters). Every sample gets its OWN copy of the decoder (``torch.func.vmap`` of
+   ``torch.func.functional_call`` over per-sample parameter copies, `PHASE2_BATCH` samples at a time): the
+   checkpoint's model is never modified. ``n_samples`` > ``restarts`` raises the restarts to ``n_samples``; the
+   results come best first (lowest final objective; ``last_objective`` holds it per sample).
+4. Iterations: in-betweening (every frame fully observed or fully missing: keyframes, prediction) 50 + 100, completion
+   (joints missing within frames) 100 + 200, the paper's numbers; ``phase1_iters`` / ``phase2_iters`` override both.
+   With nothing observed at all (generation) the latents are simply sampled.
+
+Windows. A clip shorter than W is padded to W by holding its last frame (the padded frames are unobserved) and cut
+back. A longer clip is covered by windows of W frames overlapping by ``overlap`` frames (default W/2), each optimised
+independently (all in one batch, ``batch_size`` windows × restarts at a time), then cross-faded
+(`meva.blend_weights`). A window that observes nothing is the prior's free guess: keep gaps shorter than about W/2
+for long clips.
+
+Root trajectory. The decoded root block comes from the model's trajectory module (HM-VAE §3.3) run on the decoded
+rotations. Its heading velocity and planar velocity are integrated, then pinned to the observation: the heading
+first (the offset between observed and integrated heading at the frames where the root rotation is observed,
+unwrapped, interpolated linearly in time between those frames and held before the first and after the last), then
+the root position (integrated with the pinned heading, then the same linear-in-time offset correction through the
+frames where ``mask.root`` is observed, all three coordinates). The rotations are pinned the same way
+(``pin_rotations``, default on): each joint's offset ``q_observed · q_decoded⁻¹`` at its observed frames is SLERPed
+between consecutive observed frames and held outside, so the synthesised frames join the observed ones without a
+jump (the latent fit is never exact). Observed values are then copied back unchanged (`tasks.keep_observed`);
+per-joint translations of the input (BVH with 6 channels everywhere) are kept.
+
+Refinement / denoising (``mask.noisy``). ``refine="window"`` is the paper's sliding window (eq. 10–13): for every
+frame t, the window of W frames centred on t (the clip's ends held) is encoded, decoded from the posterior mean, and
+frame t of the result kept — exact but W× the work; ``batch_size`` centres go through one forward pass.
+``refine="overlap"``: windows every ``stride`` frames (default W/2), decoded from the posterior mean and
+cross-faded — about W/stride× cheaper. With ``refine_iters > 0`` (default 0) each window's latents are further
+optimised (phase 1, from the posterior mean) against the noisy input. Both stream: any length, memory bounded by
+``batch_size``. The root: ``root="smooth"`` (default) keeps the input's root position and heading, Gaussian-smoothed
+over time (``root_sigma`` frames; 0 keeps them as they are); ``root="model"`` integrates the trajectory module's
+prediction from the input's first frame (drifts over long clips).
+
+Frame rate: denoising resamples to the model's frame rate and back; completion needs the model's frame rate (a
+clear error otherwise — masks do not resample).
+
+Timings of the last call are in ``PriorMethod.last_timings`` (seconds). ``seed=None`` means seed 0 (repeatable).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import rotations as R
+from ..data.features import decode, encode
+from ..errors import MotionsynthError
+from ..kinematics import heading_angle
+from ..motion import Motion
+from ..tasks import Mask, keep_observed
+from .hmvae import HMVAE
+from .meva import blend_weights
+from .trajectory import local_positions
+
+__all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "ROOT_MODES", "DEFAULT_ITERS", "PHASE2_BATCH"]
+
+REFINE_MODES = ("window", "overlap")
+INIT_MODES = ("sample", "interpolate")
+ROOT_MODES = ("smooth", "model")
+DEFAULT_ITERS = {"inbetween": (50, 100), "complete": (100, 200)}
+"""(phase 1, phase 2) iterations per kind of mask (the paper's implementation details)."""
+
+PHASE2_BATCH = 8
+"""Samples fine-tuned together in phase 2 (each holds a copy of the decoder and its Adam state: memory, not speed)."""
+
+# The modules `HMVAE.decode_rotations` uses: the parameters phase 2 fine-tunes.
+_DECODER = ("from_global", "decoder", "from_local", "final_unpool", "final_conv", "out_conv")
+
+
+class _Decoder(nn.Module):
+    """`HMVAE.decode_rotations` as a forward, so `torch.func.functional_call` can swap the decoder's parameters."""
+
+    def __init__(self, model: HMVAE):
+        super().__init__()
+        self.m = model
+
+    def forward(self, z_local, z_global):
+        return self.m.decode_rotations(z_local, z_global)
+
+
+class PriorMethod:
+    """An HM-VAE-family checkpoint as a `tasks.Method` (see the module docstring).
+
+    Args:
+        checkpoint: a `checkpoint.Checkpoint` or a checkpoint folder.
+        restarts: latent initialisations per window (at least ``n_samples`` are used).
+        phase1_iters, phase2_iters: iterations of latent optimisation and decoder fine-tuning (None: by the mask).
+        lr: Adam learning rate of the latents; decoder_lr: of the decoder weights (phase 2).
+        weight_reg: λ2 of eq. 15 (times the sum of squared weight changes).
+        lambda_joints: λ1 of eq. 14 (joint positions in metres).
+        overlap: frames shared by consecutive windows for completion (default W/2).
+        init: ``"sample"`` (every restart from the prior, the paper's) or ``"interpolate"`` (restart 0 from the
+            encoder's posterior mean of the SLERP/LERP interpolation of the observation, `baselines.Interpolation`).
+        refine: denoising mode, ``"window"`` or ``"overlap"``; stride: hop of ``"overlap"`` (default W/2).
+        refine_iters: latent-optimisation iterations per window when denoising (0: posterior mean only).
+        root: denoising root trajectory, ``"smooth"`` (the input's, smoothed) or ``"model"`` (trajectory module).
+        root_sigma: Gaussian sigma in frames of ``root="smooth"``.
+        pin_rotations: blend the observed rotations into the synthesised frames (module docstring).
+        batch_size: samples (windows × restarts, or centres) per forward pass.
+        device: where to load a checkpoint given as a path (default CPU).
+        progress: progress bars (stderr) over the optimisation iterations and the refinement batches.
+    """
+
+    def __init__(self, checkpoint, *, restarts: int = 4, phase1_iters: int | None = None,
+                 phase2_iters: int | None = None, lr: float = 0.05, decoder_lr: float = 1e-4,
+                 weight_reg: float = 1e-4, lambda_joints: float = 10.0, overlap: int | None = None,
+                 init: str = "sample", refine: str = "window", stride: int | None = None, refine_iters: int = 0, root: str = "smooth",
+                 root_sigma: float = 2.0, pin_rotations: bool = True, batch_size: int = 64, device: str | None = None,
+                 progress: bool = False):
+        from ..checkpoint import Checkpoint, load_checkpoint
+
+        ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(Path(checkpoint),
+                                                                                     device or "cpu")
+        if not isinstance(ckpt.model, HMVAE):
+            raise MotionsynthError(f"{ckpt.path or 'checkpoint'}: a {ckpt.family} model; the prior method needs an "
+                                   f"HM-VAE family model (hmvae, hmvae-m, hmvae-tcn)")
+        self.ckpt, self.model = ckpt, ckpt.model.eval()
+        self.skeleton, self.checkpoint_hash = ckpt.skeleton, ckpt.weights_hash
+        self.name = ckpt.family
+        self.window = W = int(self.model.config.window)
+        self.overlap = W // 2 if overlap is None else int(overlap)
+        self.stride = W // 2 if stride is None else int(stride)
+        checks = [(restarts >= 1, f"restarts must be at least 1, got {restarts}"),
+                  (phase1_iters is None or phase1_iters >= 0, f"phase1_iters must be >= 0, got {phase1_iters}"),
+                  (phase2_iters is None or phase2_iters >= 0, f"phase2_iters must be >= 0, got {phase2_iters}"),
+                  (0 <= self.overlap < W, f"overlap must be in 0..{W - 1} frames, got {self.overlap}"),
+                  (1 <= self.stride <= W, f"stride must be in 1..{W} frames, got {self.stride}"),
+                  (init in INIT_MODES, f"init must be one of {', '.join(INIT_MODES)}, got {init!r}"),
+                  (refine in REFINE_MODES, f"refine must be one of {', '.join(REFINE_MODES)}, got {refine!r}"),
+                  (root in ROOT_MODES, f"root must be one of {', '.join(ROOT_MODES)}, got {root!r}"),
+                  (refine_iters >= 0, f"refine_iters must be >= 0, got {refine_iters}"),
+                  (root_sigma >= 0, f"root_sigma must be >= 0, got {root_sigma}"),
+                  (batch_size >= 1, f"batch_size must be at least 1, got {batch_size}"),
+                  (lr > 0 and decoder_lr > 0, "learning rates must be positive"),
+                  (weight_reg >= 0 and lambda_joints >= 0, "weights must be >= 0")]
+        for ok, message in checks:
+            if not ok:
+                raise MotionsynthError(message)
+        self.restarts, self.phase1_iters, self.phase2_iters = int(restarts), phase1_iters, phase2_iters
+        self.lr, self.decoder_lr, self.weight_reg, self.lambda_joints = lr, decoder_lr, weight_reg, lambda_joints
+        self.init, self.refine, self.refine_iters = init, refine, int(refine_iters)
+        self.root, self.root_sigma = root, root_sigma
+        self.batch_size, self.progress, self.pin_rotations = int(batch_size), bool(progress), bool(pin_rotations)
+        self.device = self.model.feat_mean.device
+        self.last_timings: dict[str, float] = {}
+        self._decoder = _Decoder(self.model)
+        # detached views of the decoder's parameters: phases never touch the model's own tensors or their .grad
+        self._params = {f"m.{n}": p.detach() for n, p in self.model.named_parameters() if n.split(".")[0] in _DECODER}
+        J = len(self.skeleton)
+        self._rot_dim = 6 * J
+        # joints whose root-relative position depends only on joints from the moving root down to them
+        sk = self.skeleton
+        static = set(sk.ancestors(sk.root))
+        self._chains = [[a for a in [j, *sk.ancestors(j)] if a not in static] for j in range(J)]
+
+    # ---- the Method ----------------------------------------------------------------------------------------------
+    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed: int | None = None
+                 ) -> list[Motion]:
+        """``n_samples`` completions of ``motion`` (the best restarts first); denoised if ``mask.noisy``."""
+        mask.check(motion)
+        self.ckpt.check_skeleton(motion.skeleton)
+        if n_samples < 1:
+            raise MotionsynthError(f"n_samples must be at least 1, got {n_samples}")
+        start = time.perf_counter()
+        if mask.noisy:
+            out = self.denoise(motion)
+            outs = [out] + [out.copy() for _ in range(n_samples - 1)]
+        else:
+            outs = self._complete(motion, mask, n_samples, 0 if seed is None else int(seed))
+        self.last_timings["total_s"] = time.perf_counter() - start
+        return outs
+
+    def kind(self, mask: Mask) -> str:
+        """``"inbetween"`` when every frame is fully observed or fully missing, else ``"complete"``."""
+        return "inbetween" if (mask.joints.all(1) | ~mask.joints.any(1)).all() else "complete"
+
+    # ---- completion: latent optimisation ---------------------------------------------------------------------------
+    def _complete(self, motion: Motion, mask: Mask, n: int, seed: int) -> list[Motion]:
+        fps = float(self.ckpt.fps or motion.fps)
+        if abs(fps - motion.fps) > 1e-6:
+            raise MotionsynthError(f"the model works at {fps:g} fps but the motion is at {motion.fps:g} fps; "
+                                   f"resample it first (motionsynth convert)")
+        T, W = motion.num_frames, self.window
+        it1, it2 = DEFAULT_ITERS[self.kind(mask)]
+        it1 = it1 if self.phase1_iters is None else self.phase1_iters
+        it2 = it2 if self.phase2_iters is None else self.phase2_iters
+        feats = _hold_pad(encode(motion, dtype=np.float32), W)
+        init_feats = None
+        if self.init == "interpolate" and mask.joints.any():
+            from ..baselines import Interpolation
+
+            init_feats = _hold_pad(encode(Interpolation().complete(motion, mask)[0], dtype=np.float32), W)
+        observed = np.concatenate([mask.joints, np.zeros((len(feats) - T, mask.joints.shape[1]), dtype=bool)])
+        starts, weights = blend_weights(T, W, self.overlap)
+        K, restarts = len(starts), max(self.restarts, n)
+        gen = torch.Generator().manual_seed(seed)
+        result = np.zeros((n, len(feats), feats.shape[1]), dtype=np.float64)
+        objective = np.zeros(n)
+        timings = {"phase1_s": 0.0, "phase2_s": 0.0, "windows": float(K), "phase1_iters": float(it1),
+                   "phase2_iters": float(it2)}
+        per_batch = max(1, self.batch_size // restarts)
+        for b0 in range(0, K, per_batch):
+            ks = range(b0, min(K, b0 + per_batch))
+            target = self._target(np.stack([feats[starts[k]:starts[k] + W] for k in ks]),
+                                  np.stack([observed[starts[k]:starts[k] + W] for k in ks]))
+            target_r = {key: v.repeat_interleave(restarts, 0) for key, v in target.items()}
+            z_l, z_g = self._sample_latents(len(ks) * restarts, gen)
+            if init_feats is not None:  # restart 0 of every window: the encoded interpolation
+                z_l, z_g = self._encoded_init(z_l, z_g, np.stack([init_feats[starts[k]:starts[k] + W] for k in ks]),
+                                              restarts)
+            t0 = time.perf_counter()
+            if target["count"].sum() > 0:
+                z_l, z_g = self._optimise_latents(z_l, z_g, target_r, it1)
+            with torch.no_grad():
+                obj = self._objective(self._decode(z_l, z_g), target_r).reshape(len(ks), restarts)
+            best = torch.argsort(obj, dim=1)[:, :n]  # (k, n)
+            pick = (torch.arange(len(ks))[:, None] * restarts + best).reshape(-1)
+            z_l = None if z_l is None else z_l[pick]
+            z_g = z_g[pick]
+            target_n = {key: v.repeat_interleave(n, 0) for key, v in target.items()}
+            t1 = time.perf_counter()
+            timings["phase1_s"] += t1 - t0
+            if it2 > 0 and target["count"].sum() > 0:
+                parts = [self._finetune_decoder(None if z_l is None else z_l[i:i + PHASE2_BATCH],
+                                                z_g[i:i + PHASE2_BATCH],
+                                                {key: v[i:i + PHASE2_BATCH] for key, v in target_n.items()}, it2)
+                         for i in range(0, len(z_g), PHASE2_BATCH)]
+                rot, obj = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            else:
+                with torch.no_grad():
+                    rot = self._decode(z_l, z_g)
+                    obj = self._objective(rot, target_n)
+            timings["phase2_s"] += time.perf_counter() - t1
+            with torch.no_grad():
+                full = torch.cat([rot, self.model.root_block(rot)], -1)
+            raw = self.ckpt.stats.denormalize(full.cpu().numpy()).astype(np.float64).reshape(len(ks), n, W, -1)
+            obj = obj.detach().cpu().numpy().reshape(len(ks), n)
+            for i, k in enumerate(ks):
+                order = np.argsort(obj[i], kind="stable")
+                objective += obj[i, order]
+                result[:, starts[k]:starts[k] + W] += weights[k, None, :, None] * raw[i, order]
+        self.last_timings = timings
+        outs = []
+        for s in range(n):
+            out = self._assemble_pinned(result[s, :T], motion, mask)
+            if self.pin_rotations:
+                out = _pin_rotations(out, motion, mask)
+            outs.append(keep_observed(out, motion, mask))
+        self.last_objective = (objective / K).tolist()  # per sample: eq. 14 averaged over the windows
+        return outs
+
+    def _target(self, feats: np.ndarray, observed: np.ndarray) -> dict[str, torch.Tensor]:
+        """Windows of raw features (k, W, D) and observed joints (k, W, J) → the tensors of the objective."""
+        J = observed.shape[-1]
+        d6 = torch.as_tensor(feats[..., :self._rot_dim], dtype=torch.float32, device=self.device)
+        d6 = d6.reshape(*feats.shape[:2], J, 6)
+        pos_ok = np.stack([observed[..., c].all(-1) for c in self._chains], -1)
+        rot_mask = torch.as_tensor(observed, dtype=torch.float32, device=self.device)
+        pos_mask = torch.as_tensor(pos_ok, dtype=torch.float32, device=self.device)
+        with torch.no_grad():
+            mats = R.sixd_to_matrix(d6)
+            pos = self._positions(d6)
+        return {"d6": d6, "mats": mats, "pos": pos, "rot_mask": rot_mask, "pos_mask": pos_mask,
+                "count": rot_mask.sum((1, 2))}
+
+    def _positions(self, d6: torch.Tensor) -> torch.Tensor:
+        """(..., W, J, 6) raw 6D → (..., W, J, 3) root-relative joint positions in metres."""
+        return local_positions(d6, self.skeleton, self.model.offsets) / self.model.config.length_unit
+
+    def _objective(self, rot: torch.Tensor, target: dict) -> torch.Tensor:
+        """(N, W, 6J) normalised decoded rotations → (N,) eq. 14 over the observed joints of each sample."""
+        N, W, _ = rot.shape
+        std, mean = self.model.feat_std[:self._rot_dim], self.model.feat_mean[:self._rot_dim]
+        d6 = (rot * std + mean).reshape(N, W, -1, 6)
+        m, pm = target["rot_mask"], target["pos_mask"]
+        count = m.sum((1, 2)).clamp_min(1.0)
+        l6d = (((d6 - target["d6"]) ** 2).sum(-1) * m).sum((1, 2)) / (6 * count)
+        lrot = (((R.sixd_to_matrix(d6) - target["mats"]) ** 2).sum((-1, -2)) * m).sum((1, 2)) / (9 * count)
+        loss = l6d + lrot
+        if self.lambda_joints > 0:
+            pcount = pm.sum((1, 2)).clamp_min(1.0)
+            lj = (((self._positions(d6) - target["pos"]) ** 2).sum(-1) * pm).sum((1, 2)) / (3 * pcount)
+            loss = loss + self.lambda_joints * lj
+        return loss
+
+    def _encoded_init(self, z_l, z_g, feats: np.ndarray, restarts: int):
+        """Replace restart 0 of each window with the posterior mean of the raw feature windows ``feats`` (k, W, D)."""
+        x = torch.as_tensor(np.asarray(self.ckpt.stats.normalize(feats), dtype=np.float32), device=self.device)
+        with torch.no_grad():
+            mu_l, _, mu_g, _ = self.model.encode(x)
+        first = torch.arange(len(feats), device=self.device) * restarts
+        z_g = z_g.clone()
+        z_g[first] = mu_g
+        if z_l is not None:
+            z_l = z_l.clone()
+            z_l[first] = mu_l
+        return z_l, z_g
+
+    def _sample_latents(self, N: int, gen: torch.Generator):
+        local, glob = self.model.latent_shapes()
+        z_g = torch.randn(N, *glob, generator=gen).to(self.device)
+        z_l = torch.randn(N, *local, generator=gen).to(self.device) if local else None
+        return z_l, z_g
+
+    def _decode(self, z_l, z_g, params: dict | None = None) -> torch.Tensor:
+        """Latents → (N, W, 6J) normalised rotations with the decoder's (detached) or the given parameters."""
+        return torch.func.functional_call(self._decoder, params or self._params, (z_l, z_g))
+
+    def _optimise_latents(self, z_l, z_g, target: dict, iters: int):
+        """Phase 1: Adam on the latents (decoder fixed)."""
+        z_g = z_g.clone().requires_grad_(True)
+        z_l = None if z_l is None else z_l.clone().requires_grad_(True)
+        opt = _adam([z for z in (z_l, z_g) if z is not None], self.lr)
+        for _ in _bar(range(iters), self.progress, "phase 1 (latents)"):
+            opt.zero_grad(set_to_none=True)
+            self._objective(self._decode(z_l, z_g), target).sum().backward()
+            opt.step()
+        return (None if z_l is None else z_l.detach()), z_g.detach()
+
+    def _finetune_decoder(self, z_l, z_g, target: dict, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Phase 2: a private copy of the decoder per sample, fine-tuned with eq. 15 (latents fixed).
+
+        Returns the decoded rotations (N, W, 6J) and the objective (N,) (eq. 14, without the regulariser) after the
+        last step."""
+        N = z_g.shape[0]
+        base = self._params
+        params = {k: v[None].repeat(N, *([1] * v.ndim)).clone().requires_grad_(True) for k, v in base.items()}
+        opt = _adam(list(params.values()), self.decoder_lr)
+        decoder = self._decoder
+
+        if z_l is None:
+            def one(p, zg):
+                return torch.func.functional_call(decoder, p, (None, zg[None]))[0]
+            batched = torch.func.vmap(one)
+            run = lambda: batched(params, z_g)  # noqa: E731
+        else:
+            def one(p, zl, zg):
+                return torch.func.functional_call(decoder, p, (zl[None], zg[None]))[0]
+            batched = torch.func.vmap(one)
+            run = lambda: batched(params, z_l, z_g)  # noqa: E731
+        for _ in _bar(range(iters), self.progress, "phase 2 (decoder)"):
+            opt.zero_grad(set_to_none=True)
+            self._objective(run(), target).sum().backward()
+            with torch.no_grad():  # the regulariser's gradient, 2 λ2 (θ' − θ), added in place (cheaper than autograd)
+                for k, p in params.items():
+                    if p.grad is not None:
+                        p.grad.add_(p - base[k], alpha=2.0 * self.weight_reg)
+            opt.step()
+        with torch.no_grad():
+            rot = run()
+            return rot, self._objective(rot, target)
+
+    # ---- root trajectory --------------------------------------------------------------------------------------------
+    def _assemble_pinned(self, feats: np.ndarray, motion: Motion, mask: Mask) -> Motion:
+        """Raw features (T, D) → Motion, the integrated root trajectory pinned to the observed root (module doc)."""
+        sk, r = self.skeleton, self.skeleton.root
+        root = feats[:, self._rot_dim:]
+        dh = root[:, 3].copy()
+        dh[0] = 0.0
+        heading = np.cumsum(dh)
+        seen = mask.joints[:, r]
+        if seen.any() or mask.root.any():
+            world_pos, world_heading = _world_root(motion)
+        if seen.any():
+            offset = np.unwrap(_wrap(world_heading[seen] - heading[seen]))
+            heading = heading + _pin(offset[:, None], seen)[:, 0]
+        pos = _integrate(root[:, 0], root[:, 1:3], heading)
+        if mask.root.any():
+            pos = pos + _pin(world_pos[mask.root] - pos[mask.root], mask.root)
+        return _assemble(feats[:, :self._rot_dim], heading, pos, sk, motion)
+
+    # ---- denoising ----------------------------------------------------------------------------------------------
+    def denoise(self, motion: Motion) -> Motion:
+        """The refined motion: same length, skeleton, fps, name, labels and translations as ``motion``."""
+        fps = float(self.ckpt.fps or motion.fps)
+        work = motion if abs(fps - motion.fps) < 1e-6 else motion.resample(fps)
+        t0 = time.perf_counter()
+        feats = encode(work, dtype=np.float32)
+        refined = self._refine_window(feats) if self.refine == "window" else self._refine_overlap(feats)
+        world_pos, world_heading = _world_root(work)
+        if self.root == "smooth":
+            heading = _smooth(np.unwrap(world_heading), self.root_sigma)
+            pos = _smooth(world_pos, self.root_sigma)
+        else:
+            dh = refined[:, self._rot_dim + 3].copy()
+            dh[0] = 0.0
+            heading = world_heading[0] + np.cumsum(dh)
+            pos = _integrate(refined[:, self._rot_dim], refined[:, self._rot_dim + 1:self._rot_dim + 3], heading)
+            pos[:, [0, 2]] += world_pos[0, [0, 2]]
+        out = _assemble(refined[:, :self._rot_dim], heading, pos, self.skeleton, work)
+        if abs(out.fps - motion.fps) > 1e-6:
+            out = replace(out.at_times(np.arange(motion.num_frames) / motion.fps), fps=motion.fps)
+            out.translations = None if motion.translations is None else motion.translations.copy()
+        self.last_timings = {"refine_s": time.perf_counter() - t0, "frames": float(motion.num_frames)}
+        return out
+
+    def _encode_decode(self, x: np.ndarray) -> np.ndarray:
+        """(k, W, D) raw noisy windows → (k, W, D) raw refined windows (posterior mean, optional refine_iters)."""
+        stats = self.ckpt.stats
+        xn = torch.as_tensor(np.asarray(stats.normalize(x), dtype=np.float32), device=self.device)
+        with torch.no_grad():
+            mu_l, _, mu_g, _ = self.model.encode(xn)
+        z_l = mu_l if self.model.local_active else None
+        if self.refine_iters > 0:
+            target = self._target(x, np.ones((*x.shape[:2], len(self.skeleton)), dtype=bool))
+            z_l, z_g = self._optimise_latents(z_l, mu_g, target, self.refine_iters)
+        else:
+            z_g = mu_g
+        with torch.no_grad():
+            out = self.model.decode(z_l, z_g).cpu().numpy()
+        return stats.denormalize(out).astype(np.float64)
+
+    def _refine_window(self, feats: np.ndarray) -> np.ndarray:
+        """The paper's sliding window: frame t from the window centred on it (edges held), many centres per batch."""
+        T, W = len(feats), self.window
+        c = W // 2
+        padded = np.concatenate([np.repeat(feats[:1], c, 0), feats, np.repeat(feats[-1:], W - c - 1, 0)])
+        views = np.lib.stride_tricks.sliding_window_view(padded, W, axis=0).transpose(0, 2, 1)  # (T, W, D)
+        out = np.empty((T, feats.shape[1]), dtype=np.float64)
+        for s in _bar(range(0, T, self.batch_size), self.progress, "refine (sliding window)"):
+            out[s:s + self.batch_size] = self._encode_decode(np.ascontiguousarray(views[s:s + self.batch_size]))[:, c]
+        return out
+
+    def _refine_overlap(self, feats: np.ndarray) -> np.ndarray:
+        """Windows every ``stride`` frames, decoded and cross-faded (`meva.blend_weights`)."""
+        T, W = len(feats), self.window
+        starts, weights = blend_weights(T, W, W - self.stride)
+        padded = _hold_pad(feats, W)
+        out = np.zeros((len(padded), feats.shape[1]), dtype=np.float64)
+        for s in _bar(range(0, len(starts), self.batch_size), self.progress, "refine (overlapping windows)"):
+            batch = starts[s:s + self.batch_size]
+            refined = self._encode_decode(np.stack([padded[b:b + W] for b in batch]))
+            for i, b in enumerate(batch):
+                out[b:b + W] += weights[s + i, :, None] * refined[i]
+        return out[:T]
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------------
+def _pin_rotations(result: Motion, given: Motion, mask: Mask) -> Motion:
+    """``result`` with each joint's rotation corrected by the offset ``q_given · q_result⁻¹`` at its observed frames,
+    SLERPed between consecutive observed frames and held before the first and after the last (identity for a joint
+    never observed): observed frames then match exactly and the synthesised frames join them without a jump."""
+    from ..baselines import Interpolation
+
+    offsets = result.copy()
+    offsets.rotations = R.quat_mul(given.rotations, R.quat_inv(result.rotations))
+    root_mask = replace(mask, root=np.zeros_like(mask.root))  # rotations only: the root is pinned already
+    filled = Interpolation().complete(offsets, root_mask)[0]
+    out = result.copy()
+    out.rotations = R.quat_normalize(R.quat_mul(filled.rotations, result.rotations))
+    return out
+
+
+def _bar(items, enabled: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, disable=not enabled, leave=False)
+
+
+def _adam(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
+    """Adam, fused where this torch build supports it (several times faster on CPU for millions of weights)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+def _hold_pad(feats: np.ndarray, length: int) -> np.ndarray:
+    """(T, D) → (max(T, length), D), holding the last frame."""
+    return np.concatenate([feats, np.repeat(feats[-1:], max(0, length - len(feats)), 0)])
+
+
+def _wrap(a: np.ndarray) -> np.ndarray:
+    return np.arctan2(np.sin(a), np.cos(a))
+
+
+def _pin(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Offsets (K, C) at the K observed frames of ``observed`` (T,) → (T, C): linear in time between them, held
+    outside."""
+    t = np.arange(len(observed), dtype=np.float64)
+    at = t[observed]
+    return np.stack([np.interp(t, at, values[:, c]) for c in range(values.shape[1])], -1)
+
+
+def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian filter over time (axis 0, edges held); sigma in frames, 0: unchanged."""
+    if sigma <= 0:
+        return np.array(x, dtype=np.float64)
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(np.asarray(x, dtype=np.float64), sigma, axis=0, mode="nearest")
+
+
+def _world_root(motion: Motion) -> tuple[np.ndarray, np.ndarray]:
+    """World position (T, 3) and heading (T,) of the moving root, as the features define them (rest offsets)."""
+    rest = replace(motion, translations=None)
+    r = motion.skeleton.root
+    g_rot = rest.global_rotations()[:, r]
+    g_pos = rest.global_positions()[:, r]
+    return g_pos, np.asarray(heading_angle(g_rot), dtype=np.float64)
+
+
+def _integrate(height: np.ndarray, vel_xz: np.ndarray, heading: np.ndarray) -> np.ndarray:
+    """Root block → world root positions (T, 3) from x = z = 0: planar velocities (in the heading frame of the
+    previous frame, frame 0's ignored) rotated by ``heading`` and summed; height as given."""
+    h_prev = np.concatenate([heading[:1], heading[:-1]])
+    c, s = np.cos(h_prev), np.sin(h_prev)
+    vx, vz = vel_xz[:, 0].copy(), vel_xz[:, 1].copy()
+    vx[0] = vz[0] = 0.0
+    x = np.cumsum(c * vx + s * vz)
+    z = np.cumsum(-s * vx + c * vz)
+    return np.stack([x, np.asarray(height, dtype=np.float64), z], -1)
+
+
+def _assemble(rot6d: np.ndarray, heading: np.ndarray, pos: np.ndarray, skeleton, like: Motion) -> Motion:
+    """6D rotations (T, 6J) (root heading-removed), root heading (T,) and world position (T, 3) → Motion, through
+    the feature layout (`features.decode`), with ``like``'s fps, name, labels and translations."""
+    T = len(heading)
+    d = pos[1:] - pos[:-1]
+    c, s = np.cos(heading[:-1]), np.sin(heading[:-1])
+    root = np.zeros((T, 4))
+    root[:, 0] = pos[:, 1]
+    root[1:, 1] = c * d[:, 0] - s * d[:, 2]
+    root[1:, 2] = s * d[:, 0] + c * d[:, 2]
+    root[1:, 3] = np.diff(heading)
+    feats = np.concatenate([rot6d, root], -1)
+    out = decode(feats, skeleton, like.fps, origin=np.array([pos[0, 0], pos[0, 2], heading[0]]),
+                 labels=like.labels, name=like.name)
+    out.translations = None if like.translations is None else like.translations.copy()
+    return out
