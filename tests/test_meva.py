@@ -243,7 +243,7 @@ def test_train_mvae_then_meva_end_to_end(tmp_path):
                                       "--max-steps", "3", "--no-progress", *common])
     assert result.exit_code == 0, result.output + repr(result.exception)
     ckpt = load_checkpoint(tmp_path / "mvae" / "model")
-    assert isinstance(ckpt.model, MotionVAE) and ckpt.config["train"]["augment"]["full_sphere"] is True
+    assert isinstance(ckpt.model, MotionVAE) and ckpt.config["train"]["augment"]["full_sphere"] is False
     assert ckpt.config["model"]["window"] == 16
 
     over = {"train": {"steps": 2, "window": 16, "batch_size": 2, "val_every": 2, "val_batches": 1, "ckpt_every": 2,
@@ -265,4 +265,4 @@ def test_config_files_parse():
     noaug, _, _ = resolve_config("mvae", None, load_yaml(CONFIGS / "mvae-noaug.yaml"), {})
     assert not noaug.augment
     paper, mcfg, preset = resolve_config("mvae", None, load_yaml(CONFIGS / "mvae-paper.yaml"), {})
-    assert preset == "paper" and paper.window == 90 and mcfg.window == 90 and paper.augment["full_sphere"]
+    assert preset == "paper" and paper.window == 90 and mcfg.window == 90 and paper.augment["yaw"]

@@ -39,6 +39,8 @@ _Restarts = Annotated[int, typer.Option("--restarts", help="Latent initialisatio
 _Iters = Annotated[Optional[str], typer.Option(
     "--iters", help="Iterations 'PHASE1,PHASE2' of latent optimisation and decoder fine-tuning (default: 50,100 "
                     "for in-betweening and prediction, 100,200 for completion).")]
+_Init = Annotated[str, typer.Option("--init", help="Latent initialisation: sample (from the prior, the paper's) or "
+                                                    "interpolate (the first restart from the encoded SLERP fill).")]
 _Preview = Annotated[Optional[Path], typer.Option("--preview", help="Also render a preview (.gif, .mp4 or .png).")]
 _MaskOut = Annotated[Optional[Path], typer.Option("--mask-out", help="Also write the mask (.npz) for "
                                                                      "`motionsynth render --observed`.")]
@@ -133,7 +135,7 @@ def inbetween_command(
     source: _In, model: _Model, out: _Out,
     keyframes: Annotated[str, typer.Option("--keyframes", help="Observed frames, comma-separated, increasing "
                                                                 "(0-based), e.g. 0,30,60.", show_default=False)],
-    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = 4, iters: _Iters = None,
+    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = 4, iters: _Iters = None, init: _Init = "sample",
     preview: _Preview = None, mask_out: _MaskOut = None,
 ) -> None:
     """Fill the frames between keyframes of IN (the keyframes are kept exactly)."""
@@ -146,7 +148,7 @@ def inbetween_command(
         raise MotionsynthError(f"--keyframes must be comma-separated frame numbers, got {keyframes!r}") from None
     motion, ckpt = _load(source, model)
     mask = keyframe_mask(motion.num_frames, len(motion.skeleton), keys)
-    method = _prior(ckpt, restarts=restarts, **_iters(iters))
+    method = _prior(ckpt, restarts=restarts, init=init, **_iters(iters))
     _finish(method, motion, mask, out, samples, seed, preview, mask_out)
 
 
@@ -157,7 +159,7 @@ def complete_command(
                           "joint names (repeat or comma-separate). The rest is synthesised.", show_default=False)],
     frames: Annotated[Optional[str], typer.Option("--frames", help="A:B — complete only frames A..B-1 (elsewhere the "
                                                                    "whole body is observed).")] = None,
-    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = 4, iters: _Iters = None,
+    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = 4, iters: _Iters = None, init: _Init = "sample",
     preview: _Preview = None, mask_out: _MaskOut = None,
 ) -> None:
     """Synthesise the body parts of IN that are not observed (the observed ones are kept exactly)."""
@@ -173,7 +175,7 @@ def complete_command(
     if not joints:
         raise MotionsynthError(f"--observe {' '.join(observe)!r} selects no joints")
     mask = joints_mask(motion.num_frames, motion.skeleton, joints, _frames(frames, motion.num_frames))
-    method = _prior(ckpt, restarts=restarts, **_iters(iters))
+    method = _prior(ckpt, restarts=restarts, init=init, **_iters(iters))
     _finish(method, motion, mask, out, samples, seed, preview, mask_out)
 
 
@@ -239,7 +241,7 @@ def predict_command(
                                        show_default=False)],
     frames: Annotated[Optional[int], typer.Option("--frames", help="Frames of the output (default: IN's length; "
                                                                    "more extends the motion).")] = None,
-    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = 4, iters: _Iters = None,
+    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = 4, iters: _Iters = None, init: _Init = "sample",
     preview: _Preview = None, mask_out: _MaskOut = None,
 ) -> None:
     """Continue the first N frames of IN (the given frames are kept exactly)."""
@@ -259,7 +261,7 @@ def predict_command(
     work.root_positions = np.concatenate([work.root_positions, np.repeat(work.root_positions[-1:], extra, 0)])
     if work.translations is not None:
         work.translations = np.concatenate([work.translations, np.repeat(work.translations[-1:], extra, 0)])
-    method = _prior(ckpt, restarts=restarts, **_iters(iters))
+    method = _prior(ckpt, restarts=restarts, init=init, **_iters(iters))
     _finish(method, work, mask, out, samples, seed, preview, mask_out)
 
 
