@@ -1,0 +1,125 @@
+"""`motionsynth inbetween / complete / denoise / predict` with a tiny randomly initialised HM-VAE checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from motionsynth.cli import main
+from motionsynth.io import load_motion, save_motion
+from motionsynth.tasks import load_mask
+from test_hmvae import make_motion, make_skeleton, one_thread  # noqa: F401
+from test_prior import save_tiny
+
+FAST = ["--restarts", "2", "--iters", "3,2"]
+
+
+def run_cli(*args) -> int:
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("taskcli")
+    sk = make_skeleton()
+    save_motion(make_motion(sk, 40, seed=1), d / "walk.bvh")
+    save_motion(make_motion(sk, 20, seed=2), d / "short.npz")
+    other = make_skeleton(offset_scale=2.0)
+    save_motion(make_motion(other, 40, seed=3), d / "other.bvh")
+    return {"dir": d, "model": save_tiny(d / "model"), "walk": d / "walk.bvh", "short": d / "short.npz",
+            "other": d / "other.bvh"}
+
+
+def test_inbetween_writes_bvh_preview_and_mask(files, tmp_path):
+    out, gif, mask = tmp_path / "out.bvh", tmp_path / "preview.gif", tmp_path / "mask.npz"
+    code = run_cli("inbetween", files["walk"], "--model", files["model"], "--keyframes", "0,1,20,39", *FAST,
+                   "-o", out, "--preview", gif, "--mask-out", mask)
+    assert code == 0
+    given, result = load_motion(files["walk"]), load_motion(out)
+    assert result.num_frames == 40 and result.skeleton.names == given.skeleton.names
+    np.testing.assert_allclose(result.global_positions()[[0, 20]], given.global_positions()[[0, 20]], atol=1e-3)
+    assert gif.stat().st_size > 0 and load_mask(mask).frames.sum() == 4
+
+
+def test_inbetween_samples_and_short_clip(files, tmp_path):
+    out = tmp_path / "s.npz"
+    assert run_cli("inbetween", files["short"], "--model", files["model"], "--keyframes", "0,19", "--samples", "2",
+                   "--seed", "3", "--init", "interpolate", *FAST, "-o", out) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s_000.npz", "s_001.npz"]
+    assert load_motion(tmp_path / "s_001.npz").num_frames == 20
+
+
+def test_complete_and_predict(files, tmp_path):
+    out = tmp_path / "c.bvh"
+    assert run_cli("complete", files["walk"], "--model", files["model"], "--observe", "upper", "--frames", "5:35",
+                   *FAST, "-o", out, "--preview", tmp_path / "c.png") == 0
+    given, result = load_motion(files["walk"]), load_motion(out)
+    assert result.num_frames == 40
+    np.testing.assert_allclose(result.global_positions()[:5], given.global_positions()[:5], atol=1e-3)
+    assert (tmp_path / "c.png").is_file()
+    assert run_cli("predict", files["walk"], "--model", files["model"], "--given", "10", "--frames", "50", *FAST,
+                   "-o", tmp_path / "p.bvh") == 0
+    assert load_motion(tmp_path / "p.bvh").num_frames == 50
+
+
+@pytest.mark.parametrize("method", ["window", "overlap"])
+def test_denoise(files, tmp_path, method):
+    out = tmp_path / "d.bvh"
+    assert run_cli("denoise", files["walk"], "--model", files["model"], "--method", method, "-o", out,
+                   "--preview", tmp_path / "d.gif") == 0
+    assert load_motion(out).num_frames == 40 and (tmp_path / "d.gif").is_file()
+
+
+@pytest.mark.parametrize("args", [
+    ["inbetween", "{walk}", "--keyframes", "0,40"],  # out of range
+    ["inbetween", "{walk}", "--keyframes", "20,10"],  # unsorted
+    ["inbetween", "{walk}", "--keyframes", "a,b"],  # not numbers
+    ["inbetween", "{walk}", "--keyframes", ","],  # nothing observed
+    ["inbetween", "{other}", "--keyframes", "0,39"],  # the checkpoint's skeleton differs
+    ["inbetween", "{dir}/missing.bvh", "--keyframes", "0,9"],  # missing file
+    ["inbetween", "{walk}", "--keyframes", "0,39", "--iters", "5"],  # bad --iters
+    ["inbetween", "{walk}", "--keyframes", "0,39", "--samples", "0"],
+    ["complete", "{walk}", "--observe", "Tail"],  # unknown joint
+    ["complete", "{walk}", "--observe", "upper", "--frames", "30:10"],
+    ["denoise", "{short}"],  # shorter than the model's window
+    ["denoise", "{walk}", "--method", "meva"],  # not a MEVA checkpoint
+    ["denoise", "{walk}", "--method", "median"],
+    ["denoise", "{walk}", "--root", "spline"],
+    ["inbetween", "{walk}", "--keyframes", "0,39", "--init", "zeros"],
+    ["predict", "{walk}", "--given", "0"],
+    ["predict", "{walk}", "--given", "10", "--frames", "8"],
+])
+def test_bad_input_exits_2_without_output(files, tmp_path, capsys, args):
+    out = tmp_path / "out.bvh"
+    args = [a.format(**files) for a in args]
+    args = args[:2] + (FAST if args[0] != "denoise" else []) + args[2:]  # the test's own options come last
+    assert run_cli(*args, "--model", files["model"], "-o", out, "--preview", tmp_path / "p.gif") == 2
+    assert "error:" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_model_and_output_exit_2(files, tmp_path, capsys):
+    assert run_cli("inbetween", files["walk"], "--model", tmp_path / "nope", "--keyframes", "0,39",
+                   "-o", tmp_path / "o.bvh") == 2
+    assert run_cli("inbetween", files["walk"], "--model", files["model"], "--keyframes", "0,39",
+                   "-o", tmp_path / "o.txt") == 2
+    assert run_cli("inbetween", files["walk"], "--model", files["model"], "--keyframes", "0,39",
+                   "-o", tmp_path / "o.bvh", "--preview", tmp_path / "p.jpg") == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_denoise_with_a_meva_checkpoint(files, tmp_path, capsys):
+    from test_meva import meva_checkpoint
+
+    folder, _ = meva_checkpoint(tmp_path / "meva")
+    out = tmp_path / "out" / "d.npz"
+    assert run_cli("denoise", files["walk"], "--model", folder, "--method", "meva", "-o", out) == 0
+    assert load_motion(out).num_frames == 40
+    assert run_cli("denoise", files["walk"], "--model", folder, "--method", "window", "-o", tmp_path / "w.bvh") == 2
+    assert run_cli("inbetween", files["walk"], "--model", folder, "--keyframes", "0,39", "-o", tmp_path / "i.bvh") == 2
+    assert "HM-VAE" in capsys.readouterr().err
+    assert not (tmp_path / "w.bvh").exists() and not (tmp_path / "i.bvh").exists()
