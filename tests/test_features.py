@@ -175,3 +175,19 @@ def test_bandai_roundtrip(bandai_zip):
         if checked == 10:
             break
     assert checked == 10
+
+
+def test_constant_channels_normalise_to_zero():
+    """A channel constant in the statistics' data carries no information: noise on it must not be amplified."""
+    from motionsynth.data.features import FeatureStats
+
+    data = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    data[:, 1] = 0.5  # constant channel
+    stats = FeatureStats.from_arrays([data])
+    assert stats.constant.tolist() == [False, True, False, False]
+    noisy = data + 0.01
+    z = stats.normalize(noisy)
+    assert np.all(z[:, 1] == 0) and np.abs(z).max() < 10
+    np.testing.assert_allclose(stats.denormalize(stats.normalize(data)), data, atol=1e-5)
+    zt = stats.normalize(torch.from_numpy(noisy))
+    np.testing.assert_allclose(zt.numpy(), z, atol=1e-6)

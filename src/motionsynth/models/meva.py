@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.features import ROOT_DIM, decode, encode, origin
+from ..data.features import ROOT_DIM, STD_FLOOR, decode, encode, origin
 from ..errors import MotionsynthError
 from ..motion import Motion
 from ..skeleton import Skeleton
@@ -361,7 +361,8 @@ class MEVA(StatsMixin, nn.Module):
         return coarse, estimate
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.feat_mean) / self.feat_std
+        """As `FeatureStats.normalize`: channels constant in the training data map to 0."""
+        return (x - self.feat_mean) / self.feat_std * (self.feat_std > STD_FLOOR * 1.0001).to(x.dtype)
 
     # ---- noisy inputs ------------------------------------------------------------------------------------------
     def corrupt(self, x: torch.Tensor, seeds: list) -> torch.Tensor:
