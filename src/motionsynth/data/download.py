@@ -192,6 +192,7 @@ def _copy_member(z: zipfile.ZipFile, name: str, target: Path, archive: Path) -> 
     try:
         with z.open(name) as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
+    # zipfile raises NotImplementedError for a compression method it cannot read
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as e:
         raise MotionsynthError(f"{archive}: member {name} is damaged ({e}); if it is a download, delete it and "
                                f"download again") from None

@@ -456,6 +456,7 @@ def _load_job(job: tuple[str | None, str, str]):
             data = _open_zips[key].read(member)
         except KeyError:
             raise FormatError("no such member in the zip", where) from None
+        # zipfile raises NotImplementedError for a compression method it cannot read
         except (zipfile.BadZipFile, OSError, NotImplementedError) as e:
             raise FormatError(f"cannot read zip member: {e}", where) from None
         return name, _parse(data, where, PurePosixPath(member).stem)
