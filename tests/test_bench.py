@@ -271,6 +271,19 @@ def test_cli(cache, tmp_path, capsys):
     assert "| horizon | method | mpjpe_cm |" in stdout
     recs = load_records(out_json)
     assert [r["method"] for r in recs] == ["zero-velocity", "constant-velocity"]
+    try:  # --setting overrides the protocol (YAML values)
+        main(["bench", "predict", "--data", str(cache.path), "--method", "zero-velocity", "--limit", "2",
+              "-s", "horizons=[5]", "--setting", "given=8", "--json", str(out_json), "--no-progress"])
+    except SystemExit as e:
+        assert e.code in (0, None)
+    rec = load_records(out_json)[0]
+    assert rec["settings"]["horizons"] == [5] and rec["settings"]["given"] == 8
+    assert 5 in [r["horizon"] for r in rec["results"]] and 30 not in [r["horizon"] for r in rec["results"]]
+    capsys.readouterr()
+    code, _, err = _cli(capsys, "predict", "--data", str(cache.path), "--method", "zero-velocity", "-s", "horizon=5")
+    assert code == 2 and "unknown predict setting 'horizon'" in err
+    code, _, err = _cli(capsys, "predict", "--data", str(cache.path), "--method", "zero-velocity", "-s", "given")
+    assert code == 2 and "expected KEY=VALUE" in err
 
     code, _, err = _cli(capsys, "dance", "--data", str(cache.path), "--method", "slerp")
     assert code == 2 and "unknown task" in err

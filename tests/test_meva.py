@@ -17,6 +17,7 @@ from motionsynth.data.features import encode, feature_dim
 from motionsynth.errors import MotionsynthError, SkeletonMismatchError
 from motionsynth.models import MODELS, register_model
 from motionsynth.models.meva import MEVA, MEVAConfig, MEVAMethod, MotionVAE, MotionVAEConfig, blend_weights
+from motionsynth.models.rootpath import smooth_path, world_root
 from motionsynth.tasks import denoise_mask, predict_mask
 from test_hmvae import feature_batch, make_motion, make_skeleton, one_thread  # noqa: F401  (autouse fixture)
 
@@ -190,10 +191,15 @@ def test_meva_method_denoises_a_long_motion_window_by_window(tmp_path):
     # streamed: 300 frames in windows of 32 with overlap 16 → 18 windows, at most 2 per forward pass
     assert sum(s[0] for s in sizes) == len(blend_weights(300, 32, 16)[0]) and max(s[0] for s in sizes) <= 2
     assert all(tuple(s[1:]) == (32, feature_dim(sk)) for s in sizes)
-    # the trajectory starts where the input does
+    # root="smooth": the input's planar path, median- and Gaussian-smoothed
     r = sk.root
-    np.testing.assert_allclose(out.global_positions()[0, r, [0, 2]], noisy.global_positions()[0, r, [0, 2]], atol=1e-3)
+    path = smooth_path(world_root(noisy)[0], 2.0)
+    np.testing.assert_allclose(out.global_positions()[:, r, [0, 2]], path[:, [0, 2]], atol=1e-3)
     assert not np.allclose(out.rotations, noisy.rotations, atol=1e-3)
+    # root="model": integrated from MEVA's velocities, starting where the input does
+    integrated = MEVAMethod(folder, root="model").denoise(noisy)
+    np.testing.assert_allclose(integrated.global_positions()[0, r, [0, 2]], noisy.global_positions()[0, r, [0, 2]],
+                               atol=1e-3)
 
 
 def test_meva_method_short_motion_other_fps_and_errors(tmp_path):

@@ -18,6 +18,22 @@ def _methods(values: list[str]) -> list[str]:
     return out
 
 
+def _settings(values: list[str]) -> dict:
+    """``["gaps=[30]", "window=65"]`` → {"gaps": [30], "window": 65} (values parsed as YAML)."""
+    import yaml
+
+    out = {}
+    for v in values:
+        key, sep, text = v.partition("=")
+        if not sep or not key.strip():
+            raise MotionsynthError(f"--setting {v!r}: expected KEY=VALUE, e.g. --setting gaps=[30]")
+        try:
+            out[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise MotionsynthError(f"--setting {v!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
+    return out
+
+
 def bench(
     task: str = typer.Argument(..., help="inbetween, complete, predict, denoise, generate or reconstruct."),
     data: Path = typer.Option(..., "--data", help="Prepared motion cache folder (`motionsynth data prepare`)."),
@@ -30,6 +46,9 @@ def bench(
     seed: int = typer.Option(0, "--seed", help="Seeds noise and sampling."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most N windows (evenly spaced), for quick runs."),
     split: str = typer.Option("test", "--split", help="Evaluation split: test (val for development)."),
+    setting: List[str] = typer.Option([], "--setting", "-s",
+                                      help="Override a protocol setting, KEY=VALUE (YAML value), e.g. "
+                                           "-s missing=[lower_body] or -s gaps=[30]; repeatable."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars on stderr."),
 ) -> None:
     """Benchmark methods on one task with the fixed protocol of `motionsynth.bench.protocol`.
@@ -40,7 +59,7 @@ def bench(
     motionsynth bench reconstruct --data cache/bandai2 --model runs/hmvae/model --model runs/hmvae-m/model
     """
     from ..bench import TASKS, compare_markdown, run_benchmark, save_json, to_markdown
-    from ..bench.protocol import load_model, make_method, open_cache
+    from ..bench.protocol import load_model, make_method, open_cache, resolve_settings
 
     if task not in TASKS:
         raise MotionsynthError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
@@ -49,6 +68,7 @@ def bench(
     if limit is not None and limit < 1:
         raise MotionsynthError(f"--limit must be positive, got {limit}")
     names = _methods(method)
+    settings = resolve_settings(task, _settings(setting))  # unknown keys fail before any work
     if not names and not model and task not in ("generate",):
         raise MotionsynthError("give --method NAME (a baseline) or --model CKPT")
     if task == "reconstruct" and names:
@@ -63,9 +83,10 @@ def bench(
     learned = [(path, load_model(path, task, cache)) for path in model]  # every checkpoint checked before any work
     for path, m in learned:
         records.append(run_benchmark(task, cache, None, model=str(path), method=m, seed=seed, limit=limit,
-                                     progress=progress, split=split))
+                                     progress=progress, split=split, settings=settings))
     for n in names:
-        records.append(run_benchmark(task, cache, n, seed=seed, limit=limit, progress=progress, split=split))
+        records.append(run_benchmark(task, cache, n, seed=seed, limit=limit, progress=progress, split=split,
+                                     settings=settings))
     typer.echo(to_markdown(records[0]) if len(records) == 1 else compare_markdown(records))
     if json_out is not None:
         save_json(records[0] if len(records) == 1 else records, json_out)

@@ -204,9 +204,11 @@ def denoise_command(
                                                                    "window).")] = None,
     refine_iters: Annotated[int, typer.Option("--refine-iters", help="Latent-optimisation iterations per window "
                                                                      "against the input (HM-VAE methods).")] = 0,
-    root: Annotated[str, typer.Option("--root", help="Root trajectory: smooth (the input's, Gaussian-smoothed) or "
-                                                     "model (the trajectory module's).")] = "smooth",
-    root_sigma: Annotated[float, typer.Option("--root-sigma", help="Sigma in frames of --root smooth.")] = 2.0,
+    root: Annotated[str, typer.Option("--root", help="Root trajectory: smooth (the input's path and heading, "
+                                                     "median- then Gaussian-smoothed; the model's height) or model "
+                                                     "(integrated from the model's root velocities).")] = "smooth",
+    root_sigma: Annotated[float, typer.Option("--root-sigma", help="Gaussian sigma in frames of --root smooth "
+                                                                   "(after a 5-frame running median).")] = 2.0,
     preview: _Preview = None, mask_out: _MaskOut = None,
 ) -> None:
     """Clean a noisy motion (e.g. a pose estimator's output) with a learned prior."""
@@ -226,7 +228,7 @@ def denoise_command(
         if ckpt.family != "meva":
             raise MotionsynthError(f"--method meva needs a MEVA checkpoint; {model} is a {ckpt.family} model "
                                    f"(use --method window or overlap)")
-        m = MEVAMethod(ckpt)
+        m = MEVAMethod(ckpt, root=root, root_sigma=root_sigma)
     else:
         if ckpt.family == "meva":
             raise MotionsynthError(f"{model} is a MEVA checkpoint: use --method meva")

@@ -46,8 +46,9 @@ frame t of the result kept — exact but W× the work; ``batch_size`` centres go
 ``refine="overlap"``: windows every ``stride`` frames (default W/2), decoded from the posterior mean and
 cross-faded — about W/stride× cheaper. With ``refine_iters > 0`` (default 0) each window's latents are further
 optimised (phase 1, from the posterior mean) against the noisy input. Both stream: any length, memory bounded by
-``batch_size``. The root: ``root="smooth"`` (default) keeps the input's root position and heading, Gaussian-smoothed
-over time (``root_sigma`` frames; 0 keeps them as they are); ``root="model"`` integrates the trajectory module's
+``batch_size``. The root (`rootpath.place`): ``root="smooth"`` (default) keeps the input's planar root path and heading,
+robustly smoothed over time (running median, then a Gaussian of ``root_sigma`` frames), with the refined height;
+``root="model"`` integrates the trajectory module's
 prediction from the input's first frame (drifts over long clips).
 
 Frame rate: denoising resamples to the model's frame rate and back; completion needs the model's frame rate (a
@@ -69,18 +70,17 @@ from torch import nn
 from .. import rotations as R
 from ..data.features import decode, encode
 from ..errors import MotionsynthError
-from ..kinematics import heading_angle
 from ..motion import Motion
 from ..tasks import Mask, keep_observed
 from .hmvae import HMVAE
 from .meva import blend_weights
+from .rootpath import ROOT_MODES, assemble, integrate, place, world_root
 from .trajectory import local_positions
 
 __all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "ROOT_MODES", "DEFAULT_ITERS", "PHASE2_BATCH"]
 
 REFINE_MODES = ("window", "overlap")
 INIT_MODES = ("sample", "interpolate")
-ROOT_MODES = ("smooth", "model")
 DEFAULT_ITERS = {"inbetween": (50, 100), "complete": (100, 200)}
 """(phase 1, phase 2) iterations per kind of mask (the paper's implementation details)."""
 
@@ -118,7 +118,7 @@ class PriorMethod:
         refine: denoising mode, ``"window"`` or ``"overlap"``; stride: hop of ``"overlap"`` (default W/2).
         refine_iters: latent-optimisation iterations per window when denoising (0: posterior mean only).
         root: denoising root trajectory, ``"smooth"`` (the input's, smoothed) or ``"model"`` (trajectory module).
-        root_sigma: Gaussian sigma in frames of ``root="smooth"``.
+        root_sigma: Gaussian sigma in frames of ``root="smooth"`` (after a 5-frame running median).
         pin_rotations: blend the observed rotations into the synthesised frames (module docstring).
         batch_size: samples (windows × restarts, or centres) per forward pass.
         device: where to load a checkpoint given as a path (default CPU).
@@ -128,8 +128,9 @@ class PriorMethod:
     def __init__(self, checkpoint, *, restarts: int = 4, phase1_iters: int | None = None,
                  phase2_iters: int | None = None, lr: float = 0.05, decoder_lr: float = 1e-4,
                  weight_reg: float = 1e-4, lambda_joints: float = 10.0, overlap: int | None = None,
-                 init: str = "sample", refine: str = "window", stride: int | None = None, refine_iters: int = 0, root: str = "smooth",
-                 root_sigma: float = 2.0, pin_rotations: bool = True, batch_size: int = 64, device: str | None = None,
+                 init: str = "sample", refine: str = "window", stride: int | None = None, refine_iters: int = 0,
+                 root: str = "smooth", root_sigma: float = 2.0, pin_rotations: bool = True, batch_size: int = 64,
+                 device: str | None = None,
                  progress: bool = False):
         from ..checkpoint import Checkpoint, load_checkpoint
 
@@ -384,14 +385,14 @@ class PriorMethod:
         heading = np.cumsum(dh)
         seen = mask.joints[:, r]
         if seen.any() or mask.root.any():
-            world_pos, world_heading = _world_root(motion)
+            world_pos, world_heading = world_root(motion)
         if seen.any():
             offset = np.unwrap(_wrap(world_heading[seen] - heading[seen]))
             heading = heading + _pin(offset[:, None], seen)[:, 0]
-        pos = _integrate(root[:, 0], root[:, 1:3], heading)
+        pos = integrate(root[:, 0], root[:, 1:3], heading)
         if mask.root.any():
             pos = pos + _pin(world_pos[mask.root] - pos[mask.root], mask.root)
-        return _assemble(feats[:, :self._rot_dim], heading, pos, sk, motion)
+        return assemble(feats[:, :self._rot_dim], heading, pos, sk, motion)
 
     # ---- denoising ----------------------------------------------------------------------------------------------
     def denoise(self, motion: Motion) -> Motion:
@@ -401,17 +402,7 @@ class PriorMethod:
         t0 = time.perf_counter()
         feats = encode(work, dtype=np.float32)
         refined = self._refine_window(feats) if self.refine == "window" else self._refine_overlap(feats)
-        world_pos, world_heading = _world_root(work)
-        if self.root == "smooth":
-            heading = _smooth(np.unwrap(world_heading), self.root_sigma)
-            pos = _smooth(world_pos, self.root_sigma)
-        else:
-            dh = refined[:, self._rot_dim + 3].copy()
-            dh[0] = 0.0
-            heading = world_heading[0] + np.cumsum(dh)
-            pos = _integrate(refined[:, self._rot_dim], refined[:, self._rot_dim + 1:self._rot_dim + 3], heading)
-            pos[:, [0, 2]] += world_pos[0, [0, 2]]
-        out = _assemble(refined[:, :self._rot_dim], heading, pos, self.skeleton, work)
+        out = place(refined, work, self.root, self.root_sigma)
         if abs(out.fps - motion.fps) > 1e-6:
             out = replace(out.at_times(np.arange(motion.num_frames) / motion.fps), fps=motion.fps)
             out.translations = None if motion.translations is None else motion.translations.copy()
@@ -504,51 +495,3 @@ def _pin(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
     t = np.arange(len(observed), dtype=np.float64)
     at = t[observed]
     return np.stack([np.interp(t, at, values[:, c]) for c in range(values.shape[1])], -1)
-
-
-def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian filter over time (axis 0, edges held); sigma in frames, 0: unchanged."""
-    if sigma <= 0:
-        return np.array(x, dtype=np.float64)
-    from scipy.ndimage import gaussian_filter1d
-
-    return gaussian_filter1d(np.asarray(x, dtype=np.float64), sigma, axis=0, mode="nearest")
-
-
-def _world_root(motion: Motion) -> tuple[np.ndarray, np.ndarray]:
-    """World position (T, 3) and heading (T,) of the moving root, as the features define them (rest offsets)."""
-    rest = replace(motion, translations=None)
-    r = motion.skeleton.root
-    g_rot = rest.global_rotations()[:, r]
-    g_pos = rest.global_positions()[:, r]
-    return g_pos, np.asarray(heading_angle(g_rot), dtype=np.float64)
-
-
-def _integrate(height: np.ndarray, vel_xz: np.ndarray, heading: np.ndarray) -> np.ndarray:
-    """Root block → world root positions (T, 3) from x = z = 0: planar velocities (in the heading frame of the
-    previous frame, frame 0's ignored) rotated by ``heading`` and summed; height as given."""
-    h_prev = np.concatenate([heading[:1], heading[:-1]])
-    c, s = np.cos(h_prev), np.sin(h_prev)
-    vx, vz = vel_xz[:, 0].copy(), vel_xz[:, 1].copy()
-    vx[0] = vz[0] = 0.0
-    x = np.cumsum(c * vx + s * vz)
-    z = np.cumsum(-s * vx + c * vz)
-    return np.stack([x, np.asarray(height, dtype=np.float64), z], -1)
-
-
-def _assemble(rot6d: np.ndarray, heading: np.ndarray, pos: np.ndarray, skeleton, like: Motion) -> Motion:
-    """6D rotations (T, 6J) (root heading-removed), root heading (T,) and world position (T, 3) → Motion, through
-    the feature layout (`features.decode`), with ``like``'s fps, name, labels and translations."""
-    T = len(heading)
-    d = pos[1:] - pos[:-1]
-    c, s = np.cos(heading[:-1]), np.sin(heading[:-1])
-    root = np.zeros((T, 4))
-    root[:, 0] = pos[:, 1]
-    root[1:, 1] = c * d[:, 0] - s * d[:, 2]
-    root[1:, 2] = s * d[:, 0] + c * d[:, 2]
-    root[1:, 3] = np.diff(heading)
-    feats = np.concatenate([rot6d, root], -1)
-    out = decode(feats, skeleton, like.fps, origin=np.array([pos[0, 0], pos[0, 2], heading[0]]),
-                 labels=like.labels, name=like.name)
-    out.translations = None if like.translations is None else like.translations.copy()
-    return out

@@ -1,0 +1,142 @@
+"""CPU speed of every task method: in-betweening one window, completion one window, denoising throughput.
+
+    .venv/bin/python scripts/bench_speed.py --data cache/bandai2 --prior runs/hmvae/best --meva runs/meva/best \
+        [--threads 1] [--repeats 3] [--frames 3000] [--json docs/bench/speed.json]
+
+- in-betweening: the first 65-frame test window, 10 context frames, a 45-frame gap, the target frame after it
+  (the harness's `inbetween` layout); zero-velocity, SLERP and the HM-VAE prior (its default 50 + 100 iterations,
+  4 restarts).
+- completion: the first 64-frame test window with the lower body missing; mean pose, nearest neighbour (fitted on
+  the train split first, fit time reported apart) and the prior (100 + 200 iterations, 4 restarts).
+- denoising: the test takes concatenated to ``--frames`` frames, corrupted with the ``mixed`` noise model; the
+  filters with the parameters the harness tuned for ``mixed`` (docs/BENCHMARKS.md), HM-VAE window and overlap
+  refinement, MEVA. Throughput in frames/s.
+
+Each figure is the median wall time of ``--repeats`` runs after one warm-up, with ``--threads`` torch threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+FILTERS = {"savgol": {"window": 21, "order": 3}, "gaussian": {"sigma": 3.0},
+           "one-euro": {"min_cutoff": 4.0, "beta": 0.1, "d_cutoff": 1.0}}  # tuned on val for `mixed`
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def long_sequence(cache, frames: int):
+    """Test takes end to end (each continuing where the previous one stopped) until ``frames`` frames."""
+    from motionsynth.bench.protocol import split_takes
+
+    parts, total = [], 0
+    for take in split_takes(cache, "test"):
+        m = cache.motion(int(take))
+        if parts:
+            m.root_positions = m.root_positions - m.root_positions[0] + parts[-1].root_positions[-1]
+        parts.append(m)
+        total += m.num_frames
+        if total >= frames:
+            break
+    seq = parts[0].copy()
+    seq.rotations = np.concatenate([p.rotations for p in parts])[:frames]
+    seq.root_positions = np.concatenate([p.root_positions for p in parts])[:frames]
+    seq.translations = None
+    return seq
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--prior", type=Path, required=True, help="HM-VAE checkpoint folder")
+    ap.add_argument("--meva", type=Path, help="MEVA checkpoint folder")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--frames", type=int, default=3000)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from motionsynth.baselines import make_baseline
+    from motionsynth.bench.noise import add_noise
+    from motionsynth.bench.protocol import fit_method, iter_clips, open_cache, split_windows
+    from motionsynth.models.meva import MEVAMethod
+    from motionsynth.models.prior import PriorMethod
+    from motionsynth.tasks import denoise_mask, inbetween_mask, joints_mask
+
+    cache = open_cache(args.data)
+    sk = cache.skeleton
+    J = len(sk)
+    rows = []
+
+    def add(task, method, seconds, unit_count=None, unit=None):
+        row = {"task": task, "method": method, "seconds": round(seconds, 4)}
+        if unit_count is not None:
+            row[unit] = round(unit_count / seconds, 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    window = next(iter_clips(cache, split_windows(cache, "test", 65, 40, 1), 65))
+    mask = inbetween_mask(65, J, context=10, gap=45)
+    prior = PriorMethod(args.prior)
+    for name, m in (("zero-velocity", make_baseline("zero-velocity")), ("slerp", make_baseline("slerp")),
+                    ("hmvae prior", prior)):
+        add("inbetween, one 65-frame window (45-frame gap)", name,
+            timed(lambda: m.complete(window, mask, seed=0), args.repeats))
+
+    window = next(iter_clips(cache, split_windows(cache, "test", 64, 40, 1), 64))
+    mask = joints_mask(64, sk, sk.groups["upper"])
+    nn = make_baseline("nearest-neighbour")
+    t0 = time.perf_counter()
+    fit_method(nn, cache, None, 0)
+    fit_s = time.perf_counter() - t0
+    for name, m in (("mean-pose", make_baseline("mean-pose")), ("nearest-neighbour", nn), ("hmvae prior", prior)):
+        if name == "mean-pose":
+            fit_method(m, cache, None, 0)
+        add("complete, one 64-frame window (lower body missing)", name,
+            timed(lambda: m.complete(window, mask, seed=0), args.repeats))
+    rows[-2]["fit_seconds"] = round(fit_s, 1)
+
+    seq = long_sequence(cache, args.frames)
+    noisy = add_noise(seq, "mixed", 0)
+    mask = denoise_mask(seq.num_frames, J)
+    methods = [(n, make_baseline(n, **p)) for n, p in FILTERS.items()]
+    methods += [("hmvae window", PriorMethod(args.prior, refine="window")),
+                ("hmvae overlap", PriorMethod(args.prior, refine="overlap"))]
+    if args.meva:
+        methods.append(("meva", MEVAMethod(args.meva)))
+    for name, m in methods:
+        add(f"denoise, {seq.num_frames} frames (mixed noise)", name,
+            timed(lambda: m.complete(noisy, mask, seed=0), args.repeats), seq.num_frames, "frames_per_s")
+
+    record = {"threads": args.threads, "repeats": args.repeats, "cpu": platform.processor() or platform.machine(),
+              "torch": torch.__version__, "rows": rows}
+    print("\n| task | method | wall s | frames/s |\n|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['task']} | {r['method']} | {r['seconds']:.3g} | {r.get('frames_per_s', '')} |")
+    if args.json:
+        from motionsynth.io.atomic import atomic_open
+
+        with atomic_open(args.json) as f:
+            f.write(json.dumps(record, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The root trajectory of a denoised or synthesised motion: between feature windows and a placed `Motion`.
+
+Models predict the root block of the features (`data.features`: height, planar velocity in the heading frame,
+heading velocity). Integrating predicted velocities over a long sequence drifts, so a denoiser usually takes the
+planar path and heading from the (noisy) input instead, smoothed robustly: `smooth_path` is a running median over
+``MEDIAN_FRAMES`` frames (removes isolated spikes and the steps of held frames) followed by a Gaussian.
+
+All angles are radians, positions in file units (cm for Bandai), arrays are per frame along axis 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..data.features import decode
+from ..kinematics import heading_angle
+from ..motion import Motion
+
+__all__ = ["MEDIAN_FRAMES", "world_root", "smooth_path", "integrate", "assemble", "place"]
+
+MEDIAN_FRAMES = 5
+"""Running-median length of `smooth_path`: rejects outliers lasting up to two frames."""
+
+ROOT_MODES = ("smooth", "model")
+
+
+def world_root(motion: Motion) -> tuple[np.ndarray, np.ndarray]:
+    """World position (T, 3) and heading (T,) of the moving root, as the features define them (rest offsets)."""
+    rest = replace(motion, translations=None)
+    r = motion.skeleton.root
+    return rest.global_positions()[:, r], np.asarray(heading_angle(rest.global_rotations()[:, r]), dtype=np.float64)
+
+
+def smooth_path(x: np.ndarray, sigma: float, median: int = MEDIAN_FRAMES) -> np.ndarray:
+    """(T, ...) → (T, ...): running median over ``median`` frames, then a Gaussian of ``sigma`` frames (edges held).
+    ``sigma <= 0`` and ``median <= 1`` skip the respective step. Unwrap angles before smoothing them."""
+    from scipy.ndimage import gaussian_filter1d, median_filter
+
+    out = np.asarray(x, dtype=np.float64)
+    if median > 1:
+        out = median_filter(out, size=(median,) + (1,) * (out.ndim - 1), mode="nearest")
+    return gaussian_filter1d(out, sigma, axis=0, mode="nearest") if sigma > 0 else out.copy()
+
+
+def integrate(height: np.ndarray, vel_xz: np.ndarray, heading: np.ndarray) -> np.ndarray:
+    """Root block → world root positions (T, 3) from x = z = 0: planar velocities (in the heading frame of the
+    previous frame, frame 0's ignored) rotated by ``heading`` and summed; height as given."""
+    h_prev = np.concatenate([heading[:1], heading[:-1]])
+    c, s = np.cos(h_prev), np.sin(h_prev)
+    vx, vz = vel_xz[:, 0].copy(), vel_xz[:, 1].copy()
+    vx[0] = vz[0] = 0.0
+    x = np.cumsum(c * vx + s * vz)
+    z = np.cumsum(-s * vx + c * vz)
+    return np.stack([x, np.asarray(height, dtype=np.float64), z], -1)
+
+
+def assemble(rot6d: np.ndarray, heading: np.ndarray, pos: np.ndarray, skeleton, like: Motion) -> Motion:
+    """6D rotations (T, 6J) (root heading-removed), root heading (T,) and world position (T, 3) → Motion, through
+    the feature layout (`features.decode`), with ``like``'s fps, name, labels and translations."""
+    T = len(heading)
+    d = pos[1:] - pos[:-1]
+    c, s = np.cos(heading[:-1]), np.sin(heading[:-1])
+    root = np.zeros((T, 4))
+    root[:, 0] = pos[:, 1]
+    root[1:, 1] = c * d[:, 0] - s * d[:, 2]
+    root[1:, 2] = s * d[:, 0] + c * d[:, 2]
+    root[1:, 3] = np.diff(heading)
+    feats = np.concatenate([rot6d, root], -1)
+    out = decode(feats, skeleton, like.fps, origin=np.array([pos[0, 0], pos[0, 2], heading[0]]),
+                 labels=like.labels, name=like.name)
+    out.translations = None if like.translations is None else like.translations.copy()
+    return out
+
+
+def place(refined: np.ndarray, given: Motion, mode: str = "smooth", sigma: float = 2.0) -> Motion:
+    """Denoised raw features (T, D) of ``given`` (the noisy input, T frames) → Motion with a root trajectory.
+
+    ``mode="smooth"``: planar path and heading from ``given``, `smooth_path`-ed with ``sigma``; the height is the
+    model's (an absolute feature, so it does not drift). ``mode="model"``: everything integrated from the features,
+    starting at ``given``'s first-frame position and heading.
+    """
+    if mode not in ROOT_MODES:
+        raise ValueError(f"root mode must be one of {', '.join(ROOT_MODES)}, got {mode!r}")
+    rot_dim = 6 * len(given.skeleton)
+    root = refined[:, rot_dim:]
+    world_pos, world_heading = world_root(given)
+    if mode == "smooth":
+        heading = smooth_path(np.unwrap(world_heading), sigma)
+        pos = smooth_path(world_pos, sigma)
+        pos[:, 1] = root[:, 0]
+    else:
+        dh = root[:, 3].copy()
+        dh[0] = 0.0
+        heading = world_heading[0] + np.cumsum(dh)
+        pos = integrate(root[:, 0], root[:, 1:3], heading)
+        pos[:, [0, 2]] += world_pos[0, [0, 2]]
+    return assemble(refined[:, :rot_dim], heading, pos, given.skeleton, given)
