@@ -17,7 +17,7 @@ from motionsynth.data.features import encode, feature_dim
 from motionsynth.errors import MotionsynthError, SkeletonMismatchError
 from motionsynth.models import MODELS, register_model
 from motionsynth.models.meva import MEVA, MEVAConfig, MEVAMethod, MotionVAE, MotionVAEConfig, blend_weights
-from motionsynth.models.rootpath import smooth_path, world_root
+from motionsynth.models.denoising import smooth_path, world_root
 from motionsynth.tasks import denoise_mask, predict_mask
 from test_hmvae import feature_batch, make_motion, make_skeleton, one_thread  # noqa: F401  (autouse fixture)
 

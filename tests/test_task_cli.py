@@ -72,6 +72,13 @@ def test_denoise(files, tmp_path, method):
     assert run_cli("denoise", files["walk"], "--model", files["model"], "--method", method, "-o", out,
                    "--preview", tmp_path / "d.gif") == 0
     assert load_motion(out).num_frames == 40 and (tmp_path / "d.gif").is_file()
+    smoothed = tmp_path / "s.bvh"
+    assert run_cli("denoise", files["walk"], "--model", files["model"], "--method", method, "--smooth", "3",
+                   "-o", smoothed) == 0
+    plain, smooth = (load_motion(p).global_positions() for p in (out, smoothed))
+    assert not np.allclose(plain, smooth, atol=1e-3)  # the output filter took effect (its effect: test_denoising)
+    assert run_cli("denoise", files["walk"], "--model", files["model"], "--method", method, "--despike", "5",
+                   "-o", tmp_path / "m.bvh") == 0
 
 
 @pytest.mark.parametrize("args", [
@@ -89,6 +96,8 @@ def test_denoise(files, tmp_path, method):
     ["denoise", "{walk}", "--method", "meva"],  # not a MEVA checkpoint
     ["denoise", "{walk}", "--method", "median"],
     ["denoise", "{walk}", "--root", "spline"],
+    ["denoise", "{walk}", "--despike", "4"],  # even
+    ["denoise", "{walk}", "--smooth", "-1"],
     ["inbetween", "{walk}", "--keyframes", "0,39", "--init", "zeros"],
     ["predict", "{walk}", "--given", "0"],
     ["predict", "{walk}", "--given", "10", "--frames", "8"],

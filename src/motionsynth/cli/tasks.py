@@ -209,6 +209,10 @@ def denoise_command(
                                                      "(integrated from the model's root velocities).")] = "smooth",
     root_sigma: Annotated[float, typer.Option("--root-sigma", help="Gaussian sigma in frames of --root smooth "
                                                                    "(after a 5-frame running median).")] = 2.0,
+    despike: Annotated[Optional[int], typer.Option("--despike", help="Running median over the input, in frames "
+                                                                     "(odd; 1: off). Default: the method's.")] = None,
+    smooth: Annotated[Optional[float], typer.Option("--smooth", help="Gaussian filter over the result, sigma in "
+                                                                     "frames (0: off). Default: the method's.")] = None,
     preview: _Preview = None, mask_out: _MaskOut = None,
 ) -> None:
     """Clean a noisy motion (e.g. a pose estimator's output) with a learned prior."""
@@ -222,17 +226,19 @@ def denoise_command(
     if motion.num_frames < window:
         raise MotionsynthError(f"{source}: {motion.num_frames} frames is shorter than the model's window of "
                                f"{window} frames; denoising needs at least one full window")
+    options = {k: v for k, v in (("despike", despike), ("smooth_sigma", smooth)) if v is not None}
     if method == "meva":
         from ..models.meva import MEVAMethod
 
         if ckpt.family != "meva":
             raise MotionsynthError(f"--method meva needs a MEVA checkpoint; {model} is a {ckpt.family} model "
                                    f"(use --method window or overlap)")
-        m = MEVAMethod(ckpt, root=root, root_sigma=root_sigma)
+        m = MEVAMethod(ckpt, root=root, root_sigma=root_sigma, **options)
     else:
         if ckpt.family == "meva":
             raise MotionsynthError(f"{model} is a MEVA checkpoint: use --method meva")
-        m = _prior(ckpt, refine=method, stride=stride, refine_iters=refine_iters, root=root, root_sigma=root_sigma)
+        m = _prior(ckpt, refine=method, stride=stride, refine_iters=refine_iters, root=root, root_sigma=root_sigma,
+                   **options)
     mask = denoise_mask(motion.num_frames, len(motion.skeleton))
     _finish(m, motion, mask, out, 1, 0, preview, mask_out)
 

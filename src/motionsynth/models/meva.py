@@ -57,7 +57,7 @@ from ..skeleton import Skeleton
 from ..tasks import Mask
 from .trajectory import StatsMixin, local_positions
 from .layers import LOGVAR_RANGE
-from .rootpath import ROOT_MODES, place
+from .denoising import check_options, despike, finish
 
 __all__ = ["MotionVAEConfig", "MotionVAE", "MEVAConfig", "MEVA", "MEVAMethod", "blend_weights"]
 
@@ -473,17 +473,18 @@ class MEVAMethod:
     another frame rate than the model's are resampled to it and back. The result has the input's skeleton, fps, name,
     labels and per-joint translations. MEVA is deterministic: the ``n_samples`` results are identical.
 
-    The root trajectory (`rootpath.place`): ``root="smooth"`` (default) takes the planar path and heading from the
+    The root trajectory (`denoising.place`): ``root="smooth"`` (default) takes the planar path and heading from the
     input, robustly smoothed (5-frame running median, then a Gaussian of ``root_sigma`` frames), and the height from
     MEVA; ``root="model"`` integrates MEVA's root velocities from the input's first frame (drifts over long clips).
-    ``smooth_sigma > 0`` runs the Gaussian filter baseline (`baselines.Gaussian`, sigma in frames) over the result:
-    MRR adds back detail frame by frame, and some of it is jitter.
+    ``despike`` (odd, frames) runs a running median over the input features first (1: off; `denoising.despike`);
+    ``smooth_sigma > 0`` runs the Gaussian filter baseline (sigma in frames) over the result: MRR adds back detail
+    frame by frame, and some of it is jitter (`denoising.finish`).
     """
 
     name = "meva"
 
     def __init__(self, checkpoint, overlap: int | None = None, batch_size: int = 32, device: str | None = None,
-                 root: str = "smooth", root_sigma: float = 2.0, smooth_sigma: float = 0.0):
+                 root: str = "smooth", root_sigma: float = 2.0, despike: int = 1, smooth_sigma: float = 0.0):
         from ..checkpoint import Checkpoint, load_checkpoint
 
         ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint, device or "cpu")
@@ -497,11 +498,9 @@ class MEVAMethod:
         if batch_size < 1:
             raise MotionsynthError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = int(batch_size)
-        if root not in ROOT_MODES or root_sigma < 0 or smooth_sigma < 0:
-            raise MotionsynthError(f"root must be one of {', '.join(ROOT_MODES)}, root_sigma and smooth_sigma >= 0; "
-                                   f"got {root!r}, {root_sigma}, {smooth_sigma}")
-        self.root, self.root_sigma, self.smooth_sigma = root, float(root_sigma), float(smooth_sigma)
-        self.params = {"root": root, "root_sigma": self.root_sigma, "smooth_sigma": self.smooth_sigma}
+        check_options(root, root_sigma, despike, smooth_sigma)
+        self.params = {"root": root, "root_sigma": float(root_sigma), "despike": int(despike),
+                       "smooth_sigma": float(smooth_sigma)}
 
     def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed: int | None = None
                  ) -> list[Motion]:
@@ -519,13 +518,9 @@ class MEVAMethod:
         """The refined motion, same length, skeleton and fps as ``motion``."""
         fps = float(self.ckpt.fps or motion.fps)
         work = motion if abs(fps - motion.fps) < 1e-6 else motion.resample(fps)
-        feats = self._refine(encode(work, dtype=np.float32)).astype(np.float64)
-        out = place(feats, work, self.root, self.root_sigma)
-        if self.smooth_sigma > 0:
-            from ..baselines import Gaussian
-            from ..tasks import denoise_mask
-
-            out = Gaussian(self.smooth_sigma).complete(out, denoise_mask(out.num_frames, len(out.skeleton)))[0]
+        p = self.params
+        feats = self._refine(despike(encode(work, dtype=np.float32), p["despike"])).astype(np.float64)
+        out = finish(feats, work, p["root"], p["root_sigma"], p["smooth_sigma"])
         if out.fps != motion.fps:
             out = replace(out.at_times(np.arange(motion.num_frames) / motion.fps), fps=motion.fps)
         out.translations = None if motion.translations is None else motion.translations.copy()

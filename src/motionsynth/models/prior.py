@@ -46,7 +46,7 @@ frame t of the result kept — exact but W× the work; ``batch_size`` centres go
 ``refine="overlap"``: windows every ``stride`` frames (default W/2), decoded from the posterior mean and
 cross-faded — about W/stride× cheaper. With ``refine_iters > 0`` (default 0) each window's latents are further
 optimised (phase 1, from the posterior mean) against the noisy input. Both stream: any length, memory bounded by
-``batch_size``. The root (`rootpath.place`): ``root="smooth"`` (default) keeps the input's planar root path and heading,
+``batch_size``. The root (`denoising.place`): ``root="smooth"`` (default) keeps the input's planar root path and heading,
 robustly smoothed over time (running median, then a Gaussian of ``root_sigma`` frames), with the refined height;
 ``root="model"`` integrates the trajectory module's
 prediction from the input's first frame (drifts over long clips).
@@ -74,10 +74,10 @@ from ..motion import Motion
 from ..tasks import Mask, keep_observed
 from .hmvae import HMVAE
 from .meva import blend_weights
-from .rootpath import ROOT_MODES, assemble, integrate, place, world_root
+from .denoising import assemble, check_options, despike, finish, integrate, world_root
 from .trajectory import local_positions
 
-__all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "ROOT_MODES", "DEFAULT_ITERS", "PHASE2_BATCH"]
+__all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "DEFAULT_ITERS", "PHASE2_BATCH"]
 
 REFINE_MODES = ("window", "overlap")
 INIT_MODES = ("sample", "interpolate")
@@ -119,6 +119,8 @@ class PriorMethod:
         refine_iters: latent-optimisation iterations per window when denoising (0: posterior mean only).
         root: denoising root trajectory, ``"smooth"`` (the input's, smoothed) or ``"model"`` (trajectory module).
         root_sigma: Gaussian sigma in frames of ``root="smooth"`` (after a 5-frame running median).
+        despike: running-median frames over the noisy input before refinement (odd; 1: off; `denoising.despike`).
+        smooth_sigma: Gaussian filter over the refined motion, frames (0: off; `denoising.finish`).
         pin_rotations: blend the observed rotations into the synthesised frames (module docstring).
         batch_size: samples (windows × restarts, or centres) per forward pass.
         device: where to load a checkpoint given as a path (default CPU).
@@ -129,8 +131,8 @@ class PriorMethod:
                  phase2_iters: int | None = None, lr: float = 0.05, decoder_lr: float = 1e-4,
                  weight_reg: float = 1e-4, lambda_joints: float = 10.0, overlap: int | None = None,
                  init: str = "sample", refine: str = "window", stride: int | None = None, refine_iters: int = 0,
-                 root: str = "smooth", root_sigma: float = 2.0, pin_rotations: bool = True, batch_size: int = 64,
-                 device: str | None = None,
+                 root: str = "smooth", root_sigma: float = 2.0, despike: int = 1, smooth_sigma: float = 0.0,
+                 pin_rotations: bool = True, batch_size: int = 64, device: str | None = None,
                  progress: bool = False):
         from ..checkpoint import Checkpoint, load_checkpoint
 
@@ -152,19 +154,21 @@ class PriorMethod:
                   (1 <= self.stride <= W, f"stride must be in 1..{W} frames, got {self.stride}"),
                   (init in INIT_MODES, f"init must be one of {', '.join(INIT_MODES)}, got {init!r}"),
                   (refine in REFINE_MODES, f"refine must be one of {', '.join(REFINE_MODES)}, got {refine!r}"),
-                  (root in ROOT_MODES, f"root must be one of {', '.join(ROOT_MODES)}, got {root!r}"),
                   (refine_iters >= 0, f"refine_iters must be >= 0, got {refine_iters}"),
-                  (root_sigma >= 0, f"root_sigma must be >= 0, got {root_sigma}"),
                   (batch_size >= 1, f"batch_size must be at least 1, got {batch_size}"),
                   (lr > 0 and decoder_lr > 0, "learning rates must be positive"),
                   (weight_reg >= 0 and lambda_joints >= 0, "weights must be >= 0")]
         for ok, message in checks:
             if not ok:
                 raise MotionsynthError(message)
+        check_options(root, root_sigma, despike, smooth_sigma)
         self.restarts, self.phase1_iters, self.phase2_iters = int(restarts), phase1_iters, phase2_iters
         self.lr, self.decoder_lr, self.weight_reg, self.lambda_joints = lr, decoder_lr, weight_reg, lambda_joints
         self.init, self.refine, self.refine_iters = init, refine, int(refine_iters)
-        self.root, self.root_sigma = root, root_sigma
+        self.denoise_options = {"root": root, "root_sigma": float(root_sigma), "smooth_sigma": float(smooth_sigma)}
+        self.despike = int(despike)
+        self.params = {"refine": refine, "refine_iters": self.refine_iters, "despike": self.despike,
+                       **self.denoise_options}  # what benchmark records show for denoising
         self.batch_size, self.progress, self.pin_rotations = int(batch_size), bool(progress), bool(pin_rotations)
         self.device = self.model.feat_mean.device
         self.last_timings: dict[str, float] = {}
@@ -400,9 +404,9 @@ class PriorMethod:
         fps = float(self.ckpt.fps or motion.fps)
         work = motion if abs(fps - motion.fps) < 1e-6 else motion.resample(fps)
         t0 = time.perf_counter()
-        feats = encode(work, dtype=np.float32)
+        feats = despike(encode(work, dtype=np.float32), self.despike)
         refined = self._refine_window(feats) if self.refine == "window" else self._refine_overlap(feats)
-        out = place(refined, work, self.root, self.root_sigma)
+        out = finish(refined, work, **self.denoise_options)
         if abs(out.fps - motion.fps) > 1e-6:
             out = replace(out.at_times(np.arange(motion.num_frames) / motion.fps), fps=motion.fps)
             out.translations = None if motion.translations is None else motion.translations.copy()

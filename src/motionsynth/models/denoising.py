@@ -1,9 +1,13 @@
-"""The root trajectory of a denoised or synthesised motion: between feature windows and a placed `Motion`.
+"""Steps every learned denoiser shares (`prior.PriorMethod`, `meva.MEVAMethod`): before the model, after it.
 
-Models predict the root block of the features (`data.features`: height, planar velocity in the heading frame,
-heading velocity). Integrating predicted velocities over a long sequence drifts, so a denoiser usually takes the
-planar path and heading from the (noisy) input instead, smoothed robustly: `smooth_path` is a running median over
-``MEDIAN_FRAMES`` frames (removes isolated spikes and the steps of held frames) followed by a Gaussian.
+Before: `despike`, a running median over the input's features, so that isolated outliers (a pose estimator's
+spikes) do not reach a model that was not trained on them. After: `finish` places the refined features in the world
+(`place`) and optionally smooths the result with the Gaussian filter baseline.
+
+The root trajectory. Models predict the root block of the features (`data.features`: height, planar velocity in the
+heading frame, heading velocity). Integrating predicted velocities over a long sequence drifts, so a denoiser
+usually takes the planar path and heading from the (noisy) input instead, smoothed robustly: `smooth_path` is a
+running median over ``MEDIAN_FRAMES`` frames (removes isolated spikes) followed by a Gaussian.
 
 All angles are radians, positions in file units (cm for Bandai), arrays are per frame along axis 0.
 """
@@ -18,7 +22,8 @@ from ..data.features import decode
 from ..kinematics import heading_angle
 from ..motion import Motion
 
-__all__ = ["MEDIAN_FRAMES", "world_root", "smooth_path", "integrate", "assemble", "place"]
+__all__ = ["MEDIAN_FRAMES", "ROOT_MODES", "world_root", "smooth_path", "integrate", "assemble", "place", "despike",
+           "finish"]
 
 MEDIAN_FRAMES = 5
 """Running-median length of `smooth_path`: rejects outliers lasting up to two frames."""
@@ -97,3 +102,34 @@ def place(refined: np.ndarray, given: Motion, mode: str = "smooth", sigma: float
         pos = integrate(root[:, 0], root[:, 1:3], heading)
         pos[:, [0, 2]] += world_pos[0, [0, 2]]
     return assemble(refined[:, :rot_dim], heading, pos, given.skeleton, given)
+
+
+def despike(feats: np.ndarray, frames: int) -> np.ndarray:
+    """(T, D) features → (T, D): running median over ``frames`` frames per channel (1: unchanged). A median of
+    ``2k + 1`` frames removes outliers lasting up to ``k`` frames and keeps steps."""
+    return smooth_path(feats, 0.0, median=frames).astype(feats.dtype)
+
+
+def finish(refined: np.ndarray, given: Motion, root: str = "smooth", root_sigma: float = 2.0,
+           smooth_sigma: float = 0.0) -> Motion:
+    """Refined raw features (T, D) of ``given`` → Motion: `place` with ``root`` / ``root_sigma``, then the Gaussian
+    filter baseline (`baselines.Gaussian`, ``smooth_sigma`` frames; 0: none) over rotations and root."""
+    out = place(refined, given, root, root_sigma)
+    if smooth_sigma > 0:
+        from ..baselines import Gaussian
+        from ..tasks import denoise_mask
+
+        out = Gaussian(smooth_sigma).complete(out, denoise_mask(out.num_frames, len(out.skeleton)))[0]
+    return out
+
+
+def check_options(root: str, root_sigma: float, despike_frames: int, smooth_sigma: float) -> None:
+    """Raise `MotionsynthError` naming the first bad denoising option."""
+    from ..errors import MotionsynthError
+
+    if root not in ROOT_MODES:
+        raise MotionsynthError(f"root must be one of {', '.join(ROOT_MODES)}, got {root!r}")
+    if root_sigma < 0 or smooth_sigma < 0:
+        raise MotionsynthError(f"root_sigma and smooth_sigma must be >= 0, got {root_sigma}, {smooth_sigma}")
+    if despike_frames < 1 or despike_frames % 2 == 0:
+        raise MotionsynthError(f"despike must be an odd number of frames (1: off), got {despike_frames}")

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from motionsynth.data.features import encode
-from motionsynth.models.rootpath import assemble, integrate, place, smooth_path, world_root
+from motionsynth.errors import MotionsynthError
+from motionsynth.models.denoising import (assemble, check_options, despike, finish, integrate, place, smooth_path,
+                                         world_root)
 from test_hmvae import make_motion, make_skeleton
 
 
@@ -45,3 +47,28 @@ def test_place_gives_back_a_clean_motion_from_its_own_features(mode):
     assert out.num_frames == motion.num_frames and out.fps == motion.fps
     with pytest.raises(ValueError, match="root mode"):
         place(encode(motion), motion, "input")
+
+
+def test_despike_removes_short_outliers_and_keeps_steps():
+    x = np.zeros((40, 3), dtype=np.float32)
+    x[20:] = 1.0  # a step (a tracker's held frame, then a jump) survives
+    x[[8, 30, 31], 1] += 50.0  # outliers of one and two frames do not
+    out = despike(x, 5)
+    assert out.dtype == x.dtype
+    np.testing.assert_array_equal(out[:, 0], x[:, 0])
+    assert np.abs(out[:, 1] - x[:, 0]).max() == 0.0
+    np.testing.assert_array_equal(despike(x, 1), x)
+
+
+def test_finish_smooths_only_when_asked():
+    sk = make_skeleton()
+    motion = make_motion(sk, 60, seed=6)
+    feats = encode(motion, dtype=np.float64)
+    rough = finish(feats, motion, "model")
+    smooth = finish(feats, motion, "model", smooth_sigma=3.0)
+    accel = [np.abs(np.diff(m.global_positions(), 2, axis=0)).mean() for m in (rough, smooth)]
+    assert accel[1] < accel[0]
+    with pytest.raises(MotionsynthError, match="despike"):
+        check_options("smooth", 2.0, 4, 0.0)
+    with pytest.raises(MotionsynthError, match="root must be"):
+        check_options("input", 2.0, 1, 0.0)
