@@ -180,7 +180,7 @@ def test_meva_method_denoises_a_long_motion_window_by_window(tmp_path):
     sk = make_skeleton()
     clean = make_motion(sk, 300, seed=3)
     noisy = add_noise(clean, "mixed", [0, 1])
-    method = MEVAMethod(folder, batch_size=2)
+    method = MEVAMethod(folder, batch_size=2, root_sigma=2.0, smooth_sigma=0.0)
     sizes = []
     method.model.register_forward_hook(lambda mod, inp, out: sizes.append(inp[0].shape))
     results = method.complete(noisy, denoise_mask(300, len(sk)), n_samples=2)
@@ -197,7 +197,7 @@ def test_meva_method_denoises_a_long_motion_window_by_window(tmp_path):
     np.testing.assert_allclose(out.global_positions()[:, r, [0, 2]], path[:, [0, 2]], atol=1e-3)
     assert not np.allclose(out.rotations, noisy.rotations, atol=1e-3)
     # root="model": integrated from MEVA's velocities, starting where the input does
-    integrated = MEVAMethod(folder, root="model").denoise(noisy)
+    integrated = MEVAMethod(folder, root="model", smooth_sigma=0.0).denoise(noisy)
     np.testing.assert_allclose(integrated.global_positions()[0, r, [0, 2]], noisy.global_positions()[0, r, [0, 2]],
                                atol=1e-3)
 

@@ -207,8 +207,9 @@ def denoise_command(
     root: Annotated[str, typer.Option("--root", help="Root trajectory: smooth (the input's path and heading, "
                                                      "median- then Gaussian-smoothed; the model's height) or model "
                                                      "(integrated from the model's root velocities).")] = "smooth",
-    root_sigma: Annotated[float, typer.Option("--root-sigma", help="Gaussian sigma in frames of --root smooth "
-                                                                   "(after a 5-frame running median).")] = 2.0,
+    root_sigma: Annotated[Optional[float], typer.Option("--root-sigma", help="Gaussian sigma in frames of --root "
+                                                                             "smooth (after a 5-frame running "
+                                                                             "median). Default: the method's.")] = None,
     despike: Annotated[Optional[int], typer.Option("--despike", help="Running median over the input, in frames "
                                                                      "(odd; 1: off). Default: the method's.")] = None,
     smooth: Annotated[Optional[float], typer.Option("--smooth", help="Gaussian filter over the result, sigma in "
@@ -226,19 +227,19 @@ def denoise_command(
     if motion.num_frames < window:
         raise MotionsynthError(f"{source}: {motion.num_frames} frames is shorter than the model's window of "
                                f"{window} frames; denoising needs at least one full window")
-    options = {k: v for k, v in (("despike", despike), ("smooth_sigma", smooth)) if v is not None}
+    options = {k: v for k, v in (("root_sigma", root_sigma), ("despike", despike), ("smooth_sigma", smooth))
+               if v is not None}
     if method == "meva":
         from ..models.meva import MEVAMethod
 
         if ckpt.family != "meva":
             raise MotionsynthError(f"--method meva needs a MEVA checkpoint; {model} is a {ckpt.family} model "
                                    f"(use --method window or overlap)")
-        m = MEVAMethod(ckpt, root=root, root_sigma=root_sigma, **options)
+        m = MEVAMethod(ckpt, root=root, **options)
     else:
         if ckpt.family == "meva":
             raise MotionsynthError(f"{model} is a MEVA checkpoint: use --method meva")
-        m = _prior(ckpt, refine=method, stride=stride, refine_iters=refine_iters, root=root, root_sigma=root_sigma,
-                   **options)
+        m = _prior(ckpt, refine=method, stride=stride, refine_iters=refine_iters, root=root, **options)
     mask = denoise_mask(motion.num_frames, len(motion.skeleton))
     _finish(m, motion, mask, out, 1, 0, preview, mask_out)
 
