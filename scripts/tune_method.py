@@ -9,7 +9,9 @@ Every combination of the ``--grid`` values (keyword arguments of the family's Me
 scored by `motionsynth.bench` (protocol settings overridden by ``-s KEY=VALUE``) on ``--windows`` evenly spaced
 validation windows. The chosen one has the lowest ``--objective`` (default per task: denoise ``mpjpe_cm``,
 inbetween ``l2p``, complete ``mpjpe_rel_cm``; averaged over the result rows, rounded to 0.001), ties broken by
-acceleration error where there is one — the filters' rule. The test split is never touched.
+acceleration error where there is one — the filters' rule. ``--max-accel A`` first drops the combinations whose
+acceleration error is above A (e.g. the best tuned filter's on the same validation windows, so that the chosen
+setting is at least as smooth). The test split is never touched.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def main() -> None:
     ap.add_argument("--grid", action="append", default=[], help="NAME=V1,V2,... (YAML values)")
     ap.add_argument("-s", "--setting", action="append", default=[], help="protocol setting KEY=VALUE (YAML)")
     ap.add_argument("--objective", help="result column to minimise (default: per task)")
+    ap.add_argument("--max-accel", type=float, help="only settings with an acceleration error at most this")
     ap.add_argument("--windows", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path)
@@ -65,14 +68,18 @@ def main() -> None:
                  "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
         scores.append(score)
         print(json.dumps({k: v for k, v in score.items() if k != "rows"}), flush=True)
-    best = min(scores, key=lambda s: (round(s[objective], 3), s["accel_error"]))
+    allowed = [s for s in scores if args.max_accel is None or s["accel_error"] <= args.max_accel]
+    if not allowed:
+        raise SystemExit(f"no setting has an acceleration error at most {args.max_accel}")
+    best = min(allowed, key=lambda s: (round(s[objective], 3), s["accel_error"]))
     print("chosen:", json.dumps(best["options"]))
     if args.json:
         from motionsynth.io.atomic import atomic_open
 
         with atomic_open(args.json) as f:
             f.write(json.dumps({"task": args.task, "split": "val", "windows": args.windows, "settings": settings,
-                                "model": str(args.model), "objective": objective, "chosen": best["options"],
+                                "model": str(args.model), "objective": objective, "max_accel": args.max_accel,
+                                "chosen": best["options"],
                                 "grid": scores}, indent=2) + "\n")
 
 

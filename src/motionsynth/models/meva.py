@@ -479,13 +479,14 @@ class MEVAMethod:
     ``despike`` (odd, frames) runs a running median over the input features first (1: off; `denoising.despike`);
     ``smooth_sigma > 0`` runs the Gaussian filter baseline (sigma in frames) over the result: MRR adds back detail
     frame by frame, and some of it is jitter (`denoising.finish`). The defaults were chosen on the validation split
-    for the ``mixed`` noise model (docs/BENCHMARKS.md, ``scripts/tune_method.py``).
+    for the ``mixed`` noise model: the lowest MPJPE among settings at most as jerky as the best tuned filter
+    (docs/BENCHMARKS.md, ``scripts/tune_method.py``).
     """
 
     name = "meva"
 
     def __init__(self, checkpoint, overlap: int | None = None, batch_size: int = 32, device: str | None = None,
-                 root: str = "smooth", root_sigma: float = 6.0, despike: int = 1, smooth_sigma: float = 1.0):
+                 root: str = "smooth", root_sigma: float = 6.0, despike: int = 1, smooth_sigma: float = 1.5):
         from ..checkpoint import Checkpoint, load_checkpoint
 
         ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint, device or "cpu")

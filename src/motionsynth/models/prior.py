@@ -121,6 +121,9 @@ class PriorMethod:
         root_sigma: Gaussian sigma in frames of ``root="smooth"`` (after a 5-frame running median).
         despike: running-median frames over the noisy input before refinement (odd; 1: off; `denoising.despike`).
         smooth_sigma: Gaussian filter over the refined motion, frames (0: off; `denoising.finish`).
+            The defaults of ``root_sigma``, ``despike`` and ``smooth_sigma`` were chosen on the validation split for
+            the ``mixed`` noise model (lowest MPJPE among settings at most as jerky as the best tuned filter;
+            docs/BENCHMARKS.md).
         pin_rotations: blend the observed rotations into the synthesised frames (module docstring).
         batch_size: samples (windows × restarts, or centres) per forward pass.
         device: where to load a checkpoint given as a path (default CPU).
@@ -131,7 +134,7 @@ class PriorMethod:
                  phase2_iters: int | None = None, lr: float = 0.05, decoder_lr: float = 1e-4,
                  weight_reg: float = 1e-4, lambda_joints: float = 10.0, overlap: int | None = None,
                  init: str = "sample", refine: str = "window", stride: int | None = None, refine_iters: int = 0,
-                 root: str = "smooth", root_sigma: float = 2.0, despike: int = 1, smooth_sigma: float = 0.0,
+                 root: str = "smooth", root_sigma: float = 6.0, despike: int = 5, smooth_sigma: float = 2.0,
                  pin_rotations: bool = True, batch_size: int = 64, device: str | None = None,
                  progress: bool = False):
         from ..checkpoint import Checkpoint, load_checkpoint
