@@ -13,7 +13,7 @@ from motionsynth.errors import MotionsynthError
 from motionsynth.models.hmvae import HMVAE
 from motionsynth.models.meva import MotionVAE, MotionVAEConfig
 from motionsynth.models import prior
-from motionsynth.models.prior import PriorMethod
+from motionsynth.models.prior import DEFAULT_RESTARTS, PriorMethod
 from motionsynth.tasks import Mask, Method, denoise_mask, joints_mask, keyframe_mask, predict_mask
 from test_hmvae import feature_batch, make_motion, make_skeleton, one_thread, tiny_config  # noqa: F401
 
@@ -156,6 +156,18 @@ def test_one_latent_variants(tmp_path, variant):
     for init in ("sample", "interpolate"):
         out = PriorMethod(ck, init=init, **FAST).complete(m, mask, n_samples=2)
         assert len(out) == 2 and np.array_equal(out[1].rotations[mask.joints], m.rotations[mask.joints])
+
+
+def test_default_restarts_and_iterations_follow_the_mask(ckpt, skeleton):
+    m = make_motion(skeleton, 32, seed=15)
+    method = PriorMethod(ckpt, phase1_iters=0, phase2_iters=0)
+    method.complete(m, keyframe_mask(32, len(skeleton), [0, 31]))
+    assert method.last_timings["restarts"] == DEFAULT_RESTARTS["inbetween"]
+    method.complete(m, joints_mask(32, skeleton, skeleton.groups["upper"]))
+    assert method.last_timings["restarts"] == DEFAULT_RESTARTS["complete"] > DEFAULT_RESTARTS["inbetween"]
+    method = PriorMethod(ckpt, restarts=3, phase1_iters=0, phase2_iters=0)
+    method.complete(m, joints_mask(32, skeleton, skeleton.groups["upper"]), n_samples=5)
+    assert method.last_timings["restarts"] == 5  # raised to n_samples
 
 
 def test_interpolation_init_starts_from_the_encoded_interpolation(ckpt, skeleton):

@@ -35,7 +35,8 @@ _Out = Annotated[Path, typer.Option("-o", "--out", help="Output motion: .bvh or 
 _In = Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh or .npz.", show_default=False)]
 _Samples = Annotated[int, typer.Option("--samples", help="Number of completions K (best first).")]
 _Seed = Annotated[int, typer.Option("--seed", help="Random seed of the latent initialisations.")]
-_Restarts = Annotated[int, typer.Option("--restarts", help="Latent initialisations per window (the best is kept).")]
+_Restarts = Annotated[Optional[int], typer.Option("--restarts", help="Latent initialisations per window (the best is "
+                                                                    "kept). Default: 4 in-betweening, 32 completion.")]
 _Iters = Annotated[Optional[str], typer.Option(
     "--iters", help="Iterations 'PHASE1,PHASE2' of latent optimisation and decoder fine-tuning (default: 50,100 "
                     "for in-betweening and prediction, 100,200 for completion).")]
@@ -135,7 +136,7 @@ def inbetween_command(
     source: _In, model: _Model, out: _Out,
     keyframes: Annotated[str, typer.Option("--keyframes", help="Observed frames, comma-separated, increasing "
                                                                 "(0-based), e.g. 0,30,60.", show_default=False)],
-    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = 4, iters: _Iters = None, init: _Init = "sample",
+    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = None, iters: _Iters = None, init: _Init = "sample",
     preview: _Preview = None, mask_out: _MaskOut = None,
 ) -> None:
     """Fill the frames between keyframes of IN (the keyframes are kept exactly)."""
@@ -159,7 +160,7 @@ def complete_command(
                           "joint names (repeat or comma-separate). The rest is synthesised.", show_default=False)],
     frames: Annotated[Optional[str], typer.Option("--frames", help="A:B — complete only frames A..B-1 (elsewhere the "
                                                                    "whole body is observed).")] = None,
-    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = 4, iters: _Iters = None, init: _Init = "sample",
+    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = None, iters: _Iters = None, init: _Init = "sample",
     preview: _Preview = None, mask_out: _MaskOut = None,
 ) -> None:
     """Synthesise the body parts of IN that are not observed (the observed ones are kept exactly)."""
@@ -250,7 +251,7 @@ def predict_command(
                                        show_default=False)],
     frames: Annotated[Optional[int], typer.Option("--frames", help="Frames of the output (default: IN's length; "
                                                                    "more extends the motion).")] = None,
-    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = 4, iters: _Iters = None, init: _Init = "sample",
+    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = None, iters: _Iters = None, init: _Init = "sample",
     preview: _Preview = None, mask_out: _MaskOut = None,
 ) -> None:
     """Continue the first N frames of IN (the given frames are kept exactly)."""

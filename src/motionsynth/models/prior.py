@@ -77,12 +77,16 @@ from .meva import blend_weights
 from .denoising import assemble, check_options, despike, finish, integrate, world_root
 from .trajectory import local_positions
 
-__all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "DEFAULT_ITERS", "PHASE2_BATCH"]
+__all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "DEFAULT_ITERS", "DEFAULT_RESTARTS", "PHASE2_BATCH"]
 
 REFINE_MODES = ("window", "overlap")
 INIT_MODES = ("sample", "interpolate")
 DEFAULT_ITERS = {"inbetween": (50, 100), "complete": (100, 200)}
 """(phase 1, phase 2) iterations per kind of mask (the paper's implementation details)."""
+
+DEFAULT_RESTARTS = {"inbetween": 4, "complete": 32}
+"""Restarts per window per kind of mask, chosen on the validation split (docs/BENCHMARKS.md): completing a missing
+body part is far more ambiguous than filling frames between keyframes, and more restarts find better fits."""
 
 PHASE2_BATCH = 8
 """Samples fine-tuned together in phase 2 (each holds a copy of the decoder and its Adam state: memory, not speed)."""
@@ -107,7 +111,8 @@ class PriorMethod:
 
     Args:
         checkpoint: a `checkpoint.Checkpoint` or a checkpoint folder.
-        restarts: latent initialisations per window (at least ``n_samples`` are used).
+        restarts: latent initialisations per window (at least ``n_samples`` are used; None: `DEFAULT_RESTARTS` by
+            the mask).
         phase1_iters, phase2_iters: iterations of latent optimisation and decoder fine-tuning (None: by the mask).
         lr: Adam learning rate of the latents; decoder_lr: of the decoder weights (phase 2).
         weight_reg: λ2 of eq. 15 (times the sum of squared weight changes).
@@ -130,7 +135,7 @@ class PriorMethod:
         progress: progress bars (stderr) over the optimisation iterations and the refinement batches.
     """
 
-    def __init__(self, checkpoint, *, restarts: int = 4, phase1_iters: int | None = None,
+    def __init__(self, checkpoint, *, restarts: int | None = None, phase1_iters: int | None = None,
                  phase2_iters: int | None = None, lr: float = 0.05, decoder_lr: float = 1e-4,
                  weight_reg: float = 1e-4, lambda_joints: float = 10.0, overlap: int | None = None,
                  init: str = "sample", refine: str = "window", stride: int | None = None, refine_iters: int = 0,
@@ -150,7 +155,7 @@ class PriorMethod:
         self.window = W = int(self.model.config.window)
         self.overlap = W // 2 if overlap is None else int(overlap)
         self.stride = W // 2 if stride is None else int(stride)
-        checks = [(restarts >= 1, f"restarts must be at least 1, got {restarts}"),
+        checks = [(restarts is None or restarts >= 1, f"restarts must be at least 1, got {restarts}"),
                   (phase1_iters is None or phase1_iters >= 0, f"phase1_iters must be >= 0, got {phase1_iters}"),
                   (phase2_iters is None or phase2_iters >= 0, f"phase2_iters must be >= 0, got {phase2_iters}"),
                   (0 <= self.overlap < W, f"overlap must be in 0..{W - 1} frames, got {self.overlap}"),
@@ -165,7 +170,7 @@ class PriorMethod:
             if not ok:
                 raise MotionsynthError(message)
         check_options(root, root_sigma, despike, smooth_sigma)
-        self.restarts, self.phase1_iters, self.phase2_iters = int(restarts), phase1_iters, phase2_iters
+        self.restarts, self.phase1_iters, self.phase2_iters = restarts, phase1_iters, phase2_iters
         self.lr, self.decoder_lr, self.weight_reg, self.lambda_joints = lr, decoder_lr, weight_reg, lambda_joints
         self.init, self.refine, self.refine_iters = init, refine, int(refine_iters)
         self.denoise_options = {"root": root, "root_sigma": float(root_sigma), "smooth_sigma": float(smooth_sigma)}
@@ -224,11 +229,12 @@ class PriorMethod:
             init_feats = _hold_pad(encode(Interpolation().complete(motion, mask)[0], dtype=np.float32), W)
         observed = np.concatenate([mask.joints, np.zeros((len(feats) - T, mask.joints.shape[1]), dtype=bool)])
         starts, weights = blend_weights(T, W, self.overlap)
-        K, restarts = len(starts), max(self.restarts, n)
+        K, restarts = len(starts), max(self.restarts or DEFAULT_RESTARTS[self.kind(mask)], n)
         gen = torch.Generator().manual_seed(seed)
         result = np.zeros((n, len(feats), feats.shape[1]), dtype=np.float64)
         objective = np.zeros(n)
-        timings = {"phase1_s": 0.0, "phase2_s": 0.0, "windows": float(K), "phase1_iters": float(it1),
+        timings = {"phase1_s": 0.0, "phase2_s": 0.0, "windows": float(K), "restarts": float(restarts),
+                   "phase1_iters": float(it1),
                    "phase2_iters": float(it2)}
         per_batch = max(1, self.batch_size // restarts)
         for b0 in range(0, K, per_batch):
