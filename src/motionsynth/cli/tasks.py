@@ -36,7 +36,7 @@ _In = Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh or .
 _Samples = Annotated[int, typer.Option("--samples", help="Number of completions K (best first).")]
 _Seed = Annotated[int, typer.Option("--seed", help="Random seed of the latent initialisations.")]
 _Restarts = Annotated[Optional[int], typer.Option("--restarts", help="Latent initialisations per window (the best is "
-                                                                    "kept). Default: 4 in-betweening, 32 completion.")]
+                                                                    "kept). Default: 16 in-betweening, 64 completion.")]
 _Iters = Annotated[Optional[str], typer.Option(
     "--iters", help="Iterations 'PHASE1,PHASE2' of latent optimisation and decoder fine-tuning (default: 50,100 "
                     "for in-betweening and prediction, 100,200 for completion).")]

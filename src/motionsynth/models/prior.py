@@ -84,7 +84,7 @@ INIT_MODES = ("sample", "interpolate")
 DEFAULT_ITERS = {"inbetween": (50, 100), "complete": (100, 200)}
 """(phase 1, phase 2) iterations per kind of mask (the paper's implementation details)."""
 
-DEFAULT_RESTARTS = {"inbetween": 4, "complete": 32}
+DEFAULT_RESTARTS = {"inbetween": 16, "complete": 64}
 """Restarts per window per kind of mask, chosen on the validation split (docs/BENCHMARKS.md): completing a missing
 body part is far more ambiguous than filling frames between keyframes, and more restarts find better fits."""
 
