@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 from dataclasses import asdict
@@ -125,3 +126,20 @@ def test_bench_model_skeleton_mismatch_exits_2(cache, tmp_path, capsys):
     code, out, err = _cli(capsys, "denoise", "--data", str(cache.path), "--model", str(folder))
     assert code == 2 and "different skeleton" in err and "trained on a 20-joint skeleton" in err
     assert "Traceback" not in err and not out
+
+
+def test_bench_cli_passes_options_to_the_learned_method(cache, tmp_path, capsys):
+    from motionsynth.cli import main
+
+    folder = tiny_checkpoint(tmp_path / "meva", "meva", cache.skeleton, cache.stats)
+    out = tmp_path / "d.json"
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "denoise", "--data", str(cache.path), "--model", str(folder), "--option", "smooth_sigma=0",
+              "--option", "root_sigma=3", "-s", "noise_models=[gaussian]", "--limit", "1", "--no-progress",
+              "--json", str(out)])
+    assert e.value.code in (0, None)
+    params = json.loads(out.read_text())["results"][0]["params"]
+    assert params["smooth_sigma"] == 0 and params["root_sigma"] == 3
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "denoise", "--data", str(cache.path), "--model", str(folder), "--option", "despike=4"])
+    assert e.value.code == 2 and "despike" in capsys.readouterr().err

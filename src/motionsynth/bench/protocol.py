@@ -502,16 +502,16 @@ class Reconstructor:
         return np.concatenate(out)
 
 
-def load_model(model, task: str, cache=None):
+def load_model(model, task: str, cache=None, **options):
     """A learned model for ``task`` from a checkpoint folder or a loaded `Checkpoint`: a `Reconstructor` for
     ``reconstruct``, else the family's `tasks.Method` (`checkpoint.load_method`). With ``cache``, the checkpoint's
-    skeleton must match the cache's (`SkeletonMismatchError` otherwise)."""
+    skeleton must match the cache's (`SkeletonMismatchError` otherwise). ``options`` go to the method's constructor."""
     from ..checkpoint import Checkpoint, load_checkpoint, load_method
 
     ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(model)
     if cache is not None:
         ckpt.check_skeleton(cache.skeleton, what="benchmark data")
-    return Reconstructor(ckpt) if task == "reconstruct" else load_method(ckpt)
+    return Reconstructor(ckpt) if task == "reconstruct" else load_method(ckpt, **options)
 
 
 def run_reconstruct(cache, method, s, split, seed, limit, progress):

@@ -18,7 +18,7 @@ def _methods(values: list[str]) -> list[str]:
     return out
 
 
-def _settings(values: list[str]) -> dict:
+def _settings(values: list[str], flag: str) -> dict:
     """``["gaps=[30]", "window=65"]`` → {"gaps": [30], "window": 65} (values parsed as YAML)."""
     import yaml
 
@@ -26,11 +26,11 @@ def _settings(values: list[str]) -> dict:
     for v in values:
         key, sep, text = v.partition("=")
         if not sep or not key.strip():
-            raise MotionsynthError(f"--setting {v!r}: expected KEY=VALUE, e.g. --setting gaps=[30]")
+            raise MotionsynthError(f"{flag} {v!r}: expected KEY=VALUE, e.g. {flag} gaps=[30]")
         try:
             out[key.strip()] = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise MotionsynthError(f"--setting {v!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
+            raise MotionsynthError(f"{flag} {v!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
     return out
 
 
@@ -49,6 +49,9 @@ def bench(
     setting: List[str] = typer.Option([], "--setting", "-s",
                                       help="Override a protocol setting, KEY=VALUE (YAML value), e.g. "
                                            "-s missing=[lower_body] or -s gaps=[30]; repeatable."),
+    option: List[str] = typer.Option([], "--option",
+                                     help="Option of the learned method, KEY=VALUE (YAML value), e.g. --option "
+                                          "refine=overlap --option restarts=16; repeatable."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars on stderr."),
 ) -> None:
     """Benchmark methods on one task with the fixed protocol of `motionsynth.bench.protocol`.
@@ -68,7 +71,7 @@ def bench(
     if limit is not None and limit < 1:
         raise MotionsynthError(f"--limit must be positive, got {limit}")
     names = _methods(method)
-    settings = resolve_settings(task, _settings(setting))  # unknown keys fail before any work
+    settings = resolve_settings(task, _settings(setting, "--setting"))  # unknown keys fail before any work
     if not names and not model and task not in ("generate",):
         raise MotionsynthError("give --method NAME (a baseline) or --model CKPT")
     if task == "reconstruct" and names:
@@ -80,7 +83,9 @@ def bench(
         make_method(n)  # unknown names fail before any work
     cache = open_cache(data)
     records = []
-    learned = [(path, load_model(path, task, cache)) for path in model]  # every checkpoint checked before any work
+    options = _settings(option, "--option")
+    # every checkpoint (and option) is checked before any work
+    learned = [(path, load_model(path, task, cache, **options)) for path in model]
     for path, m in learned:
         records.append(run_benchmark(task, cache, None, model=str(path), method=m, seed=seed, limit=limit,
                                      progress=progress, split=split, settings=settings))
