@@ -18,9 +18,13 @@ from pathlib import Path
 import numpy as np
 
 
-def per_frame_error(pred, truth, joints) -> np.ndarray:
-    """(T,) mean joint position error in cm over ``joints``."""
-    return np.linalg.norm(pred.global_positions()[:, joints] - truth.global_positions()[:, joints], axis=-1).mean(1)
+def per_frame_error(pred, truth, joints, relative: bool = False) -> np.ndarray:
+    """(T,) mean joint position error in cm over ``joints`` (``relative``: positions relative to the moving root)."""
+    def pos(m):
+        p = m.global_positions()
+        return p - p[:, m.skeleton.root:m.skeleton.root + 1] if relative else p
+
+    return np.linalg.norm(pos(pred)[:, joints] - pos(truth)[:, joints], axis=-1).mean(1)
 
 
 def main() -> None:
@@ -53,20 +57,21 @@ def main() -> None:
         wins = split_windows(cache, "test", s["window"], s["stride"])
         return next(iter_clips(cache, wins[min(args.window, len(wins) - 1):][:1], s["window"]))
 
-    def draw(name: str, motions: list, masks: list, titles: list, curves: dict, fps: float) -> None:
+    def draw(name: str, motions: list, masks: list, titles: list, curves: dict, fps: float, task: str) -> None:
         render(motions, args.out / f"{name}.png", masks=masks, titles=titles, size=(240, 240))
         if args.gif:
             render(motions, args.out / f"{name}.gif", masks=masks, titles=titles, size=(240, 240), every=2)
         plot_error_curves(curves, args.out / f"{name}_error.png", ylabel="mean joint error (cm)", fps=fps,
-                          title=titles[0] + ": per-frame error")
+                          title=f"{task}: per-frame error")
         print("wrote", args.out / f"{name}.png")
 
-    truth = clip("inbetween")
+    truth = clip("inbetween")[:10 + 30 + 1]  # as the harness: context, gap, target
     mask = inbetween_mask(truth.num_frames, J, context=10, gap=30)
     slerp = make_baseline("slerp").complete(truth, mask)[0]
     hm = prior.complete(truth, mask, seed=0)[0]
     draw("inbetween_hmvae", [truth, slerp, hm], [None, mask, mask], ["in-betweening: truth", "SLERP", "HM-VAE"],
-         {"SLERP": per_frame_error(slerp, truth, moving), "HM-VAE": per_frame_error(hm, truth, moving)}, truth.fps)
+         {"SLERP": per_frame_error(slerp, truth, moving), "HM-VAE": per_frame_error(hm, truth, moving)}, truth.fps,
+         "in-betweening (30-frame gap)")
 
     truth = clip("complete")
     mask = joints_mask(truth.num_frames, sk, COMPLETE_SETTINGS["lower_body"][1](sk))
@@ -77,8 +82,9 @@ def main() -> None:
     hm = prior.complete(truth, mask, seed=0)[0]
     draw("complete_hmvae", [truth, nn_out, hm], [None, mask, mask],
          ["completion: truth", "nearest neighbour", "HM-VAE"],
-         {"nearest neighbour": per_frame_error(nn_out, truth, legs), "HM-VAE": per_frame_error(hm, truth, legs)},
-         truth.fps)
+         {"nearest neighbour": per_frame_error(nn_out, truth, legs, relative=True),
+          "HM-VAE": per_frame_error(hm, truth, legs, relative=True)},
+         truth.fps, "completion (lower body, root-relative)")
 
     truth = clip("denoise")
     noisy = add_noise(truth, "mixed", [0, args.window, 3])
@@ -86,7 +92,8 @@ def main() -> None:
     outs = {"noisy input": noisy, "Gaussian filter": make_baseline("gaussian", sigma=3.0).complete(noisy, mask)[0],
             "HM-VAE": prior.complete(noisy, mask)[0], "MEVA": MEVAMethod(args.meva).complete(noisy, mask)[0]}
     draw("denoise_meva", [truth, *outs.values()], [None] * (len(outs) + 1),
-         ["denoising: truth", *outs], {k: per_frame_error(v, truth, moving) for k, v in outs.items()}, truth.fps)
+         ["denoising: truth", *outs], {k: per_frame_error(v, truth, moving) for k, v in outs.items()}, truth.fps,
+         "denoising (mixed noise)")
 
 
 if __name__ == "__main__":
