@@ -47,9 +47,10 @@ def main() -> None:
     from motionsynth.bench import run_benchmark
     from motionsynth.bench.protocol import open_cache
     from motionsynth.checkpoint import load_checkpoint, load_method
+    from motionsynth.cli.bench import parse_key_values
 
     objective = args.objective or OBJECTIVES[args.task]
-    settings = {k: yaml.safe_load(v) for k, _, v in (x.partition("=") for x in args.setting)}
+    settings = parse_key_values(args.setting, "--setting")
     names, values = [], []
     for g in args.grid:
         name, _, text = g.partition("=")

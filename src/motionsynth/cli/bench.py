@@ -18,7 +18,7 @@ def _methods(values: list[str]) -> list[str]:
     return out
 
 
-def _settings(values: list[str], flag: str) -> dict:
+def parse_key_values(values: list[str], flag: str) -> dict:
     """``["gaps=[30]", "window=65"]`` → {"gaps": [30], "window": 65} (values parsed as YAML)."""
     import yaml
 
@@ -71,7 +71,7 @@ def bench(
     if limit is not None and limit < 1:
         raise MotionsynthError(f"--limit must be positive, got {limit}")
     names = _methods(method)
-    settings = resolve_settings(task, _settings(setting, "--setting"))  # unknown keys fail before any work
+    settings = resolve_settings(task, parse_key_values(setting, "--setting"))  # unknown keys fail before any work
     if not names and not model and task not in ("generate",):
         raise MotionsynthError("give --method NAME (a baseline) or --model CKPT")
     if task == "reconstruct" and names:
@@ -83,7 +83,7 @@ def bench(
         make_method(n)  # unknown names fail before any work
     cache = open_cache(data)
     records = []
-    options = _settings(option, "--option")
+    options = parse_key_values(option, "--option")
     # every checkpoint (and option) is checked before any work
     learned = [(path, load_model(path, task, cache, **options)) for path in model]
     for path, m in learned:

@@ -37,7 +37,7 @@ from ..kinematics import heading_angle
 from ..motion import Motion
 from ..skeleton import Skeleton
 
-__all__ = ["ROOT_DIM", "STD_FLOOR", "feature_dim", "rot6d_slice", "root_slice", "encode", "origin", "decode",
+__all__ = ["ROOT_DIM", "STD_FLOOR", "constant_channels", "feature_dim", "rot6d_slice", "root_slice", "encode", "origin", "decode",
            "decode_torch", "FeatureStats"]
 
 ROOT_DIM = 4
@@ -180,6 +180,12 @@ def decode(features: np.ndarray, skeleton: Skeleton, fps: float, origin: np.ndar
 
 
 # ---- normalisation -------------------------------------------------------------------------------------------------
+def constant_channels(std):
+    """(D,) standard deviations (numpy or torch) → (D,) bool: at the floor ``STD_FLOOR``, i.e. constant in the data
+    the statistics came from."""
+    return std <= STD_FLOOR * 1.0001
+
+
 @dataclass(eq=False)
 class FeatureStats:
     """Per-channel mean and standard deviation of features, for normalisation.
@@ -213,8 +219,8 @@ class FeatureStats:
 
     @property
     def constant(self) -> np.ndarray:
-        """(D,) bool: channels constant over the data the statistics came from (std at the floor)."""
-        return self.std <= np.float32(STD_FLOOR) * np.float32(1.0001)
+        """(D,) bool: channels constant over the data the statistics came from (`constant_channels`)."""
+        return constant_channels(self.std)
 
     def normalize(self, x):
         """(..., D) numpy array or tensor → (x - mean) / std, same type, dtype and device.

@@ -1,8 +1,9 @@
-"""Steps every learned denoiser shares (`prior.PriorMethod`, `meva.MEVAMethod`): before the model, after it.
+"""What every learned denoiser shares (`prior.PriorMethod`, `meva.MEVAMethod`): the path around the model.
 
-Before: `despike`, a running median over the input's features, so that isolated outliers (a pose estimator's
-spikes) do not reach a model that was not trained on them. After: `finish` places the refined features in the world
-(`place`) and optionally smooths the result with the Gaussian filter baseline.
+`denoise_motion` is that path: resample to the model's frame rate, encode, `despike` (a running median over the
+input's features, so that isolated outliers — a pose estimator's spikes — do not reach a model that was not trained
+on them), refine with the model (often `overlapped`: windows cross-faded with `blend_weights`), `finish` (place the
+refined features in the world with `place`, optionally smooth with the Gaussian filter baseline), resample back.
 
 The root trajectory. Models predict the root block of the features (`data.features`: height, planar velocity in the
 heading frame, heading velocity). Integrating predicted velocities over a long sequence drifts, so a denoiser
@@ -18,12 +19,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..data.features import decode
+from ..data.features import decode, encode
 from ..kinematics import heading_angle
 from ..motion import Motion
 
 __all__ = ["MEDIAN_FRAMES", "ROOT_MODES", "world_root", "smooth_path", "integrate", "assemble", "place", "despike",
-           "finish"]
+           "finish", "check_options", "blend_weights", "hold_pad", "overlapped", "denoise_motion"]
 
 MEDIAN_FRAMES = 5
 """Running-median length of `smooth_path`: rejects outliers lasting up to two frames."""
@@ -133,3 +134,75 @@ def check_options(root: str, root_sigma: float, despike_frames: int, smooth_sigm
         raise MotionsynthError(f"root_sigma and smooth_sigma must be >= 0, got {root_sigma}, {smooth_sigma}")
     if despike_frames < 1 or despike_frames % 2 == 0:
         raise MotionsynthError(f"despike must be an odd number of frames (1: off), got {despike_frames}")
+
+
+# ---- windows ---------------------------------------------------------------------------------------------------------
+def blend_weights(num_frames: int, window: int, overlap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows covering ``num_frames`` frames and their cross-fade weights.
+
+    Windows of ``window`` frames start every ``window - overlap`` frames; the last one is moved back to end at the
+    last frame (a sequence shorter than a window gets one window, padded by the caller). Each window's raw weight
+    ramps linearly over its first and last ``overlap`` frames (``(t + 1) / (overlap + 1)``), except at the sequence's
+    ends; the weights are then divided by their sum at each frame, so that they sum to one at every frame and two
+    windows overlapping by exactly ``overlap`` frames cross-fade linearly.
+
+    Returns:
+        starts (K,) int64 and weights (K, window) float64; frames ``starts[k] + t >= num_frames`` have weight 0.
+    """
+    if window < 1 or not 0 <= overlap < window:
+        raise ValueError(f"need window >= 1 and 0 <= overlap < window, got window {window}, overlap {overlap}")
+    if num_frames <= window:
+        starts = np.zeros(1, dtype=np.int64)
+    else:
+        hop = window - overlap
+        starts = np.arange(0, num_frames - window, hop, dtype=np.int64)
+        starts = np.append(starts, num_frames - window)
+    t = np.arange(window, dtype=np.float64)
+    ramp = np.minimum(1.0, np.minimum(t + 1, window - t) / (overlap + 1))
+    weights = np.repeat(ramp[None], len(starts), 0)
+    weights[0, : window // 2] = 1.0  # no fade-in at the sequence's start, no fade-out at its end
+    weights[-1, window // 2:] = 1.0
+    frames = starts[:, None] + t[None].astype(np.int64)
+    weights[frames >= num_frames] = 0.0
+    total = np.zeros(max(num_frames, window))
+    np.add.at(total, frames, weights)
+    return starts, weights / np.where(total > 0, total, 1.0)[frames]
+
+
+def hold_pad(feats: np.ndarray, length: int) -> np.ndarray:
+    """(T, D) → (max(T, length), D), holding the last frame."""
+    return np.concatenate([feats, np.repeat(feats[-1:], max(0, length - len(feats)), 0)])
+
+
+def overlapped(feats: np.ndarray, window: int, overlap: int, batch_size: int, refine, progress: bool = False,
+               desc: str = "refine (overlapping windows)") -> np.ndarray:
+    """(T, D) raw features → (T, D) float64: windows of ``window`` frames overlapping by ``overlap`` (`blend_weights`;
+    a short sequence is `hold_pad`-ded), ``refine``-d ``batch_size`` at a time ((k, W, D) → (k, W, D) raw features)
+    and cross-faded. Memory is bounded by the batch, whatever T."""
+    from tqdm import tqdm
+
+    T, W = len(feats), window
+    starts, weights = blend_weights(T, W, overlap)
+    padded = hold_pad(feats, W)
+    out = np.zeros((len(padded), feats.shape[1]), dtype=np.float64)
+    for s in tqdm(range(0, len(starts), batch_size), desc=desc, disable=not progress, leave=False):
+        batch = starts[s:s + batch_size]
+        refined = refine(np.stack([padded[b:b + W] for b in batch]))
+        for i, b in enumerate(batch):
+            out[b:b + W] += weights[s + i, :, None] * refined[i]
+    return out[:T]
+
+
+# ---- the whole path --------------------------------------------------------------------------------------------------
+def denoise_motion(motion: Motion, fps: float, refine, despike_frames: int = 1, root: str = "smooth",
+                   root_sigma: float = 2.0, smooth_sigma: float = 0.0) -> Motion:
+    """Denoise ``motion`` with ``refine`` ((T, D) raw features → (T, D) refined raw features) of a model working at
+    ``fps``: resampled to it and back, `despike`-d before, `finish`-ed after. The result has ``motion``'s length,
+    skeleton, fps, name, labels and per-joint translations."""
+    work = motion if abs(fps - motion.fps) < 1e-6 else motion.resample(fps)
+    refined = refine(despike(encode(work, dtype=np.float32), despike_frames))
+    out = finish(np.asarray(refined, dtype=np.float64), work, root, root_sigma, smooth_sigma)
+    if abs(out.fps - motion.fps) > 1e-6:
+        out = replace(out.at_times(np.arange(motion.num_frames) / motion.fps), fps=motion.fps)
+    out.translations = None if motion.translations is None else motion.translations.copy()
+    return out

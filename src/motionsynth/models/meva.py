@@ -42,7 +42,7 @@ submodule.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,14 +50,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.features import ROOT_DIM, STD_FLOOR, decode, encode
+from ..data.features import ROOT_DIM, constant_channels, decode, encode
 from ..errors import MotionsynthError
 from ..motion import Motion
 from ..skeleton import Skeleton
 from ..tasks import Mask
 from .trajectory import StatsMixin, local_positions
 from .layers import LOGVAR_RANGE
-from .denoising import check_options, despike, finish
+from .denoising import blend_weights, check_options, denoise_motion, overlapped
 
 __all__ = ["MotionVAEConfig", "MotionVAE", "MEVAConfig", "MEVA", "MEVAMethod", "blend_weights"]
 
@@ -72,7 +72,7 @@ def _check_positive(cfg, names: tuple[str, ...]) -> None:
 def _feature_losses(model, pred: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Raw 6D rotation MSE (``rot``) and normalised root-block MSE (``root``) of normalised features (B, T, D)."""
     r = model.rot_dim
-    std, mean = model.feat_std[:r], model.feat_mean[:r]
+    std = model.feat_std[:r]
     return {"rot": F.mse_loss(pred[..., :r] * std, x[..., :r] * std),  # == MSE of raw 6D (the means cancel)
             "root": F.mse_loss(pred[..., r:], x[..., r:])}
 
@@ -363,7 +363,7 @@ class MEVA(StatsMixin, nn.Module):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """As `FeatureStats.normalize`: channels constant in the training data map to 0."""
-        return (x - self.feat_mean) / self.feat_std * (self.feat_std > STD_FLOOR * 1.0001).to(x.dtype)
+        return (x - self.feat_mean) / self.feat_std * (~constant_channels(self.feat_std)).to(x.dtype)
 
     # ---- noisy inputs ------------------------------------------------------------------------------------------
     def corrupt(self, x: torch.Tensor, seeds: list) -> torch.Tensor:
@@ -432,45 +432,13 @@ class MEVA(StatsMixin, nn.Module):
 
 
 # ---- the Method: denoise any length ---------------------------------------------------------------------------------
-def blend_weights(num_frames: int, window: int, overlap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Windows covering ``num_frames`` frames and their cross-fade weights.
-
-    Windows of ``window`` frames start every ``window - overlap`` frames; the last one is moved back to end at the
-    last frame (a sequence shorter than a window gets one window, padded by the caller). Each window's raw weight
-    ramps linearly over its first and last ``overlap`` frames (``(t + 1) / (overlap + 1)``), except at the sequence's
-    ends; the weights are then divided by their sum at each frame, so that they sum to one at every frame and two
-    windows overlapping by exactly ``overlap`` frames cross-fade linearly.
-
-    Returns:
-        starts (K,) int64 and weights (K, window) float64; frames ``starts[k] + t >= num_frames`` have weight 0.
-    """
-    if window < 1 or not 0 <= overlap < window:
-        raise ValueError(f"need window >= 1 and 0 <= overlap < window, got window {window}, overlap {overlap}")
-    if num_frames <= window:
-        starts = np.zeros(1, dtype=np.int64)
-    else:
-        hop = window - overlap
-        starts = np.arange(0, num_frames - window, hop, dtype=np.int64)
-        starts = np.append(starts, num_frames - window)
-    t = np.arange(window, dtype=np.float64)
-    ramp = np.minimum(1.0, np.minimum(t + 1, window - t) / (overlap + 1))
-    weights = np.repeat(ramp[None], len(starts), 0)
-    weights[0, : window // 2] = 1.0  # no fade-in at the sequence's start, no fade-out at its end
-    weights[-1, window // 2:] = 1.0
-    frames = starts[:, None] + t[None].astype(np.int64)
-    weights[frames >= num_frames] = 0.0
-    total = np.zeros(max(num_frames, window))
-    np.add.at(total, frames, weights)
-    return starts, weights / np.where(total > 0, total, 1.0)[frames]
-
-
 class MEVAMethod:
     """A trained MEVA checkpoint as a `tasks.Method`: denoises (``mask.noisy``) motions of any length.
 
     The motion is encoded to features, cut into windows of the model's W frames overlapping by ``overlap`` frames
-    (default W / 2), processed ``batch_size`` windows at a time (memory is bounded whatever the length), cross-faded
-    (`blend_weights`), and decoded from the input's first-frame position and heading (`features.origin`). Motions at
-    another frame rate than the model's are resampled to it and back. The result has the input's skeleton, fps, name,
+    (default W / 2), processed ``batch_size`` windows at a time (memory is bounded whatever the length) and
+    cross-faded (`denoising.overlapped`), then placed in the world (`denoising.denoise_motion`). Motions at another
+    frame rate than the model's are resampled to it and back. The result has the input's skeleton, fps, name,
     labels and per-joint translations. MEVA is deterministic: the ``n_samples`` results are identical.
 
     The root trajectory (`denoising.place`): ``root="smooth"`` (default) takes the planar path and heading from the
@@ -518,30 +486,16 @@ class MEVAMethod:
     @torch.no_grad()
     def denoise(self, motion: Motion) -> Motion:
         """The refined motion, same length, skeleton and fps as ``motion``."""
-        fps = float(self.ckpt.fps or motion.fps)
-        work = motion if abs(fps - motion.fps) < 1e-6 else motion.resample(fps)
         p = self.params
-        feats = self._refine(despike(encode(work, dtype=np.float32), p["despike"])).astype(np.float64)
-        out = finish(feats, work, p["root"], p["root_sigma"], p["smooth_sigma"])
-        if out.fps != motion.fps:
-            out = replace(out.at_times(np.arange(motion.num_frames) / motion.fps), fps=motion.fps)
-        out.translations = None if motion.translations is None else motion.translations.copy()
-        return out
+        return denoise_motion(motion, float(self.ckpt.fps or motion.fps), self._refine, p["despike"], p["root"],
+                              p["root_sigma"], p["smooth_sigma"])
 
     def _refine(self, feats: np.ndarray) -> np.ndarray:
         """(T, D) raw features → (T, D) refined raw features, window batch by window batch."""
-        T, W = len(feats), self.window
-        starts, weights = blend_weights(T, W, self.overlap)
-        padded = np.concatenate([feats, np.repeat(feats[-1:], max(0, W - T), 0)])  # hold the last frame
+        return overlapped(feats, self.window, self.overlap, self.batch_size, self._forward)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """(k, W, D) raw windows → (k, W, D) refined raw windows."""
         stats, model = self.ckpt.stats, self.model
-        device = model.feat_mean.device
-        result = np.zeros((len(padded), feats.shape[1]), dtype=np.float64)
-        for i in range(0, len(starts), self.batch_size):
-            batch_starts = starts[i:i + self.batch_size]
-            x = np.stack([padded[s:s + W] for s in batch_starts])
-            x = torch.from_numpy(np.asarray(stats.normalize(x), dtype=np.float32)).to(device)
-            refined = model(x)[1].cpu().numpy()
-            refined = stats.denormalize(refined).astype(np.float64)
-            for k, s in enumerate(batch_starts):
-                result[s:s + W] += weights[i + k, :, None] * refined[k]
-        return result[:T].astype(np.float32)
+        xn = torch.from_numpy(np.asarray(stats.normalize(x), dtype=np.float32)).to(model.feat_mean.device)
+        return stats.denormalize(model(xn)[1].cpu().numpy()).astype(np.float64)

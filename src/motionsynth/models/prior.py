@@ -26,7 +26,7 @@ Completion and in-betweening (``mask.noisy`` False) — latent optimisation, eq.
 Windows. A clip shorter than W is padded to W by holding its last frame (the padded frames are unobserved) and cut
 back. A longer clip is covered by windows of W frames overlapping by ``overlap`` frames (default W/2), each optimised
 independently (all in one batch, ``batch_size`` windows × restarts at a time), then cross-faded
-(`meva.blend_weights`). A window that observes nothing is the prior's free guess: keep gaps shorter than about W/2
+(`denoising.blend_weights`). A window that observes nothing is the prior's free guess: keep gaps shorter than about W/2
 for long clips.
 
 Root trajectory. The decoded root block comes from the model's trajectory module (HM-VAE §3.3) run on the decoded
@@ -68,13 +68,13 @@ import torch
 from torch import nn
 
 from .. import rotations as R
-from ..data.features import decode, encode
+from ..data.features import encode
 from ..errors import MotionsynthError
 from ..motion import Motion
 from ..tasks import Mask, keep_observed
 from .hmvae import HMVAE
-from .meva import blend_weights
-from .denoising import assemble, check_options, despike, finish, integrate, world_root
+from .denoising import (assemble, blend_weights, check_options, denoise_motion, hold_pad, integrate, overlapped,
+                        world_root)
 from .trajectory import local_positions
 
 __all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "DEFAULT_ITERS", "DEFAULT_RESTARTS", "PHASE2_BATCH"]
@@ -173,10 +173,8 @@ class PriorMethod:
         self.restarts, self.phase1_iters, self.phase2_iters = restarts, phase1_iters, phase2_iters
         self.lr, self.decoder_lr, self.weight_reg, self.lambda_joints = lr, decoder_lr, weight_reg, lambda_joints
         self.init, self.refine, self.refine_iters = init, refine, int(refine_iters)
-        self.denoise_options = {"root": root, "root_sigma": float(root_sigma), "smooth_sigma": float(smooth_sigma)}
-        self.despike = int(despike)
-        self.params = {"refine": refine, "refine_iters": self.refine_iters, "despike": self.despike,
-                       **self.denoise_options}  # what benchmark records show for denoising
+        self.params = {"refine": refine, "refine_iters": self.refine_iters, "despike": int(despike), "root": root,
+                       "root_sigma": float(root_sigma), "smooth_sigma": float(smooth_sigma)}  # the denoising options
         self.batch_size, self.progress, self.pin_rotations = int(batch_size), bool(progress), bool(pin_rotations)
         self.device = self.model.feat_mean.device
         self.last_timings: dict[str, float] = {}
@@ -221,12 +219,12 @@ class PriorMethod:
         it1, it2 = DEFAULT_ITERS[self.kind(mask)]
         it1 = it1 if self.phase1_iters is None else self.phase1_iters
         it2 = it2 if self.phase2_iters is None else self.phase2_iters
-        feats = _hold_pad(encode(motion, dtype=np.float32), W)
+        feats = hold_pad(encode(motion, dtype=np.float32), W)
         init_feats = None
         if self.init == "interpolate" and mask.joints.any():
             from ..baselines import Interpolation
 
-            init_feats = _hold_pad(encode(Interpolation().complete(motion, mask)[0], dtype=np.float32), W)
+            init_feats = hold_pad(encode(Interpolation().complete(motion, mask)[0], dtype=np.float32), W)
         observed = np.concatenate([mask.joints, np.zeros((len(feats) - T, mask.joints.shape[1]), dtype=bool)])
         starts, weights = blend_weights(T, W, self.overlap)
         K, restarts = len(starts), max(self.restarts or DEFAULT_RESTARTS[self.kind(mask)], n)
@@ -410,15 +408,10 @@ class PriorMethod:
     # ---- denoising ----------------------------------------------------------------------------------------------
     def denoise(self, motion: Motion) -> Motion:
         """The refined motion: same length, skeleton, fps, name, labels and translations as ``motion``."""
-        fps = float(self.ckpt.fps or motion.fps)
-        work = motion if abs(fps - motion.fps) < 1e-6 else motion.resample(fps)
-        t0 = time.perf_counter()
-        feats = despike(encode(work, dtype=np.float32), self.despike)
-        refined = self._refine_window(feats) if self.refine == "window" else self._refine_overlap(feats)
-        out = finish(refined, work, **self.denoise_options)
-        if abs(out.fps - motion.fps) > 1e-6:
-            out = replace(out.at_times(np.arange(motion.num_frames) / motion.fps), fps=motion.fps)
-            out.translations = None if motion.translations is None else motion.translations.copy()
+        t0, p = time.perf_counter(), self.params
+        out = denoise_motion(motion, float(self.ckpt.fps or motion.fps),
+                             self._refine_window if self.refine == "window" else self._refine_overlap,
+                             p["despike"], p["root"], p["root_sigma"], p["smooth_sigma"])
         self.last_timings = {"refine_s": time.perf_counter() - t0, "frames": float(motion.num_frames)}
         return out
 
@@ -450,17 +443,9 @@ class PriorMethod:
         return out
 
     def _refine_overlap(self, feats: np.ndarray) -> np.ndarray:
-        """Windows every ``stride`` frames, decoded and cross-faded (`meva.blend_weights`)."""
-        T, W = len(feats), self.window
-        starts, weights = blend_weights(T, W, W - self.stride)
-        padded = _hold_pad(feats, W)
-        out = np.zeros((len(padded), feats.shape[1]), dtype=np.float64)
-        for s in _bar(range(0, len(starts), self.batch_size), self.progress, "refine (overlapping windows)"):
-            batch = starts[s:s + self.batch_size]
-            refined = self._encode_decode(np.stack([padded[b:b + W] for b in batch]))
-            for i, b in enumerate(batch):
-                out[b:b + W] += weights[s + i, :, None] * refined[i]
-        return out[:T]
+        """Windows every ``stride`` frames, decoded and cross-faded (`denoising.overlapped`)."""
+        return overlapped(feats, self.window, self.window - self.stride, self.batch_size, self._encode_decode,
+                          self.progress)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------
@@ -491,11 +476,6 @@ def _adam(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.Adam(params, lr=lr)
-
-
-def _hold_pad(feats: np.ndarray, length: int) -> np.ndarray:
-    """(T, D) → (max(T, length), D), holding the last frame."""
-    return np.concatenate([feats, np.repeat(feats[-1:], max(0, length - len(feats)), 0)])
 
 
 def _wrap(a: np.ndarray) -> np.ndarray:
