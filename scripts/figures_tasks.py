@@ -5,9 +5,10 @@ in colour), plus per-frame error curves.
         --out docs/img [--window 100] [--gif]
 
 Writes ``inbetween_hmvae.png`` (truth, SLERP, HM-VAE; 30-frame gap), ``complete_hmvae.png`` (truth, nearest
-neighbour, HM-VAE; lower body missing), ``denoise_meva.png`` (truth, mixed-noise input, tuned Gaussian filter,
-HM-VAE, MEVA) and ``*_error.png`` curves; ``--gif`` also writes a GIF of each. The windows are the protocol's
-(`motionsynth.bench.protocol`), the ``--window``-th of the test split for each task.
+neighbour, HM-VAE from sampled latents and from the retrieved completion; lower body missing), ``denoise_meva.png``
+(truth, mixed-noise input, tuned Gaussian filter, HM-VAE, MEVA) and ``*_error.png`` curves; ``--gif`` also writes
+a GIF of each. The windows are the protocol's (`motionsynth.bench.protocol`), the ``--window``-th of the test split
+for each task.
 """
 
 from __future__ import annotations
@@ -80,10 +81,14 @@ def main() -> None:
     fit_method(nn, cache, None, 0)
     nn_out = nn.complete(truth, mask, seed=0)[0]
     hm = prior.complete(truth, mask, seed=0)[0]
-    draw("complete_hmvae", [truth, nn_out, hm], [None, mask, mask],
-         ["completion: truth", "nearest neighbour", "HM-VAE"],
+    retrieval = PriorMethod(args.prior, init="nearest")
+    fit_method(retrieval, cache, None, 0)
+    projected = retrieval.complete(truth, mask, seed=0)[0]
+    draw("complete_hmvae", [truth, nn_out, hm, projected], [None, mask, mask, mask],
+         ["completion: truth", "nearest neighbour", "HM-VAE, sampled latents", "HM-VAE from retrieval"],
          {"nearest neighbour": per_frame_error(nn_out, truth, legs, relative=True),
-          "HM-VAE": per_frame_error(hm, truth, legs, relative=True)},
+          "HM-VAE, sampled latents": per_frame_error(hm, truth, legs, relative=True),
+          "HM-VAE from retrieval": per_frame_error(projected, truth, legs, relative=True)},
          truth.fps, "completion (lower body, root-relative)")
 
     truth = clip("denoise")

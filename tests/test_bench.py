@@ -118,6 +118,46 @@ def test_complete_fits_on_train(cache, monkeypatch):
     assert nn["settings"]["fit"]["database_frames"] == sum(cache.takes[i].length for i in cache.split("train"))
 
 
+def test_heading_local_ignores_where_the_character_faces():
+    """`heading_local`: turning a whole motion about +Y leaves it unchanged; root-relative positions do change."""
+    from motionsynth.bench.protocol import global_transforms, heading_local
+    from motionsynth.kinematics import heading_quat
+
+    sk = _skeleton()
+    m = _motion(sk, T=30, seed=4)
+    turned = m.copy()
+    q = heading_quat(np.full(30, 0.7))
+    turned.rotations[:, sk.root] = R.quat_mul(q, m.rotations[:, sk.root])
+    turned.root_positions = R.quat_apply(q, m.root_positions)
+    rot, pos = global_transforms([m, turned])
+    rel = pos - pos[:, :, sk.root:sk.root + 1]
+    assert np.abs(rel[0] - rel[1]).max() > 1.0
+    local = heading_local(pos, rot, sk.root)
+    np.testing.assert_allclose(local[0], local[1], atol=1e-6)
+    assert np.abs(local[:, :, sk.root]).max() < 1e-9
+
+
+def test_complete_fits_a_learned_method_that_needs_it(cache, tmp_path):
+    """The prior with init="nearest" is fitted on the TRAIN split like the baselines, and scored the same way."""
+    from motionsynth.bench.protocol import load_model
+    from motionsynth.checkpoint import MODELS, save_checkpoint
+    from motionsynth.models import model_config
+
+    sk = cache.skeleton
+    model = MODELS["hmvae"].from_config(model_config("hmvae", "cpu", {}), sk)
+    model.set_stats(cache.stats)
+    folder = save_checkpoint(tmp_path / "ckpt", model, {"family": "hmvae", "model": model.config_dict(),
+                                                        "fps": 30.0}, sk, cache.stats)
+    method = load_model(folder, "complete", cache, init="nearest")
+    rec = run_benchmark("complete", cache, model=str(folder), method=method, limit=2, progress=False,
+                        settings={"missing": ["lower_body"]})
+    _check_record(rec, "complete", "hmvae", 1)
+    assert rec["settings"]["fit"]["takes"] == len(cache.split("train"))
+    assert rec["settings"]["fit"]["database_frames"] == sum(cache.takes[i].length for i in cache.split("train"))
+    row = rec["results"][0]
+    assert 0 < row["mpjpe_local_cm"] and 0 < row["mpjpe_rel_cm"] <= row["mpjpe_cm"] + 1e-9
+
+
 def test_predict(cache):
     zv = run_benchmark("predict", cache, "zero-velocity", limit=4, progress=False)
     cv = run_benchmark("predict", cache, "constant-velocity", limit=4, progress=False)

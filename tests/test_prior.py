@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from motionsynth import rotations as R
 from motionsynth.checkpoint import load_checkpoint, save_checkpoint
 from motionsynth.data.features import encode
 from motionsynth.errors import MotionsynthError
@@ -182,6 +183,36 @@ def test_interpolation_init_starts_from_the_encoded_interpolation(ckpt, skeleton
     assert objective["interpolate"] != objective["sample"]
     with pytest.raises(MotionsynthError, match="init"):
         PriorMethod(ckpt, init="zeros")
+
+
+def test_nearest_init_projects_the_retrieved_completion(ckpt, skeleton):
+    """init="nearest" (fitted first): with the defaults of completion (1 restart, no iterations) the missing joints
+    are the decoded posterior mean of the nearest-neighbour fill; more samples are posterior draws, best first."""
+    m = make_motion(skeleton, 32, seed=16)
+    mask = joints_mask(32, skeleton, skeleton.groups["upper"])
+    method = PriorMethod(ckpt, init="nearest")
+    assert method.needs_fit and not PriorMethod(ckpt).needs_fit
+    with pytest.raises(MotionsynthError, match="fit"):
+        method.complete(m, mask)
+    assert method.fit([make_motion(skeleton, 50, seed=s) for s in (17, 18)] + [m]) is method
+    out = method.complete(m, mask)[0]
+    t = method.last_timings
+    assert (t["restarts"], t["phase1_iters"], t["phase2_iters"]) == (DEFAULT_RESTARTS["complete_nearest"], 0, 0)
+    fill = method.retrieval.complete(m, mask)[0]
+    assert same_rotations(fill.rotations, m.rotations)  # m itself is in the database: retrieved exactly
+    model = ckpt.model
+    x = torch.as_tensor(np.asarray(ckpt.stats.normalize(encode(fill, dtype=np.float32)), dtype=np.float32)[None])
+    with torch.no_grad():
+        mu_l, _, mu_g, _ = model.encode(x)
+        rot = model.decode_rotations(mu_l, mu_g)
+        feats = ckpt.stats.denormalize(torch.cat([rot, model.root_block(rot)], -1).numpy())[0]
+    legs = [j for j in skeleton.groups["lower"] if j != skeleton.root and j not in skeleton.ancestors(skeleton.root)]
+    d6 = feats[:, :6 * len(skeleton)].reshape(32, -1, 6)[:, legs]
+    assert same_rotations(out.rotations[:, legs], R.sixd_to_quat(d6.astype(np.float64)), atol=1e-4)
+    assert np.array_equal(out.rotations[mask.joints], m.rotations[mask.joints])
+    samples = method.complete(m, mask, n_samples=3, seed=2)
+    assert method.last_objective == sorted(method.last_objective)
+    assert not np.allclose(samples[1].rotations, samples[2].rotations)
 
 
 @pytest.mark.parametrize("refine,extra", [("window", {}), ("overlap", {}), ("overlap", {"refine_iters": 2,

@@ -66,6 +66,26 @@ def test_complete_and_predict(files, tmp_path):
     assert load_motion(tmp_path / "p.bvh").num_frames == 50
 
 
+def test_complete_from_retrieval(files, tmp_path, capsys):
+    """--init nearest --data CACHE: the pose database is the cache's train split (the same skeleton as the model)."""
+    from motionsynth.data.cache import prepare, split_of
+
+    src = tmp_path / "bvh"
+    src.mkdir()
+    names = [n for n in (f"take{i:03d}" for i in range(40)) if split_of(n) == "train"][:3]
+    for k, name in enumerate(names):
+        save_motion(make_motion(load_motion(files["walk"]).skeleton, 50, seed=20 + k), src / f"{name}.bvh")
+    cache = prepare(src, "bvh-folder", tmp_path / "cache", workers=1, progress=False)
+    out = tmp_path / "c.bvh"
+    assert run_cli("complete", files["walk"], "--model", files["model"], "--observe", "upper", "--init", "nearest",
+                   "--data", cache.path, "-o", out) == 0
+    assert "pose database: 150 frames from 3 training takes" in capsys.readouterr().err
+    given, result = load_motion(files["walk"]), load_motion(out)
+    upper = given.skeleton.groups["upper"]
+    np.testing.assert_allclose(np.abs((result.rotations[:, upper] * given.rotations[:, upper]).sum(-1)), 1.0,
+                               atol=1e-5)
+
+
 @pytest.mark.parametrize("method", ["window", "overlap"])
 def test_denoise(files, tmp_path, method):
     out = tmp_path / "d.bvh"
@@ -99,6 +119,8 @@ def test_denoise(files, tmp_path, method):
     ["denoise", "{walk}", "--despike", "4"],  # even
     ["denoise", "{walk}", "--smooth", "-1"],
     ["inbetween", "{walk}", "--keyframes", "0,39", "--init", "zeros"],
+    ["complete", "{walk}", "--observe", "upper", "--init", "nearest"],  # no pose database (--data)
+    ["complete", "{walk}", "--observe", "upper", "--data", "{dir}"],  # --data without --init nearest
     ["predict", "{walk}", "--given", "0"],
     ["predict", "{walk}", "--given", "10", "--frames", "8"],
 ])

@@ -35,8 +35,12 @@ evenly spaced.
     trajectory is unobserved and the global error is dominated by where the method puts the root. MPJPE (cm) on the
     missing joints, leaving out the static ancestors of the moving root (e.g. Bandai's ``joint_Root``): ``mpjpe_cm``
     on global positions, ``mpjpe_rel_cm`` on root-relative positions (each frame's moving-root position subtracted
-    from prediction and ground truth), which isolates the pose. Methods with ``fit`` (mean pose, nearest neighbour)
-    are fitted on the TRAIN split (``fit_takes``: at most that many takes, evenly spaced; all by default).
+    from prediction and ground truth), which isolates the pose, and ``mpjpe_local_cm`` on root-relative positions
+    turned into each frame's root heading frame (prediction and ground truth each by its own root heading): with the
+    root joint missing, the way the character faces is not in the observation at all, and ``mpjpe_rel_cm`` counts
+    the method's guess of it; ``mpjpe_local_cm`` leaves only the pose of the body. Methods with ``needs_fit`` (mean
+    pose, nearest neighbour, the prior with ``init="nearest"``) are fitted on the TRAIN split (``fit_takes``: at most
+    that many takes, evenly spaced; all by default).
 
 ``predict``
     Test-split windows of 40 frames every 40: 10 frames given, 30 predicted. MPJPE (cm) at 5, 10, 20 and 30 frames
@@ -162,8 +166,9 @@ def fit_method(method, cache, limit: int | None, seed: int) -> dict:
     kwargs = {"rng": seed} if "rng" in inspect.signature(method.fit).parameters else {}
     method.fit((cache.motion(int(i)) for i in takes), **kwargs)
     info = {"split": "train", "takes": len(takes)}
-    if getattr(method, "rotations", None) is not None:  # nearest neighbour: the size of its pose database
-        info["database_frames"] = len(method.rotations)
+    database = getattr(method, "retrieval", None) or method  # the prior with init="nearest" holds a retrieval
+    if getattr(database, "rotations", None) is not None:  # nearest neighbour: the size of its pose database
+        info["database_frames"] = len(database.rotations)
     return info
 
 
@@ -204,6 +209,14 @@ def to_frame(gpos: np.ndarray, grot: np.ndarray, offset: np.ndarray, q: np.ndarr
     """Express (K, T, J, 3|4) global positions and rotations in the frames of `canonical_frame`."""
     qb = q[:, None, None, :]
     return R.quat_apply(qb, gpos - offset[:, None, None, :]), R.quat_mul(qb, grot)
+
+
+def heading_local(gpos: np.ndarray, grot: np.ndarray, root: int) -> np.ndarray:
+    """(..., J, 3) global positions and (..., J, 4) global rotations → positions relative to joint ``root``, turned
+    about +Y so that the root's heading is zero in every frame."""
+    from ..metrics import root_relative
+
+    return R.quat_apply(heading_quat(-heading_angle(grot[..., root, :]))[..., None, :], root_relative(gpos, root))
 
 
 def align_quats(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -331,7 +344,7 @@ def run_complete(cache, method, s: dict, split: str, seed: int, limit, progress:
     static = set(sk.ancestors(sk.root))
     wins = split_windows(cache, split, s["window"], s["stride"], limit)
     clips = list(iter_clips(cache, wins, s["window"]))
-    _, g_pos = global_transforms(clips)
+    g_rot, g_pos = global_transforms(clips)
     rows = []
     for key in s["missing"]:
         if key not in COMPLETE_SETTINGS:
@@ -341,11 +354,13 @@ def run_complete(cache, method, s: dict, split: str, seed: int, limit, progress:
         missing = [j for j in np.flatnonzero(~mask.joints[0]) if j not in static]
         preds = [_complete_one(method, c, mask, seed)
                  for c in _progress(clips, progress, f"complete {method_label(method)} {key}")]
-        _, p_pos = global_transforms(preds)
+        p_rot, p_pos = global_transforms(preds)
         rows.append({"setting": words, "missing_joints": len(missing),
                      "mpjpe_cm": _f(M.mpjpe(p_pos, g_pos, joints=missing)),
                      "mpjpe_rel_cm": _f(M.mpjpe(M.root_relative(p_pos, sk.root), M.root_relative(g_pos, sk.root),
                                                 joints=missing)),
+                     "mpjpe_local_cm": _f(M.mpjpe(heading_local(p_pos, p_rot, sk.root),
+                                                  heading_local(g_pos, g_rot, sk.root), joints=missing)),
                      "windows": len(clips)})
     return rows, {}
 
@@ -608,7 +623,7 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
     if method is not None and getattr(method, "skeleton", None) is not None:
         method.skeleton.check_compatible(cache.skeleton, what="benchmark data")
     fit = {}
-    if baseline is not None and hasattr(method, "fit"):
+    if getattr(method, "needs_fit", False):
         fit = fit_method(method, cache, s.get("fit_takes"), seed)
     rows, extra = (run_denoise(cache, method, s, split, seed, limit, progress, baseline) if task == "denoise"
                    else RUNNERS[task](cache, method, s, split, seed, limit, progress))

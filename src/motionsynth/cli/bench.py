@@ -89,6 +89,8 @@ def bench(
     for path, m in learned:
         records.append(run_benchmark(task, cache, None, model=str(path), method=m, seed=seed, limit=limit,
                                      progress=progress, split=split, settings=settings))
+        if options:
+            records[-1]["options"] = options
     for n in names:
         records.append(run_benchmark(task, cache, n, seed=seed, limit=limit, progress=progress, split=split,
                                      settings=settings))

@@ -35,13 +35,20 @@ _Out = Annotated[Path, typer.Option("-o", "--out", help="Output motion: .bvh or 
 _In = Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh or .npz.", show_default=False)]
 _Samples = Annotated[int, typer.Option("--samples", help="Number of completions K (best first).")]
 _Seed = Annotated[int, typer.Option("--seed", help="Random seed of the latent initialisations.")]
-_Restarts = Annotated[Optional[int], typer.Option("--restarts", help="Latent initialisations per window (the best is "
-                                                                    "kept). Default: 16 in-betweening, 64 completion.")]
+_Restarts = Annotated[Optional[int], typer.Option(
+    "--restarts", help="Latent initialisations per window (the best is kept). Default: 16 in-betweening, "
+                       "64 completion (1 with --init nearest).")]
 _Iters = Annotated[Optional[str], typer.Option(
     "--iters", help="Iterations 'PHASE1,PHASE2' of latent optimisation and decoder fine-tuning (default: 50,100 "
-                    "for in-betweening and prediction, 100,200 for completion).")]
-_Init = Annotated[str, typer.Option("--init", help="Latent initialisation: sample (from the prior, the paper's) or "
-                                                    "interpolate (the first restart from the encoded SLERP fill).")]
+                    "for in-betweening and prediction, 100,200 for completion, 0,0 for completion with --init "
+                    "nearest).")]
+_Init = Annotated[str, typer.Option("--init", help="Latent initialisation: sample (from the prior, the paper's), "
+                                                    "interpolate (the first restart from the encoded SLERP fill) or "
+                                                    "nearest (from the encoded nearest-neighbour fill; needs --data; "
+                                                    "the best for completion on our benchmark).")]
+_Data = Annotated[Optional[Path], typer.Option("--data", help="Prepared motion cache (`motionsynth data prepare`) "
+                                                               "whose TRAIN split is the pose database of --init "
+                                                               "nearest.")]
 _Preview = Annotated[Optional[Path], typer.Option("--preview", help="Also render a preview (.gif, .mp4 or .png).")]
 _MaskOut = Annotated[Optional[Path], typer.Option("--mask-out", help="Also write the mask (.npz) for "
                                                                      "`motionsynth render --observed`.")]
@@ -74,10 +81,26 @@ def _load(path: Path, model: Path):
     return motion, ckpt
 
 
-def _prior(ckpt, **options):
+def _prior(ckpt, data: Path | None, seed: int, **options):
+    """The `PriorMethod`; with ``init="nearest"`` its pose database is built from ``data``'s train split."""
     from ..models.prior import PriorMethod
 
-    return PriorMethod(ckpt, progress=True, **options)
+    method = PriorMethod(ckpt, progress=True, **options)
+    if not method.needs_fit:
+        if data is not None:
+            raise MotionsynthError("--data is only used with --init nearest")
+        return method
+    if data is None:
+        raise MotionsynthError("--init nearest needs --data CACHE: a prepared motion cache whose train split holds "
+                               "the poses to retrieve")
+    from ..bench.protocol import fit_method, open_cache
+
+    cache = open_cache(data)
+    ckpt.check_skeleton(cache.skeleton, what=f"--data {data}")
+    info = fit_method(method, cache, None, seed)
+    typer.echo(f"pose database: {len(method.retrieval.rotations)} frames from {info['takes']} training takes",
+               err=True)
+    return method
 
 
 def _iters(text: str | None) -> dict:
@@ -137,7 +160,7 @@ def inbetween_command(
     keyframes: Annotated[str, typer.Option("--keyframes", help="Observed frames, comma-separated, increasing "
                                                                 "(0-based), e.g. 0,30,60.", show_default=False)],
     samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = None, iters: _Iters = None, init: _Init = "sample",
-    preview: _Preview = None, mask_out: _MaskOut = None,
+    data: _Data = None, preview: _Preview = None, mask_out: _MaskOut = None,
 ) -> None:
     """Fill the frames between keyframes of IN (the keyframes are kept exactly)."""
     from ..tasks import keyframe_mask
@@ -149,7 +172,7 @@ def inbetween_command(
         raise MotionsynthError(f"--keyframes must be comma-separated frame numbers, got {keyframes!r}") from None
     motion, ckpt = _load(source, model)
     mask = keyframe_mask(motion.num_frames, len(motion.skeleton), keys)
-    method = _prior(ckpt, restarts=restarts, init=init, **_iters(iters))
+    method = _prior(ckpt, data, seed, restarts=restarts, init=init, **_iters(iters))
     _finish(method, motion, mask, out, samples, seed, preview, mask_out)
 
 
@@ -161,7 +184,7 @@ def complete_command(
     frames: Annotated[Optional[str], typer.Option("--frames", help="A:B — complete only frames A..B-1 (elsewhere the "
                                                                    "whole body is observed).")] = None,
     samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = None, iters: _Iters = None, init: _Init = "sample",
-    preview: _Preview = None, mask_out: _MaskOut = None,
+    data: _Data = None, preview: _Preview = None, mask_out: _MaskOut = None,
 ) -> None:
     """Synthesise the body parts of IN that are not observed (the observed ones are kept exactly)."""
     from ..tasks import joints_mask
@@ -176,7 +199,7 @@ def complete_command(
     if not joints:
         raise MotionsynthError(f"--observe {' '.join(observe)!r} selects no joints")
     mask = joints_mask(motion.num_frames, motion.skeleton, joints, _frames(frames, motion.num_frames))
-    method = _prior(ckpt, restarts=restarts, init=init, **_iters(iters))
+    method = _prior(ckpt, data, seed, restarts=restarts, init=init, **_iters(iters))
     _finish(method, motion, mask, out, samples, seed, preview, mask_out)
 
 
@@ -240,7 +263,7 @@ def denoise_command(
     else:
         if ckpt.family == "meva":
             raise MotionsynthError(f"{model} is a MEVA checkpoint: use --method meva")
-        m = _prior(ckpt, refine=method, stride=stride, refine_iters=refine_iters, root=root, **options)
+        m = _prior(ckpt, None, 0, refine=method, stride=stride, refine_iters=refine_iters, root=root, **options)
     mask = denoise_mask(motion.num_frames, len(motion.skeleton))
     _finish(m, motion, mask, out, 1, 0, preview, mask_out)
 
@@ -252,7 +275,7 @@ def predict_command(
     frames: Annotated[Optional[int], typer.Option("--frames", help="Frames of the output (default: IN's length; "
                                                                    "more extends the motion).")] = None,
     samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = None, iters: _Iters = None, init: _Init = "sample",
-    preview: _Preview = None, mask_out: _MaskOut = None,
+    data: _Data = None, preview: _Preview = None, mask_out: _MaskOut = None,
 ) -> None:
     """Continue the first N frames of IN (the given frames are kept exactly)."""
     import numpy as np
@@ -271,7 +294,7 @@ def predict_command(
     work.root_positions = np.concatenate([work.root_positions, np.repeat(work.root_positions[-1:], extra, 0)])
     if work.translations is not None:
         work.translations = np.concatenate([work.translations, np.repeat(work.translations[-1:], extra, 0)])
-    method = _prior(ckpt, restarts=restarts, init=init, **_iters(iters))
+    method = _prior(ckpt, data, seed, restarts=restarts, init=init, **_iters(iters))
     _finish(method, work, mask, out, samples, seed, preview, mask_out)
 
 

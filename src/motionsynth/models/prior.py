@@ -8,11 +8,13 @@ Completion and in-betweening (``mask.noisy`` False) — latent optimisation, eq.
 1. The observed motion is encoded to features; the model's window W (64) cuts them into windows (below).
 2. Phase 1: ``restarts`` latent pairs (z_l, z_g) per window are drawn from the prior (all windows and restarts form ONE
    batch; with ``init="interpolate"`` the first restart is instead the encoder's posterior mean of the observation
-   filled by SLERP/LERP, `baselines.Interpolation`) and optimised with Adam (``lr``) so that the decoder's rotations match the OBSERVED joints of the observed
-   frames (``mask.joints``): ``L = L6d + Lrot + λ·Ljoints`` (λ = ``lambda_joints`` = 10) — mean squared errors of
-   the raw 6D, of the rotation matrices, and of the root-relative joint positions by forward kinematics in metres
-   (the VAE models rotations only; the root trajectory is handled separately, below). A joint's position counts where
-   it and every joint on its chain up to the moving root are observed. The decoder is fixed.
+   filled by SLERP/LERP, `baselines.Interpolation`; with ``init="nearest"`` every restart is drawn from the
+   encoder's posterior of the observation filled by nearest-neighbour retrieval, `baselines.NearestNeighbour`, the
+   first one its mean) and optimised with Adam (``lr``) so that the decoder's rotations match the OBSERVED joints of
+   the observed frames (``mask.joints``): ``L = L6d + Lrot + λ·Ljoints`` (λ = ``lambda_joints`` = 10) — mean
+   squared errors of the raw 6D, of the rotation matrices, and of the root-relative joint positions by forward
+   kinematics in metres (the VAE models rotations only; the root trajectory is handled separately, below). A joint's
+   position counts where it and every joint on its chain up to the moving root are observed. The decoder is fixed.
 3. The ``n_samples`` best restarts of each window (lowest phase-1 objective) go to phase 2: the decoder's weights are
    fine-tuned (Adam, ``decoder_lr``) with the latents fixed, with ``L + weight_reg · ‖θ' − θ‖²`` (eq. 15, the sum of
    squares over the decoder's parameters). Every sample gets its OWN copy of the decoder (``torch.func.vmap`` of
@@ -21,6 +23,10 @@ Completion and in-betweening (``mask.noisy`` False) — latent optimisation, eq.
    results come best first (lowest final objective; ``last_objective`` holds it per sample).
 4. Iterations: in-betweening (every frame fully observed or fully missing: keyframes, prediction) 50 + 100, completion
    (joints missing within frames) 100 + 200, the paper's numbers; ``phase1_iters`` / ``phase2_iters`` override both.
+   Completion with ``init="nearest"`` defaults to 1 restart and 0 + 0 iterations — the retrieved completion encoded
+   and decoded, i.e. projected onto the prior, which keeps retrieval's close matches, removes its frame-to-frame
+   jumps and gives the hidden root the trajectory module's heading; on the validation split fitting the observed
+   joints only moved the missing ones away from the truth (docs/BENCHMARKS.md).
    With nothing observed at all (generation) the latents are simply sampled.
 
 Windows. A clip shorter than W is padded to W by holding its last frame (the padded frames are unobserved) and cut
@@ -80,13 +86,16 @@ from .trajectory import local_positions
 __all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "DEFAULT_ITERS", "DEFAULT_RESTARTS", "PHASE2_BATCH"]
 
 REFINE_MODES = ("window", "overlap")
-INIT_MODES = ("sample", "interpolate")
-DEFAULT_ITERS = {"inbetween": (50, 100), "complete": (100, 200)}
-"""(phase 1, phase 2) iterations per kind of mask (the paper's implementation details)."""
+INIT_MODES = ("sample", "interpolate", "nearest")
+DEFAULT_ITERS = {"inbetween": (50, 100), "complete": (100, 200), "complete_nearest": (0, 0)}
+"""(phase 1, phase 2) iterations per kind of mask: the paper's implementation details, except completion from a
+retrieved pose (``init="nearest"``), where the validation split showed that every iteration of fitting the observed
+joints moved the missing ones further from the truth (docs/BENCHMARKS.md): the retrieval is only projected."""
 
-DEFAULT_RESTARTS = {"inbetween": 16, "complete": 64}
+DEFAULT_RESTARTS = {"inbetween": 16, "complete": 64, "complete_nearest": 1}
 """Restarts per window per kind of mask, chosen on the validation split (docs/BENCHMARKS.md): completing a missing
-body part is far more ambiguous than filling frames between keyframes, and more restarts find better fits."""
+body part from sampled latents is far more ambiguous than filling frames between keyframes, and more restarts find
+better fits; from the retrieved completion one start (its posterior mean) is all it takes."""
 
 PHASE2_BATCH = 8
 """Samples fine-tuned together in phase 2 (each holds a copy of the decoder and its Adam state: memory, not speed)."""
@@ -118,8 +127,11 @@ class PriorMethod:
         weight_reg: λ2 of eq. 15 (times the sum of squared weight changes).
         lambda_joints: λ1 of eq. 14 (joint positions in metres).
         overlap: frames shared by consecutive windows for completion (default W/2).
-        init: ``"sample"`` (every restart from the prior, the paper's) or ``"interpolate"`` (restart 0 from the
-            encoder's posterior mean of the SLERP/LERP interpolation of the observation, `baselines.Interpolation`).
+        init: ``"sample"`` (every restart from the prior, the paper's), ``"interpolate"`` (restart 0 from the
+            encoder's posterior mean of the SLERP/LERP interpolation of the observation, `baselines.Interpolation`)
+            or ``"nearest"`` (every restart from the encoder's posterior of the nearest-neighbour completion,
+            `baselines.NearestNeighbour`, restart 0 its mean; needs `fit` on training motions first; for completion
+            it defaults to 1 restart and 0 + 0 iterations: the retrieval projected onto the prior).
         refine: denoising mode, ``"window"`` or ``"overlap"``; stride: hop of ``"overlap"`` (default W/2).
         refine_iters: latent-optimisation iterations per window when denoising (0: posterior mean only).
         root: denoising root trajectory, ``"smooth"`` (the input's, smoothed) or ``"model"`` (trajectory module).
@@ -173,6 +185,7 @@ class PriorMethod:
         self.restarts, self.phase1_iters, self.phase2_iters = restarts, phase1_iters, phase2_iters
         self.lr, self.decoder_lr, self.weight_reg, self.lambda_joints = lr, decoder_lr, weight_reg, lambda_joints
         self.init, self.refine, self.refine_iters = init, refine, int(refine_iters)
+        self.needs_fit, self.retrieval = init == "nearest", None
         self.params = {"refine": refine, "refine_iters": self.refine_iters, "despike": int(despike), "root": root,
                        "root_sigma": float(root_sigma), "smooth_sigma": float(smooth_sigma)}  # the denoising options
         self.batch_size, self.progress, self.pin_rotations = int(batch_size), bool(progress), bool(pin_rotations)
@@ -216,18 +229,18 @@ class PriorMethod:
             raise MotionsynthError(f"the model works at {fps:g} fps but the motion is at {motion.fps:g} fps; "
                                    f"resample it first (motionsynth convert)")
         T, W = motion.num_frames, self.window
-        it1, it2 = DEFAULT_ITERS[self.kind(mask)]
+        kind = self.kind(mask)
+        kind += "_nearest" if self.init == "nearest" and kind == "complete" else ""
+        it1, it2 = DEFAULT_ITERS[kind]
         it1 = it1 if self.phase1_iters is None else self.phase1_iters
         it2 = it2 if self.phase2_iters is None else self.phase2_iters
         feats = hold_pad(encode(motion, dtype=np.float32), W)
         init_feats = None
-        if self.init == "interpolate" and mask.joints.any():
-            from ..baselines import Interpolation
-
-            init_feats = hold_pad(encode(Interpolation().complete(motion, mask)[0], dtype=np.float32), W)
+        if self.init != "sample" and mask.joints.any():
+            init_feats = hold_pad(encode(self._init_fill(motion, mask), dtype=np.float32), W)
         observed = np.concatenate([mask.joints, np.zeros((len(feats) - T, mask.joints.shape[1]), dtype=bool)])
         starts, weights = blend_weights(T, W, self.overlap)
-        K, restarts = len(starts), max(self.restarts or DEFAULT_RESTARTS[self.kind(mask)], n)
+        K, restarts = len(starts), max(self.restarts or DEFAULT_RESTARTS[kind], n)
         gen = torch.Generator().manual_seed(seed)
         result = np.zeros((n, len(feats), feats.shape[1]), dtype=np.float64)
         objective = np.zeros(n)
@@ -241,7 +254,7 @@ class PriorMethod:
                                   np.stack([observed[starts[k]:starts[k] + W] for k in ks]))
             target_r = {key: v.repeat_interleave(restarts, 0) for key, v in target.items()}
             z_l, z_g = self._sample_latents(len(ks) * restarts, gen)
-            if init_feats is not None:  # restart 0 of every window: the encoded interpolation
+            if init_feats is not None:  # restart 0 of every window: the encoded fill
                 z_l, z_g = self._encoded_init(z_l, z_g, np.stack([init_feats[starts[k]:starts[k] + W] for k in ks]),
                                               restarts)
             t0 = time.perf_counter()
@@ -285,6 +298,25 @@ class PriorMethod:
         self.last_objective = (objective / K).tolist()  # per sample: eq. 14 averaged over the windows
         return outs
 
+    def _init_fill(self, motion: Motion, mask: Mask) -> Motion:
+        """The baseline completion whose encoding starts restart 0 (``init`` "interpolate" or "nearest")."""
+        if self.init == "interpolate":
+            from ..baselines import Interpolation
+
+            return Interpolation().complete(motion, mask)[0]
+        if self.retrieval is None:
+            raise MotionsynthError('init="nearest" needs a pose database: call fit(training motions) first '
+                                   '(the benchmark does; the commands take --data CACHE)')
+        return self.retrieval.complete(motion, mask)[0]
+
+    def fit(self, motions, max_frames: int = 200_000, rng=None) -> "PriorMethod":
+        """Build the nearest-neighbour pose database of ``init="nearest"`` from training motions
+        (`baselines.NearestNeighbour.fit`)."""
+        from ..baselines import NearestNeighbour
+
+        self.retrieval = NearestNeighbour().fit(motions, max_frames=max_frames, rng=rng)
+        return self
+
     def _target(self, feats: np.ndarray, observed: np.ndarray) -> dict[str, torch.Tensor]:
         """Windows of raw features (k, W, D) and observed joints (k, W, J) → the tensors of the objective."""
         J = observed.shape[-1]
@@ -320,17 +352,21 @@ class PriorMethod:
         return loss
 
     def _encoded_init(self, z_l, z_g, feats: np.ndarray, restarts: int):
-        """Replace restart 0 of each window with the posterior mean of the raw feature windows ``feats`` (k, W, D)."""
+        """Start from the posterior of the raw feature windows ``feats`` (k, W, D): restart 0 of each window is its
+        posterior mean; with ``init="nearest"`` the other restarts are draws from that posterior (the sampled latents
+        ``z`` become ``mu + sigma * z``), otherwise they stay draws from the prior."""
         x = torch.as_tensor(np.asarray(self.ckpt.stats.normalize(feats), dtype=np.float32), device=self.device)
         with torch.no_grad():
-            mu_l, _, mu_g, _ = self.model.encode(x)
-        first = torch.arange(len(feats), device=self.device) * restarts
-        z_g = z_g.clone()
-        z_g[first] = mu_g
-        if z_l is not None:
-            z_l = z_l.clone()
-            z_l[first] = mu_l
-        return z_l, z_g
+            mu_l, logvar_l, mu_g, logvar_g = self.model.encode(x)
+
+        def start(z, mu, logvar):
+            z = z.clone().reshape(len(feats), restarts, *mu.shape[1:])
+            if self.init == "nearest":
+                z = mu[:, None] + torch.exp(0.5 * logvar)[:, None] * z
+            z[:, 0] = mu
+            return z.reshape(-1, *mu.shape[1:])
+
+        return (None if z_l is None else start(z_l, mu_l, logvar_l)), start(z_g, mu_g, logvar_g)
 
     def _sample_latents(self, N: int, gen: torch.Generator):
         local, glob = self.model.latent_shapes()
