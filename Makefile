@@ -8,7 +8,7 @@ CACHE   ?= cache/bandai2
 # project machines, while users with GPUs keep their own build.
 TORCH   ?= torch==2.13.0
 
-.PHONY: install test test-unit demo bench clean
+.PHONY: install lint test test-unit demo bench clean
 
 $(BIN)/motionsynth: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,9 @@ $(BIN)/motionsynth: pyproject.toml
 	@touch $@
 
 install: $(BIN)/motionsynth
+
+lint: install
+	$(BIN)/ruff check .
 
 test: install
 	MOTIONSYNTH_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest -q -n 2 --dist loadgroup

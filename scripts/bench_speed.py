@@ -76,11 +76,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from motionsynth.baselines import make_baseline
-    from motionsynth.bench.noise import add_noise
     from motionsynth.bench.protocol import fit_method, iter_clips, open_cache, split_windows
-    from motionsynth.models.meva import MEVAMethod
-    from motionsynth.models.prior import PriorMethod
+    from motionsynth.data.noise import add_noise
+    from motionsynth.methods.baselines import make_baseline
+    from motionsynth.registry import load_checkpoint, load_method
     from motionsynth.tasks import denoise_mask, inbetween_mask, joints_mask
 
     cache = open_cache(args.data)
@@ -97,24 +96,25 @@ def main() -> None:
 
     window = next(iter_clips(cache, split_windows(cache, "test", 65, 40, 1), 65))
     mask = inbetween_mask(65, J, context=10, gap=45)
-    prior = PriorMethod(args.prior)
+    prior_ckpt = load_checkpoint(args.prior)
+    prior = load_method(prior_ckpt)
     for name, m in (("zero-velocity", make_baseline("zero-velocity")), ("slerp", make_baseline("slerp")),
                     ("hmvae prior", prior)):
         add("inbetween, one 65-frame window (45-frame gap)", name,
-            timed(lambda: m.complete(window, mask, seed=0), args.repeats))
+            timed(lambda m=m: m.complete(window, mask, seed=0), args.repeats))
 
     window = next(iter_clips(cache, split_windows(cache, "test", 64, 40, 1), 64))
     mask = joints_mask(64, sk, sk.groups["upper"])
     methods = [("mean-pose", make_baseline("mean-pose")), ("nearest-neighbour", make_baseline("nearest-neighbour")),
-               ("hmvae prior", prior), ("hmvae prior, init nearest", PriorMethod(args.prior, init="nearest"))]
+               ("hmvae prior", prior), ("hmvae prior, init nearest", load_method(prior_ckpt, init="nearest"))]
     for name, m in methods:
         fit_s = None
-        if getattr(m, "needs_fit", False):
+        if m.needs_fit:
             t0 = time.perf_counter()
             fit_method(m, cache, None, 0)
             fit_s = time.perf_counter() - t0
         add("complete, one 64-frame window (lower body missing)", name,
-            timed(lambda: m.complete(window, mask, seed=0), args.repeats))
+            timed(lambda m=m: m.complete(window, mask, seed=0), args.repeats))
         if fit_s is not None:
             rows[-1]["fit_seconds"] = round(fit_s, 1)
 
@@ -122,13 +122,13 @@ def main() -> None:
     noisy = add_noise(seq, "mixed", 0)
     mask = denoise_mask(seq.num_frames, J)
     methods = [(n, make_baseline(n, **p)) for n, p in FILTERS.items()]
-    methods += [("hmvae window", PriorMethod(args.prior, refine="window")),
-                ("hmvae overlap", PriorMethod(args.prior, refine="overlap"))]
+    methods += [("hmvae window", load_method(prior_ckpt, refine="window")),
+                ("hmvae overlap", load_method(prior_ckpt, refine="overlap"))]
     if args.meva:
-        methods.append(("meva", MEVAMethod(args.meva)))
+        methods.append(("meva", load_method(args.meva)))
     for name, m in methods:
         add(f"denoise, {seq.num_frames} frames (mixed noise)", name,
-            timed(lambda: m.complete(noisy, mask, seed=0), args.repeats), seq.num_frames, "frames_per_s")
+            timed(lambda m=m: m.complete(noisy, mask, seed=0), args.repeats), seq.num_frames, "frames_per_s")
 
     record = {"threads": args.threads, "repeats": args.repeats, "cpu": platform.processor() or platform.machine(),
               "torch": torch.__version__, "rows": rows}

@@ -38,18 +38,25 @@ def main() -> None:
     ap.add_argument("--gif", action="store_true")
     args = ap.parse_args()
 
-    from motionsynth.baselines import make_baseline
-    from motionsynth.bench.noise import add_noise
-    from motionsynth.bench.protocol import (COMPLETE_SETTINGS, DEFAULT_SETTINGS, fit_method, iter_clips,
-                                            moving_joints, open_cache, split_windows)
-    from motionsynth.models.meva import MEVAMethod
-    from motionsynth.models.prior import PriorMethod
+    from motionsynth.bench.protocol import (
+        COMPLETE_SETTINGS,
+        DEFAULT_SETTINGS,
+        fit_method,
+        iter_clips,
+        moving_joints,
+        open_cache,
+        split_windows,
+    )
+    from motionsynth.data.noise import add_noise
+    from motionsynth.methods.baselines import make_baseline
+    from motionsynth.registry import load_checkpoint, load_method
     from motionsynth.tasks import denoise_mask, inbetween_mask, joints_mask
     from motionsynth.viz.plots import plot_error_curves
     from motionsynth.viz.render import render
 
     cache = open_cache(args.data)
-    sk, prior = cache.skeleton, PriorMethod(args.prior)
+    prior_ckpt = load_checkpoint(args.prior)
+    sk, prior = cache.skeleton, load_method(prior_ckpt)
     J, moving = len(sk), moving_joints(sk)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -81,7 +88,7 @@ def main() -> None:
     fit_method(nn, cache, None, 0)
     nn_out = nn.complete(truth, mask, seed=0)[0]
     hm = prior.complete(truth, mask, seed=0)[0]
-    retrieval = PriorMethod(args.prior, init="nearest")
+    retrieval = load_method(prior_ckpt, init="nearest")
     fit_method(retrieval, cache, None, 0)
     projected = retrieval.complete(truth, mask, seed=0)[0]
     draw("complete_hmvae", [truth, nn_out, hm, projected], [None, mask, mask, mask],
@@ -95,7 +102,7 @@ def main() -> None:
     noisy = add_noise(truth, "mixed", [0, args.window, 3])
     mask = denoise_mask(truth.num_frames, J)
     outs = {"noisy input": noisy, "Gaussian filter": make_baseline("gaussian", sigma=3.0).complete(noisy, mask)[0],
-            "HM-VAE": prior.complete(noisy, mask)[0], "MEVA": MEVAMethod(args.meva).complete(noisy, mask)[0]}
+            "HM-VAE": prior.complete(noisy, mask)[0], "MEVA": load_method(args.meva).complete(noisy, mask)[0]}
     draw("denoise_meva", [truth, *outs.values()], [None] * (len(outs) + 1),
          ["denoising: truth", *outs], {k: per_frame_error(v, truth, moving) for k, v in outs.items()}, truth.fps,
          "denoising (mixed noise)")

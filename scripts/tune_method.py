@@ -22,8 +22,6 @@ import json
 import time
 from pathlib import Path
 
-import yaml
-
 OBJECTIVES = {"denoise": "mpjpe_cm", "inbetween": "l2p", "complete": "mpjpe_rel_cm"}
 
 
@@ -46,8 +44,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from motionsynth.bench import run_benchmark
     from motionsynth.bench.protocol import open_cache
-    from motionsynth.checkpoint import load_checkpoint, load_method
-    from motionsynth.cli.bench import parse_key_values
+    from motionsynth.config import parse_key_values, parse_value
+    from motionsynth.registry import load_checkpoint, load_method
 
     objective = args.objective or OBJECTIVES[args.task]
     settings = parse_key_values(args.setting, "--setting")
@@ -55,7 +53,7 @@ def main() -> None:
     for g in args.grid:
         name, _, text = g.partition("=")
         names.append(name)
-        values.append([yaml.safe_load(v) for v in text.split(",")])
+        values.append([parse_value(v) for v in text.split(",")])
     cache, ckpt = open_cache(args.data), load_checkpoint(args.model)
     scores = []
     for combo in itertools.product(*values):

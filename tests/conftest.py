@@ -41,3 +41,30 @@ def bandai_cache(bandai_zip, tmp_path_factory):
         if not (cache / "meta.json").is_file():
             prepare(bandai_zip, "bandai-namco", cache, workers=2, progress=False)
     return MotionCache(cache)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on the shared 2-core machine, two spinning threads are many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory):
+    """A tiny prepared cache: 20-joint biped BVH takes of 200 frames, two per split."""
+    from motionsynth.data.cache import prepare
+    from motionsynth.io.bvh import write_bvh
+
+    from helpers import biped_motion, biped_skeleton, names_per_split
+
+    src = tmp_path_factory.mktemp("bvh")
+    sk = biped_skeleton()
+    names = sorted(n for ns in names_per_split(2).values() for n in ns)
+    for k, name in enumerate(names):
+        write_bvh(biped_motion(sk, T=200, seed=k, name=name), src / f"{name}.bvh")
+    return prepare(src, "bvh-folder", tmp_path_factory.mktemp("cache") / "c", workers=1, progress=False)

@@ -10,8 +10,7 @@ import pytest
 
 from motionsynth import rotations as R
 from motionsynth.errors import FormatError
-from motionsynth.io.amass import (SMPL_BODY_NAMES, SMPL_BODY_PARENTS, SMPL_NEUTRAL_REST_JOINTS, read_amass,
-                                  smpl_skeleton)
+from motionsynth.io.amass import SMPL_BODY_NAMES, SMPL_BODY_PARENTS, SMPL_NEUTRAL_REST_JOINTS, read_amass, smpl_skeleton
 
 UPRIGHT = np.array([np.pi / 2, 0.0, 0.0])  # AMASS pelvis orientation of a person standing in the Z-up world
 

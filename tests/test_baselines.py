@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from motionsynth import baselines as B
 from motionsynth import metrics as M
 from motionsynth import rotations as R
 from motionsynth.errors import MotionsynthError
+from motionsynth.methods import baselines as B
 from motionsynth.motion import Motion
 from motionsynth.skeleton import Skeleton
 from motionsynth.tasks import Mask, Method, denoise_mask, inbetween_mask, joints_mask, keyframe_mask, predict_mask

@@ -9,68 +9,17 @@ import pytest
 
 from motionsynth import rotations as R
 from motionsynth.bench import NOISE_MODELS, NoiseConfig, add_noise, calibrate_rotation_sigma, run_benchmark
-from motionsynth.bench.noise import dropped_frames
 from motionsynth.bench.protocol import tune
 from motionsynth.bench.report import compare_markdown, load_records, save_json, to_markdown
 from motionsynth.cli import main
-from motionsynth.data.cache import prepare, split_of
+from motionsynth.data.noise import dropped_frames
 from motionsynth.errors import MotionsynthError
-from motionsynth.io.bvh import write_bvh
 from motionsynth.motion import Motion
 from motionsynth.skeleton import Skeleton
 
+from helpers import biped_motion, biped_skeleton
+
 RECORD_KEYS = {"task", "method", "model", "checkpoint_hash", "data_hash", "split", "seed", "settings", "results"}
-
-
-def _skeleton() -> Skeleton:
-    """A 20-joint biped with a static joint above the moving root (like the Bandai Namco files)."""
-    spec = [("Root", -1, (0, 0, 0)), ("Hips", 0, (0, 90, 0)),
-            ("Spine", 1, (0, 10, 0)), ("Chest", 2, (0, 15, 0)), ("Neck", 3, (0, 15, 0)), ("Head", 4, (0, 10, 0)),
-            ("LeftShoulder", 3, (5, 12, 0)), ("LeftArm", 6, (12, 0, 0)), ("LeftHand", 7, (25, 0, 0)),
-            ("RightShoulder", 3, (-5, 12, 0)), ("RightArm", 9, (-12, 0, 0)), ("RightHand", 10, (-25, 0, 0)),
-            ("LeftUpLeg", 1, (9, 0, 0)), ("LeftLeg", 12, (0, -42, 0)), ("LeftFoot", 13, (0, -40, 0)),
-            ("LeftToe", 14, (0, -5, 12)),
-            ("RightUpLeg", 1, (-9, 0, 0)), ("RightLeg", 16, (0, -42, 0)), ("RightFoot", 17, (0, -40, 0)),
-            ("RightToe", 18, (0, -5, 12))]
-    names, parents, offsets = zip(*spec)
-    rot, pos = ("Zrotation", "Xrotation", "Yrotation"), ("Xposition", "Yposition", "Zposition")
-    return Skeleton(list(names), list(parents), np.array(offsets, float),
-                    channels=[rot, pos + rot] + [rot] * (len(names) - 2), root=1)
-
-
-def _motion(sk: Skeleton, T: int = 200, fps: float = 30.0, seed: int = 0, name: str = "m") -> Motion:
-    """Smooth motion: slow sinusoids on every moving joint, the root walking and slowly turning."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(T) / fps
-    J = len(sk)
-    rv = np.radians(rng.uniform(5, 30, (J, 3))) * np.sin(
-        2 * np.pi * rng.uniform(0.2, 0.8, (J, 3)) * t[:, None, None] + rng.uniform(0, 2 * np.pi, (J, 3)))
-    rv[:, 0] = 0.0
-    rv[:, 1] = np.array([0.0, 1.0, 0.0]) * (0.3 * t[:, None] + rv[:, 1, 1:2])
-    speed = rng.uniform(50, 150)
-    root = np.stack([speed * np.sin(0.4 * t), 90 + 3 * np.sin(2 * t), speed * t], 1)
-    return Motion(sk, R.axis_angle_to_quat(rv), root, fps, name=name)
-
-
-def _names_per_split(n: int = 2) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    i = 0
-    while min(len(v) for v in out.values()) < n:
-        name = f"take{i:03d}"
-        if len(out[split_of(name)]) < n:
-            out[split_of(name)].append(name)
-        i += 1
-    return out
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    src = tmp_path_factory.mktemp("bvh")
-    sk = _skeleton()
-    names = sorted(n for ns in _names_per_split(2).values() for n in ns)
-    for k, name in enumerate(names):
-        write_bvh(_motion(sk, T=200, seed=k, name=name), src / f"{name}.bvh")
-    return prepare(src, "bvh-folder", tmp_path_factory.mktemp("cache") / "c", workers=1, progress=False)
 
 
 def _check_record(rec, task, method, n_rows):
@@ -123,8 +72,8 @@ def test_heading_local_ignores_where_the_character_faces():
     from motionsynth.bench.protocol import global_transforms, heading_local
     from motionsynth.kinematics import heading_quat
 
-    sk = _skeleton()
-    m = _motion(sk, T=30, seed=4)
+    sk = biped_skeleton()
+    m = biped_motion(sk, T=30, seed=4)
     turned = m.copy()
     q = heading_quat(np.full(30, 0.7))
     turned.rotations[:, sk.root] = R.quat_mul(q, m.rotations[:, sk.root])
@@ -140,11 +89,11 @@ def test_heading_local_ignores_where_the_character_faces():
 def test_complete_fits_a_learned_method_that_needs_it(cache, tmp_path):
     """The prior with init="nearest" is fitted on the TRAIN split like the baselines, and scored the same way."""
     from motionsynth.bench.protocol import load_model
-    from motionsynth.checkpoint import MODELS, save_checkpoint
-    from motionsynth.models import model_config
+    from motionsynth.checkpoint import save_checkpoint
+    from motionsynth.registry import build_model, model_config
 
     sk = cache.skeleton
-    model = MODELS["hmvae"].from_config(model_config("hmvae", "cpu", {}), sk)
+    model = build_model("hmvae", model_config("hmvae", "cpu", {}), sk)
     model.set_stats(cache.stats)
     folder = save_checkpoint(tmp_path / "ckpt", model, {"family": "hmvae", "model": model.config_dict(),
                                                         "fps": 30.0}, sk, cache.stats)
@@ -203,17 +152,17 @@ def _angles(a: Motion, b: Motion) -> np.ndarray:
 
 @pytest.mark.parametrize("model", NOISE_MODELS)
 def test_noise_is_deterministic_and_spares_static_joints(model):
-    m = _motion(_skeleton(), T=150)
+    m = biped_motion(biped_skeleton(), T=150)
     a, b, c = add_noise(m, model, [0, 1]), add_noise(m, model, [0, 1]), add_noise(m, model, [0, 2])
     assert np.array_equal(a.rotations, b.rotations) and np.array_equal(a.root_positions, b.root_positions)
     assert not np.array_equal(a.rotations, c.rotations)
     assert np.allclose(a.rotations[:, 0], m.rotations[:, 0])  # static joint above the root untouched
     assert not np.allclose(a.rotations, m.rotations)
-    assert np.array_equal(m.rotations, _motion(_skeleton(), T=150).rotations)  # the input is not modified
+    assert np.array_equal(m.rotations, biped_motion(biped_skeleton(), T=150).rotations)  # the input is not modified
 
 
 def test_noise_magnitudes():
-    m = _motion(_skeleton(), T=3000)
+    m = biped_motion(biped_skeleton(), T=3000)
     cfg = NoiseConfig()
     moving = slice(1, None)
     # gaussian: rotation-vector components ~ N(0, σ²), root ~ N(0, σ_root²)
@@ -244,7 +193,7 @@ def test_dropped_frames_index():
 
 
 def test_calibrate_rotation_sigma():
-    ms = [_motion(_skeleton(), T=60, seed=s) for s in range(2)]
+    ms = [biped_motion(biped_skeleton(), T=60, seed=s) for s in range(2)]
     sigma = calibrate_rotation_sigma(ms, target_cm=3.0, steps=14)
     cfg = NoiseConfig(rot_sigma_deg=sigma)
     err = np.mean([np.linalg.norm(add_noise(m, "gaussian", [0, i], cfg).global_positions() - m.global_positions(),
@@ -338,14 +287,14 @@ def test_cli(cache, tmp_path, capsys):
 
 
 def test_cli_model_skeleton_mismatch(cache, tmp_path, capsys):
-    from motionsynth.checkpoint import MODELS, save_checkpoint
-    from motionsynth.models import model_config
+    from motionsynth.checkpoint import save_checkpoint
+    from motionsynth.registry import build_model, model_config
 
-    sk = _skeleton()
+    sk = biped_skeleton()
     other = Skeleton([n if n != "Head" else "Skull" for n in sk.names], sk.parents, sk.offsets, sk.channels,
                      root=sk.root)
     family = "hmvae"
-    model = MODELS[family].from_config(model_config(family, "cpu", {}), other)
+    model = build_model(family, model_config(family, "cpu", {}), other)
     model.set_stats(cache.stats)
     folder = save_checkpoint(tmp_path / "ckpt", model, {"family": family, "model": model.config_dict()}, other,
                              cache.stats)

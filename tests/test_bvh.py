@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from motionsynth import rotations as R
-from motionsynth.errors import FormatError
+from motionsynth.errors import FormatError, MotionsynthError
 from motionsynth.io.bvh import format_bvh, iter_bvh, iter_bvh_members, parse_bvh, read_bvh, write_bvh
 from motionsynth.motion import Motion
 from motionsynth.skeleton import Skeleton
@@ -353,3 +354,231 @@ def test_bandai_takes_read_and_round_trip(bandai_zip):
         assert fk_error(m, back) < 1e-3
         n += 1
     assert n == len(picked) == 20
+
+
+# ---- hardening (issue 11): escapes found by fuzzing ------------------------------------------------------------------
+def with_field(old: str, new: str | bytes) -> bytes:
+    """GOOD_LINES with the first line starting ``old`` (stripped) replaced, keeping its indentation; as bytes."""
+    i = at(old)
+    indent = GOOD_LINES[i][:len(GOOD_LINES[i]) - len(GOOD_LINES[i].lstrip())]
+    lines = [line.encode() for line in GOOD_LINES]
+    lines[i] = indent.encode() + (new.encode() if isinstance(new, str) else new)
+    return b"\n".join(lines) + b"\n"
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("CHANNELS", "CHANNELS \u00b3 Zrotation Yrotation Xrotation", "is not a channel count"),  # '³'.isdigit()
+    ("CHANNELS", b"CHANNELS \xb3 Zrotation Yrotation Xrotation", "is not a channel count"),  # Latin-1 '³'
+    ("CHANNELS", "CHANNELS \u0663 Zrotation Yrotation Xrotation", "is not a channel count"),  # Arabic-Indic 3
+    ("CHANNELS", "CHANNELS " + "9" * 5000, "(5000 digits) is out of range for a channel count"),
+    ("CHANNELS", "CHANNELS 7 Xposition Yposition Zposition Zrotation Yrotation Xrotation Xrotation",
+     "out of range for a channel count (a whole number from 0 to 6)"),
+    ("CHANNELS", "CHANNELS -3 Zrotation Yrotation Xrotation", "is not a channel count"),
+    ("Frames:", "Frames: \u00b3", "is not a frame count"),
+    ("Frames:", b"Frames: \xb3", "is not a frame count"),
+    ("Frames:", "Frames: " + "9" * 5000, "(5000 digits) is out of range for a frame count"),
+    ("Frames:", "Frames: 100000001", "out of range for a frame count"),
+    ("Frames:", "Frames: 3.0", "is not a frame count"),
+    ("Frame Time:", "Frame Time: 5e-324", "Frame Time: 5e-324 is out of range"),  # 1 / 5e-324 overflows
+    ("Frame Time:", "Frame Time: 1e-320", "is out of range"),
+    ("Frame Time:", "Frame Time: 1e-400", "is out of range"),  # reads as 0.0
+    ("Frame Time:", "Frame Time: 0", "is out of range"),
+    ("Frame Time:", "Frame Time: -0.01", "is out of range"),
+    ("Frame Time:", "Frame Time: 1001", "is out of range"),
+    ("Frame Time:", "Frame Time: inf", "non-finite Frame Time"),
+    ("Frame Time:", "Frame Time: nan", "non-finite Frame Time"),
+    ("Frame Time:", "Frame Time: \u0660.\u0660\u0663", "not a number"),  # float() would take Arabic-Indic digits
+    ("Frame Time:", "Frame Time: 0.0" + "3" * 200, "not a number"),  # over 100 characters
+    ("OFFSET", "OFFSET 1e400 0 0", "OFFSET value 1e400 is out of range"),
+    ("OFFSET", "OFFSET 0 nan 0", "non-finite OFFSET value 'nan'"),
+    ("OFFSET", "OFFSET 0 0 1_000", "not a number: '1_000'"),
+    ("OFFSET", "OFFSET 0 0 1e10", "out of range (|x| <= 1e+09)"),
+])
+def test_header_numbers_are_checked_by_one_parser(field, value, message):
+    with pytest.raises(FormatError) as info:
+        parse_bvh(with_field(field, value), "bad.bvh")
+    assert message in str(info.value)
+    assert info.value.path == "bad.bvh" and info.value.line == at(field) + 1
+
+
+@pytest.mark.parametrize("careful", [False, True])
+def test_frame_values_use_the_decimal_grammar(careful):
+    def edit(lines):
+        lines[FRAME0 + 1] = "1_0" + lines[FRAME0 + 1][lines[FRAME0 + 1].index(" "):]  # float() would take it
+        if careful:
+            lines[FRAME0] = lines[FRAME0].replace(" ", " \r", 1)
+    with pytest.raises(FormatError, match="not a number: '1_0'") as info:
+        parse_bvh(with_lines(edit))
+    assert info.value.line == FRAME0 + 2
+
+
+def test_leading_zeros_are_a_plain_count():
+    m = parse_bvh(with_field("Frames:", "Frames: " + "0" * 5000 + "3"))  # int() would refuse 5001 digits
+    assert m.num_frames == 3
+
+
+@pytest.mark.parametrize("value, message", [("nan", "non-finite value nan"), ("1e400", "non-finite value inf"),
+                                            ("-1e400", "non-finite value -inf"), ("Infinity", "non-finite"),
+                                            ("1e10", "value 1e+10 is out of range")])
+def test_non_finite_or_huge_frame_values_name_their_line(value, message):
+    for careful in (False, True):  # the fast numpy reading, and the careful one (numpy refuses a CR in a line)
+        def edit(lines, careful=careful):
+            vals = lines[FRAME0 + 1].split()
+            lines[FRAME0 + 1] = " ".join([vals[0], value] + vals[2:])
+            if careful:
+                lines[FRAME0 + 2] = lines[FRAME0 + 2].replace(" ", " \r", 1)
+        with pytest.raises(FormatError) as info:
+            parse_bvh(with_lines(edit), "bad.bvh")
+        assert message in str(info.value) and "column 2" in str(info.value)
+        assert info.value.line == FRAME0 + 2
+
+
+@pytest.mark.parametrize("name", [b"Sp\x00ine", b"Sp\x01ine", b"Sp\x7fine", b"Sp\xc2\x80ine", b"Sp\x81ine",
+                                  b"Sp\xe2\x80\x8bine", b"a }", b"}"])
+def test_reader_refuses_names_the_writer_cannot_write(name):
+    # padded past the first 4 KiB, so that a NUL is not caught as "binary data" first
+    data = with_field("JOINT", b"JOINT " + name).replace(b"HIERARCHY\n", b"HIERARCHY\n" + b" " * 5000 + b"\n", 1)
+    with pytest.raises(FormatError) as info:
+        parse_bvh(data, "bad.bvh")
+    assert "joint name" in str(info.value) and info.value.line == at("JOINT") + 2
+
+
+def test_odd_but_writable_names_round_trip():
+    text = with_field("JOINT", "JOINT Left Up\u00a0Leg") + b""  # NBSP separates words like a space
+    m = parse_bvh(text.replace(b"JOINT LowerBack", "JOINT Br\u00fccke {x}".encode()))
+    assert m.skeleton.names[1] == "Left Up Leg" and m.skeleton.names[3] == "Br\u00fccke {x}"
+    assert parse_bvh(format_bvh(m)).skeleton.names == m.skeleton.names
+
+
+@pytest.mark.parametrize("name", ["Sp\x00ine", "a\tb", "a\nb", " a", "a ", "a  b", "", "{", "a } b", "\x85"])
+def test_writer_refuses_names_the_reader_refuses(name):
+    skel = Skeleton(["root", name], [-1, 0], np.ones((2, 3)))
+    m = Motion(skel, R.quat_identity((2, 2)), np.zeros((2, 3)), fps=30)
+    with pytest.raises(MotionsynthError, match="cannot write BVH: joint 1 name"):
+        format_bvh(m)
+
+
+def _small_motion(**changes) -> Motion:
+    skel = Skeleton(["root", "a"], [-1, 0], np.ones((2, 3)), changes.pop("channels", None))
+    m = Motion(skel, R.quat_identity((2, 2)), np.zeros((2, 3)), fps=30)
+    for key, value in changes.items():
+        setattr(m, key, value)
+    return m
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"root_positions": np.full((2, 3), 1e10)}, "has the value 1e+10"),
+    ({"fps": 2e6}, "at 2000000.0 fps"),
+    ({"fps": 1e-4}, "at 0.0001 fps"),
+    ({"channels": [(), ()]}, "no channels"),
+    ({"channels": [("Xposition", "Xposition"), ()]}, "has the channels"),
+    ({"channels": [("Wrotation",), ()]}, "has the channels"),
+])
+def test_writer_refuses_what_the_reader_would_refuse(changes, message):
+    with pytest.raises(MotionsynthError, match=re.escape(message)):
+        format_bvh(_small_motion(**changes))
+
+
+def test_writer_refuses_huge_offsets_and_no_frames():
+    m = _small_motion()
+    m.skeleton.offsets[1] = [0, 2e9, 0]
+    with pytest.raises(MotionsynthError, match="offset"):
+        format_bvh(m)
+    with pytest.raises(MotionsynthError, match="0 frames"):
+        format_bvh(_small_motion()[0:0])
+
+
+def chain_motion(depth: int, n_frames: int = 2) -> Motion:
+    """A chain ``depth`` joints deep, small random rotations (so the tip stays near 0.1 * depth units away)."""
+    rng = np.random.default_rng(depth)
+    skel = Skeleton([f"j{j}" for j in range(depth)], np.arange(depth) - 1,
+                    np.tile([0.0, 0.1, 0.0], (depth, 1)), end_sites={depth - 1: [0, 1, 0]})
+    rot = R.euler_to_quat(rng.uniform(-5, 5, (n_frames, depth, 3)), "ZYX", degrees=True)
+    return Motion(skel, rot, rng.uniform(-10, 10, (n_frames, 3)), fps=30)
+
+
+@pytest.mark.parametrize("depth", [1000, 3000])
+def test_deep_chain_writes_and_reads_back(depth, tmp_path):
+    m = chain_motion(depth)
+    write_bvh(m, tmp_path / "deep.bvh")  # the writer is iterative: no RecursionError
+    text = (tmp_path / "deep.bvh").read_text()
+    assert max(len(line) - len(line.lstrip("\t")) for line in text.splitlines()) <= 34  # indentation is capped
+    back = read_bvh(tmp_path / "deep.bvh")
+    assert back.skeleton.names == m.skeleton.names and back.skeleton.parents.tolist() == m.skeleton.parents.tolist()
+    assert fk_error(m, back) < 1e-3
+
+
+def wide_bvh(n_joints: int, n_frames: int = 2, chain: int = 10) -> str:
+    """``n_joints`` joints: a root with chains of ``chain`` joints, each ending in an End Site."""
+    out = ["HIERARCHY", "ROOT j0", "{", "OFFSET 0 0 0",
+           "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation"]
+    j = 1
+    while j < n_joints:
+        n = min(chain, n_joints - j)
+        for i in range(n):
+            out += [f"JOINT j{j + i}", "{", f"OFFSET 0 {i % 3 + 1} 0", "CHANNELS 3 Zrotation Xrotation Yrotation"]
+        out += ["End Site", "{", "OFFSET 0 1 0", "}"] + ["}"] * n
+        j += n
+    rng = np.random.default_rng(n_joints)
+    out += ["}", "MOTION", f"Frames: {n_frames}", "Frame Time: 0.0333333"]
+    out += [" ".join(f"{v:.4f}" for v in rng.uniform(-90, 90, 6 + 3 * (n_joints - 1))) for _ in range(n_frames)]
+    return "\n".join(out) + "\n"
+
+
+def test_forty_thousand_joints_read_and_write():
+    # speed (linear in the joints; 40,000 joints in well under 2 s) is measured in docs/BENCHMARKS.md
+    m = parse_bvh(wide_bvh(40_000))
+    assert len(m.skeleton) == 40_000 and len(m.skeleton.end_sites) == 4_000
+    back = parse_bvh(format_bvh(m))
+    assert back.skeleton.names == m.skeleton.names
+    assert np.array_equal(back.skeleton.parents, m.skeleton.parents)
+    assert np.allclose(np.abs((back.rotations * m.rotations).sum(-1)), 1.0, atol=1e-9)
+    assert np.allclose(back.root_positions, m.root_positions)
+
+
+@pytest.mark.parametrize("angles", [[-89.4, -111.1], [52.7, 119.7], [170.0, -179.0], [30.0, 90.0], [-120.0, -90.0]])
+def test_partial_rotation_channels_round_trip_at_any_angle(angles):
+    # two rotation channels (Y then X; Z padded): the writer must pick the Euler solution with Z = 0
+    text = """HIERARCHY
+ROOT root
+{
+ OFFSET 0 0 0
+ CHANNELS 5 Xposition Yposition Zposition Yrotation Xrotation
+ JOINT hinge
+ {
+  OFFSET 0 10 0
+  CHANNELS 1 Zrotation
+  End Site
+  {
+   OFFSET 10 0 0
+  }
+ }
+}
+MOTION
+Frames: 1
+Frame Time: 0.04
+"""
+    m = parse_bvh(text + f"1 2 3 {angles[0]} {angles[1]} {angles[0] + angles[1]}\n")
+    back = parse_bvh(format_bvh(m))
+    assert fk_error(m, back) < 1e-4
+    assert np.allclose(np.abs((back.rotations * m.rotations).sum(-1)), 1.0, atol=1e-9)
+
+
+def static_joints_bvh(n_joints: int, n_frames: int) -> str:
+    """One animated channel (the root's Xposition) and ``n_joints - 1`` joints without channels."""
+    lines = ["HIERARCHY", "ROOT r", "{", "OFFSET 0 0 0", "CHANNELS 1 Xposition"]
+    for j in range(1, n_joints):
+        lines += [f"JOINT j{j}", "{", "OFFSET 0 1 0", "}"]
+    lines += ["}", "MOTION", f"Frames: {n_frames}", "Frame Time: 0.01"] + [str(t % 7) for t in range(n_frames)]
+    return "\n".join(lines) + "\n"
+
+
+def test_many_static_joints_times_many_frames_are_refused_not_allocated():
+    # 2,001 joints x 1,000 frames from a 40 kB file would be 2,001,000 joint-frames (112 MB) with one channel
+    with pytest.raises(FormatError, match="too large: 1,000 frames x 2,001 joints with only 1 channels") as info:
+        parse_bvh(static_joints_bvh(2001, 1000))
+    assert info.value.line == 5 + 4 * 2000 + 3  # the Frames: line
+    m = parse_bvh(static_joints_bvh(2001, 400))  # 800,400 joint-frames: fine
+    long = Motion(m.skeleton, np.tile(m.rotations, (3, 1, 1)), np.tile(m.root_positions, (3, 1)), fps=m.fps)
+    with pytest.raises(MotionsynthError, match="cannot write BVH: too large"):  # and the writer agrees
+        format_bvh(long)

@@ -7,11 +7,13 @@ import pytest
 import torch
 import yaml
 
-from motionsynth.checkpoint import FILES, MODELS, Checkpoint, load_checkpoint, save_checkpoint
+from motionsynth.checkpoint import FILES, Checkpoint, read_checkpoint, save_checkpoint
 from motionsynth.errors import MotionsynthError, SkeletonMismatchError
-from motionsynth.models import HMVAE, model_config
+from motionsynth.models import HMVAE
+from motionsynth.registry import FAMILIES, build_model, load_checkpoint
 from motionsynth.skeleton import Skeleton
-from test_hmvae import BANDAI_NAMES, feature_batch, make_skeleton, one_thread, tiny_config  # noqa: F401
+
+from helpers import BANDAI_NAMES, TINY_MODELS, feature_batch, make_skeleton, tiny_checkpoint, tiny_config
 
 
 def _saved(tmp_path, variant="hmvae"):
@@ -89,16 +91,36 @@ def test_clear_errors_for_bad_folders(tmp_path):
 def test_every_family_roundtrips(tmp_path):
     sk = make_skeleton()
     x, stats = feature_batch(sk, 2, 32)
-    for family in ("hmvae", "hmvae-m", "hmvae-tcn", "trajectory"):
-        cfg = model_config(family, "cpu", {"window": 32} if family.startswith("hmvae") else {})
-        model = MODELS[family].from_config(cfg, sk)
-        model.set_stats(stats)
-        folder = save_checkpoint(tmp_path / family, model, {"family": family, "model": model.config_dict()}, sk,
-                                 stats)
+    for family in FAMILIES:
+        folder = tiny_checkpoint(tmp_path / family, family, sk, stats)
+        model = build_model(family, TINY_MODELS[family](), sk)
+        model.load_state_dict(read_checkpoint(folder).state)
         ck = load_checkpoint(folder)
+        assert ck.family == family and ck.state is None
         model.eval()
         torch.manual_seed(0)
         a = model.validation_step({"features": x})["loss"]
         torch.manual_seed(0)
         b = ck.model.validation_step({"features": x})["loss"]
         assert float(a) == float(b), family
+
+
+@pytest.mark.parametrize("damage,match", [
+    (lambda f: np.savez(f / "stats.npz", mean=np.zeros(7), std=np.ones(7)), "stats.npz: 'mean' has shape"),
+    (lambda f: np.savez(f / "stats.npz", mean=np.full(136, np.nan), std=np.ones(136)), "NaN"),
+    (lambda f: np.savez(f / "stats.npz", mean=np.zeros(136), std=-np.ones(136)), "negative"),
+    (lambda f: np.savez(f / "stats.npz", mean=np.array(["a"] * 136), std=np.ones(136)), "stats.npz"),
+    (lambda f: (f / "labels.json").write_text('{"content": "walk"}'), "labels.json"),
+    (lambda f: (f / "config.yaml").write_text("- a list\n"), "config.yaml"),
+    (lambda f: (f / "skeleton.json").write_text("{}"), "skeleton.json"),
+    (lambda f: (f / "weights.safetensors").write_bytes(b"\x00" * 10), "weights.safetensors"),
+])
+def test_damaged_checkpoint_contents_are_refused_on_load(tmp_path, damage, match):
+    """Contents are checked against the config and skeleton when the folder is read, not later in use."""
+    sk = make_skeleton()
+    _, stats = feature_batch(sk, 2, 32)
+    folder = tiny_checkpoint(tmp_path / "ck", "hmvae", sk, stats)
+    assert len(stats.mean) == 136  # 22 joints × 6 + 4: the sizes the cases above damage
+    damage(folder)
+    with pytest.raises(MotionsynthError, match=match):
+        load_checkpoint(folder)

@@ -10,7 +10,7 @@ from motionsynth.cli import main
 from motionsynth.errors import FormatError, MotionsynthError
 from motionsynth.io import load_motion, save_motion
 from motionsynth.io import npz as npz_module
-from motionsynth.io.bvh import parse_bvh, write_bvh
+from motionsynth.io.bvh import parse_bvh
 from motionsynth.io.npz import load_npz, save_npz
 from motionsynth.motion import Motion
 from motionsynth.skeleton import Skeleton
@@ -169,7 +169,7 @@ def test_convert_amass(tmp_path):
     (["bad.bvh", "out.bvh"], "bad.bvh:24: frame line has 14 values, expected 15"),
     (["missing.bvh", "out.npz"], "missing.bvh: no such file"),
     (["walk.bvh", "out.txt"], "unknown output type '.txt'"),
-    (["walk.bvh", "out.bvh", "--fps", "0"], "--fps must be positive"),
+    (["walk.bvh", "out.bvh", "--fps", "0"], "--fps must be a finite positive number"),
 ])
 def test_convert_errors_exit_2_without_output(bvh_file, tmp_path, monkeypatch, capsys, args, message):
     lines = BVH.splitlines()

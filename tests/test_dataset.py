@@ -385,3 +385,182 @@ def test_iter_takes_yields_motions_and_errors(folder_cache):
     assert set(items) == set(sources) | {"broken", "zz_other"}
     assert isinstance(items["broken"], MotionsynthError) and isinstance(items["walk_03"], Motion)
     assert items["walk_03"].labels == {"action": "walk"} and items["walk_03"].name == "walk_03"
+
+
+# ---- takes whose files animate different joints of the top chain (issue 11) -----------------------------------------
+TOP_NAMES = ["joint_Root", "Hips", "Spine", "Head", "LeftUpLeg", "LeftFoot", "RightUpLeg", "RightFoot"]
+TOP_PARENTS = [-1, 0, 1, 2, 1, 4, 1, 6]
+TOP_OFFSETS = [[0, 0, 0], [0, 90, 0], [0, 10, 0], [0, 30, 0], [10, -5, 0], [0, -80, 0], [-10, -5, 0], [0, -80, 0]]
+SIX = ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")
+
+
+def top_chain_take(T: int, seed: int, moves: str) -> Motion:
+    """A take on the Bandai-like skeleton (6 channels on every joint, a joint above Hips). ``moves="Hips"``: a
+    static identity joint_Root and Hips carrying the trajectory; ``moves="joint_Root"``: joint_Root carries the
+    trajectory and a heading rotation, Hips stays at its offset relative to it (and rotates)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(T)[:, None, None] / 30.0
+    angles = rng.uniform(5, 30, (1, 8, 3)) * np.sin(2 * np.pi * rng.uniform(0.3, 2, (1, 8, 3)) * t
+                                                     + rng.uniform(0, 6, (1, 8, 3)))
+    rot = R.euler_to_quat(angles, "ZXY", degrees=True)
+    path = np.stack([np.sin(np.arange(T) / 20) * 10, np.cos(np.arange(T) / 7), np.arange(T) * 3.0], 1)
+    root = 0 if moves == "joint_Root" else 1
+    skel = Skeleton(TOP_NAMES, TOP_PARENTS, TOP_OFFSETS, channels=[SIX] * 8, root=root)
+    if moves == "joint_Root":
+        heading = R.euler_to_quat(np.stack([np.zeros(T), np.arange(T) * 2.0, np.zeros(T)], 1), "ZXY", degrees=True)
+        rot[:, 0] = heading
+        return Motion(skel, rot, path, 30.0)
+    rot[:, 0] = R.quat_identity()
+    return Motion(skel, rot, path + [0, 90, 0], 30.0)
+
+
+@pytest.mark.parametrize("root_first", [True, False])
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_takes_moving_another_top_joint_are_folded_not_skipped(tmp_path, root_first, as_zip):
+    src = tmp_path / "src"
+    src.mkdir()
+    first, second = ("a", "b") if root_first else ("b", "a")
+    kinds = {f"{first}_root_{i}": "joint_Root" for i in range(5)} | {f"{second}_hips_{i}": "Hips" for i in range(5)}
+    for i, (name, moves) in enumerate(sorted(kinds.items())):
+        write_bvh(top_chain_take(30 + i, i, moves), src / f"{name}.bvh")
+    files = {name: read_bvh(src / f"{name}.bvh") for name in kinds}
+    assert {files[n].skeleton.names[files[n].skeleton.root] for n in kinds} == {"joint_Root", "Hips"}
+    source = src
+    if as_zip:
+        source = tmp_path / "takes.zip"
+        with zipfile.ZipFile(source, "w") as z:
+            for p in sorted(src.glob("*.bvh")):
+                z.write(p, p.name)
+    cache = prepare(source, "bvh-folder", tmp_path / "c", workers=2, progress=False)
+    assert sorted(t.name for t in cache.takes) == sorted(kinds) and cache.skipped == []
+    assert cache.skeleton.names[cache.skeleton.root] == "Hips"
+    body = cache.skeleton.subtree(cache.skeleton.index("Hips"))
+    for i, take in enumerate(cache.takes):
+        m, src_motion = cache.motion(i), files[take.name]
+        assert np.abs(m.global_positions()[:, body] - src_motion.global_positions()[:, body]).max() < 1e-3
+        assert np.allclose(m.rotations[:, 0], R.quat_identity(), atol=1e-6)  # joint_Root now static, at rest
+        if kinds[take.name] == "Hips":  # nothing to fold: every joint as in the file
+            assert np.abs(m.global_positions() - src_motion.global_positions()).max() < 1e-3
+    # the order takes are read in does not matter: the same data either way
+    again = prepare(source, "bvh-folder", tmp_path / "c1", workers=1, progress=False)
+    assert again.data_hash == cache.data_hash
+
+
+def test_data_info_lists_skipped_takes_with_reasons(folder_cache, capsys):
+    cache, _, _ = folder_cache
+    code, out, _ = run_cli(["data", "info", cache.path, "--json"], capsys)
+    info = json.loads(out)
+    assert code == 0 and info["skipped"] == 2 and info["stale_temp"] == []
+    reasons = {s["name"]: s["reason"] for s in info["skipped_takes"]}
+    assert set(reasons) == {"broken", "zz_other"} and "skeleton" in reasons["zz_other"]
+    code, out, _ = run_cli(["data", "info", cache.path], capsys)
+    assert code == 0 and "2 take(s) were skipped" in out and "zz_other: " in out and "broken: " in out
+
+
+# ---- temporary folders of killed prepares (issue 11) -----------------------------------------------------------------
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_prepare_removes_stale_temp_folders_and_info_reports_them(tmp_path, capsys):
+    import subprocess
+
+    from motionsynth.data.cache import remove_stale_temp_folders, stale_temp_folders
+
+    write_takes(tmp_path / "src", {"a": 30, "b": 31})
+    prepare(tmp_path / "src", "bvh-folder", tmp_path / "c", workers=1, progress=False)
+    dead = dead_pid()
+    stale = tmp_path / f".c.tmp-{dead}-k3j9"
+    stale.mkdir()
+    (stale / "rotations.npy").write_bytes(b"\0" * 5000)
+    (stale / ".lock").write_bytes(b"")  # its writer died: nobody holds the lock
+    legacy = tmp_path / ".c.tmp-q8w2e9r1"  # named before writers were recorded
+    legacy.mkdir()
+    (legacy / "features.npy").write_bytes(b"\0" * 100)
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        running = tmp_path / f".c.tmp-{sleeper.pid}-abcd"  # a live writer (no lock yet): kept
+        running.mkdir()
+        other = tmp_path / f".c2.tmp-{dead}-zzzz"  # another cache's: not ours to judge here
+        other.mkdir()
+        found = {Path(d["path"]).name: d["bytes"] for d in stale_temp_folders(tmp_path / "c")}
+        assert found == {stale.name: 5000, legacy.name: 100}
+        code, out, _ = run_cli(["data", "info", tmp_path / "c", "--json"], capsys)
+        assert code == 0 and {Path(d["path"]).name for d in json.loads(out)["stale_temp"]} == set(found)
+        code, out, _ = run_cli(["data", "info", tmp_path / "c"], capsys)
+        assert code == 0 and f"stale temporary folder {stale}" in out and "next `data prepare`" in out
+        code, out, _ = run_cli(["data", "prepare", tmp_path / "src", "--dataset", "bvh-folder", "--out",
+                                tmp_path / "c", "--workers", "1", "--no-progress"], capsys)
+        assert code == 0 and f"removed {stale}" in out
+        assert not stale.exists() and not legacy.exists() and running.exists() and other.exists()
+        assert MotionCache(tmp_path / "c").info()["stale_temp"] == []
+        # a missing cache with a killed prepare's leftovers beside it says so
+        (tmp_path / f".d.tmp-{dead}-x1y2").mkdir()
+        with pytest.raises(MotionsynthError, match=r"not a motion cache.*1 stale temporary folder"):
+            MotionCache(tmp_path / "d")
+        assert [d["action"] for d in remove_stale_temp_folders(tmp_path / "d")] == ["removed"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_cache_set_aside_by_a_killed_replace_is_put_back(tmp_path, capsys):
+    write_takes(tmp_path / "src", {"a": 30, "b": 31})
+    cache = prepare(tmp_path / "src", "bvh-folder", tmp_path / "c", workers=1, progress=False)
+    digest = cache.data_hash
+    aside = tmp_path / f".c.old-{dead_pid()}"
+    (tmp_path / "c").rename(aside)  # killed between moving the old cache aside and moving the new one in
+    code, out, _ = run_cli(["data", "prepare", tmp_path / "src", "--dataset", "bvh-folder", "--out", tmp_path / "c",
+                            "--workers", "1", "--no-progress"], capsys)
+    assert code == 0 and f"put back the previous cache from {aside}" in out
+    assert MotionCache(tmp_path / "c").data_hash == digest
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_prepare_killed_with_sigkill_is_cleaned_up_by_the_next_run(tmp_path, capsys):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from motionsynth.data.cache import stale_temp_folders
+
+    write_takes(tmp_path / "src", {"a": 30, "b": 31})
+    prepare(tmp_path / "src", "bvh-folder", tmp_path / "c", workers=1, progress=False)
+    marker = tmp_path / "writing"
+    script = f"""
+import time
+from pathlib import Path
+import motionsynth.data.cache as cache
+
+real = cache._write_cache
+def slow(tmp, *args, **kwargs):
+    real(tmp, *args, **kwargs)  # the whole cache is written, then the process hangs before the rename
+    Path({str(marker)!r}).write_text(str(tmp))
+    time.sleep(120)
+cache._write_cache = slow
+cache.prepare({str(tmp_path / 'src')!r}, "bvh-folder", {str(tmp_path / 'c')!r}, workers=1, progress=False)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the prepare subprocess never got to writing"
+        tmp = Path(marker.read_text())
+        assert tmp.name.startswith(f".c.tmp-{proc.pid}-") and (tmp / ".lock").is_file()
+        assert stale_temp_folders(tmp_path / "c") == []  # its writer is alive and holds the lock
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert tmp.is_dir() and (tmp / "meta.json").is_file()  # what a kill -9 leaves
+    assert [d["path"] for d in MotionCache(tmp_path / "c").info()["stale_temp"]] == [str(tmp)]
+    code, out, _ = run_cli(["data", "info", tmp_path / "c"], capsys)
+    assert code == 0 and f"stale temporary folder {tmp}" in out
+    prepare(tmp_path / "src", "bvh-folder", tmp_path / "c", workers=1, progress=False)
+    assert not tmp.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

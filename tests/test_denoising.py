@@ -7,9 +7,10 @@ import pytest
 
 from motionsynth.data.features import encode
 from motionsynth.errors import MotionsynthError
-from motionsynth.models.denoising import (assemble, check_options, despike, finish, integrate, place, smooth_path,
-                                         world_root)
-from test_hmvae import make_motion, make_skeleton
+from motionsynth.methods.denoising import check_options, despike, finish, place
+from motionsynth.methods.root import assemble, integrate, smooth_path, world_root
+
+from helpers import make_motion, make_skeleton
 
 
 def test_smooth_path_rejects_isolated_spikes_and_keeps_lines():

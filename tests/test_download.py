@@ -15,7 +15,6 @@ from motionsynth.cli import main
 from motionsynth.data.cache import prepare
 from motionsynth.data.download import extract_part, fetch_bandai
 from motionsynth.errors import MotionsynthError
-
 from test_dataset import make_bandai, zip_folder
 
 REPO_TOP = "Bandai-Namco-Research-Motiondataset-master/dataset/Bandai-Namco-Research-Motiondataset"

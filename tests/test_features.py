@@ -8,8 +8,18 @@ import pytest
 import torch
 
 from motionsynth import rotations as R
-from motionsynth.data.features import (ROOT_DIM, STD_FLOOR, FeatureStats, decode, decode_torch, encode, feature_dim,
-                                       origin, root_slice, rot6d_slice)
+from motionsynth.data.features import (
+    ROOT_DIM,
+    STD_FLOOR,
+    FeatureStats,
+    decode,
+    decode_torch,
+    encode,
+    feature_dim,
+    origin,
+    root_slice,
+    rot6d_slice,
+)
 from motionsynth.errors import FormatError
 from motionsynth.kinematics import fk
 from motionsynth.motion import Motion

@@ -2,69 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from motionsynth import rotations as R
-from motionsynth.data.features import FeatureStats, encode, feature_dim
-from motionsynth.motion import Motion
-from motionsynth.models import MODELS, build_model, model_config
+from motionsynth.data.features import feature_dim
 from motionsynth.models.hmvae import HMVAE, HMVAEConfig
 from motionsynth.models.layers import SkeletonConv, SkeletonPool, SkeletonUnpool, Topology
 from motionsynth.models.trajectory import TrajectoryConfig, TrajectoryModel
-from motionsynth.skeleton import Skeleton
+from motionsynth.registry import FAMILIES, build_model, model_config
 
-# A Bandai-like tree: static Root above Hips, spine of 4, two arms of 4, two legs of 4.
-BANDAI_NAMES = ["Root", "Hips", "Spine", "Chest", "Neck", "Head", "Shoulder_L", "UpperArm_L", "LowerArm_L", "Hand_L",
-                "Shoulder_R", "UpperArm_R", "LowerArm_R", "Hand_R", "UpperLeg_L", "LowerLeg_L", "Foot_L", "Toes_L",
-                "UpperLeg_R", "LowerLeg_R", "Foot_R", "Toes_R"]
-BANDAI_PARENTS = [-1, 0, 1, 2, 3, 4, 3, 6, 7, 8, 3, 10, 11, 12, 1, 14, 15, 16, 1, 18, 19, 20]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on the shared 2-core machine, two spinning threads are many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def make_skeleton(offset_scale: float = 1.0) -> Skeleton:
-    """The 22-joint Bandai-like skeleton (cm offsets, root = Hips)."""
-    rng = np.random.default_rng(1)
-    offsets = rng.normal(size=(22, 3)) * 10 * offset_scale
-    offsets[0] = 0
-    offsets[1] = [0, 90, 0]
-    return Skeleton(BANDAI_NAMES, BANDAI_PARENTS, offsets, root=1)
-
-
-def make_motion(skeleton: Skeleton, frames: int = 120, seed: int = 0, fps: float = 30.0) -> Motion:
-    """A smooth synthetic motion: sinusoidal joint rotations, a walking-like root trajectory."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(frames)[:, None, None] / fps
-    J = len(skeleton)
-    amp, freq, phase = rng.uniform(0.1, 0.5, (1, J, 3)), rng.uniform(0.3, 1.5, (1, J, 3)), rng.uniform(0, 6, (1, J, 3))
-    aa = amp * np.sin(2 * np.pi * freq * t + phase)
-    aa[:, 0] = 0
-    rot = R.axis_angle_to_quat(aa)
-    speed = rng.uniform(50, 150)
-    root = np.stack([speed * t[:, 0, 0], 90 + 3 * np.sin(4 * t[:, 0, 0]), 20 * np.sin(t[:, 0, 0])], -1)
-    return Motion(skeleton, rot, root, fps, name=f"take_{seed}")
-
-
-def feature_batch(skeleton: Skeleton, n: int = 8, T: int = 32, seed: int = 0) -> tuple[torch.Tensor, FeatureStats]:
-    """(n, T, D) normalised feature windows of synthetic motions, and their stats."""
-    feats = [encode(make_motion(skeleton, T, seed=seed + i)) for i in range(n)]
-    stats = FeatureStats.from_arrays(feats)
-    return torch.as_tensor(stats.normalize(np.stack(feats)), dtype=torch.float32), stats
-
-
-def tiny_config(variant: str = "hmvae", **kw) -> HMVAEConfig:
-    settings = dict(variant=variant, window=32, channels=[8, 8, 16, 16], kernel=3, local_latent=4, global_latent=8,
-                    progressive_steps=0, traj=TrajectoryConfig(channels=[4, 4, 8, 8], kernel=3))
-    return HMVAEConfig(**{**settings, **kw})
+from helpers import BANDAI_PARENTS, feature_batch, make_skeleton, tiny_config
 
 
 # ---- layers ---------------------------------------------------------------------------------------------------------
@@ -168,7 +115,7 @@ def test_window_must_divide_by_16():
 
 
 def test_registry_and_presets():
-    assert {"hmvae", "hmvae-m", "hmvae-tcn", "trajectory"} <= set(MODELS)
+    assert {"hmvae", "hmvae-m", "hmvae-tcn", "trajectory"} <= set(FAMILIES)
     assert model_config("hmvae-m").variant == "m" and model_config("hmvae-tcn").variant == "tcn"
     paper = model_config("hmvae", "paper")
     assert paper.kernel == 15 and paper.channels == [12, 24, 48, 96] and paper.beta == 0.003
@@ -182,7 +129,7 @@ def _overfit(model, x, steps, lr=3e-3):
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     torch.manual_seed(0)
     first = None
-    for i in range(steps):
+    for _ in range(steps):
         loss, _ = model.training_step({"features": x}, step=10_000)
         opt.zero_grad()
         loss.backward()

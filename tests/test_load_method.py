@@ -3,77 +3,38 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
-from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from motionsynth.checkpoint import Checkpoint, load_checkpoint, load_method, save_checkpoint
+from motionsynth.checkpoint import Checkpoint
 from motionsynth.cli import main
 from motionsynth.errors import MotionsynthError
-from motionsynth.models import build_model
-from motionsynth.models.meva import MEVAMethod, MotionVAEConfig
-from motionsynth.skeleton import Skeleton
-from motionsynth.tasks import denoise_mask
-from test_bench import _motion, _skeleton, cache  # noqa: F401  (module-scoped fixture: a tiny prepared cache)
-from test_hmvae import one_thread, tiny_config  # noqa: F401  (autouse fixture)
+from motionsynth.methods.meva import MEVAMethod
+from motionsynth.methods.prior import PriorMethod
+from motionsynth.registry import FAMILIES, load_checkpoint, load_method, names
+from motionsynth.tasks import Method, denoise_mask
 
-TINY_VAE = dict(window=32, hidden=16, latent=4, time_channels=4)
-TINY = {
-    "hmvae": lambda: asdict(tiny_config("hmvae")),
-    "hmvae-m": lambda: asdict(tiny_config("m")),
-    "hmvae-tcn": lambda: asdict(tiny_config("tcn")),
-    "mvae": lambda: dict(TINY_VAE),
-    "meva": lambda: dict(window=32, hidden=8, layers=1, mrr_hidden=16, mrr_iterations=1,
-                         vae=asdict(MotionVAEConfig(**TINY_VAE))),
-    "trajectory": lambda: {"channels": [2, 2, 4, 4], "kernel": 3},
-}
-
-
-def tiny_checkpoint(folder: Path, family: str, skeleton: Skeleton, stats, seed: int = 0) -> Path:
-    """An untrained, tiny checkpoint of ``family`` (window 32 where the family has one)."""
-    torch.manual_seed(seed)
-    model = build_model(family, TINY[family](), skeleton)
-    model.set_stats(stats)
-    config = {"family": family, "model": model.config_dict(), "fps": 30.0}
-    return save_checkpoint(folder, model, config, skeleton, stats, data_hash="tiny")
-
-
-def other_skeleton() -> Skeleton:
-    """The test skeleton with one joint renamed: the same shape, but not compatible."""
-    sk = _skeleton()
-    return Skeleton([n if n != "Head" else "Skull" for n in sk.names], sk.parents, sk.offsets, sk.channels,
-                    root=sk.root)
-
-
-@pytest.fixture
-def fake_prior(monkeypatch):
-    """`motionsynth.models.prior` replaced by a stand-in whose PriorMethod records its arguments."""
-
-    class PriorMethod:
-        name = "prior"
-
-        def __init__(self, checkpoint, **options):
-            self.checkpoint, self.options = checkpoint, options
-
-    module = types.ModuleType("motionsynth.models.prior")
-    module.PriorMethod = PriorMethod
-    monkeypatch.setitem(sys.modules, "motionsynth.models.prior", module)
-    return PriorMethod
+from helpers import biped_motion, other_skeleton, tiny_checkpoint
 
 
 @pytest.mark.parametrize("family", ["hmvae", "hmvae-m", "hmvae-tcn"])
-def test_hmvae_families_give_the_prior_method(family, cache, tmp_path, fake_prior):
+def test_hmvae_families_give_the_prior_method(family, cache, tmp_path):
     folder = tiny_checkpoint(tmp_path / family, family, cache.skeleton, cache.stats)
-    method = load_method(folder, steps=7)
-    assert isinstance(method, fake_prior)
-    assert isinstance(method.checkpoint, Checkpoint) and method.checkpoint.family == family
-    assert method.options == {"steps": 7}
-    assert method.checkpoint_hash == load_checkpoint(folder).weights_hash
+    method = load_method(folder, restarts=7, lr=0.01)
+    assert isinstance(method, PriorMethod) and isinstance(method, Method)
+    assert isinstance(method.ckpt, Checkpoint) and method.ckpt.family == family
+    assert method.restarts == 7 and method.lr == 0.01 and method.name == family
+
+
+def test_every_method_family_loads_through_the_registry(cache, tmp_path):
+    """The registry is the one table: each family of role 'method' gives its own method class."""
+    assert set(names()) == set(FAMILIES)
+    for name in names("method"):
+        method = load_method(tiny_checkpoint(tmp_path / name, name, cache.skeleton, cache.stats))
+        assert isinstance(method, FAMILIES[name].method) and isinstance(method, Method)
+        assert method.skeleton is not None and method.needs_fit is False
+        assert method.checkpoint_hash == load_checkpoint(tmp_path / name).weights_hash
 
 
 def test_meva_gives_the_denoiser(cache, tmp_path):
@@ -83,7 +44,7 @@ def test_meva_gives_the_denoiser(cache, tmp_path):
     assert method.checkpoint_hash == method.ckpt.weights_hash
     again = load_method(load_checkpoint(folder))  # an already loaded checkpoint works too
     assert isinstance(again, MEVAMethod) and again.overlap == 16
-    motion = _motion(cache.skeleton, T=40)
+    motion = biped_motion(cache.skeleton, T=40)
     out = method.complete(motion, denoise_mask(40, len(cache.skeleton)), n_samples=2)
     assert len(out) == 2 and out[0].num_frames == 40 and np.isfinite(out[0].rotations).all()
 

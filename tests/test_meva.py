@@ -10,52 +10,27 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from motionsynth.bench.noise import add_noise
-from motionsynth.checkpoint import load_checkpoint, save_checkpoint
 from motionsynth.data.cache import prepare, split_of
-from motionsynth.data.features import encode, feature_dim
+from motionsynth.data.features import feature_dim
+from motionsynth.data.noise import add_noise
 from motionsynth.errors import MotionsynthError, SkeletonMismatchError
-from motionsynth.models import MODELS, register_model
-from motionsynth.models.meva import MEVA, MEVAConfig, MEVAMethod, MotionVAE, MotionVAEConfig, blend_weights
-from motionsynth.models.denoising import smooth_path, world_root
+from motionsynth.methods.meva import MEVAMethod
+from motionsynth.methods.root import smooth_path, world_root
+from motionsynth.models.meva import MEVA, MEVAConfig, MotionVAE, MotionVAEConfig
+from motionsynth.ops import blend_weights
+from motionsynth.registry import load_checkpoint, load_method
 from motionsynth.tasks import denoise_mask, predict_mask
-from test_hmvae import feature_batch, make_motion, make_skeleton, one_thread  # noqa: F401  (autouse fixture)
+
+from helpers import MEVA_VAE, TINY_MEVA, feature_batch, make_motion, make_skeleton, meva_checkpoint, tiny_meva
 
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "motionsynth" / "configs"
-TINY_VAE = dict(window=32, hidden=32, latent=8, time_channels=4)
-TINY_MEVA = dict(window=32, hidden=16, layers=1, mrr_hidden=32, mrr_iterations=2)
-
-
-@pytest.fixture(autouse=True)
-def registered():
-    """The families in the registry (a no-op once models/__init__.py lists them)."""
-    for name, cls in (("mvae", MotionVAE), ("meva", MEVA)):
-        if MODELS.get(name) is not cls:
-            register_model(name, cls)
-
-
-def vae_checkpoint(folder: Path, skeleton, stats, **kw) -> Path:
-    torch.manual_seed(0)
-    vae = MotionVAE(MotionVAEConfig(**{**TINY_VAE, **kw}), skeleton)
-    vae.set_stats(stats)
-    return save_checkpoint(folder, vae, {"family": "mvae", "model": vae.config_dict(), "fps": 30.0}, skeleton, stats)
-
-
-def tiny_meva(tmp_path: Path, **kw) -> tuple[MEVA, torch.Tensor, object]:
-    sk = make_skeleton()
-    x, stats = feature_batch(sk, n=4, T=32)
-    folder = vae_checkpoint(tmp_path / "vae", sk, stats)
-    torch.manual_seed(1)
-    model = MEVA.from_config(MEVAConfig(**{**TINY_MEVA, "vae_checkpoint": str(folder), **kw}), sk)
-    model.set_stats(stats)
-    return model, x, stats
 
 
 # ---- motion VAE ---------------------------------------------------------------------------------------------------
 def test_motion_vae_shapes_and_steps():
     sk = make_skeleton()
     x, stats = feature_batch(sk, n=3, T=32)
-    vae = MotionVAE.from_config(TINY_VAE, sk)
+    vae = MotionVAE.from_config(MEVA_VAE, sk)
     vae.set_stats(stats)
     mu, logvar = vae.encode(x)
     assert mu.shape == logvar.shape == (3, 8)
@@ -82,7 +57,7 @@ def test_motion_vae_overfits_one_batch():
     sk = make_skeleton()
     x, stats = feature_batch(sk, n=4, T=32)
     torch.manual_seed(0)
-    vae = MotionVAE(MotionVAEConfig(**{**TINY_VAE, "hidden": 64, "latent": 16}), sk)
+    vae = MotionVAE(MotionVAEConfig(**{**MEVA_VAE, "hidden": 64, "latent": 16}), sk)
     vae.set_stats(stats)
     first = float(vae.validation_step({"features": x})["loss"])
     opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
@@ -146,41 +121,13 @@ def test_meva_vme_only_and_config_errors(tmp_path):
         MEVAConfig(vae_checkpoint=str(tmp_path / "nowhere"))
 
 
-# ---- windows and the Method ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("T,W,overlap", [(300, 32, 16), (300, 32, 8), (300, 32, 0), (20, 32, 16), (32, 32, 16),
-                                         (33, 32, 16), (100, 90, 45)])
-def test_blend_weights_sum_to_one(T, W, overlap):
-    starts, weights = blend_weights(T, W, overlap)
-    assert starts[0] == 0 and starts[-1] == max(0, T - W) and weights.shape == (len(starts), W)
-    total = np.zeros(max(T, W))
-    for s, w in zip(starts, weights):
-        total[s:s + W] += w
-    np.testing.assert_allclose(total[:T], 1.0, atol=1e-12)
-    assert (weights >= 0).all() and (total[T:] == 0).all()
-
-
-def test_blend_weights_cross_fade_linearly():
-    starts, weights = blend_weights(80, 32, 16)  # windows at 0, 16, 32, 48: each overlap is exactly 16 frames
-    assert starts.tolist() == [0, 16, 32, 48]
-    np.testing.assert_allclose(weights[1, 16:], 1 - np.arange(1, 17) / 17, atol=1e-12)
-    np.testing.assert_allclose(weights[2, :16], np.arange(1, 17) / 17, atol=1e-12)
-
-
-def meva_checkpoint(tmp_path: Path) -> tuple[Path, object]:
-    model, _, stats = tiny_meva(tmp_path)
-    with torch.no_grad():  # a non-trivial refinement, so that the test sees the MRR's output
-        model.mrr[-1].bias.normal_(0, 0.05)
-    folder = save_checkpoint(tmp_path / "meva", model, {"family": "meva", "model": model.config_dict(), "fps": 30.0},
-                             model.skeleton, stats)
-    return folder, model
-
-
+# ---- the Method ------------------------------------------------------------------------------------------
 def test_meva_method_denoises_a_long_motion_window_by_window(tmp_path):
     folder, _ = meva_checkpoint(tmp_path)
     sk = make_skeleton()
     clean = make_motion(sk, 300, seed=3)
     noisy = add_noise(clean, "mixed", [0, 1])
-    method = MEVAMethod(folder, batch_size=2, root_sigma=2.0, smooth_sigma=0.0)
+    method = load_method(folder, batch_size=2, root_sigma=2.0, smooth_sigma=0.0)
     sizes = []
     method.model.register_forward_hook(lambda mod, inp, out: sizes.append(inp[0].shape))
     results = method.complete(noisy, denoise_mask(300, len(sk)), n_samples=2)
@@ -197,7 +144,7 @@ def test_meva_method_denoises_a_long_motion_window_by_window(tmp_path):
     np.testing.assert_allclose(out.global_positions()[:, r, [0, 2]], path[:, [0, 2]], atol=1e-3)
     assert not np.allclose(out.rotations, noisy.rotations, atol=1e-3)
     # root="model": integrated from MEVA's velocities, starting where the input does
-    integrated = MEVAMethod(folder, root="model", smooth_sigma=0.0).denoise(noisy)
+    integrated = load_method(folder, root="model", smooth_sigma=0.0).denoise(noisy)
     np.testing.assert_allclose(integrated.global_positions()[0, r, [0, 2]], noisy.global_positions()[0, r, [0, 2]],
                                atol=1e-3)
 
@@ -205,7 +152,7 @@ def test_meva_method_denoises_a_long_motion_window_by_window(tmp_path):
 def test_meva_method_short_motion_other_fps_and_errors(tmp_path):
     folder, _ = meva_checkpoint(tmp_path)
     sk = make_skeleton()
-    method = MEVAMethod(folder)
+    method = load_method(folder)
     short = make_motion(sk, 20, seed=4)
     assert method.complete(short, denoise_mask(20, len(sk)))[0].num_frames == 20
     fast = make_motion(sk, 90, seed=5, fps=60.0)
@@ -217,7 +164,9 @@ def test_meva_method_short_motion_other_fps_and_errors(tmp_path):
     with pytest.raises(SkeletonMismatchError):
         method.complete(other, denoise_mask(40, len(sk)))
     with pytest.raises(MotionsynthError, match="not MEVA"):
-        MEVAMethod(tmp_path / "vae")
+        MEVAMethod(load_checkpoint(tmp_path / "vae"))
+    with pytest.raises(MotionsynthError, match="component"):
+        load_method(tmp_path / "vae")
 
 
 # ---- end to end: prepare a cache from BVH, `motionsynth train mvae`, then `train meva` ------------------------------
@@ -262,7 +211,7 @@ def test_train_mvae_then_meva_end_to_end(tmp_path):
     vae_weights = ckpt.model.state_dict()
     assert all(torch.equal(v, vae_weights[k]) for k, v in meva.model.vae.state_dict().items())
     motion = make_motion(make_skeleton(), 50, seed=9)
-    assert MEVAMethod(meva).complete(motion, denoise_mask(50, 22))[0].num_frames == 50
+    assert load_method(meva).complete(motion, denoise_mask(50, 22))[0].num_frames == 50
 
 
 def test_config_files_parse():

@@ -8,28 +8,20 @@ import pytest
 import torch
 
 from motionsynth import rotations as R
-from motionsynth.checkpoint import load_checkpoint, save_checkpoint
+from motionsynth.checkpoint import save_checkpoint
 from motionsynth.data.features import encode
 from motionsynth.errors import MotionsynthError
-from motionsynth.models.hmvae import HMVAE
+from motionsynth.methods import prior
+from motionsynth.methods.baselines import Interpolation
+from motionsynth.methods.completion import place_root
+from motionsynth.methods.prior import DEFAULT_RESTARTS, PriorMethod
 from motionsynth.models.meva import MotionVAE, MotionVAEConfig
-from motionsynth.models import prior
-from motionsynth.models.prior import DEFAULT_RESTARTS, PriorMethod
+from motionsynth.registry import load_checkpoint, load_method
 from motionsynth.tasks import Mask, Method, denoise_mask, joints_mask, keyframe_mask, predict_mask
-from test_hmvae import feature_batch, make_motion, make_skeleton, one_thread, tiny_config  # noqa: F401
+
+from helpers import make_motion, make_skeleton, save_tiny
 
 FAST = dict(restarts=2, phase1_iters=4, phase2_iters=3)
-
-
-def save_tiny(folder, variant="hmvae"):
-    sk = make_skeleton()
-    _, stats = feature_batch(sk, n=6, T=32)
-    torch.manual_seed(0)
-    model = HMVAE(tiny_config(variant), sk)
-    model.set_stats(stats)
-    model.steps_seen.fill_(10)  # past progressive_steps (0): the local latent is active
-    family = {"hmvae": "hmvae", "m": "hmvae-m", "tcn": "hmvae-tcn"}[variant]
-    return save_checkpoint(folder, model, {"family": family, "model": model.config_dict(), "fps": 30.0}, sk, stats)
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +39,9 @@ def same_rotations(a, b, atol=1e-5):
 
 
 def test_is_a_method_and_loads_from_a_folder(ckpt):
-    method = PriorMethod(ckpt.path, **FAST)
+    method = PriorMethod(ckpt, **FAST)
     assert isinstance(method, Method) and method.name == "hmvae" and method.window == 32
     assert method.checkpoint_hash == ckpt.weights_hash
-    from motionsynth.checkpoint import load_method
-
     loaded = load_method(ckpt.path, restarts=3)
     assert isinstance(loaded, PriorMethod) and loaded.restarts == 3
 
@@ -59,9 +49,8 @@ def test_is_a_method_and_loads_from_a_folder(ckpt):
 def test_assembly_roundtrips_an_observed_motion(ckpt, skeleton):
     """Fully observed features → the same motion (root trajectory integrated and pinned, heading included)."""
     m = make_motion(skeleton, 40, seed=2)
-    method = PriorMethod(ckpt, **FAST)
     full = Mask(np.ones((40, len(skeleton)), bool), np.ones(40, bool))
-    out = method._assemble_pinned(encode(m).astype(np.float64), m, full)
+    out = place_root(encode(m).astype(np.float64), m, full)
     assert same_rotations(out.rotations, m.rotations, 1e-4)
     np.testing.assert_allclose(out.root_positions, m.root_positions, atol=1e-3)
 
@@ -72,7 +61,7 @@ def test_root_is_pinned_to_observed_keyframes(ckpt, skeleton):
     m = make_motion(skeleton, 40, seed=3)
     feats = encode(make_motion(skeleton, 40, seed=9)).astype(np.float64)  # another motion's features
     mask = keyframe_mask(40, len(skeleton), [0, 15, 39])
-    out = PriorMethod(ckpt, **FAST)._assemble_pinned(feats, m, mask)
+    out = place_root(feats, m, mask)
     np.testing.assert_allclose(out.root_positions[mask.root], m.root_positions[mask.root], atol=1e-3)
     from motionsynth.kinematics import heading_angle
 
@@ -88,13 +77,13 @@ def test_latent_optimisation_reduces_the_objective(ckpt, skeleton):
     objective = {}
     for iters in (0, 25):
         method = PriorMethod(ckpt, restarts=2, phase1_iters=iters, phase2_iters=0, lr=0.05)
-        method.complete(m, mask, seed=0)
-        objective[iters] = method.last_objective[0]
+        objective[iters] = method.complete(m, mask, seed=0).objective[0]
     assert objective[25] < objective[0]
     method = PriorMethod(ckpt, restarts=2, phase1_iters=25, phase2_iters=15, decoder_lr=1e-3)
-    method.complete(m, mask, seed=0)
-    assert method.last_objective[0] < objective[25]  # phase 2 (decoder fine-tuning) improves the fit further
-    assert method.last_timings["phase1_s"] > 0 and method.last_timings["phase2_s"] > 0
+    result = method.complete(m, mask, seed=0)
+    assert result.objective[0] < objective[25]  # phase 2 (decoder fine-tuning) improves the fit further
+    assert result.timings["phase1_s"] > 0 and result.timings["phase2_s"] > 0
+    assert result.options["phase1_iters"] == 25 and result.options["decoder_lr"] == 1e-3
 
 
 def test_phase2_leaves_the_shared_model_unchanged(ckpt, skeleton):
@@ -130,6 +119,11 @@ def test_prediction_and_generation_masks(ckpt, skeleton):
     assert np.array_equal(out.rotations[:10], m.rotations[:10]) and out.num_frames == 40
     empty = Mask(np.zeros((40, len(skeleton)), bool), np.zeros(40, bool))
     assert method.complete(m, empty)[0].num_frames == 40  # nothing observed: a sample of the prior
+    assert method.kind(empty) == "generate"
+    gen = method.complete(m, empty, n_samples=2, seed=1)
+    assert gen.timings["restarts"] == 2 and not np.allclose(gen[0].rotations, gen[1].rotations)
+    with pytest.raises(MotionsynthError, match="not conditioned on labels"):
+        method.complete(m, empty, label={"content": "walk"})
     assert method.kind(keyframe_mask(40, len(skeleton), [0, 39])) == "inbetween"
     assert method.kind(joints_mask(40, skeleton, "lower")) == "complete"
 
@@ -140,7 +134,7 @@ def test_n_samples_best_first_and_distinct(ckpt, skeleton, monkeypatch):
     method = PriorMethod(ckpt, restarts=2, phase1_iters=5, phase2_iters=2)
     outs = method.complete(m, mask, n_samples=3, seed=3)  # more samples than restarts: restarts raised to 3
     assert len(outs) == 3 and all(o.num_frames == 40 for o in outs)
-    assert method.last_objective == sorted(method.last_objective)
+    assert outs.objective == sorted(outs.objective)
     assert not np.allclose(outs[0].rotations, outs[1].rotations)
     again = method.complete(m, mask, n_samples=3, seed=3)
     assert all(np.array_equal(a.rotations, b.rotations) for a, b in zip(outs, again))  # seeded
@@ -162,25 +156,26 @@ def test_one_latent_variants(tmp_path, variant):
 def test_default_restarts_and_iterations_follow_the_mask(ckpt, skeleton):
     m = make_motion(skeleton, 32, seed=15)
     method = PriorMethod(ckpt, phase1_iters=0, phase2_iters=0)
-    method.complete(m, keyframe_mask(32, len(skeleton), [0, 31]))
-    assert method.last_timings["restarts"] == DEFAULT_RESTARTS["inbetween"]
-    method.complete(m, joints_mask(32, skeleton, skeleton.groups["upper"]))
-    assert method.last_timings["restarts"] == DEFAULT_RESTARTS["complete"] > DEFAULT_RESTARTS["inbetween"]
+    result = method.complete(m, keyframe_mask(32, len(skeleton), [0, 31]))
+    assert result.timings["restarts"] == result.options["restarts"] == DEFAULT_RESTARTS["inbetween"]
+    result = method.complete(m, joints_mask(32, skeleton, skeleton.groups["upper"]))
+    assert result.timings["restarts"] == DEFAULT_RESTARTS["complete"] > DEFAULT_RESTARTS["inbetween"]
     method = PriorMethod(ckpt, restarts=3, phase1_iters=0, phase2_iters=0)
-    method.complete(m, joints_mask(32, skeleton, skeleton.groups["upper"]), n_samples=5)
-    assert method.last_timings["restarts"] == 5  # raised to n_samples
+    result = method.complete(m, joints_mask(32, skeleton, skeleton.groups["upper"]), n_samples=5)
+    assert result.timings["restarts"] == 5  # raised to n_samples
 
 
 def test_interpolation_init_starts_from_the_encoded_interpolation(ckpt, skeleton):
     """With init="interpolate" and no iterations, restart 0 decodes the encoder's mean of the SLERP fill."""
-    m = make_motion(skeleton, 40, seed=14)
-    mask = keyframe_mask(40, len(skeleton), [0, 1, 20, 39])
-    objective = {}
-    for init in ("sample", "interpolate"):
-        method = PriorMethod(ckpt, init=init, restarts=1, phase1_iters=0, phase2_iters=0)
-        method.complete(m, mask, seed=5)
-        objective[init] = method.last_objective[0]
-    assert objective["interpolate"] != objective["sample"]
+    m = make_motion(skeleton, 32, seed=14)
+    mask = keyframe_mask(32, len(skeleton), [0, 1, 20, 31])
+    method = PriorMethod(ckpt, init="interpolate", restarts=1, phase1_iters=0, phase2_iters=0, pin_rotations=False)
+    out = method.complete(m, mask, seed=5)[0]
+    fill = Interpolation().complete(m, mask)[0]
+    rot = _decoded_posterior_mean(ckpt, fill)
+    body = [j for j in range(len(skeleton)) if j != skeleton.root and j not in skeleton.ancestors(skeleton.root)]
+    missing = ~mask.frames
+    assert same_rotations(out.rotations[missing][:, body], rot[missing][:, body], atol=1e-4)
     with pytest.raises(MotionsynthError, match="init"):
         PriorMethod(ckpt, init="zeros")
 
@@ -195,23 +190,16 @@ def test_nearest_init_projects_the_retrieved_completion(ckpt, skeleton):
     with pytest.raises(MotionsynthError, match="fit"):
         method.complete(m, mask)
     assert method.fit([make_motion(skeleton, 50, seed=s) for s in (17, 18)] + [m]) is method
-    out = method.complete(m, mask)[0]
-    t = method.last_timings
+    result = method.complete(m, mask)
+    out, t = result[0], result.timings
     assert (t["restarts"], t["phase1_iters"], t["phase2_iters"]) == (DEFAULT_RESTARTS["complete_nearest"], 0, 0)
     fill = method.retrieval.complete(m, mask)[0]
     assert same_rotations(fill.rotations, m.rotations)  # m itself is in the database: retrieved exactly
-    model = ckpt.model
-    x = torch.as_tensor(np.asarray(ckpt.stats.normalize(encode(fill, dtype=np.float32)), dtype=np.float32)[None])
-    with torch.no_grad():
-        mu_l, _, mu_g, _ = model.encode(x)
-        rot = model.decode_rotations(mu_l, mu_g)
-        feats = ckpt.stats.denormalize(torch.cat([rot, model.root_block(rot)], -1).numpy())[0]
     legs = [j for j in skeleton.groups["lower"] if j != skeleton.root and j not in skeleton.ancestors(skeleton.root)]
-    d6 = feats[:, :6 * len(skeleton)].reshape(32, -1, 6)[:, legs]
-    assert same_rotations(out.rotations[:, legs], R.sixd_to_quat(d6.astype(np.float64)), atol=1e-4)
+    assert same_rotations(out.rotations[:, legs], _decoded_posterior_mean(ckpt, fill)[:, legs], atol=1e-4)
     assert np.array_equal(out.rotations[mask.joints], m.rotations[mask.joints])
     samples = method.complete(m, mask, n_samples=3, seed=2)
-    assert method.last_objective == sorted(method.last_objective)
+    assert samples.objective == sorted(samples.objective)
     assert not np.allclose(samples[1].rotations, samples[2].rotations)
 
 
@@ -222,14 +210,13 @@ def test_refinement_modes_any_length(ckpt, skeleton, refine, extra):
     m.translations = np.broadcast_to(skeleton.offsets, (200, len(skeleton), 3)).copy()
     method = PriorMethod(ckpt, refine=refine, batch_size=48, **extra)
     out = method.complete(m, denoise_mask(200, len(skeleton)), n_samples=2)
-    assert len(out) == 2
+    assert len(out) == 2 and out.timings["refine_s"] > 0 and out.options["refine"] == refine
     o = out[0]
     assert o.num_frames == 200 and o.fps == m.fps and o.name == m.name
     assert np.isfinite(o.rotations).all() and np.isfinite(o.root_positions).all()
     assert np.array_equal(o.translations, m.translations)
     if extra.get("root", "smooth") == "smooth":  # the input's root, smoothed: close to it
         assert np.abs(o.root_positions - m.root_positions).max() < 10.0
-    assert method.last_timings["refine_s"] > 0
     short = method.complete(m[:20], denoise_mask(20, len(skeleton)))[0]  # shorter than the window: padded
     assert short.num_frames == 20
 
@@ -246,12 +233,12 @@ def test_clear_errors(ckpt, skeleton, tmp_path):
     with pytest.raises(MotionsynthError, match="restarts"):
         PriorMethod(ckpt, restarts=0)
     with pytest.raises(MotionsynthError, match="no such checkpoint"):
-        PriorMethod(tmp_path / "missing")
+        load_method(tmp_path / "missing")
     vae = MotionVAE(MotionVAEConfig(window=32, hidden=8, latent=4), skeleton)
     folder = save_checkpoint(tmp_path / "mvae", vae, {"family": "mvae", "model": vae.config_dict()}, skeleton,
                              ckpt.stats)
     with pytest.raises(MotionsynthError, match="HM-VAE"):
-        PriorMethod(folder)
+        PriorMethod(load_checkpoint(folder))
     method = PriorMethod(ckpt, **FAST)
     m = make_motion(skeleton, 40, seed=12)
     with pytest.raises(MotionsynthError, match="n_samples"):
@@ -263,6 +250,18 @@ def test_clear_errors(ckpt, skeleton, tmp_path):
     other = make_skeleton(offset_scale=2.0)
     with pytest.raises(MotionsynthError, match="bone lengths"):
         method.complete(make_motion(other, 40), keyframe_mask(40, len(other), [0, 39]))
+
+
+def _decoded_posterior_mean(ckpt, motion) -> np.ndarray:
+    """(T, J, 4) rotations the model decodes from the encoder's posterior mean of ``motion`` (one window)."""
+    model = ckpt.model
+    x = torch.as_tensor(np.asarray(ckpt.stats.normalize(encode(motion, dtype=np.float32)), dtype=np.float32)[None])
+    with torch.no_grad():
+        mu_l, _, mu_g, _ = model.encode(x)
+        rot = model.decode_rotations(mu_l, mu_g)
+        feats = ckpt.stats.denormalize(torch.cat([rot, model.root_block(rot)], -1).numpy())[0]
+    d6 = feats[:, :6 * len(ckpt.skeleton)].reshape(len(feats), -1, 6)
+    return R.sixd_to_quat(d6.astype(np.float64))
 
 
 def test_rotation_pinning_joins_the_keyframes(ckpt, skeleton):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from motionsynth.cli import main
-from motionsynth.data.cache import SPLITS, MotionCache, prepare
+from motionsynth.data.cache import SPLITS, MotionCache
 from motionsynth.data.windows import WindowDataset, windows
 from motionsynth.io.bvh import parse_bvh
 

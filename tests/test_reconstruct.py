@@ -11,13 +11,12 @@ import torch
 from motionsynth.bench import run_benchmark
 from motionsynth.bench.protocol import Reconstructor
 from motionsynth.bench.report import load_records
-from motionsynth.checkpoint import load_checkpoint
 from motionsynth.cli import main
 from motionsynth.data.windows import windows
 from motionsynth.errors import MotionsynthError
-from test_bench import cache  # noqa: F401  (module-scoped fixture: a tiny prepared cache, 20 joints, 200-frame takes)
-from test_hmvae import one_thread  # noqa: F401  (autouse fixture)
-from test_load_method import other_skeleton, tiny_checkpoint
+from motionsynth.registry import load_checkpoint
+
+from helpers import other_skeleton, tiny_checkpoint
 
 FAMILIES = ("hmvae", "hmvae-m", "hmvae-tcn", "mvae")  # every family with an encoder/decoder
 COLUMNS = ["pa_mpjpe_cm", "mpjpe_rel_cm", "mpjpe_cm", "accel", "accel_gt", "accel_error", "windows"]

@@ -5,9 +5,8 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation as Sci
 
-from motionsynth import Motion, MotionsynthError, Skeleton, SkeletonMismatchError
+from motionsynth import Motion, MotionsynthError, Skeleton, SkeletonMismatchError, tasks
 from motionsynth import rotations as R
-from motionsynth import tasks
 from motionsynth.kinematics import fk, foot_contacts, heading_angle
 
 
@@ -177,3 +176,62 @@ def test_keep_observed_and_mask_files(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"garbage")
     with pytest.raises(MotionsynthError, match="not a mask file"):
         tasks.load_mask(tmp_path / "bad.npz")
+
+
+# ---- folding the top joints onto the canonical root (issue 11) -------------------------------------------------------
+def test_fold_top_joints_moves_the_trajectory_to_the_branching_joint():
+    from dataclasses import replace
+
+    from motionsynth.motion import top_chain
+
+    sk = humanoid()
+    assert top_chain(sk) == [0, 1]
+    rng = np.random.default_rng(3)
+    T = 20
+    rot = R.quat_normalize(rng.normal(size=(T, 22, 4)))
+    offsets = sk.offsets.copy()
+    offsets[0] = [5.0, 0.0, -3.0]  # a top joint away from the origin
+    top_moves = Motion(replace(sk, offsets=offsets, root=0), rot, rng.normal(size=(T, 3)) * 100, 30, name="t")
+    folded = top_moves.fold_top_joints()
+    assert folded.skeleton.root == 1 and folded.name == "t" and top_moves.skeleton.root == 0
+    body = sk.subtree(1)
+    assert np.abs(folded.global_positions()[:, body] - top_moves.global_positions()[:, body]).max() < 1e-9
+    same = np.abs((folded.global_rotations() * top_moves.global_rotations()).sum(-1))[:, body]
+    assert np.abs(same - 1).max() < 1e-9
+    assert np.array_equal(folded.rotations[:, 0], R.quat_identity((T,)))
+    assert np.allclose(folded.global_positions()[:, 0], offsets[0])  # the top joint rests at its offset
+    assert np.allclose(folded.root_positions + offsets[0], folded.global_positions()[:, 1])
+    assert np.array_equal(folded.rotations[:, 2:], top_moves.rotations[:, 2:])  # the rest of the body untouched
+    assert folded.fold_top_joints() is folded  # canonical already
+    # a file that moves the branching joint below a static identity top joint is returned as it is
+    hips_moves = Motion(sk, np.concatenate([R.quat_identity((T, 1)), rot[:, 1:]], 1), rng.normal(size=(T, 3)), 30)
+    assert hips_moves.fold_top_joints() is hips_moves
+    # a static top joint with a constant rotation is folded too (its rotation moves into the branching joint)
+    tilted = R.euler_to_quat(np.tile([[90.0, 0, 0]], (T, 1)), "XYZ", degrees=True)
+    hips_tilted = replace(hips_moves, rotations=np.concatenate([tilted[:, None], rot[:, 1:]], 1))
+    f = hips_tilted.fold_top_joints()
+    assert f is not hips_tilted and np.abs(f.global_positions()[:, body]
+                                           - hips_tilted.global_positions()[:, body]).max() < 1e-9
+
+
+def test_fold_top_joints_with_translations_and_unusual_trees():
+    from motionsynth.motion import top_chain
+
+    chain = Skeleton(["a", "b", "c"], [-1, 0, 1], np.ones((3, 3)))
+    assert top_chain(chain) is None
+    m = Motion(chain, R.quat_identity((4, 3)), np.zeros((4, 3)), 30)
+    assert m.fold_top_joints() is m  # no branching joint: nothing to fold onto
+    branch_at_0 = Skeleton(["h", "l", "r"], [-1, 0, 0], np.ones((3, 3)))
+    m = Motion(branch_at_0, R.quat_identity((4, 3)), np.zeros((4, 3)), 30)
+    assert m.fold_top_joints() is m
+    # six channels everywhere: per-joint translations are kept, the top joint's set to its offset
+    sk = humanoid()
+    rng = np.random.default_rng(5)
+    T = 6
+    trans = np.broadcast_to(sk.offsets, (T, 22, 3)).copy()
+    trans[:, 1] = [1.0, 2.0, 3.0]  # the branching joint static relative to a moving top joint
+    m = Motion(Skeleton(sk.names, sk.parents, sk.offsets, root=0), R.quat_normalize(rng.normal(size=(T, 22, 4))),
+               rng.normal(size=(T, 3)), 30, translations=trans)
+    f = m.fold_top_joints()
+    assert f.translations is not None and np.array_equal(f.translations[:, 0], np.broadcast_to(sk.offsets[0], (T, 3)))
+    assert np.abs(f.global_positions()[:, 1:] - m.global_positions()[:, 1:]).max() < 1e-9

@@ -8,8 +8,8 @@ import pytest
 from motionsynth.cli import main
 from motionsynth.io import load_motion, save_motion
 from motionsynth.tasks import load_mask
-from test_hmvae import make_motion, make_skeleton, one_thread  # noqa: F401
-from test_prior import save_tiny
+
+from helpers import make_motion, make_skeleton, meva_checkpoint, save_tiny
 
 FAST = ["--restarts", "2", "--iters", "3,2"]
 
@@ -89,15 +89,15 @@ def test_complete_from_retrieval(files, tmp_path, capsys):
 @pytest.mark.parametrize("method", ["window", "overlap"])
 def test_denoise(files, tmp_path, method):
     out = tmp_path / "d.bvh"
-    assert run_cli("denoise", files["walk"], "--model", files["model"], "--method", method, "-o", out,
+    assert run_cli("denoise", files["walk"], "--model", files["model"], "--refine", method, "-o", out,
                    "--preview", tmp_path / "d.gif") == 0
     assert load_motion(out).num_frames == 40 and (tmp_path / "d.gif").is_file()
     smoothed = tmp_path / "s.bvh"
-    assert run_cli("denoise", files["walk"], "--model", files["model"], "--method", method, "--smooth", "3",
+    assert run_cli("denoise", files["walk"], "--model", files["model"], "--refine", method, "--smooth", "3",
                    "-o", smoothed) == 0
     plain, smooth = (load_motion(p).global_positions() for p in (out, smoothed))
     assert not np.allclose(plain, smooth, atol=1e-3)  # the output filter took effect (its effect: test_denoising)
-    assert run_cli("denoise", files["walk"], "--model", files["model"], "--method", method, "--despike", "5",
+    assert run_cli("denoise", files["walk"], "--model", files["model"], "--refine", method, "--despike", "5",
                    "-o", tmp_path / "m.bvh") == 0
 
 
@@ -113,8 +113,11 @@ def test_denoise(files, tmp_path, method):
     ["complete", "{walk}", "--observe", "Tail"],  # unknown joint
     ["complete", "{walk}", "--observe", "upper", "--frames", "30:10"],
     ["denoise", "{short}"],  # shorter than the model's window
-    ["denoise", "{walk}", "--method", "meva"],  # not a MEVA checkpoint
-    ["denoise", "{walk}", "--method", "median"],
+    ["denoise", "{walk}", "--refine", "median"],
+    ["denoise", "{walk}", "--option", "refine_iters=-1"],
+    ["inbetween", "{walk}", "--keyframes", "0,39", "--option", "windw=3"],  # not an option of the method
+    ["inbetween", "{walk}", "--keyframes", "0,39", "--label", "content=walk"],  # the HM-VAE takes no labels
+    ["inbetween", "{walk}", "--keyframes", "0,39", "--label", "walk"],  # not KIND=NAME
     ["denoise", "{walk}", "--root", "spline"],
     ["denoise", "{walk}", "--despike", "4"],  # even
     ["denoise", "{walk}", "--smooth", "-1"],
@@ -144,13 +147,12 @@ def test_bad_model_and_output_exit_2(files, tmp_path, capsys):
 
 
 def test_denoise_with_a_meva_checkpoint(files, tmp_path, capsys):
-    from test_meva import meva_checkpoint
-
     folder, _ = meva_checkpoint(tmp_path / "meva")
     out = tmp_path / "out" / "d.npz"
-    assert run_cli("denoise", files["walk"], "--model", folder, "--method", "meva", "-o", out) == 0
+    assert run_cli("denoise", files["walk"], "--model", folder, "-o", out, "--smooth", "0") == 0  # the family decides
     assert load_motion(out).num_frames == 40
-    assert run_cli("denoise", files["walk"], "--model", folder, "--method", "window", "-o", tmp_path / "w.bvh") == 2
+    assert run_cli("denoise", files["walk"], "--model", folder, "--refine", "window", "-o", tmp_path / "w.bvh") == 2
+    assert "bad option for the meva method" in capsys.readouterr().err
     assert run_cli("inbetween", files["walk"], "--model", folder, "--keyframes", "0,39", "-o", tmp_path / "i.bvh") == 2
-    assert "HM-VAE" in capsys.readouterr().err
+    assert "MEVA denoises" in capsys.readouterr().err
     assert not (tmp_path / "w.bvh").exists() and not (tmp_path / "i.bvh").exists()

@@ -13,10 +13,12 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from motionsynth.config import parse_key_values
 from motionsynth.data.features import FeatureStats, encode
 from motionsynth.errors import MotionsynthError
-from motionsynth.train import StreamSampler, TrainConfig, lr_factor, parse_overrides, resolve_config, train
-from test_hmvae import make_motion, make_skeleton, one_thread  # noqa: F401  (autouse fixture)
+from motionsynth.train import StreamSampler, TrainConfig, lr_factor, resolve_config, train
+
+from helpers import make_motion, make_skeleton
 
 
 class FakeCache:
@@ -132,7 +134,7 @@ def test_stream_sampler_is_deterministic_and_resumable():
 
 
 def test_config_resolution_and_overrides(tmp_path):
-    over = parse_overrides(["train.lr=0.01", "model.channels=[4,4,8,8]", "train.window=32"])
+    over = parse_key_values(["train.lr=0.01", "model.channels=[4,4,8,8]", "train.window=32"], "--set", nested=True)
     assert over == {"train": {"lr": 0.01, "window": 32}, "model": {"channels": [4, 4, 8, 8]}}
     tc, mc, preset = resolve_config("hmvae-m", None, {"train": {"steps": 7}}, over)
     assert (tc.steps, tc.lr, mc.window, mc.variant, preset) == (7, 0.01, 32, "m", "cpu")
@@ -142,10 +144,10 @@ def test_config_resolution_and_overrides(tmp_path):
         resolve_config("hmvae", None, {"train": {"nope": 1}})
     with pytest.raises(MotionsynthError, match="no setting"):
         resolve_config("hmvae", None, {"model": {"nope": 1}})
-    with pytest.raises(MotionsynthError, match="unknown model"):
+    with pytest.raises(MotionsynthError, match="unknown model family"):
         resolve_config("vae9000")
     with pytest.raises(MotionsynthError, match="--set"):
-        parse_overrides(["lr"])
+        parse_key_values(["lr"], "--set", nested=True)
 
 
 def test_lr_schedules():
@@ -182,7 +184,7 @@ def bvh_cache(tmp_path_factory):
 
 def test_cli_errors_exit_2(tmp_path, bvh_cache, capsys):
     assert _cli(["train", "vae9000", "--data", bvh_cache, "--out", tmp_path / "r"]) == 2
-    assert "unknown model 'vae9000'" in capsys.readouterr().err
+    assert "unknown model family 'vae9000'" in capsys.readouterr().err
     assert _cli(["train", "hmvae", "--data", tmp_path / "nocache", "--out", tmp_path / "r"]) == 2
     assert "no such motion cache" in capsys.readouterr().err
     assert _cli(["train", "hmvae", "--data", bvh_cache, "--out", tmp_path / "r", "--preset", "huge"]) == 2
@@ -199,7 +201,7 @@ def test_cli_errors_exit_2(tmp_path, bvh_cache, capsys):
 
 
 def test_cli_train_then_generate(tmp_path, bvh_cache):
-    from motionsynth.io import read_bvh, load_motion
+    from motionsynth.io import load_motion, read_bvh
 
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump({"train": {**TINY["train"], "val_every": 0}, "model": TINY["model"]}))
@@ -227,7 +229,7 @@ def test_bf16_mixed_precision_and_augmentation_run(tmp_path):
     over = {"train": {**TINY["train"], "steps": 3, "val_every": 0, "precision": "bf16-mixed",
                       "augment": {"p_mirror": 0.5, "speed_range": None}}, "model": TINY["model"]}
     folder = train("hmvae-m", "synthetic", tmp_path / "run", overrides=over, cache=FakeCache(), progress=False)
-    from motionsynth.checkpoint import load_checkpoint
+    from motionsynth.registry import load_checkpoint
 
     ck = load_checkpoint(folder)
     assert ck.family == "hmvae-m" and ck.config["train"]["precision"] == "bf16-mixed"
@@ -238,10 +240,94 @@ def test_bf16_mixed_precision_and_augmentation_run(tmp_path):
 def test_trajectory_family_trains_alone(tmp_path):
     over = {"train": {**TINY["train"], "steps": 2, "val_every": 2}, "model": {"channels": [2, 2, 4, 4], "kernel": 3}}
     folder = train("trajectory", "synthetic", tmp_path / "run", overrides=over, cache=FakeCache(), progress=False)
-    from motionsynth.checkpoint import load_checkpoint
-    from motionsynth.cli.train import sample_motions
+    from motionsynth.registry import load_checkpoint, load_method
 
     ck = load_checkpoint(folder)
     assert ck.family == "trajectory" and ck.config["model"]["channels"] == [2, 2, 4, 4]
-    with pytest.raises(MotionsynthError, match="cannot generate"):
-        sample_motions(ck, 1)
+    with pytest.raises(MotionsynthError, match="component"):
+        load_method(ck)  # a component family has no task method (so it cannot generate either)
+
+
+def test_family_train_defaults_deep_merge_with_overrides():
+    """--set train.augment.p_mirror=0.2 changes that key only: the family's other augmentation keys stay."""
+    from motionsynth.models.meva import AUGMENT
+
+    over = parse_key_values(["train.augment.p_mirror=0.2"], "--set", nested=True)
+    train_cfg, _, _ = resolve_config("mvae", overrides=over)
+    assert train_cfg.augment == {**AUGMENT, "p_mirror": 0.2}
+    assert resolve_config("mvae")[0].augment == AUGMENT
+
+
+class TwoPhase(torch.nn.Module):
+    """A toy network with its own optimisers (a GAN's two players): phase "d" fits ``d`` to 1, phase "g" fits ``g``
+    to 2; each phase must step only its own parameter."""
+
+    def __init__(self, config=None, skeleton=None):
+        super().__init__()
+        self.g, self.d = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+        self.register_buffer("feat_mean", torch.zeros(1))
+        self.calls = []
+
+    def set_stats(self, stats):
+        pass
+
+    def configure_optimizers(self, cfg):
+        return {"d": torch.optim.Adam([self.d], lr=0.1, betas=(0.0, 0.99)),
+                "g": torch.optim.Adam([self.g], lr=0.1, betas=(0.0, 0.99))}
+
+    def training_step(self, batch, step=0, phase=None):
+        self.calls.append((step, phase))
+        loss = ((self.d - 1) ** 2).sum() if phase == "d" else ((self.g - 2) ** 2).sum()
+        return loss, {"loss": loss.detach()}
+
+    def validation_step(self, batch):
+        return {"loss": ((self.d - 1) ** 2 + (self.g - 2) ** 2).sum().detach()}
+
+
+def test_family_optimisers_run_in_phases_and_count_steps():
+    from motionsynth.train import make_lightning_module
+
+    model = TwoPhase()
+    cfg = TrainConfig(steps=5, warmup_steps=0, schedule="constant", grad_clip=1.0)
+    lit = make_lightning_module(model, cfg)
+    assert lit.automatic_optimization is False
+    batch = {"features": torch.zeros(2, 4, 1)}
+    loader = torch.utils.data.DataLoader([batch["features"][0]] * 20, batch_size=2,
+                                         collate_fn=lambda xs: {"features": torch.stack(xs)})
+    trainer = L.Trainer(max_steps=cfg.steps * 2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(lit, train_dataloaders=loader)
+    assert model.calls == [(s, p) for s in range(5) for p in ("d", "g")]  # phases in order, one step per batch
+    assert lit.steps_done == 5 and trainer.global_step == 10  # Lightning counts optimizer steps
+    assert 0 < float(model.d) <= 1.0 and 0 < float(model.g) <= 2.0
+
+
+def test_ema_weights_are_exported_and_resume(tmp_path):
+    """train.ema: the exported weights are the moving average (not the last step's), and resume continues it."""
+    from motionsynth.train import EMA
+
+    model = torch.nn.Linear(2, 1)
+    ema = EMA(model, 0.5)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)
+    np.testing.assert_allclose(ema.shadow["weight"], start["weight"] + 0.5)
+    with ema.applied(model):
+        np.testing.assert_allclose(model.weight.detach(), start["weight"] + 0.5)
+    np.testing.assert_allclose(model.weight.detach(), start["weight"] + 1.0)  # restored after the block
+    with pytest.raises(MotionsynthError, match="ema"):
+        EMA(model, 1.5)
+    cache = FakeCache()
+    over = {"train": {**TINY["train"], "steps": 4, "ema": 0.9}, "model": TINY["model"]}
+    folder = train("hmvae", "synthetic", tmp_path / "ema", overrides=over, cache=cache, progress=False)
+    plain = _run(tmp_path / "plain", 4, cache)
+    ema_w, raw_w = load_file(str(folder / "weights.safetensors")), load_file(str(plain / "weights.safetensors"))
+    assert any(not torch.allclose(ema_w[k], raw_w[k]) for k in raw_w if raw_w[k].is_floating_point())
+    # killed after 2 steps and resumed: the same average as the uninterrupted run
+    over2 = {"train": {**TINY["train"], "steps": 2, "ema": 0.9}, "model": TINY["model"]}
+    train("hmvae", "synthetic", tmp_path / "ema2", overrides=over2, cache=cache, progress=False)
+    resumed = train("hmvae", "synthetic", tmp_path / "ema2", overrides=over, cache=cache, progress=False,
+                    resume=True)
+    again = load_file(str(resumed / "weights.safetensors"))
+    assert all(torch.allclose(ema_w[k], again[k], atol=1e-6) for k in ema_w)

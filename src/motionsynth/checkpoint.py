@@ -1,21 +1,22 @@
-"""Self-describing, safe model checkpoints: a checkpoint is a FOLDER.
+"""Self-describing, safe model checkpoints: a checkpoint is a FOLDER. This module is its file I/O only; building the
+model and its task method from a folder is `motionsynth.registry` (`load_checkpoint`, `load_method`).
 
 ===================  ==============================================================================================
-``config.yaml``      ``family`` (the model family, a key of `MODELS`), ``model`` (its resolved hyper-parameters),
-                     ``fps`` and, when trained by `motionsynth train`, ``train`` and ``command``
+``config.yaml``      ``family`` (the model family, a name in `registry.FAMILIES`), ``model`` (its resolved
+                     hyper-parameters), ``fps`` and, when trained by `motionsynth train`, ``train`` and ``command``
 ``weights.safetensors``  the state dict (safetensors: loading never runs code)
 ``skeleton.json``    the skeleton the model was trained on (`Skeleton.to_json`)
-``stats.npz``        feature normalisation (`FeatureStats`)
-``labels.json``      label vocabulary: label key → list of names (may be empty)
+``stats.npz``        feature normalisation (`FeatureStats`), D = `features.feature_dim(skeleton)` values each
+``labels.json``      label vocabulary: label kind → list of names (may be empty)
 ``card.md``          model card: data, licence, command, test figures
 ``data_hash``        the training cache's data hash (one line)
 ===================  ==============================================================================================
 
 `save_checkpoint` writes the folder atomically (a temporary folder beside it, renamed into place; an existing
-checkpoint there is replaced only once the new one is complete). `load_checkpoint` rebuilds the model from the
-registry, loads the weights in eval mode and checks nothing is missing; any problem is a `MotionsynthError`.
-`load_method` turns a checkpoint into its family's `tasks.Method`. Lightning ``.ckpt`` files (written during
-training) are for resuming a run only, never for distribution.
+checkpoint there is replaced only once the new one is complete). `read_checkpoint` reads and checks every file
+(types, the statistics against the skeleton's feature size, finite values) and returns a `Checkpoint` without a model;
+any problem is a `MotionsynthError` naming the file. Lightning ``.ckpt`` files (written during training) are for
+resuming a run only, never for distribution.
 
 Licence: models trained on the Bandai Namco motion dataset inherit its CC BY-NC 4.0 licence — `card.md` says so.
 """
@@ -31,11 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
+from .data.features import FeatureStats, feature_dim
 from .errors import MotionsynthError
-from .models import MODELS, build_model
 from .skeleton import Skeleton
 
 FILES = ("config.yaml", "weights.safetensors", "skeleton.json", "stats.npz", "labels.json", "card.md", "data_hash")
@@ -47,18 +49,20 @@ BANDAI_LICENCE = ("Trained on the Bandai Namco Research Motion Dataset, licensed
 
 @dataclass(eq=False)
 class Checkpoint:
-    """A loaded checkpoint.
+    """A checkpoint folder's contents.
 
     Attributes:
-        model: the `torch.nn.Module`, in eval mode, on the CPU.
-        family: its model family (key of `MODELS`).
+        model: the `torch.nn.Module` in eval mode (`registry.load_checkpoint`), or None as `read_checkpoint`
+            returns it.
+        family: its model family (a name in `registry.FAMILIES`).
         config: the whole ``config.yaml`` (dict); ``config["model"]`` are the model's hyper-parameters.
         skeleton, stats (`FeatureStats`), labels (key → names), data_hash.
         weights_hash: sha256 of ``weights.safetensors`` (identifies the model in benchmark files).
         path: the folder.
+        state: the weights as read (name → tensor) until a model is built from them, then None.
     """
 
-    model: torch.nn.Module
+    model: torch.nn.Module | None
     family: str
     config: dict
     skeleton: Skeleton
@@ -67,6 +71,7 @@ class Checkpoint:
     data_hash: str = ""
     weights_hash: str = ""
     path: Path | None = None
+    state: dict[str, torch.Tensor] | None = None
 
     @property
     def fps(self) -> float | None:
@@ -111,7 +116,7 @@ def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, config: d
 
     Args:
         folder: the checkpoint folder (replaced if it exists).
-        model: the model (any family in `MODELS`; its ``state_dict`` is saved, tensors made contiguous on CPU).
+        model: the model (its ``state_dict`` is saved, tensors made contiguous on CPU).
         config: dict with at least ``family`` and ``model`` (the model's hyper-parameters, resolved); other keys
             (``fps``, ``train``, ``command``, ``data``) are kept as they are.
         skeleton, stats (`FeatureStats`), labels (key → names), data_hash: saved beside the weights.
@@ -122,8 +127,8 @@ def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, config: d
     from safetensors.torch import save_file
 
     folder = Path(folder)
-    if config.get("family") not in MODELS:
-        raise MotionsynthError(f"unknown model family {config.get('family')!r}; known: {', '.join(sorted(MODELS))}")
+    if not isinstance(config.get("family"), str) or "model" not in config:
+        raise MotionsynthError(f"a checkpoint config needs 'family' and 'model' entries, got {sorted(config)}")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
@@ -161,16 +166,15 @@ def _plain(x):
     return x
 
 
-def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a checkpoint folder written by `save_checkpoint` (model in eval mode on ``device``).
+def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
+    """Read and check a checkpoint folder written by `save_checkpoint`; the weights stay a state dict
+    (``Checkpoint.state``, on the CPU) and ``model`` is None.
 
-    Raises `MotionsynthError` for a missing folder, a missing or damaged file, an unknown family or weights that do
-    not fit the configured model.
+    Raises `MotionsynthError` naming the folder or file for a missing folder, a missing, damaged, wrong-typed or
+    wrong-shaped file and non-finite statistics.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-
-    from .data.features import FeatureStats
 
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -180,92 +184,45 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
     missing = [f for f in FILES if not (folder / f).is_file() and f != "card.md"]
     if missing:
         raise MotionsynthError(f"{folder}: not a complete checkpoint (missing {', '.join(missing)})")
-    try:
-        config = yaml.safe_load((folder / "config.yaml").read_text())
-        skeleton = Skeleton.from_json((folder / "skeleton.json").read_text())
-        labels = json.loads((folder / "labels.json").read_text())
-        stats = FeatureStats.load(folder / "stats.npz")
-        data_hash = (folder / "data_hash").read_text().strip()
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as e:
-        raise MotionsynthError(f"{folder}: damaged checkpoint ({e})") from None
-    if not isinstance(config, dict) or "family" not in config or "model" not in config:
-        raise MotionsynthError(f"{folder}/config.yaml: needs 'family' and 'model' entries")
-    family = config["family"]
-    if family not in MODELS:
-        raise MotionsynthError(f"{folder}: unknown model family {family!r}; this motionsynth knows "
-                               f"{', '.join(sorted(MODELS))}")
-    try:
-        model = build_model(family, config["model"], skeleton)
-    except (TypeError, ValueError) as e:
-        raise MotionsynthError(f"{folder}/config.yaml: bad {family} hyper-parameters ({e})") from None
+    config = _read(folder / "config.yaml", lambda p: yaml.safe_load(p.read_text()))
+    if not isinstance(config, dict) or not isinstance(config.get("family"), str) \
+            or not isinstance(config.get("model"), dict):
+        raise MotionsynthError(f"{folder}/config.yaml: needs a 'family' name and a 'model' mapping")
+    skeleton = _read(folder / "skeleton.json", lambda p: Skeleton.from_json(p.read_text()))
+    labels = _read(folder / "labels.json", lambda p: json.loads(p.read_text()))
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, list)
+                                               and all(isinstance(n, str) for n in v) for k, v in labels.items()):
+        raise MotionsynthError(f"{folder}/labels.json: expected {{label kind: [names]}}")
+    stats = _read(folder / "stats.npz", FeatureStats.load)
+    _check_stats(stats, skeleton, folder / "stats.npz")
+    data_hash = _read(folder / "data_hash", lambda p: p.read_text().strip())
     try:
         state = load_file(str(folder / "weights.safetensors"))
     except (SafetensorError, OSError, ValueError) as e:
         raise MotionsynthError(f"{folder}/weights.safetensors: damaged weights ({e})") from None
+    return Checkpoint(model=None, family=config["family"], config=config, skeleton=skeleton, stats=stats,
+                      labels=labels, data_hash=data_hash, weights_hash=_file_hash(folder / "weights.safetensors"),
+                      path=folder, state=state)
+
+
+def _read(path: Path, reader):
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[:3]
-        raise MotionsynthError(f"{folder}: weights do not fit the configured {family} model ({' '.join(first)})") \
-            from None
-    model.to(device).eval()
-    return Checkpoint(model=model, family=family, config=config, skeleton=skeleton, stats=stats, labels=labels,
-                      data_hash=data_hash, weights_hash=_file_hash(folder / "weights.safetensors"), path=folder)
+        return reader(path)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, yaml.YAMLError) as e:
+        raise MotionsynthError(f"{path}: damaged checkpoint file ({e})") from None
 
 
-# family → (module, class) of its `tasks.Method`; imported when used (a family's method may pull in heavy code)
-METHODS: dict[str, tuple[str, str]] = {
-    "hmvae": ("motionsynth.models.prior", "PriorMethod"),
-    "hmvae-m": ("motionsynth.models.prior", "PriorMethod"),
-    "hmvae-tcn": ("motionsynth.models.prior", "PriorMethod"),
-    "meva": ("motionsynth.models.meva", "MEVAMethod"),
-}
-
-# families that are parts of another family's method: what they are, and what to do with them
-COMPONENTS: dict[str, str] = {
-    "mvae": "the mvae family is a component (motion VAE) of meva, not a task method: train meva on it "
-            "(motionsynth train meva --set model.vae_checkpoint=RUN/model)",
-    "trajectory": "the trajectory family is a component (root trajectory) of hmvae, not a task method: use an "
-                  "hmvae, hmvae-m or hmvae-tcn checkpoint",
-}
+def _check_stats(stats, skeleton: Skeleton, path: Path) -> None:
+    """The statistics must have one finite mean and one finite std per feature of ``skeleton`` (`FeatureStats`
+    refuses negative ones and floors the rest)."""
+    D = feature_dim(skeleton)
+    for name in ("mean", "std"):
+        value = np.asarray(getattr(stats, name))
+        if value.shape != (D,):
+            raise MotionsynthError(f"{path}: '{name}' has shape {value.shape}, but the checkpoint's "
+                                   f"{len(skeleton)}-joint skeleton has {D} features")
+        if not np.isfinite(value).all():
+            raise MotionsynthError(f"{path}: '{name}' holds non-finite values")
 
 
-def load_method(checkpoint: Checkpoint | str | os.PathLike, device: str | torch.device = "cpu", **options):
-    """A checkpoint as its family's `tasks.Method` (the object ``motionsynth bench --model`` and the task commands
-    call ``complete`` on).
-
-    ``hmvae``, ``hmvae-m``, ``hmvae-tcn`` → `motionsynth.models.prior.PriorMethod`; ``meva`` →
-    `motionsynth.models.meva.MEVAMethod`. Component families (``mvae``, ``trajectory``) have no method of their own.
-
-    Args:
-        checkpoint: a checkpoint folder (loaded on ``device``) or an already loaded `Checkpoint`.
-        options: keyword arguments of the method's constructor (e.g. ``overlap=16`` for MEVA).
-    Returns:
-        the method; its ``checkpoint_hash`` is the checkpoint's ``weights_hash`` (benchmark records name it).
-    Raises:
-        `MotionsynthError` for a component family, an unknown one or an unknown option.
-    """
-    import importlib
-    import inspect
-
-    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint, device)
-    where = f"{ckpt.path}: " if ckpt.path else ""
-    if ckpt.family in COMPONENTS:
-        raise MotionsynthError(where + COMPONENTS[ckpt.family])
-    if ckpt.family not in METHODS:
-        raise MotionsynthError(f"{where}the {ckpt.family} family has no task method; methods exist for "
-                               f"{', '.join(sorted(METHODS))}")
-    module, name = METHODS[ckpt.family]
-    cls = getattr(importlib.import_module(module), name)
-    try:
-        inspect.signature(cls).bind(ckpt, **options)
-    except TypeError as e:  # an option the method does not take
-        raise MotionsynthError(f"{where}bad option for the {ckpt.family} method {name}: {e}") from None
-    method = cls(ckpt, **options)
-    if getattr(method, "checkpoint_hash", None) is None:
-        method.checkpoint_hash = ckpt.weights_hash
-    return method
-
-
-__all__ = ["MODELS", "Checkpoint", "save_checkpoint", "load_checkpoint", "load_method", "default_card", "FILES",
-           "BANDAI_LICENCE", "METHODS", "COMPONENTS"]
+__all__ = ["Checkpoint", "save_checkpoint", "read_checkpoint", "default_card", "FILES", "BANDAI_LICENCE"]

@@ -18,8 +18,8 @@ import typer
 from rich.console import Console
 
 from . import tasks
-from .baselines import make_baseline
 from .errors import MotionsynthError
+from .methods.baselines import make_baseline
 
 console = Console()
 ZIP_NAME = "bandai-namco-motion-2.zip"
@@ -82,13 +82,13 @@ def main(data_dir: Path = typer.Option(Path("../shared/data"), help="folder hold
         info = c.info()
         console.print(f"[bold]dataset[/]: {info['takes']} takes, {info['frames']} frames "
                       f"({info['hours']:.2f} h) at {info['fps']:g} fps, {info['joints']} joints")
-        console.print(f"[bold]in-betweening[/] a held-out test clip (10 context frames, 30 missing, 1 target):")
+        console.print("[bold]in-betweening[/] a held-out test clip (10 context frames, 30 missing, 1 target):")
         out.mkdir(parents=True, exist_ok=True)
         np.random.seed(0)
         demo_inbetween(c, out)
     except MotionsynthError as e:
         console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":

@@ -21,3 +21,9 @@ class FormatError(MotionsynthError):
 
 class SkeletonMismatchError(MotionsynthError):
     """Motion and model (or two motions) use different skeletons."""
+
+
+class InvalidMotionError(MotionsynthError, ValueError):
+    """A `Motion` with values that cannot be animated: NaN or infinite rotations, positions or translations,
+    zero-norm quaternions, or a frame rate that is not finite and positive. Also a ``ValueError``, so that code
+    catching the shape errors of `Motion` catches these too."""

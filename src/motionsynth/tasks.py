@@ -12,14 +12,19 @@ generation         nothing observed (a label may condition)
 denoising          everything observed but ``noisy=True``: values are an estimate to clean
 =================  =====================================================================
 
-Methods — baselines and learned models alike — implement `Method.complete`; the harness (`motionsynth.bench`) and
-the commands (`motionsynth inbetween`, `complete`, …) only build masks and call it.
+Methods — baselines and learned models alike — implement `Method.complete` and return a `Completion`; the harness
+(`motionsynth.bench`) and the commands (`motionsynth inbetween`, `complete`, `generate`, …) only build masks and
+call it.
+
+Labels. ``label`` is None or a dict of label names per label kind, ``{"content": "walk", "style": "happy"}``; a
+model's vocabulary is its checkpoint's ``labels.json`` (kind → names). `check_label` is the one check: unknown kinds
+or names, and any label given to a method that is not conditioned on labels, are clear errors.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -57,11 +62,20 @@ class Mask:
         """(T,) bool — the whole frame (every joint and the root) is observed."""
         return self.joints.all(1) & self.root
 
-    def check(self, motion: Motion) -> None:
-        """Raise a clear error if the mask does not fit ``motion`` or observes nothing to condition on."""
+    @property
+    def empty(self) -> bool:
+        """Nothing is observed (generation)."""
+        return not (self.joints.any() or self.root.any())
+
+    def check(self, motion: Motion, generative: bool = False) -> None:
+        """Raise a clear error if the mask does not fit ``motion``, or observes nothing to condition on and the
+        method is not ``generative`` (cannot make motion from nothing)."""
         T, J = motion.num_frames, len(motion.skeleton)
         if self.joints.shape != (T, J):
             raise MotionsynthError(f"mask is {self.joints.shape} but the motion has {T} frames and {J} joints")
+        if self.empty and not generative:
+            raise MotionsynthError("the mask observes nothing: this method completes observed motion and cannot "
+                                   "generate from nothing (use a generative model)")
 
     def __getitem__(self, frames) -> Mask:
         return replace(self, joints=self.joints[frames], root=self.root[frames])
@@ -142,19 +156,98 @@ def keep_observed(result: Motion, given: Motion, mask: Mask) -> Motion:
     return out
 
 
+@dataclass(eq=False)
+class Completion:
+    """What `Method.complete` returns: the samples and how they were made.
+
+    It is a sequence of its samples, so ``[result] = method.complete(motion, mask)`` works.
+
+    Attributes:
+        samples: the completed motions (best first where a method ranks them), each of the input's length and
+            skeleton.
+        options: every option the method ran with, defaults included (recorded by the benchmark).
+        timings: seconds per stage (and counts such as ``restarts``) of this call.
+        objective: per sample, the value the method minimised (e.g. the latent-optimisation loss), or None.
+    """
+
+    samples: list[Motion]
+    options: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    objective: list[float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __iter__(self) -> Iterator[Motion]:
+        return iter(self.samples)
+
+    def __getitem__(self, i):
+        return self.samples[i]
+
+
 @runtime_checkable
 class Method(Protocol):
     """Anything that completes motion: a baseline or a learned model.
 
     ``complete`` receives a `Motion` whose unobserved parts may hold anything (zeros, noise, the noisy estimate)
-    and returns ``n_samples`` completed motions of the same length and skeleton. Observed parts come back unchanged
-    (within a method's stated tolerance) unless ``mask.noisy``.
+    and returns a `Completion` of ``n_samples`` motions of the same length and skeleton. Observed parts come back
+    unchanged (within a method's stated tolerance) unless ``mask.noisy``. ``label`` follows the module's label
+    convention (`check_label`).
+
+    Attributes every method has (the harness reads them):
+        name: what tables call it.
+        params: the options it runs with (recorded beside its scores).
+        skeleton: the skeleton it works on, or None for any skeleton (baselines).
+        checkpoint_hash: the weights' sha256 for a learned method, else None.
+        needs_fit: True when it learns from data at run time (mean pose, nearest neighbour, the prior with
+            ``init="nearest"``): then ``fit(motions)`` must be called first — the benchmark fits it on the train
+            split.
     """
 
     name: str
+    params: dict[str, Any]
+    skeleton: Skeleton | None
+    checkpoint_hash: str | None
+    needs_fit: bool
 
-    def complete(self, motion: Motion, mask: Mask, label: dict[str, Any] | None = None, n_samples: int = 1,
-                 seed: int | None = None) -> list[Motion]: ...
+    def fit(self, motions: Iterable[Motion]) -> Any: ...
+
+    def complete(self, motion: Motion, mask: Mask, label: dict[str, str] | None = None, n_samples: int = 1,
+                 seed: int | None = None) -> Completion: ...
+
+
+def check_label(label: dict[str, str] | None, vocabulary: dict[str, list[str]] | None, who: str) -> None:
+    """Check ``label`` against a model's vocabulary (label kind → names); None for a method without labels.
+
+    Raises a clear `MotionsynthError` for a label given to ``who`` when it takes none, a label that is not a dict of
+    names, and an unknown kind or name (listing the known ones).
+    """
+    if label is None:
+        return
+    if not isinstance(label, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in label.items()):
+        raise MotionsynthError(f"a label is a dict of names per label kind, e.g. {{'content': 'walk'}}; got {label!r}")
+    if not vocabulary:
+        raise MotionsynthError(f"{who} is not conditioned on labels; drop the label {label} (or use a model "
+                               f"trained with labels)")
+    for kind, name in label.items():
+        if kind not in vocabulary:
+            raise MotionsynthError(f"{who} has no label kind {kind!r}; its kinds are {', '.join(sorted(vocabulary))}")
+        if name not in vocabulary[kind]:
+            raise MotionsynthError(f"{who} knows no {kind} {name!r}; its {kind} labels are "
+                                   f"{', '.join(vocabulary[kind])}")
+
+
+def parse_label(text: str | None) -> dict[str, str] | None:
+    """``"content=walk,style=happy"`` (a command's ``--label``) → ``{"content": "walk", "style": "happy"}``."""
+    if text is None or not text.strip():
+        return None
+    out = {}
+    for part in text.split(","):
+        kind, sep, name = part.partition("=")
+        if not sep or not kind.strip() or not name.strip():
+            raise MotionsynthError(f"--label must be KIND=NAME[,KIND=NAME…], e.g. content=walk; got {text!r}")
+        out[kind.strip()] = name.strip()
+    return out
 
 
 def save_mask(mask: Mask, path) -> None:

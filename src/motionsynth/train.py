@@ -12,6 +12,13 @@ A run folder ``RUN`` holds:
                          logs in ``tensorboard/`` when ``tensorboard`` is installed
 =======================  =========================================================================================
 
+Optimisers: by default one AdamW over every parameter (``lr``, ``weight_decay``) with the schedule of
+`TrainConfig`. A network may instead provide ``configure_optimizers(train_config) -> {phase name: optimizer}``
+(e.g. a GAN's generator and discriminator with Adam β = (0, 0.99)): then every training step runs the phases in that
+order, calling the network's ``training_step(batch, step, phase=name)`` for each, backpropagating its loss and
+stepping that phase's optimizer (gradients clipped per phase; the schedule applies to every optimizer). A step is one
+pass through all phases, whatever their number.
+
 Configuration: plain dataclasses — `TrainConfig` plus the family's own config (e.g. `HMVAEConfig`) — from a preset
 (``cpu`` or ``paper``), then a YAML file (``--config FILE.yaml`` with sections ``train:`` and ``model:``, optionally
 ``preset:``), then command-line overrides (``--max-steps``, ``--set train.lr=3e-4``, ``--set model.beta=0.01``).
@@ -39,12 +46,13 @@ or with torchrun on each node (node rank 0 and 1, same master address)::
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 import shlex
-import warnings
 import sys
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -53,7 +61,15 @@ import numpy as np
 import torch
 import yaml
 
+from .checkpoint import default_card, save_checkpoint
+from .config import deep_merge
+from .data.augment import Augment
+from .data.cache import MotionCache
+from .data.windows import WindowDataset
 from .errors import MotionsynthError
+from .io.atomic import atomic_open
+from .registry import build_model, model_config
+from .registry import family as get_family
 
 PRESETS = ("cpu", "paper")
 
@@ -75,6 +91,8 @@ class TrainConfig:
     log_every: log training metrics every N steps.
     threads: torch CPU threads (0: torch's default). On a CPU shared with other work, 1 thread is often several
         times faster than 2 (spinning threads wait on each other), hence the ``cpu`` preset's 1.
+    ema: decay of an exponential moving average of the weights, updated after every step (0: off). When on, the
+        average is what validation scores and what ``model/`` and ``best/`` hold (`EMA`); diffusion models use it.
     """
 
     steps: int = 6000
@@ -101,6 +119,7 @@ class TrainConfig:
     augment: dict | None = None
     log_every: int = 10
     threads: int = 0
+    ema: float = 0.0
 
     @classmethod
     def preset(cls, name: str) -> TrainConfig:
@@ -116,41 +135,6 @@ class TrainConfig:
 
 
 # ---- configuration ---------------------------------------------------------------------------------------------------
-def parse_overrides(items: list[str]) -> dict:
-    """``["train.lr=3e-4", "model.channels=[8,16,32,64]"]`` → nested dict (values parsed as YAML)."""
-    out: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise MotionsynthError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
-        node = out
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        try:
-            node[parts[-1]] = _number_or_value(yaml.safe_load(value))
-        except yaml.YAMLError as e:
-            raise MotionsynthError(f"--set {item!r}: bad value ({e})") from None
-    return out
-
-
-def _number_or_value(value):
-    """YAML 1.1 reads ``3e-4`` (no dot) as a string; read such strings as the number they are."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _deep_update(base: dict, new: dict) -> dict:
-    out = dict(base)
-    for k, v in new.items():
-        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def load_yaml(path: str | os.PathLike) -> dict:
     """A config YAML file → dict (sections ``preset``, ``train``, ``model``); clear errors for bad files."""
     path = Path(path)
@@ -173,25 +157,22 @@ def resolve_config(family: str, preset: str | None = None, file_config: dict | N
     Returns (TrainConfig, model config dataclass, preset name). The model's ``window`` (if it has one) follows
     ``train.window``.
     """
-    from .models import MODELS, model_config
-
-    if family not in MODELS:
-        raise MotionsynthError(f"unknown model {family!r}; choose one of {', '.join(sorted(MODELS))}")
-    merged = _deep_update(file_config or {}, overrides or {})
+    spec = get_family(family)
+    merged = deep_merge(file_config or {}, overrides or {})
     preset = preset or merged.get("preset") or "cpu"
     if preset not in PRESETS:
         raise MotionsynthError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     train_cfg = TrainConfig.preset(preset)
-    for k, v in getattr(MODELS[family], "TRAIN_DEFAULTS", {}).items():  # a family's own defaults (e.g. augmentation)
-        setattr(train_cfg, k, v)
     names = {f.name for f in fields(TrainConfig)}
-    for k, v in (merged.get("train") or {}).items():
-        if k not in names:
-            raise MotionsynthError(f"unknown training setting {k!r}; settings: {', '.join(sorted(names))}")
-        setattr(train_cfg, k, v)
+    for layer in (spec.train_defaults, merged.get("train") or {}):  # the family's own defaults, then the user's
+        for k, v in layer.items():
+            if k not in names:
+                raise MotionsynthError(f"unknown training setting {k!r}; settings: {', '.join(sorted(names))}")
+            current = getattr(train_cfg, k)
+            setattr(train_cfg, k, deep_merge(current, v) if isinstance(current, dict) and isinstance(v, dict) else v)
     model_over = dict(merged.get("model") or {})
     try:
-        if "window" in {f.name for f in fields(MODELS[family].Config)}:
+        if "window" in {f.name for f in fields(spec.network.Config)}:
             model_over["window"] = train_cfg.window
         mcfg = model_config(family, preset, model_over)
     except (ValueError, TypeError, KeyError) as e:
@@ -251,22 +232,39 @@ def _lightning():
 
 
 def make_lightning_module(model: torch.nn.Module, cfg: TrainConfig):
-    """Wrap a model (``training_step(batch, step)``, ``validation_step(batch)``) in a LightningModule with AdamW,
-    the schedule of ``cfg`` and RNG-state checkpointing (for exact resume)."""
+    """Wrap a model (``training_step(batch, step)``, ``validation_step(batch)``, optionally
+    ``configure_optimizers(cfg)``; see the module docstring) in a LightningModule with the schedule of ``cfg`` and
+    RNG-state checkpointing (for exact resume)."""
     L = _lightning()
+    phases = _phases(model, cfg)
 
     class LitModel(L.LightningModule):
         def __init__(self):
             super().__init__()
             self.model = model
             self.cfg = cfg
+            self.automatic_optimization = phases is None
+            self.steps_done = 0  # training steps (one per batch, whatever the number of phases)
 
         def training_step(self, batch, batch_idx):
-            loss, logs = self.model.training_step(batch, step=int(self.global_step))
             bs = batch["features"].shape[0]
-            self.log("train/loss", loss.detach(), prog_bar=True, batch_size=bs)
-            self.log_dict({f"train/{k}": v for k, v in logs.items() if k != "loss"}, batch_size=bs)
-            return loss
+            if phases is None:
+                loss, logs = self.model.training_step(batch, step=int(self.global_step))
+                self.log("train/loss", loss.detach(), prog_bar=True, batch_size=bs)
+                self.log_dict({f"train/{k}": v for k, v in logs.items() if k != "loss"}, batch_size=bs)
+                return loss
+            opts, scheds = _as_list(self.optimizers()), _as_list(self.lr_schedulers())
+            for name, opt, sched in zip(phases, opts, scheds):
+                loss, logs = self.model.training_step(batch, step=self.steps_done, phase=name)
+                opt.zero_grad(set_to_none=True)
+                self.manual_backward(loss)
+                if cfg.grad_clip:
+                    self.clip_gradients(opt, gradient_clip_val=cfg.grad_clip, gradient_clip_algorithm="norm")
+                opt.step()
+                sched.step()
+                self.log(f"train/{name}_loss", loss.detach(), prog_bar=True, batch_size=bs)
+                self.log_dict({f"train/{name}_{k}": v for k, v in logs.items() if k != "loss"}, batch_size=bs)
+            self.steps_done += 1
 
         def validation_step(self, batch, batch_idx):
             logs = self.model.validation_step(batch)
@@ -275,18 +273,24 @@ def make_lightning_module(model: torch.nn.Module, cfg: TrainConfig):
             self.log_dict({f"val/{k}": v for k, v in logs.items() if k != "loss"}, batch_size=bs, sync_dist=True)
 
         def configure_optimizers(self):
-            opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            if phases is None:
+                opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+                sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
+                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            opts = list(self.model.configure_optimizers(cfg).values())
+            return opts, [{"scheduler": torch.optim.lr_scheduler.LambdaLR(o, lambda s: lr_factor(cfg, s)),
+                           "interval": "step"} for o in opts]
 
         def on_save_checkpoint(self, checkpoint):
             kind, keys, pos, has_gauss, cached = np.random.get_state()
             checkpoint["rng_states"] = {  # tensors and plain Python values only (weights-only loading)
                 "torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
                 "numpy": [kind, int(pos), int(has_gauss), float(cached)], "python": random.getstate()}
+            checkpoint["steps_done"] = self.steps_done
 
         def on_load_checkpoint(self, checkpoint):
             self._rng_states = checkpoint.get("rng_states")
+            self.steps_done = int(checkpoint.get("steps_done", 0))
 
         def on_train_start(self):
             states = getattr(self, "_rng_states", None)
@@ -298,6 +302,83 @@ def make_lightning_module(model: torch.nn.Module, cfg: TrainConfig):
                 self._rng_states = None
 
     return LitModel()
+
+
+def _phases(model: torch.nn.Module, cfg: TrainConfig) -> list[str] | None:
+    """The optimiser phases of a network with its own ``configure_optimizers`` (None: the default AdamW)."""
+    if not callable(getattr(model, "configure_optimizers", None)):
+        return None
+    phases = list(model.configure_optimizers(cfg))
+    if not phases:
+        raise MotionsynthError(f"{type(model).__name__}.configure_optimizers returned no optimizer")
+    return phases
+
+
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _steps_per_step(model: torch.nn.Module, cfg: TrainConfig) -> int:
+    """Optimizer steps per training step: Lightning's ``global_step`` counts optimizer steps."""
+    phases = _phases(model, cfg)
+    return 1 if phases is None else len(phases)
+
+
+class EMA:
+    """An exponential moving average of a model's floating-point state (weights and buffers), ``decay`` per update
+    (integer buffers are copied). `applied` swaps it into the model for a ``with`` block."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise MotionsynthError(f"train.ema must be in (0, 1), got {decay}")
+        self.decay = float(decay)
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for k, v in model.state_dict().items():
+            target = self.shadow[k]
+            if target.device != v.device:
+                target = self.shadow[k] = target.to(v.device)
+            if v.dtype.is_floating_point:
+                target.lerp_(v.detach(), 1.0 - self.decay)
+            else:
+                target.copy_(v)
+
+    @contextlib.contextmanager
+    def applied(self, model: torch.nn.Module):
+        backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.shadow)
+        try:
+            yield model
+        finally:
+            model.load_state_dict(backup)
+
+
+def _ema_callback(ema: EMA):
+    """Lightning callback: update ``ema`` after every training step, validate with it, save and restore it."""
+    L = _lightning()
+
+    class EMACallback(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            ema.update(pl_module.model)
+
+        def on_validation_epoch_start(self, trainer, pl_module):
+            self._swap = ema.applied(pl_module.model)
+            self._swap.__enter__()
+
+        def on_validation_epoch_end(self, trainer, pl_module):
+            if getattr(self, "_swap", None) is not None:
+                self._swap.__exit__(None, None, None)
+                self._swap = None
+
+        def state_dict(self):
+            return {"shadow": ema.shadow}
+
+        def load_state_dict(self, state):
+            ema.shadow = dict(state["shadow"])
+
+    return EMACallback()
 
 
 def lr_factor(cfg: TrainConfig, step: int) -> float:
@@ -314,8 +395,9 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
     raise MotionsynthError(f"unknown schedule {cfg.schedule!r} (constant, cosine, step)")
 
 
-def _export_callback(run: Path, family: str, config: dict, cache, card_extra: str = ""):
-    """A Lightning callback exporting ``RUN/best`` whenever the validation loss improves (rank 0)."""
+def _export_callback(run: Path, family: str, config: dict, cache, per: int = 1, ema: EMA | None = None):
+    """A Lightning callback exporting ``RUN/best`` whenever the validation loss improves (rank 0); ``per``: optimizer
+    steps per training step; ``ema``: export the average."""
     L = _lightning()
 
     class ExportBest(L.Callback):
@@ -330,9 +412,9 @@ def _export_callback(run: Path, family: str, config: dict, cache, card_extra: st
                 return
             self.best = float(value)
             if trainer.is_global_zero:
-                step = int(trainer.global_step)
+                step = int(trainer.global_step) // per
                 export(run / "best", pl_module.model, family, {**config, "best": {"step": step, "val_loss": self.best}},
-                       cache, results=validation_summary(trainer, step))
+                       cache, results=validation_summary(trainer, step), ema=ema)
 
         def state_dict(self):
             return {"best": self.best}
@@ -351,11 +433,10 @@ def validation_summary(trainer, step: int) -> str:
     return f"Validation split, step {step} (posterior means; losses as in training):\n" + "\n".join(rows)
 
 
-def export(folder: Path, model, family: str, config: dict, cache, results: str = "") -> Path:
+def export(folder: Path, model, family: str, config: dict, cache, results: str = "", ema: EMA | None = None) -> Path:
     """Write the safe checkpoint folder of ``model`` (see `motionsynth.checkpoint`) with the cache's skeleton,
-    statistics, labels and data hash; ``results`` goes into the card's test figures."""
-    from .checkpoint import default_card, save_checkpoint
-
+    statistics, labels and data hash; ``results`` goes into the card's test figures; with ``ema``, the averaged
+    weights are written."""
     data = f"cache {config.get('data', {}).get('path', '')} (dataset {getattr(cache, 'dataset', '?')}, " \
            f"data_hash {cache.data_hash})"
     card = default_card(family, config, data=data, command=config.get("command", ""), results=results,
@@ -363,8 +444,9 @@ def export(folder: Path, model, family: str, config: dict, cache, results: str =
     was_training = model.training
     model.eval()
     try:
-        return save_checkpoint(folder, model, config, cache.skeleton, cache.stats, dict(cache.label_names),
-                               cache.data_hash, card)
+        with ema.applied(model) if ema is not None else contextlib.nullcontext():
+            return save_checkpoint(folder, model, config, cache.skeleton, cache.stats, dict(cache.label_names),
+                                   cache.data_hash, card)
     finally:
         model.train(was_training)
 
@@ -382,11 +464,14 @@ def _loggers(run: Path):
     return loggers
 
 
-def _make_trainer(L, c: TrainConfig, world: int, has_val: bool, run: Path, callbacks: list, progress: bool):
-    """The Lightning Trainer for a run (validation only when there is a val split and ``val_every``)."""
+def _make_trainer(L, c: TrainConfig, world: int, has_val: bool, run: Path, callbacks: list, progress: bool,
+                  per: int, manual: bool):
+    """The Lightning Trainer for a run (validation only when there is a val split and ``val_every``); ``per``
+    optimizer steps per training step; ``manual``: the network steps its own optimizers (no automatic clipping)."""
     return L.Trainer(
-        max_steps=c.steps, max_epochs=-1, accelerator=c.accelerator, devices=c.devices, num_nodes=c.num_nodes,
-        strategy="ddp" if world > 1 else "auto", precision=c.precision, gradient_clip_val=c.grad_clip or None,
+        max_steps=c.steps * per, max_epochs=-1, accelerator=c.accelerator, devices=c.devices, num_nodes=c.num_nodes,
+        strategy="ddp" if world > 1 else "auto", precision=c.precision,
+        gradient_clip_val=None if manual else (c.grad_clip or None),
         val_check_interval=min(c.val_every, c.steps) if has_val else None,
         check_val_every_n_epoch=None, limit_val_batches=(c.val_batches or 1.0) if has_val else 0,
         num_sanity_val_steps=0, log_every_n_steps=c.log_every, logger=_loggers(run), callbacks=callbacks,
@@ -407,14 +492,9 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
     Returns the exported model folder ``out/model``.
     """
     L = _lightning()
-    from .data.windows import WindowDataset
-    from .models import build_model
-
     run = Path(out).expanduser()
     last = run / "checkpoints" / "last.ckpt"
     if cache is None:
-        from .data.cache import MotionCache
-
         if not Path(data).expanduser().exists():
             raise MotionsynthError(f"{data}: no such motion cache; make one with `motionsynth data prepare`")
         cache = MotionCache(data)
@@ -443,8 +523,6 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
     L.seed_everything(c.seed, workers=True, verbose=False)
     augment = None
     if c.augment:
-        from .data.augment import Augment
-
         augment = Augment(**c.augment)
     train_set = WindowDataset(cache, "train", c.window, c.stride, augment=augment, seed=c.seed)
     if len(train_set) == 0:
@@ -456,10 +534,12 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
     model = build_model(family, asdict(model_cfg), cache.skeleton)
     model.set_stats(cache.stats)
     lit = make_lightning_module(model, c)
+    per, manual = _steps_per_step(model, c), _phases(model, c) is not None
+    ema = EMA(model, c.ema) if c.ema else None
     world = c.devices * c.num_nodes
     trainer_ref: dict = {}
     sampler = StreamSampler(len(train_set), c.steps * c.batch_size * world, c.seed,
-                            start=lambda: int(trainer_ref["t"].global_step) * c.batch_size * world
+                            start=lambda: int(trainer_ref["t"].global_step) // per * c.batch_size * world
                             if "t" in trainer_ref else 0,
                             shard=lambda: (trainer_ref["t"].global_rank, trainer_ref["t"].world_size)
                             if "t" in trainer_ref else (0, 1))
@@ -479,15 +559,14 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
                        "dataset": str(getattr(cache, "dataset", ""))},
               "command": command or shlex.join(["motionsynth", *sys.argv[1:]])}
     run.mkdir(parents=True, exist_ok=True)
-    from .io.atomic import atomic_open
-
     with atomic_open(run / "config.yaml") as f:
         yaml.safe_dump(config, f, sort_keys=False)
 
     callbacks = [
-        L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run / "checkpoints"), every_n_train_steps=c.ckpt_every,
+        *([_ema_callback(ema)] if ema is not None else []),
+        L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run / "checkpoints"), every_n_train_steps=c.ckpt_every * per,
                                             save_last=True, save_top_k=0, save_on_train_epoch_end=False),
-        _export_callback(run, family, config, cache),
+        _export_callback(run, family, config, cache, per, ema),
         *(callbacks or []),
     ]
     if progress:
@@ -495,7 +574,7 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     try:
-        trainer = _make_trainer(L, c, world, val_loader is not None, run, callbacks, progress)
+        trainer = _make_trainer(L, c, world, val_loader is not None, run, callbacks, progress, per, manual)
     except (MisconfigurationException, ValueError, RuntimeError) as e:
         raise MotionsynthError(f"cannot set up training with devices={c.devices}, num_nodes={c.num_nodes}, "
                                f"accelerator={c.accelerator!r}, precision={c.precision!r}: {e}") from None
@@ -504,7 +583,7 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
     warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
     trainer.fit(lit, train_dataloaders=loader, val_dataloaders=val_loader, ckpt_path=str(last) if resume else None)
     if trainer.is_global_zero:
-        step = int(trainer.global_step)
+        step = int(trainer.global_step) // per
         export(run / "model", model, family, {**config, "final_step": step}, cache,
-               results=validation_summary(trainer, step))
+               results=validation_summary(trainer, step), ema=ema)
     return run / "model"

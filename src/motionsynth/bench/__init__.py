@@ -1,7 +1,7 @@
-"""The benchmark harness: fixed protocols per task (`protocol`), noise models (`noise`), records and tables
-(`report`). ``motionsynth bench`` is its command line."""
+"""The benchmark harness: fixed protocols per task (`protocol`), records and tables (`report`). The noise models of
+the denoising protocol are the data layer's (`motionsynth.data.noise`). ``motionsynth bench`` is its command line."""
 
-from .noise import NOISE_MODELS, NoiseConfig, add_noise, calibrate_rotation_sigma
+from ..data.noise import NOISE_MODELS, NoiseConfig, add_noise, calibrate_rotation_sigma
 from .protocol import DEFAULT_SETTINGS, TASKS, run_benchmark
 from .report import compare_markdown, load_records, save_json, to_markdown
 

@@ -78,12 +78,19 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .. import metrics as M
 from .. import rotations as R
+from ..checkpoint import Checkpoint
+from ..data.cache import MotionCache
+from ..data.features import decode, origin
+from ..data.noise import NOISE_MODELS, NoiseConfig, add_noise
+from ..data.windows import windows
 from ..errors import MotionsynthError
 from ..kinematics import fk, heading_angle, heading_quat
+from ..methods.baselines import BASELINES, make_baseline
 from ..motion import Motion
+from ..registry import family, load_checkpoint, load_method, names
 from ..tasks import Mask, Method, denoise_mask, inbetween_mask, joints_mask, predict_mask
-from .noise import NOISE_MODELS, NoiseConfig, add_noise
 
 TASKS = ("inbetween", "complete", "predict", "denoise", "generate", "reconstruct")
 
@@ -111,8 +118,6 @@ def open_cache(cache):
     """A `MotionCache` from an object or a folder path (clear error when it is not a prepared cache)."""
     if not isinstance(cache, (str, Path)):
         return cache
-    from ..data.cache import MotionCache
-
     path = Path(cache)
     if not path.exists():
         raise MotionsynthError(f"{path}: no such motion cache (make one with `motionsynth data prepare`)")
@@ -130,8 +135,6 @@ def select(wins: np.ndarray, limit: int | None) -> np.ndarray:
 
 def split_windows(cache, split: str, length: int, stride: int, limit: int | None = None) -> np.ndarray:
     """(K, 2) (take, start) windows of ``split``, at most ``limit`` (evenly spaced); an error when there are none."""
-    from ..data.windows import windows
-
     wins = np.asarray(windows(cache, split, length, stride)).reshape(-1, 2)
     if len(wins) == 0:
         raise MotionsynthError(f"no {split} take is long enough for windows of {length} frames")
@@ -214,9 +217,7 @@ def to_frame(gpos: np.ndarray, grot: np.ndarray, offset: np.ndarray, q: np.ndarr
 def heading_local(gpos: np.ndarray, grot: np.ndarray, root: int) -> np.ndarray:
     """(..., J, 3) global positions and (..., J, 4) global rotations → positions relative to joint ``root``, turned
     about +Y so that the root's heading is zero in every frame."""
-    from ..metrics import root_relative
-
-    return R.quat_apply(heading_quat(-heading_angle(grot[..., root, :]))[..., None, :], root_relative(gpos, root))
+    return R.quat_apply(heading_quat(-heading_angle(grot[..., root, :]))[..., None, :], M.root_relative(gpos, root))
 
 
 def align_quats(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -246,13 +247,11 @@ def _f(x) -> float:
 
 # ---- methods -------------------------------------------------------------------------------------------------------
 def method_label(method) -> str:
-    return str(getattr(method, "name", None) or type(method).__name__)
+    return str(method.name or type(method).__name__)
 
 
 def make_method(name: str, **params) -> Method:
     """A baseline by registry name (clear error listing the known names)."""
-    from ..baselines import BASELINES, make_baseline
-
     if name not in BASELINES:
         raise MotionsynthError(f"unknown method {name!r}; baselines are {', '.join(sorted(BASELINES))}")
     return make_baseline(name, **params)
@@ -293,8 +292,6 @@ def _chunks(it, size: int):
 
 
 def run_inbetween(cache, method, s: dict, split: str, seed: int, limit, progress: bool) -> tuple[list, dict]:
-    from .. import metrics as M
-
     mean, std = l2p_stats(cache, s, progress)
     extra = {"l2p_mean": np.round(mean, 4).tolist(), "l2p_std": np.round(std, 4).tolist(),
              "feet": [cache.skeleton.names[j] for j in feet_joints(cache.skeleton)]}
@@ -338,8 +335,6 @@ def _progress(items, progress: bool, desc: str):
 
 
 def run_complete(cache, method, s: dict, split: str, seed: int, limit, progress: bool) -> tuple[list, dict]:
-    from .. import metrics as M
-
     sk = cache.skeleton
     static = set(sk.ancestors(sk.root))
     wins = split_windows(cache, split, s["window"], s["stride"], limit)
@@ -366,8 +361,6 @@ def run_complete(cache, method, s: dict, split: str, seed: int, limit, progress:
 
 
 def run_predict(cache, method, s: dict, split: str, seed: int, limit, progress: bool) -> tuple[list, dict]:
-    from .. import metrics as M
-
     sk, given, T = cache.skeleton, s["given"], s["window"]
     wins = split_windows(cache, split, T, s["stride"], limit)
     clips = list(iter_clips(cache, wins, T))
@@ -398,8 +391,6 @@ def run_predict(cache, method, s: dict, split: str, seed: int, limit, progress: 
 
 def _denoise_scores(method, clips: list[Motion], noisy: list[Motion], seed: int, progress: bool = False,
                     desc: str = "") -> dict[str, float]:
-    from .. import metrics as M
-
     mask = denoise_mask(clips[0].num_frames, len(clips[0].skeleton))
     outs = [_complete_one(method, n, mask, seed) for n in _progress(noisy, progress, desc)]
     mv = moving_joints(clips[0].skeleton)
@@ -417,8 +408,6 @@ def tune(name: str, cache, model: str, s: dict, seed: int, progress: bool = Fals
 
     Returns (chosen params, [{params, mpjpe_cm, accel_error}, …] for the whole grid).
     """
-    from ..baselines import BASELINES
-
     grid = list(getattr(BASELINES[name], "grid", None) or [])
     if not grid:
         return {}, []
@@ -446,7 +435,7 @@ def run_denoise(cache, method, s: dict, split: str, seed: int, limit, progress: 
     for model in s["noise_models"]:
         if model not in NOISE_MODELS:
             raise MotionsynthError(f"unknown noise model {model!r}; choose from {', '.join(NOISE_MODELS)}")
-        params = dict(getattr(method, "params", {}) or {})
+        params = dict(method.params)
         m = method
         if baseline is not None:
             chosen, scores = tune(baseline, cache, model, s, seed, progress)
@@ -466,8 +455,6 @@ def run_denoise(cache, method, s: dict, split: str, seed: int, limit, progress: 
 
 
 def _identity_scores(clips, noisy) -> dict[str, float]:
-    from .. import metrics as M
-
     mv = moving_joints(clips[0].skeleton)
     g, p = global_transforms(clips)[1][:, :, mv], global_transforms(noisy)[1][:, :, mv]
     return {"mpjpe_cm": _f(M.mpjpe(p, g)), "pa_mpjpe_cm": _f(M.pa_mpjpe(p, g)), "accel_error": _f(M.accel_error(p, g))}
@@ -489,16 +476,15 @@ class Reconstructor:
     """
 
     def __init__(self, checkpoint, batch_size: int = 64):
-        from ..checkpoint import Checkpoint, load_checkpoint
-
         ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         if not callable(getattr(ckpt.model, "reconstruct", None)):
             raise MotionsynthError(f"{ckpt.path or 'checkpoint'}: a {ckpt.family} model cannot reconstruct (it has no "
-                                   f"encoder/decoder of its own); reconstruct scores hmvae, hmvae-m, hmvae-tcn and "
-                                   f"mvae checkpoints")
+                                   f"encoder/decoder of its own); reconstruct scores {', '.join(_reconstructors())} "
+                                   f"checkpoints")
         if batch_size < 1:
             raise MotionsynthError(f"batch_size must be at least 1, got {batch_size}")
         self.ckpt, self.name, self.checkpoint_hash = ckpt, ckpt.family, ckpt.weights_hash
+        self.skeleton, self.params, self.needs_fit = ckpt.skeleton, {}, False
         self.window, self.batch_size = int(ckpt.model.config.window), int(batch_size)
 
     def reconstruct(self, features: np.ndarray, progress: bool = False) -> np.ndarray:
@@ -517,12 +503,15 @@ class Reconstructor:
         return np.concatenate(out)
 
 
+def _reconstructors() -> list[str]:
+    """The families whose networks can reconstruct (encode → decode), from the registry."""
+    return [n for n in names() if callable(getattr(family(n).network, "reconstruct", None))]
+
+
 def load_model(model, task: str, cache=None, **options):
     """A learned model for ``task`` from a checkpoint folder or a loaded `Checkpoint`: a `Reconstructor` for
     ``reconstruct``, else the family's `tasks.Method` (`checkpoint.load_method`). With ``cache``, the checkpoint's
     skeleton must match the cache's (`SkeletonMismatchError` otherwise). ``options`` go to the method's constructor."""
-    from ..checkpoint import Checkpoint, load_checkpoint, load_method
-
     ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(model)
     if cache is not None:
         ckpt.check_skeleton(cache.skeleton, what="benchmark data")
@@ -531,11 +520,8 @@ def load_model(model, task: str, cache=None, **options):
 
 def run_reconstruct(cache, method, s, split, seed, limit, progress):
     if method is None or not hasattr(method, "reconstruct"):
-        raise MotionsynthError("reconstruct needs a learned model with encode/decode (--model CKPT: an hmvae, "
-                               "hmvae-m, hmvae-tcn or mvae checkpoint); baselines cannot reconstruct")
-    from .. import metrics as M
-    from ..data.features import decode, origin
-
+        raise MotionsynthError(f"reconstruct needs a learned model with encode/decode (--model CKPT of "
+                               f"{', '.join(_reconstructors())}); baselines cannot reconstruct")
     sk = cache.skeleton
     method.ckpt.check_skeleton(sk, what="benchmark data")
     W = method.window
@@ -620,10 +606,10 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
     baseline = None
     if method is None and method_name is not None:
         method, baseline = make_method(method_name), method_name
-    if method is not None and getattr(method, "skeleton", None) is not None:
+    if method is not None and method.skeleton is not None:
         method.skeleton.check_compatible(cache.skeleton, what="benchmark data")
     fit = {}
-    if getattr(method, "needs_fit", False):
+    if method is not None and method.needs_fit:
         fit = fit_method(method, cache, s.get("fit_takes"), seed)
     rows, extra = (run_denoise(cache, method, s, split, seed, limit, progress, baseline) if task == "denoise"
                    else RUNNERS[task](cache, method, s, split, seed, limit, progress))
@@ -635,7 +621,7 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
         "task": task,
         "method": method_name or (method_label(method) if method is not None else None),
         "model": str(getattr(model, "path", None) or model) if model is not None else None,
-        "checkpoint_hash": getattr(method, "checkpoint_hash", None),
+        "checkpoint_hash": method.checkpoint_hash if method is not None else None,
         "data_hash": getattr(cache, "data_hash", None),
         "split": split,
         "seed": seed,

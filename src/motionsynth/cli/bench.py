@@ -18,22 +18,6 @@ def _methods(values: list[str]) -> list[str]:
     return out
 
 
-def parse_key_values(values: list[str], flag: str) -> dict:
-    """``["gaps=[30]", "window=65"]`` → {"gaps": [30], "window": 65} (values parsed as YAML)."""
-    import yaml
-
-    out = {}
-    for v in values:
-        key, sep, text = v.partition("=")
-        if not sep or not key.strip():
-            raise MotionsynthError(f"{flag} {v!r}: expected KEY=VALUE, e.g. {flag} gaps=[30]")
-        try:
-            out[key.strip()] = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise MotionsynthError(f"{flag} {v!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
-    return out
-
-
 def bench(
     task: str = typer.Argument(..., help="inbetween, complete, predict, denoise, generate or reconstruct."),
     data: Path = typer.Option(..., "--data", help="Prepared motion cache folder (`motionsynth data prepare`)."),
@@ -63,6 +47,7 @@ def bench(
     """
     from ..bench import TASKS, compare_markdown, run_benchmark, save_json, to_markdown
     from ..bench.protocol import load_model, make_method, open_cache, resolve_settings
+    from ..config import parse_key_values
 
     if task not in TASKS:
         raise MotionsynthError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")

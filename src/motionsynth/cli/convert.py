@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -21,8 +22,8 @@ def convert_cmd(
     if target.suffix.lower() not in MOTION_SUFFIXES:
         raise MotionsynthError(f"{target}: unknown output type {target.suffix or '(no extension)'!r}; "
                                f"expected one of {', '.join(MOTION_SUFFIXES)}")
-    if fps is not None and not fps > 0:
-        raise MotionsynthError(f"--fps must be positive, got {fps:g}")
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise MotionsynthError(f"--fps must be a finite positive number, got {fps:g}")
     if target.exists() and target.resolve() == source.resolve():
         raise MotionsynthError(f"{target}: input and output are the same file")
     motion = load_motion(source)

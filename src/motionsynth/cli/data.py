@@ -28,11 +28,14 @@ def prepare_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Read a dataset once into a memory-mapped motion cache (arrays, features, train-split stats, splits)."""
-    from ..data.cache import prepare
+    from ..data.cache import prepare, remove_stale_temp_folders
 
     if workers is not None and workers < 1:
         raise MotionsynthError(f"--workers must be at least 1, got {workers}")
     t0 = time.perf_counter()
+    for item in remove_stale_temp_folders(out):
+        what = "put back the previous cache from" if item["action"] == "restored" else "removed"
+        typer.echo(f"{what} {item['path']} ({_size(item['bytes'])}), left by a prepare that was killed")
     cache = prepare(source, dataset, out, fps=fps, workers=workers, progress=progress, labels=labels,
                     label_pattern=label_pattern)
     info = cache.info()
@@ -43,10 +46,18 @@ def prepare_cmd(
     skipped = cache.skipped
     if skipped:
         typer.echo(f"skipped {len(skipped)} take(s):")
-        for s in skipped[:20]:
-            typer.echo(f"  {s['name']}: {s['reason']}")
-        if len(skipped) > 20:
-            typer.echo(f"  … and {len(skipped) - 20} more (all listed in {cache.path / 'meta.json'})")
+        _echo_skipped(skipped, cache.path)
+
+
+def _echo_skipped(skipped: list[dict], path: Path) -> None:
+    for s in skipped[:20]:
+        typer.echo(f"  {s['name']}: {s['reason']}")
+    if len(skipped) > 20:
+        typer.echo(f"  … and {len(skipped) - 20} more (all listed in {path / 'meta.json'}, and by --json)")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
 @data_app.command("info")
@@ -54,7 +65,8 @@ def info_cmd(
     cache_dir: Path = typer.Argument(..., metavar="CACHE", help="A folder written by `motionsynth data prepare`."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Describe a motion cache: takes, frames, hours, fps, joints, labels, split sizes."""
+    """Describe a motion cache: takes, frames, hours, fps, joints, labels, split sizes, skipped takes (with their
+    reasons) and stale temporary folders of killed prepares."""
     from ..data.cache import MotionCache
 
     info = MotionCache(cache_dir).info()
@@ -69,7 +81,11 @@ def info_cmd(
     for key, counts in info["labels"].items():
         typer.echo(f"label {key} ({len(counts)}): " + ", ".join(f"{n} {c}" for n, c in counts.items()))
     if info["skipped"]:
-        typer.echo(f"{info['skipped']} take(s) were skipped when preparing (see meta.json)")
+        typer.echo(f"{info['skipped']} take(s) were skipped when preparing:")
+        _echo_skipped(info["skipped_takes"], Path(info["path"]))
+    for item in info["stale_temp"]:
+        typer.echo(f"stale temporary folder {item['path']} ({_size(item['bytes'])}) left by a prepare that was "
+                   f"killed; the next `data prepare` into this cache removes it (or delete it)")
     typer.echo(f"data hash {info['data_hash']}")
 
 

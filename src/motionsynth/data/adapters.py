@@ -21,6 +21,7 @@ the file stem (``dataset-2_walk_normal_001``). Labels are ``dict[str, str]``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
-from ..errors import FormatError, MotionsynthError
+from ..errors import FormatError, InvalidMotionError, MotionsynthError
 from ..motion import Motion
 
 DATASETS = ("bandai-namco", "bvh-folder", "amass")
@@ -79,25 +80,33 @@ def _zip(path: str) -> zipfile.ZipFile:
 
 
 def load_take(ref: TakeRef) -> Motion:
-    """Read one take into a `Motion` with ``name`` and ``labels`` set. Raises `MotionsynthError` (usually
-    `FormatError`) when the file cannot be used."""
-    if ref.kind == "amass":
-        from ..io.amass import read_amass
+    """Read one take into a `Motion` with ``name`` and ``labels`` set, its top joints folded onto the canonical root
+    (`Motion.fold_top_joints`: the first branching joint carries the trajectory, whichever joint of the chain above
+    it the file animates — so every take of a dataset has the same moving root). Raises `FormatError` naming the
+    file when it cannot be used (invalid values included)."""
+    try:
+        if ref.kind == "amass":
+            from ..io.amass import read_amass
 
-        motion = read_amass(ref.path)
-    else:
-        from ..io.bvh import parse_bvh, read_bvh
-
-        if ref.member is None:
-            motion = read_bvh(ref.path)
+            motion = read_amass(ref.path)
         else:
-            try:
-                data = _zip(ref.path).read(ref.member)
-            except (OSError, zipfile.BadZipFile, KeyError) as e:
-                raise FormatError(f"cannot read from the archive: {e}", ref.where) from None
-            motion = parse_bvh(data.decode("utf-8", errors="replace"), ref.where)
-    if motion.num_frames == 0:
-        raise FormatError("no frames", ref.where)
+            from ..io.bvh import parse_bvh, read_bvh
+
+            if ref.member is None:
+                motion = read_bvh(ref.path)
+            else:
+                try:
+                    data = _zip(ref.path).read(ref.member)
+                except (OSError, zipfile.BadZipFile, KeyError, NotImplementedError) as e:
+                    raise FormatError(f"cannot read from the archive: {e}", ref.where) from None
+                motion = parse_bvh(data.decode("utf-8", errors="replace"), ref.where)
+        if motion.num_frames == 0:
+            raise FormatError("no frames", ref.where)
+        motion = motion.fold_top_joints()
+    except FormatError:
+        raise
+    except InvalidMotionError as e:  # a reader built a Motion with NaN, zero quaternions, a bad fps…
+        raise FormatError(str(e), ref.where) from None
     motion.name = ref.name
     motion.labels = dict(ref.labels)
     return motion
@@ -154,6 +163,15 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         raise MotionsynthError(f"{path}: not a readable zip archive ({e})") from None
 
 
+def _decode(data: bytes, where: str) -> str:
+    """UTF-8 text (a leading BOM dropped), or `FormatError` naming the file and the line of the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise FormatError(f"not UTF-8 text (byte 0x{data[e.start]:02x} cannot be decoded)", where, line) from None
+
+
 def _label_lines(text: str) -> list[str]:
     """Label names from a Bandai ``cfg/*_label.txt``: one per line, ``dataset-N_`` prefix removed."""
     return [re.sub(r"^dataset-\d+_", "", line.strip()) for line in text.splitlines() if line.strip()]
@@ -180,7 +198,7 @@ class BandaiNamco:
             if len(roots) != 1:
                 raise MotionsynthError(self._layout_error(source, roots))
             root = roots[0]
-            read = lambda rel: z.read(root + rel).decode("utf-8-sig")  # noqa: E731
+            read = lambda rel: _decode(z.read(root + rel), f"{source}:{root + rel}")  # noqa: E731
             exists = set(names).__contains__
             bvhs = sorted(m for m in names if re.fullmatch(re.escape(root) + r"data/[^/]+\.bvh", m, re.I))
             files = [(PurePosixPath(m).stem, str(source), m, m[len(root):]) for m in bvhs]
@@ -194,7 +212,7 @@ class BandaiNamco:
             if len(roots) != 1:
                 raise MotionsynthError(self._layout_error(source, [f"{p.name}/" for p in roots]))
             root_dir = roots[0]
-            read = lambda rel: (root_dir / rel).read_text(encoding="utf-8-sig")  # noqa: E731
+            read = lambda rel: _decode((root_dir / rel).read_bytes(), str(root_dir / rel))  # noqa: E731
             has = lambda rel: (root_dir / rel).is_file()  # noqa: E731
             files = [(p.stem, str(p), None, f"data/{p.name}") for p in sorted((root_dir / "data").glob("*.bvh"))]
         vocab = {}
@@ -203,7 +221,10 @@ class BandaiNamco:
             if not has(rel):
                 raise MotionsynthError(f"{source}: no {rel} — not a Bandai Namco dataset (expected data/*.bvh, "
                                        f"cfg/content_label.txt and cfg/style_label.txt)")
-            vocab[key] = _label_lines(read(rel))
+            try:
+                vocab[key] = _label_lines(read(rel))
+            except (OSError, zipfile.BadZipFile, NotImplementedError) as e:
+                raise FormatError(f"cannot read {rel}: {e}", str(source)) from None
         takes, problems = [], []
         for stem, path, member, rel in files:
             rel_json = rel[: -len(".bvh")] + ".json"
@@ -211,8 +232,17 @@ class BandaiNamco:
                 ids = json.loads(read(rel_json)) if has(rel_json) else None
                 if ids is None:
                     raise ValueError(f"no {rel_json} beside it")
-                labels = {key: vocab[key][int(ids[key])] for key in self.label_keys}
-            except (ValueError, KeyError, IndexError, TypeError) as e:
+                if not isinstance(ids, dict):
+                    raise TypeError(f"{rel_json} holds {type(ids).__name__}, not an object")
+                labels = {}
+                for key in self.label_keys:
+                    i = ids[key]
+                    n = int(i) if isinstance(i, (int, float, str)) and not isinstance(i, bool) else -1
+                    if (n != i and not isinstance(i, str)) or not 0 <= n < len(vocab[key]):  # 1.5, -1, 99
+                        raise ValueError(f"{key} {i!r} is not one of the label numbers 0…{len(vocab[key]) - 1}")
+                    labels[key] = vocab[key][n]
+            except (ValueError, KeyError, IndexError, TypeError, OverflowError, FormatError, OSError,
+                    zipfile.BadZipFile, NotImplementedError) as e:
                 problems.append((stem, f"bad label file: {e}"))
                 continue
             takes.append(TakeRef(stem, path, member, "bvh", labels))
@@ -239,7 +269,7 @@ class BvhFolder:
             try:
                 self.pattern = re.compile(label_pattern)
             except re.error as e:
-                raise MotionsynthError(f"--label-pattern {label_pattern!r} is not a valid regular expression: {e}")
+                raise MotionsynthError(f"--label-pattern {label_pattern!r} is not a valid regular expression: {e}") from None
             if not self.pattern.groupindex:
                 raise MotionsynthError(f"--label-pattern {label_pattern!r} has no named groups "
                                        f"(write e.g. '(?P<action>[a-z]+)_\\d+')")
@@ -273,22 +303,63 @@ class BvhFolder:
         return Listing(takes, {}, [])
 
     def _read_csv(self) -> dict[str, dict[str, str]]:
+        """The labels CSV as ``take name → {label key: value}`` (empty values left out).
+
+        Raises `FormatError` naming the file and the line for anything malformed: a file that is not UTF-8 text, no
+        header or no ``name`` column, an unnamed or repeated column, a row with another number of fields than the
+        header, a row without a take name, a take listed twice, broken quoting or NUL bytes.
+        """
         path = self.labels_csv
         if not path.is_file():
-            raise MotionsynthError(f"--labels {path}: no such file")
+            raise FormatError("no such labels file (--labels)", str(path))
         try:
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                rows = list(csv.DictReader(f))
-        except (OSError, csv.Error, UnicodeDecodeError) as e:
-            raise MotionsynthError(f"--labels {path}: cannot read the CSV: {e}") from None
-        if not rows or "name" not in rows[0]:
-            raise MotionsynthError(f"--labels {path}: needs a header with a 'name' column and label columns")
-        table = {}
-        for row in rows:
-            name = (row.pop("name") or "").strip()
-            if name.lower().endswith(".bvh"):
-                name = name[:-4]
-            table[name] = {k.strip(): (v or "").strip() for k, v in row.items() if k and (v or "").strip()}
+            data = path.read_bytes()
+        except OSError as e:
+            raise FormatError(f"cannot read the labels CSV: {e.strerror or e}", str(path)) from None
+        text = _decode(data, str(path))
+        if "\x00" in text:
+            raise FormatError("labels CSV: NUL byte (binary data, not a CSV text file)", str(path),
+                              text[: text.index("\x00")].count("\n") + 1)
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+
+        def fail(message: str, line: int | None = None):
+            raise FormatError(f"labels CSV: {message}", str(path), line if line is not None else reader.line_num)
+
+        table: dict[str, dict[str, str]] = {}
+        first_line: dict[str, int] = {}
+        try:
+            header = next(reader, None)
+            if header is None:
+                fail("empty file; it needs a header with a 'name' column and one column per label key", 1)
+            header = [h.strip() for h in header]
+            for i, h in enumerate(header):
+                if not h:
+                    fail(f"column {i + 1} of the header has no name (header: {','.join(header)})")
+                if header.index(h) != i:
+                    fail(f"column {h!r} appears twice in the header")
+            if "name" not in header:
+                fail(f"the header has no 'name' column (columns: {', '.join(header)}); it needs a 'name' column "
+                     f"(take name, file stem or file name) and one column per label key")
+            name_col = header.index("name")
+            for row in reader:
+                line = reader.line_num
+                if not row or not any(c.strip() for c in row):
+                    continue  # blank lines
+                if len(row) != len(header):
+                    fail(f"this row has {len(row)} fields, the header has {len(header)} ({', '.join(header)})")
+                name = row[name_col].strip()
+                if name.lower().endswith(".bvh"):
+                    name = name[:-4]
+                if not name:
+                    fail("this row has no take name in the 'name' column")
+                if name in table:
+                    fail(f"take {name!r} is listed twice (first on line {first_line[name]})")
+                first_line[name] = line
+                table[name] = {k: v.strip() for k, v in zip(header, row) if k != "name" and v.strip()}
+        except csv.Error as e:
+            fail(f"malformed CSV ({e})")
+        if not table:
+            fail("no rows below the header", 1)
         return table
 
 

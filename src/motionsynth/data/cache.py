@@ -18,6 +18,17 @@ the arrays with ``np.load(mmap_mode="r")``, so even millions of frames never nee
 takes into the files as they are parsed (one take in memory per process) and writes into a temporary folder that is
 renamed into place at the end, so an interrupted run never leaves a half-written cache.
 
+A run killed outright (``kill -9``, a lost machine) leaves its temporary folder ``.OUT.tmp-PID-XXXX`` beside ``OUT``.
+The folder holds a lock file locked (``fcntl.lockf``) by the writing process for as long as it runs, and its name
+carries that process id; the next `prepare` into the same ``OUT`` removes such folders whose writer is gone (lock
+free, or no lock and the process id no longer alive), and puts back a previous cache (``.OUT.old-PID``) that a kill
+between the two final renames left aside. ``MotionCache.info`` (``motionsynth data info``) lists stale folders it
+finds beside a cache; `stale_temp_folders` and `remove_stale_temp_folders` do the same for any ``OUT``.
+
+Every take is folded onto the dataset's canonical moving root by the loader (`Motion.fold_top_joints`): the first
+branching joint (``Hips``) carries the trajectory whichever joint above it (``joint_Root``) a file animates, so takes
+of one dataset never disagree on the moving root because of how their files were exported.
+
 Splits are by take, decided by a hash of the take name alone (sha1 → [0, 1): < 0.8 train, < 0.9 val, else test), so
 a take keeps its split when the dataset grows, and no window of a test take can reach training.
 
@@ -31,9 +42,11 @@ root-position bytes: it identifies the prepared data, and is stable across runs 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -43,7 +56,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MotionsynthError, SkeletonMismatchError
+from ..errors import InvalidMotionError, MotionsynthError, SkeletonMismatchError
+from ..io.npz import NPY_ERRORS
 from ..motion import Motion
 from ..skeleton import Skeleton
 from .adapters import TakeRef, get_adapter, load_take, map_takes
@@ -52,6 +66,12 @@ VERSION = 1
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 _ARRAYS = ("rotations", "root_positions", "features")
+_LOCK = ".lock"  # inside a temporary folder: locked by the prepare that writes it
+
+try:
+    import fcntl
+except ImportError:  # Windows: ownership is judged by the process id alone
+    fcntl = None
 
 
 @dataclass
@@ -163,18 +183,24 @@ def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps
     source, out = Path(source).expanduser(), Path(out).expanduser()
     adapter = get_adapter(dataset, labels, label_pattern)
     listing = adapter.list(source)
+    remove_stale_temp_folders(out)
     _check_out(out)
     if workers is None:
         workers = os.cpu_count() or 1
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    _default_permissions(tmp)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
+    lock = _hold_lock(tmp)
     try:
+        _default_permissions(tmp)
         _write_cache(tmp, listing, source, adapter.name, fps, workers, progress)
+        (tmp / _LOCK).unlink(missing_ok=True)  # not part of the cache; the process id in the name covers the rename
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if lock is not None:
+            os.close(lock)
     return MotionCache(out)
 
 
@@ -293,6 +319,109 @@ def _default_permissions(folder: Path) -> None:
     os.chmod(folder, 0o777 & ~umask)
 
 
+# ---- temporary folders of interrupted runs ---------------------------------------------------------------------
+def _hold_lock(folder: Path) -> int | None:
+    """Create and lock ``folder/.lock`` for as long as this process runs (a POSIX record lock: the kernel drops it
+    when the process dies, however it dies; forked workers do not inherit it). Returns the descriptor to close."""
+    if fcntl is None:
+        return None
+    fd = os.open(folder / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # a file system without locks: leave no unlocked lock file (the process id decides then)
+        os.close(fd)
+        (folder / _LOCK).unlink(missing_ok=True)
+        return None
+    return fd
+
+
+def _temp_folders(out: Path) -> list[Path]:
+    """The hidden folders a prepare into ``out`` makes beside it: ``.OUT.tmp-*`` (the cache being written) and
+    ``.OUT.old-*`` (the previous cache while it is replaced)."""
+    prefixes = (f".{out.name}.tmp-", f".{out.name}.old-")
+    try:
+        entries = list(out.parent.iterdir())
+    except OSError:
+        return []
+    return sorted(p for p in entries if p.name.startswith(prefixes) and p.is_dir() and not p.is_symlink())
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there: never judge a folder stale
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    except OSError as e:
+        return e.errno != errno.ESRCH
+    return True
+
+
+def _writer_alive(folder: Path) -> bool:
+    """Whether the prepare that made ``folder`` may still be running (when in doubt: yes)."""
+    m = re.search(r"\.(?:tmp|old)-(\d+)(?:-|$)", folder.name)
+    pid = int(m.group(1)) if m else None
+    if pid == os.getpid():
+        return True  # this process (checking our own lock would release it: POSIX locks are per process)
+    lock = folder / _LOCK
+    if fcntl is not None and lock.is_file():
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:
+            return True
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True  # locked: its writer is running
+        finally:
+            os.close(fd)  # closing drops the lock we may have taken
+        return False
+    if pid is None:
+        return False  # a folder from before writers were recorded (random name, no lock): nobody writes it
+    return _pid_alive(pid)
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def stale_temp_folders(out: str | os.PathLike) -> list[dict]:
+    """Temporary folders beside ``out`` left by a `prepare` into it that was killed: ``[{"path", "bytes"}]``."""
+    out = Path(out).expanduser()
+    return [{"path": str(p), "bytes": _folder_bytes(p)} for p in _temp_folders(out) if not _writer_alive(p)]
+
+
+def remove_stale_temp_folders(out: str | os.PathLike) -> list[dict]:
+    """Remove what killed prepares into ``out`` left beside it (folders whose writer is gone; never a running
+    prepare's), putting back a previous cache that a kill between the two final renames left as ``.OUT.old-PID``
+    when ``out`` itself is missing. Returns ``[{"path", "bytes", "action": "removed" | "restored"}]``."""
+    out = Path(out).expanduser()
+    done = []
+    for item in stale_temp_folders(out):
+        folder = Path(item["path"])
+        if folder.name.startswith(f".{out.name}.old-") and not out.exists() and (folder / "meta.json").is_file():
+            try:
+                os.replace(folder, out)
+            except OSError:
+                continue
+            done.append({**item, "action": "restored"})
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            done.append({**item, "action": "removed"})
+    return done
+
+
 def _replace_dir(tmp: Path, out: Path) -> None:
     """Move the finished ``tmp`` folder to ``out``, replacing an old cache there with one rename each."""
     old = None
@@ -317,10 +446,16 @@ class MotionCache:
         self.path = Path(path).expanduser()
         meta_path = self.path / "meta.json"
         if not meta_path.is_file():
-            raise MotionsynthError(f"{self.path}: not a motion cache (no meta.json); make one with "
+            stale = stale_temp_folders(self.path)
+            note = (f" ({len(stale)} stale temporary folder(s) of a killed prepare beside it: "
+                    f"{', '.join(Path(d['path']).name for d in stale[:3])}; the next prepare removes them)"
+                    if stale else "")
+            raise MotionsynthError(f"{self.path}: not a motion cache (no meta.json){note}; make one with "
                                    f"`motionsynth data prepare SOURCE --dataset NAME --out {self.path}`")
         try:
             self.meta = json.loads(meta_path.read_text())
+            if not isinstance(self.meta, dict):
+                raise ValueError(f"meta.json holds {type(self.meta).__name__}, not an object")
             if self.meta.get("version") != VERSION:
                 raise MotionsynthError(f"{self.path}: cache version {self.meta.get('version')}, this motionsynth "
                                        f"reads version {VERSION}; prepare it again")
@@ -332,11 +467,53 @@ class MotionCache:
                             if self.meta.get("per_take_offsets") else None)
             self.takes = [Take(**t) for t in self.meta["takes"]]
             N = self.meta["counts"]["frames"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            self._check(N)
+        except MotionsynthError:
+            raise
+        except (*NPY_ERRORS, TypeError, AttributeError, IndexError) as e:
             raise MotionsynthError(f"{self.path}: damaged motion cache ({e}); prepare it again") from None
-        if not (len(self.rotations) == len(self.root_positions) == len(self.features) == N):
-            raise MotionsynthError(f"{self.path}: damaged motion cache (array lengths disagree with meta.json); "
-                                   f"prepare it again")
+
+    def _check(self, N) -> None:
+        """Shapes, types and the take table against each other (cheap: no pass over the arrays); ValueError."""
+        J = len(self.skeleton)
+        if isinstance(N, bool) or not isinstance(N, int):
+            raise ValueError(f"counts.frames is {N!r}, not a number of frames")
+        for key, a, shape in (("rotations", self.rotations, (N, J, 4)), ("root_positions", self.root_positions, (N, 3)),
+                              ("features", self.features, (N, None))):
+            if a.dtype.kind != "f" or a.ndim != len(shape) or any(n is not None and n != m
+                                                                  for n, m in zip(shape, a.shape)):
+                raise ValueError(f"{key}.npy is {a.dtype} {a.shape}, expected float {shape} "
+                                 f"(array lengths disagree with meta.json or the skeleton)")
+        D = self.meta.get("feature_dim", self.features.shape[1])
+        if D != self.features.shape[1]:
+            raise ValueError(f"features.npy has {self.features.shape[1]} channels, meta.json says {D}")
+        if self.offsets is not None and (self.offsets.dtype.kind != "f"
+                                         or self.offsets.shape != (len(self.takes), J, 3)):
+            raise ValueError(f"offsets.npy is {self.offsets.dtype} {self.offsets.shape}, expected "
+                             f"({len(self.takes)}, {J}, 3)")
+        fps = self.meta["fps"]
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (np.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps {fps!r} is not a positive frame rate")
+        for t in self.takes:
+            if not (isinstance(t.name, str) and isinstance(t.start, int) and isinstance(t.length, int)
+                    and not isinstance(t.start, bool) and not isinstance(t.length, bool)
+                    and 0 <= t.start and 0 <= t.length and t.start + t.length <= N):
+                raise ValueError(f"take {t.name!r} has rows {t.start!r}+{t.length!r} outside the {N} frames")
+            if t.split not in SPLITS:
+                raise ValueError(f"take {t.name!r} has split {t.split!r}")
+            if not isinstance(t.labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                         for k, v in t.labels.items()):
+                raise ValueError(f"take {t.name!r} has labels {t.labels!r}, not text → text")
+        names = self.meta["label_names"]
+        if not isinstance(names, dict) or not all(isinstance(v, list) for v in names.values()):
+            raise ValueError("label_names is not label key → list of names")
+        skipped = self.meta["skipped"]
+        if not isinstance(skipped, list) or not all(isinstance(x, dict) and "name" in x and "reason" in x
+                                                    for x in skipped):
+            raise ValueError("skipped is not a list of {name, reason}")
+        for key in ("dataset", "source", "data_hash"):
+            if not isinstance(self.meta[key], str):
+                raise ValueError(f"{key} is {self.meta[key]!r}, not text")
 
     def __getstate__(self) -> dict:
         """Pickle by path (DataLoader workers started with spawn re-open the memory maps instead of copying them)."""
@@ -370,7 +547,16 @@ class MotionCache:
         """`FeatureStats` of the train split (the normalisation every model uses)."""
         from .features import FeatureStats
 
-        return FeatureStats.load(self.path / "stats.npz")
+        try:
+            stats = FeatureStats.load(self.path / "stats.npz")
+            mean, std = np.asarray(stats.mean), np.asarray(stats.std)
+        except (MotionsynthError, *NPY_ERRORS) as e:
+            raise MotionsynthError(f"{self.path}: damaged motion cache (stats.npz: {e}); prepare it again") from None
+        if mean.shape != (self.feature_dim,) or std.shape != (self.feature_dim,) or not (
+                np.isfinite(mean).all() and np.isfinite(std).all()):
+            raise MotionsynthError(f"{self.path}: damaged motion cache (stats.npz: mean {mean.shape}, std "
+                                   f"{std.shape}, expected ({self.feature_dim},) finite values); prepare it again")
+        return stats
 
     def split(self, name: str) -> list[int]:
         """Indices of the takes in split ``name`` ('train', 'val' or 'test')."""
@@ -396,12 +582,17 @@ class MotionCache:
         skeleton = self.skeleton
         if self.offsets is not None:
             skeleton = Skeleton.from_dict({**self.skeleton.to_dict(), "offsets": np.asarray(self.offsets[i]).tolist()})
-        return Motion(skeleton, np.asarray(self.rotations[rows], dtype=np.float64),
-                      np.asarray(self.root_positions[rows], dtype=np.float64), self.fps, labels=dict(t.labels),
-                      name=t.name)
+        try:
+            return Motion(skeleton, np.asarray(self.rotations[rows], dtype=np.float64),
+                          np.asarray(self.root_positions[rows], dtype=np.float64), self.fps, labels=dict(t.labels),
+                          name=t.name)
+        except InvalidMotionError as e:
+            raise MotionsynthError(f"{self.path}: damaged motion cache ({e}); prepare it again") from None
 
     def info(self) -> dict:
-        """Summary: takes, frames, hours, fps, joints, labels with counts, split sizes (takes and frames)."""
+        """Summary: takes, frames, hours, fps, joints, labels with counts, split sizes (takes and frames), the
+        skipped takes with their reasons (``skipped``: how many, ``skipped_takes``: ``[{name, reason}]``) and
+        ``stale_temp``: temporary folders of killed prepares beside the cache (``[{path, bytes}]``)."""
         labels: dict[str, dict[str, int]] = {}
         for key, names in self.label_names.items():
             counts = dict.fromkeys(names, 0)
@@ -418,5 +609,6 @@ class MotionCache:
             "takes": len(self.takes), "frames": self.num_frames,
             "hours": round(self.num_frames / self.fps / 3600, 3), "fps": self.fps, "joints": len(self.skeleton),
             "feature_dim": self.feature_dim, "labels": labels, "splits": splits, "skipped": len(self.skipped),
-            "data_hash": self.data_hash,
+            "skipped_takes": [{"name": str(s["name"]), "reason": str(s["reason"])} for s in self.skipped],
+            "stale_temp": stale_temp_folders(self.path), "data_hash": self.data_hash,
         }

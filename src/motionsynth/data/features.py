@@ -33,15 +33,18 @@ import torch
 
 from .. import rotations as R
 from ..errors import FormatError, MotionsynthError
+from ..io.npz import NPY_ERRORS
 from ..kinematics import heading_angle
 from ..motion import Motion
 from ..skeleton import Skeleton
 
-__all__ = ["ROOT_DIM", "STD_FLOOR", "constant_channels", "feature_dim", "rot6d_slice", "root_slice", "encode", "origin", "decode",
-           "decode_torch", "FeatureStats"]
+__all__ = ["ROOT_DIM", "ROOT_HEIGHT", "ROOT_VELOCITY", "ROOT_TURN", "STD_FLOOR", "constant_channels", "feature_dim",
+           "rot6d_slice", "root_slice", "encode", "origin", "decode", "decode_torch", "FeatureStats"]
 
 ROOT_DIM = 4
 """Root block size: height, planar velocity (x, z) in the heading frame, heading velocity."""
+ROOT_HEIGHT, ROOT_VELOCITY, ROOT_TURN = 0, slice(1, 3), 3
+"""Columns of the root block (index into ``features[..., root_slice(skeleton)]``)."""
 
 STD_FLOOR = 1e-4
 """Smallest standard deviation `FeatureStats` divides by (constant channels such as a static joint's 6D)."""
@@ -281,8 +284,10 @@ class FeatureStats:
             with np.load(path, allow_pickle=False) as z:
                 if "mean" not in z or "std" not in z:
                     raise FormatError(f"feature statistics need 'mean' and 'std', found {sorted(z.files)}", str(path))
+                if not (np.asarray(z["std"], dtype=np.float64) >= 0).all():
+                    raise FormatError("'std' holds negative values", str(path))
                 return cls(mean=z["mean"], std=z["std"])
         except FormatError:
             raise
-        except (OSError, ValueError) as e:
+        except NPY_ERRORS as e:
             raise FormatError(f"not a feature statistics file ({e})", str(path)) from None

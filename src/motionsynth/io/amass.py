@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import os
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .. import rotations as R
-from ..errors import FormatError
+from ..errors import FormatError, InvalidMotionError
 from ..motion import Motion
 from ..skeleton import Skeleton
+from .npz import NPY_ERRORS
 
 __all__ = ["SMPL_BODY_NAMES", "SMPL_BODY_PARENTS", "SMPL_NEUTRAL_REST_JOINTS", "Z_UP_TO_Y_UP", "smpl_skeleton",
            "read_amass"]
@@ -81,6 +81,13 @@ Z_UP_TO_Y_UP = R.axis_angle_to_quat(np.array([-np.pi / 2, 0.0, 0.0]))
 """Quaternion of Rx(-90°): maps AMASS's Z-up world to the project's Y-up world, (x, y, z) → (x, z, -y)."""
 
 _WIDTHS = {66: "smpl-body", 72: "smpl", 156: "smplh", 165: "smplx"}
+_USED = ("poses", "trans", "mocap_framerate", "mocap_frame_rate", "betas", "gender")
+"""The arrays read; others (``dmpls``, ``marker_data``…, possibly object arrays) are never loaded."""
+_MAX_ANGLE = 1e4
+"""Largest accepted axis-angle component (radians): real data stays within a few π; beyond this a file is garbage
+(×1e300 values would otherwise turn into NaN quaternions)."""
+_MAX_TRANS = 1e6
+"""Largest accepted ``trans`` component (metres)."""
 _NUM_BODY = len(SMPL_BODY_NAMES)
 
 
@@ -121,12 +128,6 @@ def _rest_joints_from_model(body_model_dir: str | os.PathLike, model_type: str, 
     return joints[:_NUM_BODY].double().numpy()
 
 
-def _decode_str(x) -> str:
-    x = np.asarray(x)
-    v = x.item() if x.size == 1 else x
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 def read_amass(path: str | os.PathLike, body_model_dir: str | os.PathLike | None = None) -> Motion:
     """Read an AMASS .npz into a Motion on the 22-joint SMPL body (Y up, cm; see the module docstring).
 
@@ -136,46 +137,60 @@ def read_amass(path: str | os.PathLike, body_model_dir: str | os.PathLike | None
             ``smplx`` is installed, bone lengths follow the file's ``betas``; otherwise (with a warning when the folder
             was given but ``smplx`` is missing) the built-in neutral skeleton.
     Raises:
-        FormatError: not an npz, missing keys, wrong ``poses`` width, mismatched lengths, non-finite values.
+        FormatError (naming the file and the array): not an npz, missing keys, arrays that would need unpickling
+            (``np.load`` runs with ``allow_pickle=False``; only the arrays used are read), text or other non-numbers
+            where numbers belong, wrong ``poses`` width or ``trans`` shape, a frame rate that is not one finite
+            positive number, NaN / infinite values or values beyond ±1e4 rad (``poses``) / ±1e6 m (``trans``), or
+            values that convert to NaN.
     """
     path = Path(path)
+    where = str(path)
     try:
         with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise FormatError(f"not a readable .npz file ({e})", str(path)) from None
+            keys = list(z.files)
+            data = {k: _array(z, k, where) for k in keys if k in _USED}
+    except FormatError:
+        raise
+    except FileNotFoundError:
+        raise FormatError("no such file", where) from None
+    except NPY_ERRORS as e:
+        raise FormatError(f"not a readable .npz file ({e})", where) from None
     for key in ("poses", "trans"):
         if key not in data:
-            raise FormatError(f"AMASS file lacks '{key}' (has {sorted(data)})", str(path))
+            raise FormatError(f"AMASS file lacks '{key}' (has {sorted(keys)})", where)
     rate_key = next((k for k in ("mocap_framerate", "mocap_frame_rate") if k in data), None)
     if rate_key is None:
-        raise FormatError(f"AMASS file lacks 'mocap_framerate' / 'mocap_frame_rate' (has {sorted(data)})", str(path))
-    poses = np.asarray(data["poses"], dtype=np.float64)
-    trans = np.asarray(data["trans"], dtype=np.float64)
+        raise FormatError(f"AMASS file lacks 'mocap_framerate' / 'mocap_frame_rate' (has {sorted(keys)})", where)
+    poses = _numbers(data, "poses", where)
+    trans = _numbers(data, "trans", where)
     if poses.ndim != 2 or poses.shape[1] not in _WIDTHS:
         raise FormatError(f"'poses' must be (T, 72) SMPL, (T, 156) SMPL-H or (T, 165) SMPL-X, got {poses.shape}",
-                          str(path))
+                          where)
     if trans.shape != (poses.shape[0], 3):
-        raise FormatError(f"'trans' must be ({poses.shape[0]}, 3) to match 'poses', got {trans.shape}", str(path))
+        raise FormatError(f"'trans' must be ({poses.shape[0]}, 3) to match 'poses', got {trans.shape}", where)
     if poses.shape[0] == 0:
-        raise FormatError("AMASS file has no frames", str(path))
-    try:
-        fps = float(np.asarray(data[rate_key]).reshape(-1)[0])
-    except (ValueError, IndexError, TypeError):
-        raise FormatError(f"'{rate_key}' is not a number", str(path)) from None
-    if not (np.isfinite(fps) and fps > 0):
-        raise FormatError(f"'{rate_key}' must be a positive frame rate, got {fps}", str(path))
-    for key, arr in (("poses", poses), ("trans", trans)):
+        raise FormatError("AMASS file has no frames", where)
+    rate = _numbers(data, rate_key, where)
+    if rate.size != 1:
+        raise FormatError(f"'{rate_key}' must be one number, got shape {rate.shape}", where)
+    fps = float(rate.reshape(-1)[0])
+    if not (np.isfinite(fps) and fps > 0 and np.isfinite(1.0 / fps)):
+        raise FormatError(f"'{rate_key}' must be a positive frame rate, got {fps}", where)
+    for key, arr, limit, unit in (("poses", poses, _MAX_ANGLE, "rad"), ("trans", trans, _MAX_TRANS, "m")):
         if not np.isfinite(arr).all():
             bad = int(np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(1))[0])
-            raise FormatError(f"'{key}' has NaN or infinite values (first at frame {bad})", str(path))
+            raise FormatError(f"'{key}' has NaN or infinite values (first at frame {bad})", where)
+        if np.abs(arr).max() > limit:
+            bad = int(np.flatnonzero((np.abs(arr) > limit).reshape(len(arr), -1).any(1))[0])
+            raise FormatError(f"'{key}' has values beyond ±{limit:g} {unit}, which are not motion capture "
+                              f"(first at frame {bad}, largest {np.abs(arr).max():.3g})", where)
 
     rest = SMPL_NEUTRAL_REST_JOINTS
     if body_model_dir is not None:
-        betas = np.asarray(data.get("betas", np.zeros(10)), dtype=np.float64).reshape(-1)
+        betas = _numbers(data, "betas", where).reshape(-1) if "betas" in data else np.zeros(10)
         if not np.isfinite(betas).all():
-            raise FormatError("'betas' has NaN or infinite values", str(path))
-        gender = _decode_str(data["gender"]) if "gender" in data else "neutral"
+            raise FormatError("'betas' has NaN or infinite values", where)
+        gender = _text(data["gender"], "gender", where) if "gender" in data else "neutral"
         exact = _rest_joints_from_model(body_model_dir, _WIDTHS[poses.shape[1]], gender, betas)
         rest = rest if exact is None else exact
     skeleton = smpl_skeleton(rest)
@@ -184,4 +199,35 @@ def read_amass(path: str | os.PathLike, body_model_dir: str | os.PathLike | None
     rotations = R.axis_angle_to_quat(poses[:, : 3 * _NUM_BODY].reshape(T, _NUM_BODY, 3))
     rotations[:, 0] = R.quat_mul(Z_UP_TO_Y_UP, rotations[:, 0])
     root_positions = R.quat_apply(Z_UP_TO_Y_UP, trans + rest[0]) * 100.0
-    return Motion(skeleton, R.quat_continuous(rotations, dim=0), root_positions, fps, name=path.stem)
+    try:
+        return Motion(skeleton, R.quat_continuous(rotations, dim=0), root_positions, fps, name=path.stem)
+    except InvalidMotionError as e:  # values the bounds above let through but the conversion could not use
+        raise FormatError(f"{str(e).removeprefix(f'motion {path.stem!r}: ')} after conversion", where) from None
+
+
+def _array(z, key: str, where: str) -> np.ndarray:
+    """Array ``key`` of an npz opened with ``allow_pickle=False``; `FormatError` naming it when unreadable."""
+    try:
+        return z[key]
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "Object arrays" in str(e):
+            raise FormatError(f"'{key}' holds pickled Python objects, which are never loaded", where) from None
+        raise FormatError(f"'{key}' is not a readable array ({e})", where) from None
+    except NPY_ERRORS as e:
+        raise FormatError(f"'{key}' is damaged ({type(e).__name__}: {e})", where) from None
+
+
+def _numbers(data: dict, key: str, where: str) -> np.ndarray:
+    """``data[key]`` as float64; `FormatError` naming the key unless it holds (real) numbers."""
+    a = data[key]
+    if a.dtype.kind not in "iuf":
+        raise FormatError(f"'{key}' must hold numbers, got {a.dtype} values of shape {a.shape}", where)
+    return np.asarray(a, dtype=np.float64)
+
+
+def _text(a: np.ndarray, key: str, where: str) -> str:
+    """One text value (str or bytes array), e.g. ``gender``."""
+    if a.dtype.kind not in "US" or a.size != 1:
+        raise FormatError(f"'{key}' must be one text value, got {a.dtype} values of shape {a.shape}", where)
+    v = a.reshape(-1)[0].item()
+    return v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)

@@ -18,11 +18,23 @@ Conventions (see `motionsynth.motion`):
 - fps = 1 / Frame Time, snapped to the nearest integer when within 1e-4 (relative), else rounded to 6 significant
   digits. ``Motion.name`` is the file stem; BVH carries no labels.
 
-Every problem with the input raises `FormatError` naming the file and, where it applies, the line number.
+Every problem with the input raises `FormatError` naming the file and, where it applies, the line number. Limits
+(one parser each, `_integer` and `_number`, for every header field; ASCII digits only):
+
+- ``CHANNELS`` 0–6 per joint; ``Frames:`` 1–100,000,000; frames × joints at most 100,000,000 (the memory of the
+  parsed motion), and beyond 1,000,000 at least one channel per 8 joints (so that a small file cannot make the
+  reader allocate gigabytes); ``Frame Time:`` 1e-6 to 1,000 seconds (fps 0.001 to 1,000,000);
+- every offset and channel value finite with ``|x| <= 1e9`` (beyond that float64 forward kinematics and Euler
+  conversion lose all precision; no capture volume or angle comes near it);
+- joint names printable (no control characters) and not ``{`` / ``}`` — what the writer can write back: `write_bvh`
+  refuses with `MotionsynthError` what the reader would refuse (names, values, frame rate, an empty layout).
+
+Reading and writing take time linear in the file size, whatever the number of joints or the depth of the tree.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import multiprocessing
 import os
@@ -35,7 +47,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .. import rotations as R
-from ..errors import FormatError
+from ..errors import FormatError, MotionsynthError
 from ..motion import Motion
 from ..skeleton import POSITION_CHANNELS, ROTATION_CHANNELS, Skeleton
 from .atomic import atomic_open
@@ -47,6 +59,17 @@ _MOTION_LINE = re.compile(rb"^[ \t]*MOTION[ \t]*\r?$", re.MULTILINE)
 _WHITESPACE = np.zeros(256, dtype=bool)  # the bytes `bytes.split()` splits on
 _WHITESPACE[list(b" \t\n\r\x0b\x0c")] = True
 _STATIC_TOLERANCE = 1e-6  # a position channel moving less than this (file units) counts as static
+_MAX_CHANNELS = 6  # per joint: 3 positions + 3 rotations
+_MAX_FRAMES = 100_000_000
+_MAX_JOINT_FRAMES = 100_000_000  # frames x joints: the parsed motion holds 56 bytes per joint-frame
+_FREE_JOINT_FRAMES = 1_000_000  # beyond this, at most 8 joints per channel (no small file with many static joints
+_JOINTS_PER_CHANNEL = 8  # and many frames can make the reader allocate gigabytes)
+_MAX_ABS = 1e9  # largest |value| of an offset or channel value
+_FRAME_TIME = (1e-6, 1e3)  # seconds: 1,000,000 to 0.001 fps
+_MAX_NUMBER_CHARS = 100  # longest header number
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DIGITS = re.compile(r"[0-9]+")
+_MAX_INDENT = 32  # tabs: deeper joints are written at this indentation, so a deep chain's file grows linearly
 
 
 # ---- reading --------------------------------------------------------------------------------------------------------
@@ -74,21 +97,20 @@ def _parse(data: bytes, where: str, name: str) -> Motion:
         raise FormatError("empty file", where)
     if b"\x00" in data[:4096] or data[:2] in (b"PK", b"\x1f\x8b"):
         raise FormatError("binary data, not a BVH text file", where)
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+        data = data[3:]
     if b"\n" not in data:  # classic Mac line ends (CR only)
         data = data.replace(b"\r", b"\n")
     found = _MOTION_LINE.search(data)
     head = data[:found.start()] if found else data
-    try:
-        header = head.decode("utf-8")
-    except UnicodeDecodeError:
-        header = head.decode("latin-1")
+    header = _decode(head)
     skel = _parse_hierarchy(header, where, motion_line=header.count("\n") + 1 if found else None)
     if not found:
         raise FormatError("missing MOTION section after the HIERARCHY", where, header.count("\n") + 1)
     motion_line = header.count("\n") + 1
     pos = found.end() + 1 if data[found.end():found.end() + 1] == b"\n" else found.end()
     n_frames, frame_time, values = _parse_motion(data, pos, motion_line, skel, where)
-    return _build_motion(skel, n_frames, frame_time, values, name)
+    return _build_motion(skel, n_frames, frame_time, values, name, where)
 
 
 class _Hierarchy:
@@ -107,48 +129,42 @@ class _Hierarchy:
 
 
 def _parse_hierarchy(header: str, where: str, motion_line: int | None) -> _Hierarchy:
-    """Parse everything before ``MOTION``: the joint tree, offsets, channels and end sites."""
-    tokens = [(tok, i) for i, line in enumerate(header.split("\n"), 1) for tok in line.split()]
-    if not tokens:
+    """Parse everything before ``MOTION``: the joint tree, offsets, channels and end sites.
+
+    One pass over the words, with dictionaries for names and channel layouts: time linear in the header's size.
+    """
+    toks, lns = _words(header)
+    if not toks:
         raise FormatError("missing HIERARCHY (the file has no hierarchy before MOTION)", where, motion_line)
-    if tokens[0][0] != "HIERARCHY":
-        raise FormatError(f"missing HIERARCHY: the file starts with {tokens[0][0][:40]!r}", where, tokens[0][1])
+    if toks[0] != "HIERARCHY":
+        raise FormatError(f"missing HIERARCHY: the file starts with {toks[0][:40]!r}", where, lns[0])
     h = _Hierarchy()
     stack: list[int] = []  # open blocks: joint index, or -1 for an End Site
     pending: tuple[int, int] | None = None  # (joint index or -1, line) declared and waiting for its "{"
     has_offset: set[int] = set()
-    lines_of: dict[int, int] = {}
-    k = 1
-    while k < len(tokens):
-        tok, line = tokens[k]
+    lines_of: dict[str, int] = {}  # joint name → its line (a dict: a list search per joint would be O(J²))
+    layouts: dict[tuple[str, ...], tuple[str, ...]] = {}  # CHANNELS words → checked channel names
+    n, k = len(toks), 1
+    while k < n:
+        tok, line = toks[k], lns[k]
         k += 1
         if pending is not None and tok != "{":
-            raise FormatError(f"expected '{{' after the joint declaration, found {tok!r}", where, line)
+            raise FormatError(f"expected '{{' after the joint declaration, found {tok[:40]!r}", where, line)
         if tok in ("ROOT", "JOINT"):
-            if tok == "ROOT" and h.names:
-                raise FormatError("a second ROOT: only one skeleton per file is supported", where, line)
-            if tok == "JOINT" and not stack:
-                raise FormatError("JOINT outside any ROOT block", where, line)
-            if stack and stack[-1] == -1:
-                raise FormatError("JOINT inside an End Site block", where, line)
-            words = []
-            while k < len(tokens) and tokens[k][1] == line and tokens[k][0] != "{":
-                words.append(tokens[k][0])
+            _check_joint_place(tok, h, stack, where, line)
+            start = k
+            while k < n and lns[k] == line and toks[k] != "{":
                 k += 1
-            if not words:
-                raise FormatError(f"{tok} without a name", where, line)
-            name = " ".join(words)
-            if name in h.names:
-                first = lines_of[h.names.index(name)]
-                raise FormatError(f"duplicate joint name {name!r} (first declared on line {first})", where, line)
+            name = " ".join(toks[start:k])
+            _check_joint_name(name, tok, lines_of, where, line)
             h.names.append(name)
             h.parents.append(stack[-1] if stack else -1)
             h.offsets.append([0.0, 0.0, 0.0])
             h.channels.append(())
-            lines_of[len(h.names) - 1] = line
+            lines_of[name] = line
             pending = (len(h.names) - 1, line)
         elif tok == "End":
-            if k < len(tokens) and tokens[k][0] == "Site":
+            if k < n and toks[k] == "Site":
                 k += 1
             if not stack or stack[-1] == -1:
                 raise FormatError("End Site outside a joint", where, line)
@@ -165,14 +181,14 @@ def _parse_hierarchy(header: str, where: str, motion_line: int | None) -> _Hiera
                 raise FormatError("unbalanced braces: '}' without a matching '{'", where, line)
             j = stack.pop()
             if j >= 0 and j not in has_offset:
-                raise FormatError(f"joint {h.names[j]!r} has no OFFSET", where, lines_of[j])
+                raise FormatError(f"joint {h.names[j][:40]!r} has no OFFSET", where, lines_of[h.names[j]])
         elif tok == "OFFSET":
             if not stack:
                 raise FormatError("OFFSET outside a joint block", where, line)
-            nums = [t for t, ln in tokens[k:k + 3] if ln == line]
-            if len(nums) != 3:
-                raise FormatError(f"OFFSET needs 3 numbers, found {len(nums)}", where, line)
-            offset = [_number(t, where, line) for t in nums]
+            found = sum(1 for ln in lns[k:k + 3] if ln == line)
+            if found != 3:
+                raise FormatError(f"OFFSET needs 3 numbers, found {found}", where, line)
+            offset = [_number(t, where, line, "OFFSET value") for t in toks[k:k + 3]]
             k += 3
             if stack[-1] == -1:
                 h.end_sites[stack[-2]] = offset
@@ -182,23 +198,14 @@ def _parse_hierarchy(header: str, where: str, motion_line: int | None) -> _Hiera
         elif tok == "CHANNELS":
             if not stack or stack[-1] == -1:
                 raise FormatError("CHANNELS outside a joint block", where, line)
-            if k >= len(tokens) or tokens[k][1] != line or not tokens[k][0].isdigit():
-                raise FormatError("CHANNELS must be followed by the number of channels", where, line)
-            n = int(tokens[k][0])
-            names = [t for t, ln in tokens[k + 1:k + 1 + n] if ln == line]
-            extra = [t for t, ln in tokens[k + 1 + n:k + 2 + n] if ln == line]
-            if len(names) != n or extra:
-                raise FormatError(f"CHANNELS {n} lists {len(names) + len(extra)}{'+' if extra else ''} channel names",
-                                  where, line)
-            unknown = [t for t in names if t.lower() not in _CHANNEL_NAMES]
-            if unknown:
-                raise FormatError(f"unknown channel name {unknown[0]!r} (expected X/Y/Z position or rotation)",
-                                  where, line)
-            chans = tuple(_CHANNEL_NAMES[t.lower()] for t in names)
-            if len(set(chans)) != len(chans):
-                raise FormatError(f"repeated channel in {' '.join(names)}", where, line)
-            h.channels[stack[-1]] = chans
-            k += 1 + n
+            end = k
+            while end < n and lns[end] == line:
+                end += 1
+            words = tuple(toks[k:end])
+            if words not in layouts:
+                layouts[words] = _channels(words, where, line)
+            h.channels[stack[-1]] = layouts[words]
+            k = end
         elif tok == "HIERARCHY":
             raise FormatError("a second HIERARCHY keyword", where, line)
         else:
@@ -206,21 +213,110 @@ def _parse_hierarchy(header: str, where: str, motion_line: int | None) -> _Hiera
     if pending is not None:
         raise FormatError("a joint declaration without its '{' block", where, pending[1])
     if not h.names:
-        raise FormatError("the HIERARCHY declares no ROOT joint", where, tokens[-1][1])
+        raise FormatError("the HIERARCHY declares no ROOT joint", where, lns[-1])
     if stack:
         raise FormatError(f"unbalanced braces: {len(stack)} '{{' not closed before MOTION", where,
-                          motion_line or tokens[-1][1])
+                          motion_line or lns[-1])
     return h
 
 
-def _number(token: str, where: str, line: int) -> float:
-    try:
-        x = float(token)
-    except ValueError:
-        raise FormatError(f"not a number: {token[:40]!r}", where, line) from None
-    if not np.isfinite(x):
-        raise FormatError(f"non-finite value {token!r}", where, line)
+def _words(header: str) -> tuple[list[str], list[int]]:
+    """(the whitespace-separated words of ``header``, the 1-based line number of each)."""
+    toks: list[str] = []
+    lns: list[int] = []
+    for i, line in enumerate(header.split("\n"), 1):
+        words = line.split()
+        if words:
+            toks += words
+            lns += [i] * len(words)
+    return toks, lns
+
+
+def _check_joint_place(keyword: str, h: _Hierarchy, stack: list[int], where: str, line: int) -> None:
+    """Raise `FormatError` unless a ``ROOT`` / ``JOINT`` may start here."""
+    if keyword == "ROOT" and h.names:
+        raise FormatError("a second ROOT: only one skeleton per file is supported", where, line)
+    if keyword == "JOINT" and not stack:
+        raise FormatError("JOINT outside any ROOT block", where, line)
+    if stack and stack[-1] == -1:
+        raise FormatError("JOINT inside an End Site block", where, line)
+
+
+def _check_joint_name(name: str, keyword: str, lines_of: dict[str, int], where: str, line: int) -> None:
+    """Raise `FormatError` for a missing, repeated or unwritable joint name."""
+    if not name:
+        raise FormatError(f"{keyword} without a name", where, line)
+    if name in lines_of:
+        raise FormatError(f"duplicate joint name {name[:40]!r} (first declared on line {lines_of[name]})", where,
+                          line)
+    problem = _name_problem(name)
+    if problem:
+        raise FormatError(f"joint name {name[:40]!r} {problem}", where, line)
+
+
+def _channels(words: tuple[str, ...], where: str, line: int) -> tuple[str, ...]:
+    """The channel names of a ``CHANNELS`` line from the words after the keyword: ``("3", "Zrotation", ...)``."""
+    if not words:
+        raise FormatError("CHANNELS must be followed by the number of channels", where, line)
+    n = _integer(words[0], "CHANNELS", "a channel count", 0, _MAX_CHANNELS, where, line)
+    names = words[1:]
+    if len(names) != n:
+        raise FormatError(f"CHANNELS {n} lists {len(names)} channel names", where, line)
+    unknown = [t for t in names if t.lower() not in _CHANNEL_NAMES]
+    if unknown:
+        raise FormatError(f"unknown channel name {unknown[0][:40]!r} (expected X/Y/Z position or rotation)",
+                          where, line)
+    chans = tuple(_CHANNEL_NAMES[t.lower()] for t in names)
+    if len(set(chans)) != len(chans):
+        raise FormatError(f"repeated channel in {' '.join(names)}", where, line)
+    return chans
+
+
+def _integer(token: str, label: str, what: str, lo: int, hi: int, where: str, line: int) -> int:
+    """A whole number of a header field (``CHANNELS n``, ``Frames: n``): ASCII digits only, from ``lo`` to ``hi``.
+
+    ``str.isdigit``/``int`` would take Unicode digits (``'³'``, ``'٣'``) and fail on (or spend long on) thousands of
+    digits; this never does.
+    """
+    if not _DIGITS.fullmatch(token):
+        raise FormatError(f"{label} {token[:40]!r} is not {what} (a whole number from {lo} to {hi:,})", where, line)
+    digits = token.lstrip("0") or "0"
+    if len(digits) > len(str(hi)) or not lo <= int(digits) <= hi:
+        shown = token if len(token) <= 40 else f"{token[:20]}… ({len(token)} digits)"
+        raise FormatError(f"{label} {shown} is out of range for {what} (a whole number from {lo} to {hi:,})",
+                          where, line)
+    return int(digits)
+
+
+def _number(token: str, where: str, line: int, label: str = "value") -> float:
+    """A decimal number of a header field (``OFFSET``, ``Frame Time:``): ASCII, at most 100 characters, finite,
+    ``|x| <= 1e9``."""
+    if len(token) > _MAX_NUMBER_CHARS or not _DECIMAL.fullmatch(token):
+        if token.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise FormatError(f"non-finite {label} {token!r}", where, line)
+        raise FormatError(f"not a number: {token[:40]!r}", where, line)
+    x = float(token)
+    if not abs(x) <= _MAX_ABS:
+        raise FormatError(f"{label} {token[:40]} is out of range (|x| <= {_MAX_ABS:g})", where, line)
     return x
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a BVH joint name, or None. The reader splits a line into words at whitespace and joins
+    the words after ``JOINT`` with one space up to a ``{`` word, so a name round-trips only if it is such a join: no
+    control or other non-printable characters (NUL, tabs, line ends), no leading, trailing or repeated spaces, no
+    ``{`` or ``}`` word."""
+    if not isinstance(name, str) or not name:
+        return "is empty or not a string"
+    if not name.isprintable():
+        bad = next(c for c in name if not c.isprintable())
+        return f"holds a control or non-printable character ({bad!r})"
+    words = name.split()
+    if name != " ".join(words):
+        return "has leading, trailing or repeated spaces"
+    if "{" in words or "}" in words:
+        return "has a '{' or '}' word"
+    return None
 
 
 def _parse_motion(data: bytes, pos: int, motion_line: int, h: _Hierarchy, where: str):
@@ -242,23 +338,46 @@ def _parse_motion(data: bytes, pos: int, motion_line: int, h: _Hierarchy, where:
                 break
         if not line.startswith(key):
             raise FormatError(f"expected '{key.decode()}', found {line[:40].decode('latin-1')!r}", where, line_no)
-        fields[key] = (line[len(key):].strip().decode("latin-1"), line_no)
+        fields[key] = (_decode(line[len(key):].strip()), line_no)
     text, ln = fields[b"Frames:"]
-    if not text.isdigit():
-        raise FormatError(f"Frames: {text!r} is not a frame count", where, ln)
-    n_frames = int(text)
-    if n_frames == 0:
+    if _DIGITS.fullmatch(text) and not text.strip("0"):
         raise FormatError("the MOTION block has 0 frames", where, ln)
+    n_frames = _integer(text, "Frames:", "a frame count", 1, _MAX_FRAMES, where, ln)
+    if h.num_channels == 0:
+        raise FormatError("the HIERARCHY declares no CHANNELS: there is nothing to animate", where, ln)
+    problem = _size_problem(n_frames, len(h.names), h.num_channels)
+    if problem:
+        raise FormatError(problem, where, ln)
     text, ln = fields[b"Frame Time:"]
-    try:
-        frame_time = float(text)
-    except ValueError:
-        raise FormatError(f"Frame Time: {text!r} is not a number", where, ln) from None
-    if not frame_time > 0 or not np.isfinite(frame_time):
-        raise FormatError(f"Frame Time must be positive, got {text}", where, ln)
+    frame_time = _number(text, where, ln, "Frame Time:")
+    if not _FRAME_TIME[0] <= frame_time <= _FRAME_TIME[1]:
+        raise FormatError(f"Frame Time: {text[:40]} is out of range (a positive number of seconds from "
+                          f"{_FRAME_TIME[0]:g} to {_FRAME_TIME[1]:g})", where, ln)
     first_line = line_no + 1
     values = _parse_frames(data[pos:], n_frames, h.num_channels, first_line, where)
     return n_frames, frame_time, values
+
+
+def _size_problem(n_frames: int, n_joints: int, n_channels: int) -> str | None:
+    """Why a motion of this size is refused (by the reader and the writer alike), or None. The parsed motion holds
+    56 bytes per joint-frame, so the limit is 100,000,000 joint-frames; beyond 1,000,000 there must be a channel per
+    8 joints, so that the memory stays proportional to the file's frame lines (a joint without channels costs the
+    file nothing per frame)."""
+    size = n_frames * n_joints
+    if size > _MAX_JOINT_FRAMES:
+        return f"too large: {n_frames:,} frames x {n_joints:,} joints is more than {_MAX_JOINT_FRAMES:,} joint-frames"
+    if size > _FREE_JOINT_FRAMES and n_joints > _JOINTS_PER_CHANNEL * n_channels:
+        return (f"too large: {n_frames:,} frames x {n_joints:,} joints with only {n_channels} channels (beyond "
+                f"{_FREE_JOINT_FRAMES:,} joint-frames, at least one channel per {_JOINTS_PER_CHANNEL} joints)")
+    return None
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 text, or Latin-1 where it is not UTF-8 (like the header)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _parse_frames(block: bytes, n_frames: int, n_channels: int, first_line: int, where: str) -> np.ndarray:
@@ -273,16 +392,17 @@ def _parse_frames(block: bytes, n_frames: int, n_channels: int, first_line: int,
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 values = np.loadtxt(io.BytesIO(block), dtype=np.float64, ndmin=2, comments=None)
-        except ValueError:
+        except (ValueError, OverflowError):  # the careful reading below names the problem
             values = None
     if values is None or values.shape != (n_frames, n_channels):
         values = _parse_frames_checked(block, n_frames, n_channels, first_line, where)
-    bad = ~np.isfinite(values)
+    bad = ~(np.abs(values) <= _MAX_ABS)  # also NaN
     if bad.any():
         row, col = np.argwhere(bad)[0]
+        x = values[row, col]
+        problem = f"value {x:g} is out of range (|x| <= {_MAX_ABS:g})" if np.isfinite(x) else f"non-finite value {x}"
         frame_lines = _token_counts(block)[0]
-        raise FormatError(f"non-finite value {values[row, col]} (column {col + 1})", where,
-                          first_line + int(frame_lines[row]))
+        raise FormatError(f"{problem} (column {col + 1})", where, first_line + int(frame_lines[row]))
     return values
 
 
@@ -310,18 +430,22 @@ def _parse_frames_checked(block: bytes, n_frames: int, n_channels: int, first_li
     if len(frame_lines) > n_frames:
         raise FormatError(f"more frame lines ({len(frame_lines)}) than 'Frames: {n_frames}'", where,
                           first_line + int(frame_lines[n_frames]))
+    values = []
     for i in frame_lines:
         lo = newlines[i - 1] + 1 if i > 0 else 0
         hi = newlines[i] if i < len(newlines) else len(block)
         for tok in block[lo:hi].split():
             try:
-                float(tok)
+                if b"_" in tok:  # float() takes "1_000"; numpy and the header grammar do not
+                    raise ValueError
+                values.append(float(tok))
             except ValueError:
                 raise FormatError(f"not a number: {tok[:40].decode('latin-1')!r}", where, first_line + int(i)) from None
-    return np.array(block.split(), dtype=np.float64).reshape(n_frames, n_channels)
+    return np.array(values, dtype=np.float64).reshape(n_frames, n_channels)
 
 
-def _rotation_order(channels: tuple[str, ...]) -> tuple[str, list[int]]:
+@functools.lru_cache(maxsize=256)
+def _rotation_order(channels: tuple[str, ...]) -> tuple[str, tuple[int, ...]]:
     """(intrinsic Euler order of 3 axes, indices into ``channels`` of each axis or -1 for a padded axis)."""
     axes = [c[0] for c in channels if c in ROTATION_CHANNELS]
     idx = [channels.index(f"{a}rotation") for a in axes]
@@ -329,7 +453,7 @@ def _rotation_order(channels: tuple[str, ...]) -> tuple[str, list[int]]:
         if a not in axes:
             axes.append(a)
             idx.append(-1)
-    return "".join(axes), idx
+    return "".join(axes), tuple(idx)
 
 
 def _fps(frame_time: float) -> float:
@@ -339,40 +463,59 @@ def _fps(frame_time: float) -> float:
     return float(f"{fps:.6g}")
 
 
-def _build_motion(h: _Hierarchy, n_frames: int, frame_time: float, values: np.ndarray, name: str) -> Motion:
+def _build_motion(h: _Hierarchy, n_frames: int, frame_time: float, values: np.ndarray, name: str,
+                  where: str) -> Motion:
+    """The `Motion` of the parsed values; a `Skeleton` or `Motion` that refuses them raises `FormatError`.
+
+    Vectorised per distinct channel layout (a skeleton has a few), not per joint.
+    """
     J = len(h.names)
     offsets = np.asarray(h.offsets, dtype=np.float64)
-    col0 = np.cumsum([0] + [len(c) for c in h.channels])
+    col0 = np.cumsum([0] + [len(c) for c in h.channels])[:-1]  # first column of each joint
+    layouts: dict[tuple[str, ...], list[int]] = {}
+    for j, chans in enumerate(h.channels):
+        layouts.setdefault(chans, []).append(j)
     # translations: offsets, replaced by position channels where present
     trans = np.broadcast_to(offsets, (n_frames, J, 3))
-    has_pos = [j for j in range(J) if any(c in POSITION_CHANNELS for c in h.channels[j])]
+    has_pos = sorted(j for chans, js in layouts.items() if set(chans) & set(POSITION_CHANNELS) for j in js)
     if has_pos:
         trans = trans.copy()
-        for j in has_pos:
-            for i, c in enumerate(h.channels[j]):
-                if c in POSITION_CHANNELS:
-                    trans[:, j, "XYZ".index(c[0])] = values[:, col0[j] + i]
-    # rotations: one vectorised Euler conversion per distinct channel order
+    # rotations: one vectorised Euler conversion per distinct rotation order
     rot = np.zeros((n_frames, J, 4))
     rot[..., 3] = 1.0
-    groups: dict[str, list[tuple[int, list[int]]]] = {}
-    for j in range(J):
-        if any(c in ROTATION_CHANNELS for c in h.channels[j]):
-            order, idx = _rotation_order(h.channels[j])
-            groups.setdefault(order, []).append((j, [col0[j] + i if i >= 0 else -1 for i in idx]))
-    padded = any(-1 in cols for g in groups.values() for _, cols in g)
+    groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # order → [(joints (k,), their columns (k, 3))]
+    for chans, js in layouts.items():
+        js = np.asarray(js)
+        for i, c in enumerate(chans):
+            if c in POSITION_CHANNELS:
+                trans[:, js, "XYZ".index(c[0])] = values[:, col0[js] + i]
+        if any(c in ROTATION_CHANNELS for c in chans):
+            order, idx = _rotation_order(chans)
+            cols = np.where(np.asarray(idx) >= 0, col0[js][:, None] + np.asarray(idx), -1)
+            groups.setdefault(order, []).append((js, cols))
+    padded = any((cols < 0).any() for g in groups.values() for _, cols in g)
     table = np.concatenate([values, np.zeros((n_frames, 1))], axis=1) if padded else values  # column -1 is zero
     for order, members in groups.items():
-        joints = [j for j, _ in members]
-        angles = table[:, np.asarray([cols for _, cols in members])]  # (T, k, 3)
-        rot[:, joints] = R.euler_to_quat(angles, order, degrees=True)
-    # moving root
-    root = next((j for j in has_pos if np.ptp(trans[:, j], axis=0).max() > _STATIC_TOLERANCE),
-                has_pos[0] if has_pos else 0)
-    skeleton = Skeleton(h.names, h.parents, offsets, h.channels, h.end_sites, root=root)
+        joints = np.concatenate([js for js, _ in members])
+        rot[:, joints] = R.euler_to_quat(table[:, np.concatenate([c for _, c in members])], order, degrees=True)
+    root = _moving_root(trans, has_pos)
     root_positions = np.array(trans[:, root])
     translations = trans if any(j != root for j in has_pos) else None
-    return Motion(skeleton, rot, root_positions, _fps(frame_time), translations=translations, name=name)
+    try:
+        skeleton = Skeleton(h.names, h.parents, offsets, h.channels, h.end_sites, root=root)
+        return Motion(skeleton, rot, root_positions, _fps(frame_time), translations=translations, name=name)
+    except FormatError:
+        raise
+    except (ValueError, MotionsynthError) as e:  # what the parser's own checks should already have caught
+        raise FormatError(f"not a valid motion: {e}", where) from None
+
+
+def _moving_root(trans: np.ndarray, has_pos: list[int]) -> int:
+    """The first joint of ``has_pos`` whose (T, J, 3) translation moves; else the first of them; else joint 0."""
+    if not has_pos:
+        return 0
+    moves = np.ptp(trans[:, has_pos], axis=0).max(-1) > _STATIC_TOLERANCE
+    return has_pos[int(np.argmax(moves))] if moves.any() else has_pos[0]
 
 
 # ---- many files -----------------------------------------------------------------------------------------------------
@@ -479,7 +622,8 @@ def write_bvh(motion: Motion, path: str | os.PathLike) -> None:
     rest offsets elsewhere; rotations are converted to each joint's Euler order. Numbers use 6 decimals.
     What the layout has no channel for is not written: translations of joints without position channels, rotations
     of joints without rotation channels. Joints are written depth-first (children in index order), so a skeleton
-    not already in that order (e.g. SMPL) reads back with its joints reordered.
+    not already in that order (e.g. SMPL) reads back with its joints reordered. A motion the reader would refuse
+    (see the module's limits: joint names, values, frame rate, no channels at all) raises `MotionsynthError`.
     """
     text = format_bvh(motion)
     with atomic_open(path, "w", newline="\n") as f:
@@ -489,58 +633,122 @@ def write_bvh(motion: Motion, path: str | os.PathLike) -> None:
 def format_bvh(motion: Motion) -> str:
     """The BVH text of ``motion`` (see `write_bvh`)."""
     skel = motion.skeleton
-    T, J = motion.num_frames, len(skel)
-    lines = ["HIERARCHY"]
-    file_order: list[int] = []  # joints in depth-first order, as written
+    _check_writable(motion)
+    lines, file_order = _hierarchy_lines(skel)
+    lines += ["MOTION", f"Frames: {motion.num_frames}", f"Frame Time: {1.0 / motion.fps:.10g}"]
+    table = _channel_table(motion, file_order)
+    if not np.all(np.abs(table) <= _MAX_ABS):  # also NaN
+        t, c = np.argwhere(~(np.abs(table) <= _MAX_ABS))[0]
+        raise MotionsynthError(f"cannot write BVH: frame {t}, channel {c + 1} has the value {table[t, c]:g} (the "
+                               f"reader accepts finite values with |x| <= {_MAX_ABS:g})")
+    table[np.abs(table) < 5e-7] = 0.0  # no "-0.000000"
+    row = " ".join(["%.6f"] * table.shape[1])
+    lines += [row % tuple(r) for r in table.tolist()]
+    return "\n".join(lines) + "\n"
 
-    def emit(j: int, depth: int) -> None:
-        tab = "\t" * depth
+
+def _check_writable(motion: Motion) -> None:
+    """Raise `MotionsynthError` for what `format_bvh` cannot write so that `parse_bvh` reads it back."""
+    skel = motion.skeleton
+    for j, name in enumerate(skel.names):
+        problem = _name_problem(name)
+        if problem:
+            raise MotionsynthError(f"cannot write BVH: joint {j} name {str(name)[:40]!r} {problem}")
+    for j, chans in enumerate(skel.channels):
+        if len(chans) > _MAX_CHANNELS or len(set(chans)) != len(chans) or \
+                any(c not in POSITION_CHANNELS + ROTATION_CHANNELS for c in chans):
+            raise MotionsynthError(f"cannot write BVH: joint {skel.names[j][:40]!r} has the channels {chans} "
+                                   "(at most one each of X/Y/Z position and rotation)")
+    if not any(skel.channels):
+        raise MotionsynthError("cannot write BVH: the skeleton has no channels (nothing to animate)")
+    if not 1 <= motion.num_frames <= _MAX_FRAMES:
+        raise MotionsynthError(f"cannot write BVH: {motion.num_frames:,} frames (from 1 to {_MAX_FRAMES:,})")
+    problem = _size_problem(motion.num_frames, len(skel), sum(len(c) for c in skel.channels))
+    if problem:
+        raise MotionsynthError(f"cannot write BVH: {problem}")
+    if not 1 / _FRAME_TIME[1] <= motion.fps <= 1 / _FRAME_TIME[0]:
+        raise MotionsynthError(f"cannot write BVH at {motion.fps} fps (from {1 / _FRAME_TIME[1]:g} to "
+                               f"{1 / _FRAME_TIME[0]:g})")
+    rest = [skel.offsets] + [np.asarray(v).reshape(1, 3) for v in skel.end_sites.values()]
+    if not all(np.all(np.abs(a) <= _MAX_ABS) for a in rest):
+        raise MotionsynthError(f"cannot write BVH: an offset or end site is not finite or beyond |x| <= {_MAX_ABS:g}")
+
+
+def _hierarchy_lines(skel: Skeleton) -> tuple[list[str], list[int]]:
+    """(the HIERARCHY lines of ``skel``, its joints in the order written: depth-first, children in index order).
+
+    Iterative (an explicit stack), so that any depth can be written; indentation stops growing at 32 tabs.
+    """
+    lines = ["HIERARCHY"]
+    file_order: list[int] = []
+    stack = [(0, 0, False)]  # (joint, depth, closing: its children are written)
+    while stack:
+        j, depth, closing = stack.pop()
+        tab = "\t" * min(depth, _MAX_INDENT)
+        if closing:
+            if j in skel.end_sites:
+                lines.extend([f"{tab}\tEnd Site", f"{tab}\t{{",
+                              f"{tab}\t\tOFFSET {' '.join(_fmt(x) for x in skel.end_sites[j])}", f"{tab}\t}}"])
+            lines.append(tab + "}")
+            continue
         file_order.append(j)
         lines.extend([f"{tab}{'ROOT' if j == 0 else 'JOINT'} {skel.names[j]}", tab + "{",
                       f"{tab}\tOFFSET {' '.join(_fmt(x) for x in skel.offsets[j])}"])
         if skel.channels[j]:
             lines.append(f"{tab}\tCHANNELS {len(skel.channels[j])} {' '.join(skel.channels[j])}")
-        for c in skel.children[j]:
-            emit(c, depth + 1)
-        if j in skel.end_sites:
-            lines.extend([f"{tab}\tEnd Site", f"{tab}\t{{",
-                          f"{tab}\t\tOFFSET {' '.join(_fmt(x) for x in skel.end_sites[j])}", f"{tab}\t}}"])
-        lines.append(tab + "}")
+        stack.append((j, depth, True))
+        stack.extend((c, depth + 1, False) for c in reversed(skel.children[j]))
+    return lines, file_order
 
-    emit(0, 0)
-    lines += ["MOTION", f"Frames: {T}", f"Frame Time: {1.0 / motion.fps:.10g}"]
 
-    columns = []
-    trans = motion.translations
-    euler: dict[int, np.ndarray] = {}
+def _channel_table(motion: Motion, file_order: list[int]) -> np.ndarray:
+    """(T, channels) values of the frame lines: joints in ``file_order``, each joint's channels in its order.
+
+    Position channels take `Motion.local_translations` (root positions on the moving root, translations or rest
+    offsets elsewhere); rotation channels the joint's Euler angles, one vectorised conversion per rotation order.
+    """
+    skel = motion.skeleton
+    T, J = motion.num_frames, len(skel)
     groups: dict[str, list[int]] = {}
     for j in range(J):
         if any(c in ROTATION_CHANNELS for c in skel.channels[j]):
             groups.setdefault(_rotation_order(skel.channels[j])[0], []).append(j)
+    source = np.zeros((T, J, 6))  # per joint: X, Y, Z position, then the 3 angles in its rotation order
+    source[..., :3] = motion.local_translations()
     for order, joints in groups.items():
-        angles = R.quat_to_euler(R.quat_normalize(motion.rotations[:, joints]), order, degrees=True)
-        for k, j in enumerate(joints):
-            euler[j] = angles[:, k]
+        own = np.array([sum(c in ROTATION_CHANNELS for c in skel.channels[j]) for j in joints])
+        source[:, joints, 3:] = _euler_angles(R.quat_normalize(motion.rotations[:, joints]), order, own)
+    joint_of, slot_of = [], []
     for j in file_order:
-        if not skel.channels[j]:
-            continue
-        if j == skel.root:
-            pos = motion.root_positions
-        elif trans is not None:
-            pos = trans[:, j]
-        else:
-            pos = np.broadcast_to(skel.offsets[j], (T, 3))
         order = _rotation_order(skel.channels[j])[0]
         for c in skel.channels[j]:
-            columns.append(pos[:, "XYZ".index(c[0])] if c in POSITION_CHANNELS else euler[j][:, order.index(c[0])])
-    if columns:
-        table = np.stack(columns, axis=1)
-        table[np.abs(table) < 5e-7] = 0.0  # no "-0.000000"
-        row = " ".join(["%.6f"] * table.shape[1])
-        lines += [row % tuple(r) for r in table.tolist()]
-    else:
-        lines += [""] * T
-    return "\n".join(lines) + "\n"
+            joint_of.append(j)
+            slot_of.append("XYZ".index(c[0]) if c in POSITION_CHANNELS else 3 + order.index(c[0]))
+    return source[:, joint_of, slot_of]
+
+
+def _euler_angles(q: np.ndarray, order: str, own: np.ndarray) -> np.ndarray:
+    """(T, k, 4) quaternions → (T, k, 3) angles in degrees about the axes of ``order``, for joints with ``own`` (k,)
+    rotation channels: the first ``own`` axes of ``order`` (the rest are padded axes, not written).
+
+    A joint with fewer than 3 rotation channels must get its padded angles zero: of the Euler solutions — the two of
+    a Tait–Bryan order, ``(a, b, c)`` and ``(a + 180, 180 - b, c + 180)``, and at gimbal lock (``b = ±90``)
+    ``(a ± c, b, 0)`` — it takes the one that, with the padded angles dropped, best reproduces the rotation (exactly
+    the file's rotation when the motion was read from one).
+    """
+    e = R.quat_to_euler(q, order, degrees=True)
+    partial = own < 3
+    if not partial.any():
+        return e
+    a, b, c = (e[:, partial, i] for i in range(3))
+    candidates = np.stack([np.stack(x, -1) for x in [(a, b, c), (a + 180, 180 - b, c + 180), (a + c, b, 0 * c),
+                                                         (a - c, b, 0 * c)]])  # (4, T, k', 3)
+    kept = np.arange(3) < own[partial][:, None]  # (k', 3)
+    candidates = np.where(kept, (candidates + 180) % 360 - 180, 0.0)
+    target = q[:, partial]
+    fit = np.abs((R.euler_to_quat(candidates, order, degrees=True) * target).sum(-1))  # (4, T, k')
+    e[:, partial] = np.take_along_axis(candidates, fit.argmax(0)[None, ..., None], axis=0)[0]
+    return e
 
 
 def _fmt(x: float) -> str:

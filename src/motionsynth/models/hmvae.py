@@ -40,8 +40,9 @@ from torch import nn
 
 from .. import rotations as R
 from ..skeleton import Skeleton
+from .common import StatsMixin, local_positions
 from .layers import LOGVAR_RANGE, NodeLinear, SkeletonConv, SkeletonPool, SkeletonUnpool, Topology
-from .trajectory import StatsMixin, TrajectoryConfig, TrajectoryModel, _feature_dims, local_positions
+from .trajectory import TrajectoryConfig, TrajectoryModel
 
 VARIANTS = ("hmvae", "m", "tcn")
 
@@ -117,8 +118,7 @@ class HMVAE(StatsMixin, nn.Module):
         super().__init__()
         self.config, self.skeleton = config, skeleton
         c, J = config, len(skeleton)
-        self.rot_dim, self.root_dim = _feature_dims(skeleton)
-        self._init_stats(self.rot_dim + self.root_dim)
+        self._init_stats(skeleton)
         self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32), persistent=False)
         self.hierarchical = c.variant == "hmvae"
         # optimiser steps taken (saved with the weights): the local latent is active from `progressive_steps` on

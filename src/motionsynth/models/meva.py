@@ -1,12 +1,12 @@
 """MEVA: Luo et al., "3D Human Motion Estimation via Motion Compression and Refinement" (ACCV 2020), for motion data.
 
-Read top to bottom: the motion VAE (§3.3) → the MEVA estimator (VME + MRR, §3.3–3.5) → `MEVAMethod`, the denoiser
-the tasks and the benchmark call.
+Read top to bottom: the motion VAE (§3.3) → the MEVA estimator (VME + MRR, §3.3–3.5). The denoiser the tasks and the
+benchmark call is `motionsynth.methods.meva.MEVAMethod`.
 
 The paper estimates SMPL motion from video. Here the input is a NOISY per-frame pose sequence — the output of any
 pose estimator, read as BVH, npz or AMASS — and the target the clean motion, so MEVA is a denoiser
 (``tasks.denoise_mask``). During training the noisy input is made on the fly from clean training windows with the
-benchmark's noise models (`motionsynth.bench.noise.add_noise`, ``mixed`` by default).
+benchmark's noise models (`motionsynth.data.noise.add_noise`, ``mixed`` by default).
 
 Data. Inputs and outputs are NORMALISED feature windows (B, W, D) as `WindowDataset` yields them,
 ``D = 6 J + ROOT_DIM``: every joint's local 6D rotation (the root's with its heading removed), then the root block
@@ -22,8 +22,8 @@ squared error in normalised units with weight ``root_weight``) plus ``β / S_z �
 (eq. 2's KL form, averaged over latent dimensions and the batch). Eq. 2 has no joint-position term, so the VAE has
 none. The three augmentations of §3.3 (speed change, left/right mirror, random root rotation) are the trainer's
 ``train.augment`` (`motionsynth.data.augment.Augment`), see ``configs/mvae.yaml``; ``configs/mvae-noaug.yaml`` is the
-ablation without them (Table 3's "No Aug"). Our features remove the heading, so a random *yaw* changes nothing: the
-random root rotation is the paper's full-sphere one (``full_sphere: true``).
+ablation without them (Table 3's "No Aug"). The random root rotation is a yaw about +Y (``yaw: true``,
+``full_sphere: false``; `AUGMENT` says why not the paper's full sphere).
 
 MEVA (family ``meva``). A spatio-temporal encoder (STE: a bidirectional GRU over the noisy frames) gives per-frame
 features f_t. The variational motion estimator (VME) maps them (mean over time and the final states) to a latent z
@@ -50,16 +50,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.features import ROOT_DIM, constant_channels, decode, encode
+from ..checkpoint import read_checkpoint
+from ..data.features import constant_channels, decode, encode
+from ..data.noise import NOISE_MODELS, add_noise
 from ..errors import MotionsynthError
-from ..motion import Motion
 from ..skeleton import Skeleton
-from ..tasks import Mask
-from .trajectory import StatsMixin, local_positions
+from .common import StatsMixin, local_positions
 from .layers import LOGVAR_RANGE
-from .denoising import blend_weights, check_options, denoise_motion, overlapped
 
-__all__ = ["MotionVAEConfig", "MotionVAE", "MEVAConfig", "MEVA", "MEVAMethod", "blend_weights"]
+__all__ = ["MotionVAEConfig", "MotionVAE", "MEVAConfig", "MEVA", "AUGMENT"]
 
 
 # ---- shared pieces ------------------------------------------------------------------------------------------------
@@ -139,16 +138,13 @@ class MotionVAE(StatsMixin, nn.Module):
     """GRU motion VAE over W-frame windows of normalised features (B, W, D). See the module docstring."""
 
     Config = MotionVAEConfig
-    TRAIN_DEFAULTS = {"augment": AUGMENT}
-    """Training settings this family implies (for a trainer that reads them; ``configs/mvae.yaml`` sets the same)."""
 
     def __init__(self, config: MotionVAEConfig, skeleton: Skeleton):
         super().__init__()
         self.config, self.skeleton = config, skeleton
         c = config
-        self.rot_dim, self.root_dim = 6 * len(skeleton), ROOT_DIM
+        self._init_stats(skeleton)
         D = self.rot_dim + self.root_dim
-        self._init_stats(D)
         self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32), persistent=False)
         self.encoder = nn.GRU(D, c.hidden, c.layers, batch_first=True, bidirectional=True)
         self.to_latent = nn.Sequential(nn.Linear(4 * c.hidden, c.hidden), nn.LeakyReLU(0.2),
@@ -229,7 +225,7 @@ class MEVAConfig:
     hidden, layers: STE bidirectional GRU width (per direction) and layers.
     mrr_hidden, mrr_iterations: MRR MLP width (two hidden layers) and refinement iterations (0: VME only).
     lambda_joints, root_weight: loss weights of the joint-position and root-block terms.
-    noise_models: noise models (`bench.noise.NOISE_MODELS`) the training input is corrupted with, one drawn per
+    noise_models: noise models (`data.noise.NOISE_MODELS`) the training input is corrupted with, one drawn per
         window; fps: frame rate of the training data (the noise models' drift frequencies and dropped runs).
     length_unit: file units per metre (100 for cm data).
     """
@@ -252,8 +248,6 @@ class MEVAConfig:
         if self.mrr_iterations < 0:
             raise ValueError(f"mrr_iterations must be 0 or more, got {self.mrr_iterations}")
         self.noise_models = [self.noise_models] if isinstance(self.noise_models, str) else list(self.noise_models)
-        from ..bench.noise import NOISE_MODELS
-
         unknown = [m for m in self.noise_models if m not in NOISE_MODELS]
         if unknown or not self.noise_models:
             raise ValueError(f"noise_models must be a non-empty list of {', '.join(NOISE_MODELS)}; got "
@@ -302,9 +296,8 @@ class MEVA(StatsMixin, nn.Module):
                                    "(a `motionsynth train mvae` run)")
         self.config, self.skeleton = config, skeleton
         c = config
-        self.rot_dim, self.root_dim = 6 * len(skeleton), ROOT_DIM
+        self._init_stats(skeleton)
         D = self.rot_dim + self.root_dim
-        self._init_stats(D)
         self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32), persistent=False)
         self.vae = MotionVAE(MotionVAEConfig(**c.vae), skeleton)
         self.vae.requires_grad_(False)
@@ -333,14 +326,12 @@ class MEVA(StatsMixin, nn.Module):
 
     def load_vae(self, folder: str) -> None:
         """Copy the weights (and normalisation) of a motion VAE checkpoint into the frozen ``vae``."""
-        from ..checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(folder)
-        if not isinstance(ckpt.model, MotionVAE):
-            raise MotionsynthError(f"{folder}: a {ckpt.family} checkpoint, MEVA needs a motion VAE ('mvae')")
-        ckpt.check_skeleton(self.skeleton, what="MEVA training data")
+        files = read_checkpoint(folder)
+        if files.family != "mvae":
+            raise MotionsynthError(f"{folder}: a {files.family} checkpoint, MEVA needs a motion VAE ('mvae')")
+        files.check_skeleton(self.skeleton, what="MEVA training data")
         try:
-            self.vae.load_state_dict(ckpt.model.state_dict())
+            self.vae.load_state_dict(files.state, strict=True)
         except RuntimeError as e:
             raise MotionsynthError(f"{folder}: the motion VAE does not fit model.vae ({str(e).splitlines()[0]})") \
                 from None
@@ -368,9 +359,7 @@ class MEVA(StatsMixin, nn.Module):
     # ---- noisy inputs ------------------------------------------------------------------------------------------
     def corrupt(self, x: torch.Tensor, seeds: list) -> torch.Tensor:
         """Noisy copies of clean normalised windows (B, W, D): each is decoded to a `Motion`, corrupted by
-        `bench.noise.add_noise` with one of ``noise_models`` (drawn with its seed) and encoded again."""
-        from ..bench.noise import add_noise
-
+        `data.noise.add_noise` with one of ``noise_models`` (drawn with its seed) and encoded again."""
         raw = self.denormalize(x).detach().cpu().numpy().astype(np.float64)
         out = np.empty(raw.shape, dtype=np.float32)
         for b, seed in enumerate(seeds):
@@ -429,73 +418,3 @@ class MEVA(StatsMixin, nn.Module):
             acc_true = true[:, 2:] - 2 * true[:, 1:-1] + true[:, :-2]
             logs[f"accel_cm_{name}"] = (acc - acc_true).norm(dim=-1).mean() * 100.0
         return logs
-
-
-# ---- the Method: denoise any length ---------------------------------------------------------------------------------
-class MEVAMethod:
-    """A trained MEVA checkpoint as a `tasks.Method`: denoises (``mask.noisy``) motions of any length.
-
-    The motion is encoded to features, cut into windows of the model's W frames overlapping by ``overlap`` frames
-    (default W / 2), processed ``batch_size`` windows at a time (memory is bounded whatever the length) and
-    cross-faded (`denoising.overlapped`), then placed in the world (`denoising.denoise_motion`). Motions at another
-    frame rate than the model's are resampled to it and back. The result has the input's skeleton, fps, name,
-    labels and per-joint translations. MEVA is deterministic: the ``n_samples`` results are identical.
-
-    The root trajectory (`denoising.place`): ``root="smooth"`` (default) takes the planar path and heading from the
-    input, robustly smoothed (5-frame running median, then a Gaussian of ``root_sigma`` frames), and the height from
-    MEVA; ``root="model"`` integrates MEVA's root velocities from the input's first frame (drifts over long clips).
-    ``despike`` (odd, frames) runs a running median over the input features first (1: off; `denoising.despike`);
-    ``smooth_sigma > 0`` runs the Gaussian filter baseline (sigma in frames) over the result: MRR adds back detail
-    frame by frame, and some of it is jitter (`denoising.finish`). The defaults were chosen on the validation split
-    for the ``mixed`` noise model: the lowest MPJPE among settings at most as jerky as the best tuned filter
-    (docs/BENCHMARKS.md, ``scripts/tune_method.py``).
-    """
-
-    name = "meva"
-
-    def __init__(self, checkpoint, overlap: int | None = None, batch_size: int = 32, device: str | None = None,
-                 root: str = "smooth", root_sigma: float = 6.0, despike: int = 1, smooth_sigma: float = 1.5):
-        from ..checkpoint import Checkpoint, load_checkpoint
-
-        ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint, device or "cpu")
-        if not isinstance(ckpt.model, MEVA):
-            raise MotionsynthError(f"{ckpt.path or 'checkpoint'}: a {ckpt.family} model, not MEVA")
-        self.ckpt, self.model = ckpt, ckpt.model.eval()
-        self.window = int(self.model.config.window)
-        self.overlap = self.window // 2 if overlap is None else int(overlap)
-        if not 0 <= self.overlap < self.window:
-            raise MotionsynthError(f"overlap must be in 0..{self.window - 1} frames, got {self.overlap}")
-        if batch_size < 1:
-            raise MotionsynthError(f"batch_size must be at least 1, got {batch_size}")
-        self.batch_size = int(batch_size)
-        check_options(root, root_sigma, despike, smooth_sigma)
-        self.params = {"root": root, "root_sigma": float(root_sigma), "despike": int(despike),
-                       "smooth_sigma": float(smooth_sigma)}
-
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed: int | None = None
-                 ) -> list[Motion]:
-        """Denoise ``motion`` (``mask.noisy`` must be set: MEVA cleans an estimate, it does not fill gaps)."""
-        mask.check(motion)
-        if not mask.noisy:
-            raise MotionsynthError("MEVA denoises a noisy estimate (a mask with noisy=True, e.g. denoise_mask); it "
-                                   "cannot fill in missing frames or joints")
-        self.ckpt.check_skeleton(motion.skeleton)
-        out = self.denoise(motion)
-        return [out] + [out.copy() for _ in range(n_samples - 1)]
-
-    @torch.no_grad()
-    def denoise(self, motion: Motion) -> Motion:
-        """The refined motion, same length, skeleton and fps as ``motion``."""
-        p = self.params
-        return denoise_motion(motion, float(self.ckpt.fps or motion.fps), self._refine, p["despike"], p["root"],
-                              p["root_sigma"], p["smooth_sigma"])
-
-    def _refine(self, feats: np.ndarray) -> np.ndarray:
-        """(T, D) raw features → (T, D) refined raw features, window batch by window batch."""
-        return overlapped(feats, self.window, self.overlap, self.batch_size, self._forward)
-
-    def _forward(self, x: np.ndarray) -> np.ndarray:
-        """(k, W, D) raw windows → (k, W, D) refined raw windows."""
-        stats, model = self.ckpt.stats, self.model
-        xn = torch.from_numpy(np.asarray(stats.normalize(x), dtype=np.float32)).to(model.feat_mean.device)
-        return stats.denormalize(model(xn)[1].cpu().numpy()).astype(np.float64)

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import rotations as R
-from ..kinematics import fk
+from ..data.features import decode_torch
 from ..skeleton import Skeleton
+from .common import StatsMixin, local_positions
 from .layers import SkeletonConv, SkeletonPool, Topology
 
 
@@ -57,39 +57,6 @@ class TrajectoryConfig:
         raise KeyError(f"unknown preset {name!r} (cpu, paper)")
 
 
-def _feature_dims(skeleton: Skeleton) -> tuple[int, int]:
-    """(rotation dims 6J, root dims) of the feature vector."""
-    from ..data.features import ROOT_DIM
-
-    return 6 * len(skeleton), ROOT_DIM
-
-
-class StatsMixin:
-    """Normalisation statistics kept as buffers (saved with the weights): ``feat_mean``, ``feat_std`` (D,)."""
-
-    def _init_stats(self, dim: int) -> None:
-        self.register_buffer("feat_mean", torch.zeros(dim))
-        self.register_buffer("feat_std", torch.ones(dim))
-
-    def set_stats(self, stats) -> None:
-        """Copy a `FeatureStats` (mean, std (D,)) into the buffers."""
-        self.feat_mean.copy_(torch.as_tensor(stats.mean, dtype=torch.float32).reshape(-1))
-        self.feat_std.copy_(torch.as_tensor(stats.std, dtype=torch.float32).reshape(-1))
-
-    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., D) normalised features → raw features."""
-        return x * self.feat_std + self.feat_mean
-
-
-def local_positions(sixd: torch.Tensor, skeleton: Skeleton, offsets: torch.Tensor) -> torch.Tensor:
-    """(..., T, J, 6) raw local 6D rotations → (..., T, J, 3) joint positions by FK with the root at the origin."""
-    mats = R.sixd_to_matrix(sixd)
-    trans = offsets.to(mats.dtype).clone()
-    trans[skeleton.root] = 0.0
-    trans[skeleton.ancestors(skeleton.root)] = 0.0  # static joints above the moving root
-    return fk(mats, trans, skeleton.parents)[1]
-
-
 class TrajectoryModel(StatsMixin, nn.Module):
     """Body motion → root block. Input and output are NORMALISED features (B, T, D); only the root block of the
     output is predicted (the rotation block is copied from the input)."""
@@ -99,8 +66,7 @@ class TrajectoryModel(StatsMixin, nn.Module):
     def __init__(self, config: TrajectoryConfig, skeleton: Skeleton):
         super().__init__()
         self.config, self.skeleton = config, skeleton
-        self.rot_dim, self.root_dim = _feature_dims(skeleton)
-        self._init_stats(self.rot_dim + self.root_dim)
+        self._init_stats(skeleton)
         self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32), persistent=False)
         topo, cin, layers = Topology.from_parents(skeleton.parents), 3, []
         for c in config.channels:
@@ -137,8 +103,6 @@ class TrajectoryModel(StatsMixin, nn.Module):
             return self._loss(pred_root.float(), x.float())
 
     def _loss(self, pred_root: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        from ..data.features import decode_torch
-
         vel = F.mse_loss(pred_root, x[..., self.rot_dim:])
         pred = self.denormalize(torch.cat([x[..., :self.rot_dim], pred_root], -1))
         _, root_pred = decode_torch(pred, self.skeleton)

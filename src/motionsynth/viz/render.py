@@ -113,7 +113,7 @@ def render(motions: list[Motion], out: str | os.PathLike, masks: list[Mask | Non
     for i, (m, k) in enumerate(zip(motions, masks)):
         if k is not None:
             try:
-                k.check(m)
+                k.check(m, generative=True)  # rendering any mask, generation included
             except MotionsynthError as e:
                 raise MotionsynthError(f"motion {i + 1} ({m.name or 'unnamed'}): {e}") from None
     titles = [m.name for m in motions] if titles is None else [str(t) for t in titles]

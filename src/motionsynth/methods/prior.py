@@ -20,31 +20,27 @@ Completion and in-betweening (``mask.noisy`` False) — latent optimisation, eq.
    squares over the decoder's parameters). Every sample gets its OWN copy of the decoder (``torch.func.vmap`` of
    ``torch.func.functional_call`` over per-sample parameter copies, `PHASE2_BATCH` samples at a time): the
    checkpoint's model is never modified. ``n_samples`` > ``restarts`` raises the restarts to ``n_samples``; the
-   results come best first (lowest final objective; ``last_objective`` holds it per sample).
+   results come best first (lowest final objective; the `tasks.Completion`'s ``objective`` holds it per sample).
 4. Iterations: in-betweening (every frame fully observed or fully missing: keyframes, prediction) 50 + 100, completion
    (joints missing within frames) 100 + 200, the paper's numbers; ``phase1_iters`` / ``phase2_iters`` override both.
    Completion with ``init="nearest"`` defaults to 1 restart and 0 + 0 iterations — the retrieved completion encoded
    and decoded, i.e. projected onto the prior, which keeps retrieval's close matches, removes its frame-to-frame
    jumps and gives the hidden root the trajectory module's heading; on the validation split fitting the observed
    joints only moved the missing ones away from the truth (docs/BENCHMARKS.md).
-   With nothing observed at all (generation) the latents are simply sampled.
+   With nothing observed at all (generation, ``tasks.generate_mask``) the latents are simply sampled: one restart
+   per sample, no iterations. The HM-VAE is not conditioned on labels (a label is an error).
 
 Windows. A clip shorter than W is padded to W by holding its last frame (the padded frames are unobserved) and cut
 back. A longer clip is covered by windows of W frames overlapping by ``overlap`` frames (default W/2), each optimised
 independently (all in one batch, ``batch_size`` windows × restarts at a time), then cross-faded
-(`denoising.blend_weights`). A window that observes nothing is the prior's free guess: keep gaps shorter than about W/2
+(`completion.windowed_best_of_n`). A window that observes nothing is the prior's free guess: keep gaps shorter than about W/2
 for long clips.
 
 Root trajectory. The decoded root block comes from the model's trajectory module (HM-VAE §3.3) run on the decoded
-rotations. Its heading velocity and planar velocity are integrated, then pinned to the observation: the heading
-first (the offset between observed and integrated heading at the frames where the root rotation is observed,
-unwrapped, interpolated linearly in time between those frames and held before the first and after the last), then
-the root position (integrated with the pinned heading, then the same linear-in-time offset correction through the
-frames where ``mask.root`` is observed, all three coordinates). The rotations are pinned the same way
-(``pin_rotations``, default on): each joint's offset ``q_observed · q_decoded⁻¹`` at its observed frames is SLERPed
-between consecutive observed frames and held outside, so the synthesised frames join the observed ones without a
-jump (the latent fit is never exact). Observed values are then copied back unchanged (`tasks.keep_observed`);
-per-joint translations of the input (BVH with 6 channels everywhere) are kept.
+rotations; it is integrated and pinned to the observed root (`completion.place_root`). The rotations are pinned
+too (``pin_rotations``, default on, `completion.pin_rotations`), so the synthesised frames join the observed ones
+without a jump (the latent fit is never exact). Observed values are then copied back unchanged
+(`tasks.keep_observed`); per-joint translations of the input (BVH with 6 channels everywhere) are kept.
 
 Refinement / denoising (``mask.noisy``). ``refine="window"`` is the paper's sliding window (eq. 10–13): for every
 frame t, the window of W frames centred on t (the clip's ends held) is encoded, decoded from the posterior mean, and
@@ -60,42 +56,44 @@ prediction from the input's first frame (drifts over long clips).
 Frame rate: denoising resamples to the model's frame rate and back; completion needs the model's frame rate (a
 clear error otherwise — masks do not resample).
 
-Timings of the last call are in ``PriorMethod.last_timings`` (seconds). ``seed=None`` means seed 0 (repeatable).
+Timings (seconds) and objectives come back in the `tasks.Completion`. ``seed=None`` means seed 0 (repeatable).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from .. import rotations as R
-from ..data.features import encode
+from ..checkpoint import Checkpoint
+from ..data.features import encode, rot6d_slice
 from ..errors import MotionsynthError
+from ..models.common import local_positions
+from ..models.hmvae import HMVAE
 from ..motion import Motion
-from ..tasks import Mask, keep_observed
-from .hmvae import HMVAE
-from .denoising import (assemble, blend_weights, check_options, denoise_motion, hold_pad, integrate, overlapped,
-                        world_root)
-from .trajectory import local_positions
+from ..ops import blend_weights, hold_pad
+from ..tasks import Completion, Mask, check_label
+from .baselines import Interpolation, NearestNeighbour
+from .completion import feature_mask, finish, windowed_best_of_n
+from .denoising import check_options, denoise_motion, overlapped
 
 __all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "DEFAULT_ITERS", "DEFAULT_RESTARTS", "PHASE2_BATCH"]
 
 REFINE_MODES = ("window", "overlap")
 INIT_MODES = ("sample", "interpolate", "nearest")
-DEFAULT_ITERS = {"inbetween": (50, 100), "complete": (100, 200), "complete_nearest": (0, 0)}
+DEFAULT_ITERS = {"inbetween": (50, 100), "complete": (100, 200), "complete_nearest": (0, 0), "generate": (0, 0)}
 """(phase 1, phase 2) iterations per kind of mask: the paper's implementation details, except completion from a
 retrieved pose (``init="nearest"``), where the validation split showed that every iteration of fitting the observed
 joints moved the missing ones further from the truth (docs/BENCHMARKS.md): the retrieval is only projected."""
 
-DEFAULT_RESTARTS = {"inbetween": 16, "complete": 64, "complete_nearest": 1}
+DEFAULT_RESTARTS = {"inbetween": 16, "complete": 64, "complete_nearest": 1, "generate": 1}
 """Restarts per window per kind of mask, chosen on the validation split (docs/BENCHMARKS.md): completing a missing
 body part from sampled latents is far more ambiguous than filling frames between keyframes, and more restarts find
-better fits; from the retrieved completion one start (its posterior mean) is all it takes."""
+better fits; from the retrieved completion one start (its posterior mean) is all it takes. Generation has nothing to
+fit: one draw per sample."""
 
 PHASE2_BATCH = 8
 """Samples fine-tuned together in phase 2 (each holds a copy of the decoder and its Adam state: memory, not speed)."""
@@ -119,7 +117,7 @@ class PriorMethod:
     """An HM-VAE-family checkpoint as a `tasks.Method` (see the module docstring).
 
     Args:
-        checkpoint: a `checkpoint.Checkpoint` or a checkpoint folder.
+        checkpoint: a loaded `checkpoint.Checkpoint` (`registry.load_method` loads a folder).
         restarts: latent initialisations per window (at least ``n_samples`` are used; None: `DEFAULT_RESTARTS` by
             the mask).
         phase1_iters, phase2_iters: iterations of latent optimisation and decoder fine-tuning (None: by the mask).
@@ -143,24 +141,21 @@ class PriorMethod:
             docs/BENCHMARKS.md).
         pin_rotations: blend the observed rotations into the synthesised frames (module docstring).
         batch_size: samples (windows × restarts, or centres) per forward pass.
-        device: where to load a checkpoint given as a path (default CPU).
         progress: progress bars (stderr) over the optimisation iterations and the refinement batches.
     """
 
-    def __init__(self, checkpoint, *, restarts: int | None = None, phase1_iters: int | None = None,
+    needs_fit = False  # True with init="nearest": `fit` builds the pose database
+
+    def __init__(self, checkpoint: Checkpoint, *, restarts: int | None = None, phase1_iters: int | None = None,
                  phase2_iters: int | None = None, lr: float = 0.05, decoder_lr: float = 1e-4,
                  weight_reg: float = 1e-4, lambda_joints: float = 10.0, overlap: int | None = None,
                  init: str = "sample", refine: str = "window", stride: int | None = None, refine_iters: int = 0,
                  root: str = "smooth", root_sigma: float = 6.0, despike: int = 5, smooth_sigma: float = 2.0,
-                 pin_rotations: bool = True, batch_size: int = 64, device: str | None = None,
-                 progress: bool = False):
-        from ..checkpoint import Checkpoint, load_checkpoint
-
-        ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(Path(checkpoint),
-                                                                                     device or "cpu")
+                 pin_rotations: bool = True, batch_size: int = 64, progress: bool = False):
+        ckpt = checkpoint
         if not isinstance(ckpt.model, HMVAE):
             raise MotionsynthError(f"{ckpt.path or 'checkpoint'}: a {ckpt.family} model; the prior method needs an "
-                                   f"HM-VAE family model (hmvae, hmvae-m, hmvae-tcn)")
+                                   f"HM-VAE network (a family whose network is HMVAE)")
         self.ckpt, self.model = ckpt, ckpt.model.eval()
         self.skeleton, self.checkpoint_hash = ckpt.skeleton, ckpt.weights_hash
         self.name = ckpt.family
@@ -185,45 +180,62 @@ class PriorMethod:
         self.restarts, self.phase1_iters, self.phase2_iters = restarts, phase1_iters, phase2_iters
         self.lr, self.decoder_lr, self.weight_reg, self.lambda_joints = lr, decoder_lr, weight_reg, lambda_joints
         self.init, self.refine, self.refine_iters = init, refine, int(refine_iters)
-        self.needs_fit, self.retrieval = init == "nearest", None
+        self.needs_fit, self.retrieval = init == "nearest", None  # fit builds the pose database
         self.params = {"refine": refine, "refine_iters": self.refine_iters, "despike": int(despike), "root": root,
                        "root_sigma": float(root_sigma), "smooth_sigma": float(smooth_sigma)}  # the denoising options
         self.batch_size, self.progress, self.pin_rotations = int(batch_size), bool(progress), bool(pin_rotations)
         self.device = self.model.feat_mean.device
-        self.last_timings: dict[str, float] = {}
         self._decoder = _Decoder(self.model)
         # detached views of the decoder's parameters: phases never touch the model's own tensors or their .grad
         self._params = {f"m.{n}": p.detach() for n, p in self.model.named_parameters() if n.split(".")[0] in _DECODER}
-        J = len(self.skeleton)
-        self._rot_dim = 6 * J
+        self._rot_dim = rot6d_slice(self.skeleton).stop
         # joints whose root-relative position depends only on joints from the moving root down to them
         sk = self.skeleton
         static = set(sk.ancestors(sk.root))
-        self._chains = [[a for a in [j, *sk.ancestors(j)] if a not in static] for j in range(J)]
+        self._chains = [[a for a in [j, *sk.ancestors(j)] if a not in static] for j in range(len(sk))]
 
     # ---- the Method ----------------------------------------------------------------------------------------------
     def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed: int | None = None
-                 ) -> list[Motion]:
+                 ) -> Completion:
         """``n_samples`` completions of ``motion`` (the best restarts first); denoised if ``mask.noisy``."""
-        mask.check(motion)
+        mask.check(motion, generative=True)
+        check_label(label, None, f"the {self.name} prior")
         self.ckpt.check_skeleton(motion.skeleton)
         if n_samples < 1:
             raise MotionsynthError(f"n_samples must be at least 1, got {n_samples}")
         start = time.perf_counter()
         if mask.noisy:
             out = self.denoise(motion)
-            outs = [out] + [out.copy() for _ in range(n_samples - 1)]
+            result = Completion([out] + [out.copy() for _ in range(n_samples - 1)], options=self.options(),
+                                timings={"refine_s": time.perf_counter() - start, "frames": float(motion.num_frames)})
         else:
-            outs = self._complete(motion, mask, n_samples, 0 if seed is None else int(seed))
-        self.last_timings["total_s"] = time.perf_counter() - start
-        return outs
+            result = self._complete(motion, mask, n_samples, 0 if seed is None else int(seed))
+        result.timings["total_s"] = time.perf_counter() - start
+        return result
+
+    def options(self, kind: str | None = None) -> dict:
+        """Every option (for a kind of mask: its restarts and iterations resolved; None: as given)."""
+        out = {"restarts": self.restarts, "phase1_iters": self.phase1_iters, "phase2_iters": self.phase2_iters,
+               "lr": self.lr, "decoder_lr": self.decoder_lr, "weight_reg": self.weight_reg,
+               "lambda_joints": self.lambda_joints, "overlap": self.overlap, "init": self.init,
+               "stride": self.stride, "pin_rotations": self.pin_rotations, "batch_size": self.batch_size,
+               **self.params}
+        if kind is not None:
+            it1, it2 = DEFAULT_ITERS[kind]
+            out["restarts"] = self.restarts or DEFAULT_RESTARTS[kind]
+            out["phase1_iters"] = it1 if self.phase1_iters is None else self.phase1_iters
+            out["phase2_iters"] = it2 if self.phase2_iters is None else self.phase2_iters
+        return out
 
     def kind(self, mask: Mask) -> str:
-        """``"inbetween"`` when every frame is fully observed or fully missing, else ``"complete"``."""
+        """``"generate"`` when nothing is observed, ``"inbetween"`` when every frame is fully observed or fully
+        missing, else ``"complete"``."""
+        if mask.empty:
+            return "generate"
         return "inbetween" if (mask.joints.all(1) | ~mask.joints.any(1)).all() else "complete"
 
     # ---- completion: latent optimisation ---------------------------------------------------------------------------
-    def _complete(self, motion: Motion, mask: Mask, n: int, seed: int) -> list[Motion]:
+    def _complete(self, motion: Motion, mask: Mask, n: int, seed: int) -> Completion:
         fps = float(self.ckpt.fps or motion.fps)
         if abs(fps - motion.fps) > 1e-6:
             raise MotionsynthError(f"the model works at {fps:g} fps but the motion is at {motion.fps:g} fps; "
@@ -231,78 +243,68 @@ class PriorMethod:
         T, W = motion.num_frames, self.window
         kind = self.kind(mask)
         kind += "_nearest" if self.init == "nearest" and kind == "complete" else ""
-        it1, it2 = DEFAULT_ITERS[kind]
-        it1 = it1 if self.phase1_iters is None else self.phase1_iters
-        it2 = it2 if self.phase2_iters is None else self.phase2_iters
-        feats = hold_pad(encode(motion, dtype=np.float32), W)
-        init_feats = None
+        options = self.options(kind)
+        it1, it2 = options["phase1_iters"], options["phase2_iters"]
+        restarts = max(options["restarts"], n)
+        inputs = {"features": hold_pad(encode(motion, dtype=np.float32), W)}
+        observed = feature_mask(mask, self.skeleton)[:, :self._rot_dim].reshape(T, -1, 6).all(-1)
+        inputs["observed"] = np.concatenate([observed, np.zeros((len(inputs["features"]) - T, observed.shape[1]),
+                                                                bool)])
         if self.init != "sample" and mask.joints.any():
-            init_feats = hold_pad(encode(self._init_fill(motion, mask), dtype=np.float32), W)
-        observed = np.concatenate([mask.joints, np.zeros((len(feats) - T, mask.joints.shape[1]), dtype=bool)])
-        starts, weights = blend_weights(T, W, self.overlap)
-        K, restarts = len(starts), max(self.restarts or DEFAULT_RESTARTS[kind], n)
+            inputs["init"] = hold_pad(encode(self._init_fill(motion, mask), dtype=np.float32), W)
         gen = torch.Generator().manual_seed(seed)
-        result = np.zeros((n, len(feats), feats.shape[1]), dtype=np.float64)
-        objective = np.zeros(n)
-        timings = {"phase1_s": 0.0, "phase2_s": 0.0, "windows": float(K), "restarts": float(restarts),
-                   "phase1_iters": float(it1),
+        timings = {"phase1_s": 0.0, "phase2_s": 0.0, "restarts": float(restarts), "phase1_iters": float(it1),
                    "phase2_iters": float(it2)}
-        per_batch = max(1, self.batch_size // restarts)
-        for b0 in range(0, K, per_batch):
-            ks = range(b0, min(K, b0 + per_batch))
-            target = self._target(np.stack([feats[starts[k]:starts[k] + W] for k in ks]),
-                                  np.stack([observed[starts[k]:starts[k] + W] for k in ks]))
-            target_r = {key: v.repeat_interleave(restarts, 0) for key, v in target.items()}
-            z_l, z_g = self._sample_latents(len(ks) * restarts, gen)
-            if init_feats is not None:  # restart 0 of every window: the encoded fill
-                z_l, z_g = self._encoded_init(z_l, z_g, np.stack([init_feats[starts[k]:starts[k] + W] for k in ks]),
-                                              restarts)
-            t0 = time.perf_counter()
-            if target["count"].sum() > 0:
-                z_l, z_g = self._optimise_latents(z_l, z_g, target_r, it1)
+
+        def solve(ks, windows):
+            return self._solve(windows, n, restarts, it1, it2, gen, timings)
+
+        raw, objective = windowed_best_of_n(inputs, W, self.overlap, n, max(1, self.batch_size // restarts), solve)
+        timings["windows"] = float(len(blend_weights(len(inputs["features"]), W, self.overlap)[0]))
+        samples = [finish(raw[s, :T], motion, mask, self.pin_rotations) for s in range(n)]
+        return Completion(samples, options=options, timings=timings, objective=objective.tolist())
+
+    def _solve(self, windows: dict, n: int, restarts: int, it1: int, it2: int, gen: torch.Generator,
+               timings: dict) -> tuple[np.ndarray, np.ndarray]:
+        """One batch of k windows → the ``n`` best of ``restarts`` fits per window: raw features (k, n, W, D) and
+        their objectives (k, n) (phase 1 on every restart, phase 2 on the best ``n``)."""
+        feats, k = windows["features"], len(windows["features"])
+        target = self._target(feats, windows["observed"])
+        target_r = {key: v.repeat_interleave(restarts, 0) for key, v in target.items()}
+        z_l, z_g = self._sample_latents(k * restarts, gen)
+        if "init" in windows:  # restart 0 of every window: the encoded fill
+            z_l, z_g = self._encoded_init(z_l, z_g, windows["init"], restarts)
+        t0 = time.perf_counter()
+        if target["count"].sum() > 0:
+            z_l, z_g = self._optimise_latents(z_l, z_g, target_r, it1)
+        with torch.no_grad():
+            obj = self._objective(self._decode(z_l, z_g), target_r).reshape(k, restarts)
+        best = torch.argsort(obj, dim=1)[:, :n]  # (k, n)
+        pick = (torch.arange(k)[:, None] * restarts + best).reshape(-1)
+        z_l = None if z_l is None else z_l[pick]
+        z_g = z_g[pick]
+        target_n = {key: v.repeat_interleave(n, 0) for key, v in target.items()}
+        t1 = time.perf_counter()
+        timings["phase1_s"] += t1 - t0
+        if it2 > 0 and target["count"].sum() > 0:
+            parts = [self._finetune_decoder(None if z_l is None else z_l[i:i + PHASE2_BATCH],
+                                            z_g[i:i + PHASE2_BATCH],
+                                            {key: v[i:i + PHASE2_BATCH] for key, v in target_n.items()}, it2)
+                     for i in range(0, len(z_g), PHASE2_BATCH)]
+            rot, obj = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        else:
             with torch.no_grad():
-                obj = self._objective(self._decode(z_l, z_g), target_r).reshape(len(ks), restarts)
-            best = torch.argsort(obj, dim=1)[:, :n]  # (k, n)
-            pick = (torch.arange(len(ks))[:, None] * restarts + best).reshape(-1)
-            z_l = None if z_l is None else z_l[pick]
-            z_g = z_g[pick]
-            target_n = {key: v.repeat_interleave(n, 0) for key, v in target.items()}
-            t1 = time.perf_counter()
-            timings["phase1_s"] += t1 - t0
-            if it2 > 0 and target["count"].sum() > 0:
-                parts = [self._finetune_decoder(None if z_l is None else z_l[i:i + PHASE2_BATCH],
-                                                z_g[i:i + PHASE2_BATCH],
-                                                {key: v[i:i + PHASE2_BATCH] for key, v in target_n.items()}, it2)
-                         for i in range(0, len(z_g), PHASE2_BATCH)]
-                rot, obj = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-            else:
-                with torch.no_grad():
-                    rot = self._decode(z_l, z_g)
-                    obj = self._objective(rot, target_n)
-            timings["phase2_s"] += time.perf_counter() - t1
-            with torch.no_grad():
-                full = torch.cat([rot, self.model.root_block(rot)], -1)
-            raw = self.ckpt.stats.denormalize(full.cpu().numpy()).astype(np.float64).reshape(len(ks), n, W, -1)
-            obj = obj.detach().cpu().numpy().reshape(len(ks), n)
-            for i, k in enumerate(ks):
-                order = np.argsort(obj[i], kind="stable")
-                objective += obj[i, order]
-                result[:, starts[k]:starts[k] + W] += weights[k, None, :, None] * raw[i, order]
-        self.last_timings = timings
-        outs = []
-        for s in range(n):
-            out = self._assemble_pinned(result[s, :T], motion, mask)
-            if self.pin_rotations:
-                out = _pin_rotations(out, motion, mask)
-            outs.append(keep_observed(out, motion, mask))
-        self.last_objective = (objective / K).tolist()  # per sample: eq. 14 averaged over the windows
-        return outs
+                rot = self._decode(z_l, z_g)
+                obj = self._objective(rot, target_n)
+        timings["phase2_s"] += time.perf_counter() - t1
+        with torch.no_grad():
+            full = torch.cat([rot, self.model.root_block(rot)], -1)
+        raw = self.ckpt.stats.denormalize(full.cpu().numpy()).astype(np.float64)
+        return raw.reshape(k, n, *feats.shape[1:]), obj.detach().cpu().numpy().reshape(k, n)
 
     def _init_fill(self, motion: Motion, mask: Mask) -> Motion:
         """The baseline completion whose encoding starts restart 0 (``init`` "interpolate" or "nearest")."""
         if self.init == "interpolate":
-            from ..baselines import Interpolation
-
             return Interpolation().complete(motion, mask)[0]
         if self.retrieval is None:
             raise MotionsynthError('init="nearest" needs a pose database: call fit(training motions) first '
@@ -312,8 +314,6 @@ class PriorMethod:
     def fit(self, motions, max_frames: int = 200_000, rng=None) -> "PriorMethod":
         """Build the nearest-neighbour pose database of ``init="nearest"`` from training motions
         (`baselines.NearestNeighbour.fit`)."""
-        from ..baselines import NearestNeighbour
-
         self.retrieval = NearestNeighbour().fit(motions, max_frames=max_frames, rng=rng)
         return self
 
@@ -422,34 +422,13 @@ class PriorMethod:
             rot = run()
             return rot, self._objective(rot, target)
 
-    # ---- root trajectory --------------------------------------------------------------------------------------------
-    def _assemble_pinned(self, feats: np.ndarray, motion: Motion, mask: Mask) -> Motion:
-        """Raw features (T, D) → Motion, the integrated root trajectory pinned to the observed root (module doc)."""
-        sk, r = self.skeleton, self.skeleton.root
-        root = feats[:, self._rot_dim:]
-        dh = root[:, 3].copy()
-        dh[0] = 0.0
-        heading = np.cumsum(dh)
-        seen = mask.joints[:, r]
-        if seen.any() or mask.root.any():
-            world_pos, world_heading = world_root(motion)
-        if seen.any():
-            offset = np.unwrap(_wrap(world_heading[seen] - heading[seen]))
-            heading = heading + _pin(offset[:, None], seen)[:, 0]
-        pos = integrate(root[:, 0], root[:, 1:3], heading)
-        if mask.root.any():
-            pos = pos + _pin(world_pos[mask.root] - pos[mask.root], mask.root)
-        return assemble(feats[:, :self._rot_dim], heading, pos, sk, motion)
-
     # ---- denoising ----------------------------------------------------------------------------------------------
     def denoise(self, motion: Motion) -> Motion:
         """The refined motion: same length, skeleton, fps, name, labels and translations as ``motion``."""
-        t0, p = time.perf_counter(), self.params
-        out = denoise_motion(motion, float(self.ckpt.fps or motion.fps),
-                             self._refine_window if self.refine == "window" else self._refine_overlap,
-                             p["despike"], p["root"], p["root_sigma"], p["smooth_sigma"])
-        self.last_timings = {"refine_s": time.perf_counter() - t0, "frames": float(motion.num_frames)}
-        return out
+        p = self.params
+        return denoise_motion(motion, float(self.ckpt.fps or motion.fps),
+                              self._refine_window if self.refine == "window" else self._refine_overlap,
+                              p["despike"], p["root"], p["root_sigma"], p["smooth_sigma"])
 
     def _encode_decode(self, x: np.ndarray) -> np.ndarray:
         """(k, W, D) raw noisy windows → (k, W, D) raw refined windows (posterior mean, optional refine_iters)."""
@@ -485,21 +464,6 @@ class PriorMethod:
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------
-def _pin_rotations(result: Motion, given: Motion, mask: Mask) -> Motion:
-    """``result`` with each joint's rotation corrected by the offset ``q_given · q_result⁻¹`` at its observed frames,
-    SLERPed between consecutive observed frames and held before the first and after the last (identity for a joint
-    never observed): observed frames then match exactly and the synthesised frames join them without a jump."""
-    from ..baselines import Interpolation
-
-    offsets = result.copy()
-    offsets.rotations = R.quat_mul(given.rotations, R.quat_inv(result.rotations))
-    root_mask = replace(mask, root=np.zeros_like(mask.root))  # rotations only: the root is pinned already
-    filled = Interpolation().complete(offsets, root_mask)[0]
-    out = result.copy()
-    out.rotations = R.quat_normalize(R.quat_mul(filled.rotations, result.rotations))
-    return out
-
-
 def _bar(items, enabled: bool, desc: str):
     from tqdm import tqdm
 
@@ -512,15 +476,3 @@ def _adam(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.Adam(params, lr=lr)
-
-
-def _wrap(a: np.ndarray) -> np.ndarray:
-    return np.arctan2(np.sin(a), np.cos(a))
-
-
-def _pin(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Offsets (K, C) at the K observed frames of ``observed`` (T,) → (T, C): linear in time between them, held
-    outside."""
-    t = np.arange(len(observed), dtype=np.float64)
-    at = t[observed]
-    return np.stack([np.interp(t, at, values[:, c]) for c in range(values.shape[1])], -1)

@@ -23,7 +23,8 @@ sign-continuous quaternions filtered component-wise then renormalised. They expe
 mask with missing parts, they first fill them by `Interpolation`. Each has ``params`` and a class-level ``grid`` of
 candidate settings for tuning on a validation split.
 
-Methods that learn from data have ``needs_fit = True`` and a ``fit(motions)`` method.
+Methods that learn from data have ``needs_fit = True`` and a ``fit(motions)`` method. Baselines are not conditioned
+on labels: a label is an error (`tasks.check_label`), and so is a mask that observes nothing (they cannot generate).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from . import rotations as R
-from .errors import MotionsynthError, SkeletonMismatchError
-from .kinematics import heading_angle, heading_quat
-from .motion import Motion
-from .tasks import Mask, keep_observed
+from .. import rotations as R
+from ..errors import MotionsynthError, SkeletonMismatchError
+from ..kinematics import heading_angle, heading_quat
+from ..motion import Motion
+from ..tasks import Completion, Mask, check_label, keep_observed
 
 __all__ = [
     "ZeroVelocity", "Interpolation", "ConstantVelocity", "SavitzkyGolay", "Gaussian", "OneEuro", "MeanPose",
@@ -77,18 +78,19 @@ def _fallback_root(motion: Motion, default: np.ndarray | None = None) -> np.ndar
 
 
 def _finish(method, motion: Motion, rotations: np.ndarray, root: np.ndarray, mask: Mask, n_samples: int
-            ) -> list[Motion]:
+            ) -> Completion:
     if n_samples < 1:
         raise MotionsynthError(f"n_samples must be at least 1, got {n_samples}")
     out = motion.copy()
     out.rotations = R.quat_normalize(np.asarray(rotations, dtype=np.float64))
     out.root_positions = np.asarray(root, dtype=np.float64).copy()
     out = keep_observed(out, motion, mask)
-    return [out] + [out.copy() for _ in range(n_samples - 1)]
+    return Completion([out] + [out.copy() for _ in range(n_samples - 1)], options=dict(method.params))
 
 
-def _check(motion: Motion, mask: Mask) -> None:
+def _check(method, motion: Motion, mask: Mask, label) -> None:
     mask.check(motion)
+    check_label(label, None, f"the {method.name} baseline")
 
 
 def _hold(values: np.ndarray, observed: np.ndarray, default: np.ndarray) -> np.ndarray:
@@ -135,77 +137,83 @@ def _extrapolate(values: np.ndarray, observed: np.ndarray, default: np.ndarray, 
 _IDENTITY = np.array([0.0, 0.0, 0.0, 1.0])
 
 
+class _Unfitted:
+    """The `tasks.Method` attributes of a baseline that learns nothing: any skeleton, no checkpoint, no fit."""
+
+    needs_fit, skeleton, checkpoint_hash = False, None, None
+
+    def fit(self, motions) -> _Unfitted:
+        return self
+
+
 # ---- in-betweening / prediction ------------------------------------------------------------------------------------
-class ZeroVelocity:
+class _ColumnFill(_Unfitted, abc.ABC):
+    """Shared body of the fills that work column by column (each joint's rotation, the root position) from that
+    column's observed frames alone."""
+
+    name = ""
+    grid: list[dict[str, Any]] = []  # nothing to tune
+
+    def __init__(self):
+        self.params: dict[str, Any] = {}
+
+    @abc.abstractmethod
+    def _fill(self, values: np.ndarray, observed: np.ndarray, default: np.ndarray, rotation: bool) -> np.ndarray:
+        """(T, C, D) ``values`` observed where (T, C) ``observed`` → filled; ``default`` (D,) where never observed;
+        ``rotation``: the values are quaternions."""
+
+    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> Completion:
+        _check(self, motion, mask, label)
+        rot, obs, root, robs = _columns(motion, mask)
+        return _finish(self, motion, self._fill(rot, obs, _IDENTITY, True),
+                       self._fill(root, robs, _fallback_root(motion), False)[:, 0], mask, n_samples)
+
+
+class ZeroVelocity(_ColumnFill):
     """Every missing value copies the last observed one before it (the first observed one if none is before):
     the zero-velocity baseline of in-betweening (LAFAN1) and prediction (Martinez et al. 2017)."""
 
     name = "zero-velocity"
-    grid: list[dict[str, Any]] = []  # nothing to tune
-    needs_fit = False
 
-    def __init__(self):
-        self.params: dict[str, Any] = {}
-
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> list[Motion]:
-        _check(motion, mask)
-        rot, obs, root, robs = _columns(motion, mask)
-        return _finish(self, motion, _hold(rot, obs, _IDENTITY), _hold(root, robs, _fallback_root(motion))[:, 0],
-                       mask, n_samples)
+    def _fill(self, values, observed, default, rotation):
+        return _hold(values, observed, default)
 
 
-class Interpolation:
+class Interpolation(_ColumnFill):
     """SLERP of each joint's local rotation and LERP of the root position between the nearest observed frames
     before and after; holds the nearest observation at the ends (the LAFAN1 interpolation baseline)."""
 
     name = "slerp"
-    grid: list[dict[str, Any]] = []  # nothing to tune
-    needs_fit = False
 
-    def __init__(self):
-        self.params: dict[str, Any] = {}
-
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> list[Motion]:
-        _check(motion, mask)
-        rot, obs, root, robs = _columns(motion, mask)
-        return _finish(self, motion, _interpolate(rot, obs, _IDENTITY, True),
-                       _interpolate(root, robs, _fallback_root(motion), False)[:, 0], mask, n_samples)
+    def _fill(self, values, observed, default, rotation):
+        return _interpolate(values, observed, default, rotation)
 
 
-class ConstantVelocity:
+class ConstantVelocity(_ColumnFill):
     """Prediction by constant velocity: the root continues with the velocity between the last two observed frames
     and each joint keeps rotating with the rotation between them (``q_l · (q_p⁻¹ q_l)^k``, shortest arc). With one
     observed frame it holds it; frames before the first observation hold that observation."""
 
     name = "constant-velocity"
-    grid: list[dict[str, Any]] = []  # nothing to tune
-    needs_fit = False
 
-    def __init__(self):
-        self.params: dict[str, Any] = {}
-
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> list[Motion]:
-        _check(motion, mask)
-        rot, obs, root, robs = _columns(motion, mask)
-        return _finish(self, motion, _extrapolate(rot, obs, _IDENTITY, True),
-                       _extrapolate(root, robs, _fallback_root(motion), False)[:, 0], mask, n_samples)
+    def _fill(self, values, observed, default, rotation):
+        return _extrapolate(values, observed, default, rotation)
 
 
 # ---- denoising -----------------------------------------------------------------------------------------------------
-class _Filter(abc.ABC):
+class _Filter(_Unfitted, abc.ABC):
     """Shared body of the temporal filters: fill gaps by interpolation, filter (T, C) signals, renormalise."""
 
     name = ""
     grid: list[dict[str, Any]] = []
-    needs_fit = False
     params: dict[str, Any]
 
     @abc.abstractmethod
     def _filter(self, x: np.ndarray, fps: float) -> np.ndarray:
         """(T, C) signal sampled at ``fps`` → (T, C) filtered."""
 
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> list[Motion]:
-        _check(motion, mask)
+    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> Completion:
+        _check(self, motion, mask, label)
         filled = motion
         if not (mask.joints.all() and mask.root.all()):
             filled = Interpolation().complete(motion, mask)[0]
@@ -305,9 +313,8 @@ def _quat_average(outer: np.ndarray) -> np.ndarray:
 
 
 class _Fitted:
-    needs_fit = True
+    needs_fit, skeleton, checkpoint_hash = True, None, None
     grid: list[dict[str, Any]] = []  # nothing to tune
-    skeleton = None
 
     def _require_fit(self, motion: Motion) -> None:
         if self.skeleton is None:
@@ -349,8 +356,8 @@ class MeanPose(_Fitted):
         self.root_mean = root_sum / n
         return self
 
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> list[Motion]:
-        _check(motion, mask)
+    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> Completion:
+        _check(self, motion, mask, label)
         self._require_fit(motion)
         rot = np.where(mask.joints[..., None], motion.rotations, self.mean_rotations[None])
         return _finish(self, motion, rot, self._fill_root(motion, mask), mask, n_samples)
@@ -450,8 +457,8 @@ class NearestNeighbour(_Fitted):
             out[s:s + self.chunk] = cand[np.arange(len(q)), exact.argmin(1)]
         return out
 
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> list[Motion]:
-        _check(motion, mask)
+    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> Completion:
+        _check(self, motion, mask, label)
         self._require_fit(motion)
         r = self.skeleton.root
         fill = Interpolation().complete(motion, mask)[0]

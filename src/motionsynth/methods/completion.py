@@ -1,0 +1,138 @@
+"""What every learned completer shares, whatever it does inside a window (latent optimisation, conditional
+sampling, inpainting):
+
+- `feature_mask`: a joint/frame `tasks.Mask` as a mask over the feature columns (`data.features`);
+- `windowed_best_of_n`: any length through windows of the model's size — a solver proposes samples per window, the
+  best ``n`` of each window (lowest objective) are cross-faded into ``n`` full-length results;
+- `place_root`: the root block of a completion integrated into a world trajectory and pinned to the observed root;
+- `pin_rotations`: the observed rotations blended into the synthesised frames, so they join without a jump;
+- `finish`: all of that from raw features to the `Motion`s a method returns, observed parts copied back.
+
+Arrays are per frame along axis 0 (windows: (k, W, ...)); features are raw (not normalised).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from .. import rotations as R
+from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY, feature_dim, root_slice, rot6d_slice
+from ..motion import Motion
+from ..ops import blend_weights, crossfade
+from ..skeleton import Skeleton
+from ..tasks import Mask, keep_observed
+from .baselines import Interpolation
+from .root import assemble, integrate, root_path, world_root
+
+__all__ = ["feature_mask", "windowed_best_of_n", "pin_offsets", "place_root", "pin_rotations", "finish"]
+
+Solver = Callable[[np.ndarray, dict], tuple[np.ndarray, np.ndarray]]
+
+
+def feature_mask(mask: Mask, skeleton: Skeleton) -> np.ndarray:
+    """(T, D) bool: which feature columns of each frame the mask observes.
+
+    A joint's six 6D columns where its rotation is observed. Root block: the height where the root position is
+    observed; the planar velocity at t where the root position is observed at t and t - 1 (at t = 0 where it is at
+    0); the heading velocity likewise where the moving root's rotation is observed at both frames.
+    """
+    T, J = mask.joints.shape
+    out = np.zeros((T, feature_dim(skeleton)), dtype=bool)
+    out[:, rot6d_slice(skeleton)] = np.repeat(mask.joints, 6, axis=1)
+    root = out[:, root_slice(skeleton)]  # a view
+    both = lambda x: x & np.concatenate([x[:1], x[:-1]])  # noqa: E731
+    root[:, ROOT_HEIGHT] = mask.root
+    root[:, ROOT_VELOCITY] = both(mask.root)[:, None]
+    root[:, ROOT_TURN] = both(mask.joints[:, skeleton.root])
+    return out
+
+
+def windowed_best_of_n(inputs: dict[str, np.ndarray], window: int, overlap: int, n: int, windows_per_batch: int,
+                       solve: Solver) -> tuple[np.ndarray, np.ndarray]:
+    """Complete a sequence of any length T' >= ``window`` through overlapping windows.
+
+    ``inputs`` are per-frame arrays (T', ...) — e.g. ``{"features": (T', D), "observed": (T', J)}``. Windows of
+    ``window`` frames overlapping by ``overlap`` (`ops.blend_weights`) go to ``solve`` in batches of
+    ``windows_per_batch``: ``solve(indices (k,), {name: (k, W, ...)})`` returns ``n`` proposals per window, raw
+    features (k, n, W, D), and their objectives (k, n). Each window's proposals are sorted best first (stable) and
+    cross-faded position by position: result s is made of every window's s-th best.
+
+    Returns:
+        (n, T', D) float64 results and (n,) objectives averaged over the windows.
+    """
+    T = len(next(iter(inputs.values())))
+    starts, weights = blend_weights(T, window, overlap)
+    K = len(starts)
+    result, objective = None, np.zeros(n)
+    for b0 in range(0, K, windows_per_batch):
+        ks = np.arange(b0, min(K, b0 + windows_per_batch))
+        raw, obj = solve(ks, {name: np.stack([x[starts[k]:starts[k] + window] for k in ks])
+                              for name, x in inputs.items()})
+        if result is None:
+            result = np.zeros((n, T, raw.shape[-1]), dtype=np.float64)
+        order = np.argsort(obj, axis=1, kind="stable")
+        for row in np.take_along_axis(obj, order, 1):
+            objective += row
+        best = np.take_along_axis(raw, order[:, :, None, None], 1)  # (k, n, W, D)
+        crossfade(result.transpose(1, 0, 2), best.transpose(0, 2, 1, 3), starts[ks], weights[ks])
+    return result, objective / K
+
+
+def pin_offsets(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Offsets (K, C) at the K observed frames of ``observed`` (T,) → (T, C): linear in time between them, held
+    outside."""
+    t = np.arange(len(observed), dtype=np.float64)
+    at = t[observed]
+    return np.stack([np.interp(t, at, values[:, c]) for c in range(values.shape[1])], -1)
+
+
+def place_root(feats: np.ndarray, given: Motion, mask: Mask) -> Motion:
+    """Raw features (T, D) of a completion of ``given`` → Motion with a world root trajectory.
+
+    The root block's heading and planar velocities are integrated from the origin, then pinned to the observation:
+    the heading first (the offset between observed and integrated heading at the frames where the moving root's
+    rotation is observed, unwrapped, `pin_offsets`), then the position (integrated with the pinned heading, then
+    the same offset correction through the frames where ``mask.root`` is observed, all three coordinates).
+    """
+    sk = given.skeleton
+    root = feats[:, root_slice(sk)]
+    _, heading = root_path(root)
+    seen = mask.joints[:, sk.root]
+    if seen.any() or mask.root.any():
+        world_pos, world_heading = world_root(given)
+    if seen.any():
+        offset = np.unwrap(_wrap(world_heading[seen] - heading[seen]))
+        heading = heading + pin_offsets(offset[:, None], seen)[:, 0]
+    pos = integrate(root[:, ROOT_HEIGHT], root[:, ROOT_VELOCITY], heading)
+    if mask.root.any():
+        pos = pos + pin_offsets(world_pos[mask.root] - pos[mask.root], mask.root)
+    return assemble(feats[:, rot6d_slice(sk)], heading, pos, sk, given)
+
+
+def pin_rotations(result: Motion, given: Motion, mask: Mask) -> Motion:
+    """``result`` with each joint's rotation corrected by the offset ``q_given · q_result⁻¹`` at its observed frames,
+    SLERPed between consecutive observed frames and held before the first and after the last (identity for a joint
+    never observed): observed frames then match exactly and the synthesised frames join them without a jump."""
+    offsets = result.copy()
+    offsets.rotations = R.quat_mul(given.rotations, R.quat_inv(result.rotations))
+    root_mask = replace(mask, root=np.zeros_like(mask.root))  # rotations only: the root is pinned already
+    filled = Interpolation().complete(offsets, root_mask)[0]
+    out = result.copy()
+    out.rotations = R.quat_normalize(R.quat_mul(filled.rotations, result.rotations))
+    return out
+
+
+def finish(feats: np.ndarray, given: Motion, mask: Mask, pin: bool = True) -> Motion:
+    """Raw features (T, D) completing ``given`` → the Motion a method returns: `place_root`, `pin_rotations`
+    (``pin``, when any joint is observed), then the observed values copied back unchanged (`tasks.keep_observed`)."""
+    out = place_root(feats, given, mask)
+    if pin and mask.joints.any():
+        out = pin_rotations(out, given, mask)
+    return keep_observed(out, given, mask)
+
+
+def _wrap(a: np.ndarray) -> np.ndarray:
+    return np.arctan2(np.sin(a), np.cos(a))

@@ -1,0 +1,190 @@
+"""One table of model families, and the one door from a checkpoint folder to a model or a task method.
+
+A family is a `FamilySpec`: its network class (`motionsynth.models`), the task method that uses it
+(`motionsynth.methods`), and its role:
+
+===============  ===========================================================================================
+role             what a checkpoint of the family is for
+===============  ===========================================================================================
+``method``       a task method: ``load_method`` gives a `tasks.Method` (``motionsynth inbetween``, ``bench``, …)
+``component``    a part of another family's method (``mvae`` inside ``meva``); ``help`` says what to do instead
+``evaluator``    scores other models' output (an action classifier); not a task method
+===============  ===========================================================================================
+
+Adding a family is a network module, a method class and one `register` call (or one entry in `FAMILIES` below).
+Commands, the harness and scripts reach every family only through this module: `family`, `names`,
+`model_config`, `build_model`, `load_checkpoint`, `load_method`.
+
+A network class provides ``Config`` (a dataclass with ``Config.preset(name)`` for ``"cpu"`` and ``"paper"``),
+``from_config(config, skeleton)``, ``config_dict()``, ``set_stats(FeatureStats)``, ``training_step(batch, step)`` →
+(loss, logs) and ``validation_step(batch)`` → logs with ``"loss"``; optionally ``configure_optimizers(train_config)``
+(see `motionsynth.train`). A method class takes a loaded `checkpoint.Checkpoint` and keyword options.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass, field, fields, is_dataclass
+
+import torch
+
+from .checkpoint import Checkpoint, read_checkpoint
+from .errors import MotionsynthError
+from .methods.meva import MEVAMethod
+from .methods.prior import PriorMethod
+from .models.hmvae import HMVAE
+from .models.meva import AUGMENT, MEVA, MotionVAE
+from .models.trajectory import TrajectoryModel
+
+__all__ = ["ROLES", "FamilySpec", "FAMILIES", "register", "family", "names", "model_config", "build_model",
+           "load_checkpoint", "load_method"]
+
+ROLES = ("method", "component", "evaluator")
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """One model family.
+
+    Attributes:
+        name: what ``motionsynth train NAME`` and ``config.yaml``'s ``family`` call it.
+        network: the `torch.nn.Module` class.
+        method: the task method class (role ``method``), else None.
+        role: one of `ROLES`.
+        summary: one line for help texts.
+        defaults: model hyper-parameters the name implies (``hmvae-m`` is HM-VAE with ``variant="m"``).
+        train_defaults: training settings the family implies (e.g. MEVA's augmentation), under the preset.
+        help: for a component or evaluator, what to use instead of a task method.
+    """
+
+    name: str
+    network: type
+    method: type | None
+    role: str
+    summary: str
+    defaults: dict = field(default_factory=dict)
+    train_defaults: dict = field(default_factory=dict)
+    help: str = ""
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
+        if (self.role == "method") != (self.method is not None):
+            raise ValueError(f"family {self.name}: a method class goes with role 'method' and only with it")
+
+
+FAMILIES: dict[str, FamilySpec] = {}
+
+
+def register(spec: FamilySpec) -> FamilySpec:
+    """Add (or replace) a family."""
+    FAMILIES[spec.name] = spec
+    return spec
+
+
+for _spec in (
+    FamilySpec("hmvae", HMVAE, PriorMethod, "method", "hierarchical motion VAE (local + global latents)",
+               {"variant": "hmvae"}),
+    FamilySpec("hmvae-m", HMVAE, PriorMethod, "method", "HM-VAE ablation M-VAE: one (global) latent", {"variant": "m"}),
+    FamilySpec("hmvae-tcn", HMVAE, PriorMethod, "method", "HM-VAE ablation TCN-VAE: temporal convolutions",
+               {"variant": "tcn"}),
+    FamilySpec("trajectory", TrajectoryModel, None, "component", "HM-VAE root trajectory from body motion",
+               help="the trajectory family is a component (root trajectory) of hmvae, not a task method: use an "
+                    "hmvae, hmvae-m or hmvae-tcn checkpoint"),
+    FamilySpec("mvae", MotionVAE, None, "component", "MEVA's motion VAE (GRU)", train_defaults={"augment": AUGMENT},
+               help="the mvae family is a component (motion VAE) of meva, not a task method: train meva on it "
+                    "(motionsynth train meva --set model.vae_checkpoint=RUN/model)"),
+    FamilySpec("meva", MEVA, MEVAMethod, "method", "MEVA denoiser: VME + MRR on a trained motion VAE"),
+):
+    register(_spec)
+
+
+def names(role: str | None = None) -> list[str]:
+    """Family names (of one role), sorted."""
+    return sorted(n for n, s in FAMILIES.items() if role is None or s.role == role)
+
+
+def family(name: str) -> FamilySpec:
+    """The family called ``name``; a clear error listing the known ones otherwise."""
+    if name not in FAMILIES:
+        raise MotionsynthError(f"unknown model family {name!r}; choose one of {', '.join(names())}")
+    return FAMILIES[name]
+
+
+def model_config(name: str, preset: str = "cpu", overrides: dict | None = None):
+    """The config dataclass of family ``name``: its network's ``preset``, the family's defaults, then ``overrides``
+    (nested dicts merge into nested dataclasses)."""
+    spec = family(name)
+    return _merge(spec.network.Config.preset(preset), {**spec.defaults, **(overrides or {})})
+
+
+def _merge(cfg, overrides: dict):
+    known = {f.name for f in fields(cfg)}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ValueError(f"{type(cfg).__name__} has no setting {key!r}; settings: {', '.join(sorted(known))}")
+        current = getattr(cfg, key)
+        if is_dataclass(current) and isinstance(value, dict):
+            _merge(current, value)
+        else:
+            setattr(cfg, key, value)
+    if hasattr(cfg, "__post_init__"):
+        cfg.__post_init__()
+    return cfg
+
+
+def build_model(name: str, config, skeleton) -> torch.nn.Module:
+    """Instantiate family ``name`` from a config dataclass or a dict of resolved hyper-parameters."""
+    network = family(name).network
+    if isinstance(config, dict):
+        config = _merge(network.Config(), config)
+    return network.from_config(config, skeleton)
+
+
+def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint folder (`checkpoint.read_checkpoint`) and build its model in eval mode on ``device``.
+
+    Raises `MotionsynthError` for anything `read_checkpoint` refuses, an unknown family, bad hyper-parameters or
+    weights that do not fit the configured model.
+    """
+    ckpt = read_checkpoint(folder)
+    folder, name = ckpt.path, ckpt.family
+    if name not in FAMILIES:
+        raise MotionsynthError(f"{folder}: unknown model family {name!r}; this motionsynth knows {', '.join(names())}")
+    try:
+        model = build_model(name, ckpt.config["model"], ckpt.skeleton)
+    except (TypeError, ValueError) as e:
+        raise MotionsynthError(f"{folder}/config.yaml: bad {name} hyper-parameters ({e})") from None
+    try:
+        model.load_state_dict(ckpt.state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[:3]
+        raise MotionsynthError(f"{folder}: weights do not fit the configured {name} model ({' '.join(first)})") \
+            from None
+    ckpt.model, ckpt.state = model.to(device).eval(), None
+    return ckpt
+
+
+def load_method(checkpoint: Checkpoint | str | os.PathLike, device: str | torch.device = "cpu", **options):
+    """A checkpoint as its family's `tasks.Method` — the object every command, the harness and the scripts call
+    ``complete`` on.
+
+    Args:
+        checkpoint: a checkpoint folder (loaded on ``device``) or an already loaded `Checkpoint`.
+        options: keyword options of the family's method (e.g. ``restarts=16`` for the prior, ``overlap=16`` for
+            MEVA).
+    Raises:
+        `MotionsynthError` for a component or evaluator family, an unknown family or an unknown option.
+    """
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint, device)
+    where = f"{ckpt.path}: " if ckpt.path else ""
+    spec = family(ckpt.family)
+    if spec.method is None:
+        raise MotionsynthError(where + (spec.help or f"the {spec.name} family has no task method; methods exist for "
+                                                     f"{', '.join(names('method'))}"))
+    try:
+        inspect.signature(spec.method).bind(ckpt, **options)
+    except TypeError as e:  # an option the method does not take
+        raise MotionsynthError(f"{where}bad option for the {spec.name} method {spec.method.__name__}: {e}") from None
+    return spec.method(ckpt, **options)

@@ -1,0 +1,173 @@
+"""Builders shared by the tests: small skeletons, smooth synthetic motions, tiny configs and checkpoints of every
+family. Tests import them from here (``from helpers import …``); fixtures live in conftest.py."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from motionsynth import rotations as R
+from motionsynth.checkpoint import save_checkpoint
+from motionsynth.data.cache import split_of
+from motionsynth.data.features import FeatureStats, encode
+from motionsynth.models.hmvae import HMVAE, HMVAEConfig
+from motionsynth.models.meva import MEVA, MEVAConfig, MotionVAE, MotionVAEConfig
+from motionsynth.models.trajectory import TrajectoryConfig
+from motionsynth.motion import Motion
+from motionsynth.registry import build_model
+from motionsynth.skeleton import Skeleton
+
+# A Bandai-like tree: static Root above Hips, spine of 4, two arms of 4, two legs of 4.
+BANDAI_NAMES = ["Root", "Hips", "Spine", "Chest", "Neck", "Head", "Shoulder_L", "UpperArm_L", "LowerArm_L", "Hand_L",
+                "Shoulder_R", "UpperArm_R", "LowerArm_R", "Hand_R", "UpperLeg_L", "LowerLeg_L", "Foot_L", "Toes_L",
+                "UpperLeg_R", "LowerLeg_R", "Foot_R", "Toes_R"]
+BANDAI_PARENTS = [-1, 0, 1, 2, 3, 4, 3, 6, 7, 8, 3, 10, 11, 12, 1, 14, 15, 16, 1, 18, 19, 20]
+
+
+def make_skeleton(offset_scale: float = 1.0) -> Skeleton:
+    """The 22-joint Bandai-like skeleton (cm offsets, root = Hips)."""
+    rng = np.random.default_rng(1)
+    offsets = rng.normal(size=(22, 3)) * 10 * offset_scale
+    offsets[0] = 0
+    offsets[1] = [0, 90, 0]
+    return Skeleton(BANDAI_NAMES, BANDAI_PARENTS, offsets, root=1)
+
+
+def make_motion(skeleton: Skeleton, frames: int = 120, seed: int = 0, fps: float = 30.0) -> Motion:
+    """A smooth synthetic motion: sinusoidal joint rotations, a walking-like root trajectory."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames)[:, None, None] / fps
+    J = len(skeleton)
+    amp, freq, phase = rng.uniform(0.1, 0.5, (1, J, 3)), rng.uniform(0.3, 1.5, (1, J, 3)), rng.uniform(0, 6, (1, J, 3))
+    aa = amp * np.sin(2 * np.pi * freq * t + phase)
+    aa[:, 0] = 0
+    rot = R.axis_angle_to_quat(aa)
+    speed = rng.uniform(50, 150)
+    root = np.stack([speed * t[:, 0, 0], 90 + 3 * np.sin(4 * t[:, 0, 0]), 20 * np.sin(t[:, 0, 0])], -1)
+    return Motion(skeleton, rot, root, fps, name=f"take_{seed}")
+
+
+def feature_batch(skeleton: Skeleton, n: int = 8, T: int = 32, seed: int = 0) -> tuple[torch.Tensor, FeatureStats]:
+    """(n, T, D) normalised feature windows of synthetic motions, and their stats."""
+    feats = [encode(make_motion(skeleton, T, seed=seed + i)) for i in range(n)]
+    stats = FeatureStats.from_arrays(feats)
+    return torch.as_tensor(stats.normalize(np.stack(feats)), dtype=torch.float32), stats
+
+
+def tiny_config(variant: str = "hmvae", **kw) -> HMVAEConfig:
+    settings = dict(variant=variant, window=32, channels=[8, 8, 16, 16], kernel=3, local_latent=4, global_latent=8,
+                    progressive_steps=0, traj=TrajectoryConfig(channels=[4, 4, 8, 8], kernel=3))
+    return HMVAEConfig(**{**settings, **kw})
+
+
+def biped_skeleton() -> Skeleton:
+    """A 20-joint biped with a static joint above the moving root (like the Bandai Namco files)."""
+    spec = [("Root", -1, (0, 0, 0)), ("Hips", 0, (0, 90, 0)),
+            ("Spine", 1, (0, 10, 0)), ("Chest", 2, (0, 15, 0)), ("Neck", 3, (0, 15, 0)), ("Head", 4, (0, 10, 0)),
+            ("LeftShoulder", 3, (5, 12, 0)), ("LeftArm", 6, (12, 0, 0)), ("LeftHand", 7, (25, 0, 0)),
+            ("RightShoulder", 3, (-5, 12, 0)), ("RightArm", 9, (-12, 0, 0)), ("RightHand", 10, (-25, 0, 0)),
+            ("LeftUpLeg", 1, (9, 0, 0)), ("LeftLeg", 12, (0, -42, 0)), ("LeftFoot", 13, (0, -40, 0)),
+            ("LeftToe", 14, (0, -5, 12)),
+            ("RightUpLeg", 1, (-9, 0, 0)), ("RightLeg", 16, (0, -42, 0)), ("RightFoot", 17, (0, -40, 0)),
+            ("RightToe", 18, (0, -5, 12))]
+    names, parents, offsets = zip(*spec)
+    rot, pos = ("Zrotation", "Xrotation", "Yrotation"), ("Xposition", "Yposition", "Zposition")
+    return Skeleton(list(names), list(parents), np.array(offsets, float),
+                    channels=[rot, pos + rot] + [rot] * (len(names) - 2), root=1)
+
+
+def biped_motion(sk: Skeleton, T: int = 200, fps: float = 30.0, seed: int = 0, name: str = "m") -> Motion:
+    """Smooth motion: slow sinusoids on every moving joint, the root walking and slowly turning."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(T) / fps
+    J = len(sk)
+    rv = np.radians(rng.uniform(5, 30, (J, 3))) * np.sin(
+        2 * np.pi * rng.uniform(0.2, 0.8, (J, 3)) * t[:, None, None] + rng.uniform(0, 2 * np.pi, (J, 3)))
+    rv[:, 0] = 0.0
+    rv[:, 1] = np.array([0.0, 1.0, 0.0]) * (0.3 * t[:, None] + rv[:, 1, 1:2])
+    speed = rng.uniform(50, 150)
+    root = np.stack([speed * np.sin(0.4 * t), 90 + 3 * np.sin(2 * t), speed * t], 1)
+    return Motion(sk, R.axis_angle_to_quat(rv), root, fps, name=name)
+
+
+def names_per_split(n: int = 2) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    i = 0
+    while min(len(v) for v in out.values()) < n:
+        name = f"take{i:03d}"
+        if len(out[split_of(name)]) < n:
+            out[split_of(name)].append(name)
+        i += 1
+    return out
+
+
+TINY_VAE = dict(window=32, hidden=16, latent=4, time_channels=4)
+TINY_MODELS = {
+    "hmvae": lambda: asdict(tiny_config("hmvae")),
+    "hmvae-m": lambda: asdict(tiny_config("m")),
+    "hmvae-tcn": lambda: asdict(tiny_config("tcn")),
+    "mvae": lambda: dict(TINY_VAE),
+    "meva": lambda: dict(window=32, hidden=8, layers=1, mrr_hidden=16, mrr_iterations=1,
+                         vae=asdict(MotionVAEConfig(**TINY_VAE))),
+    "trajectory": lambda: {"channels": [2, 2, 4, 4], "kernel": 3},
+}
+
+
+def tiny_checkpoint(folder: Path, family: str, skeleton: Skeleton, stats, seed: int = 0) -> Path:
+    """An untrained, tiny checkpoint of ``family`` (window 32 where the family has one)."""
+    torch.manual_seed(seed)
+    model = build_model(family, TINY_MODELS[family](), skeleton)
+    model.set_stats(stats)
+    config = {"family": family, "model": model.config_dict(), "fps": 30.0}
+    return save_checkpoint(folder, model, config, skeleton, stats, data_hash="tiny")
+
+
+def other_skeleton() -> Skeleton:
+    """The test skeleton with one joint renamed: the same shape, but not compatible."""
+    sk = biped_skeleton()
+    return Skeleton([n if n != "Head" else "Skull" for n in sk.names], sk.parents, sk.offsets, sk.channels,
+                    root=sk.root)
+
+
+def save_tiny(folder, variant="hmvae"):
+    sk = make_skeleton()
+    _, stats = feature_batch(sk, n=6, T=32)
+    torch.manual_seed(0)
+    model = HMVAE(tiny_config(variant), sk)
+    model.set_stats(stats)
+    model.steps_seen.fill_(10)  # past progressive_steps (0): the local latent is active
+    family = {"hmvae": "hmvae", "m": "hmvae-m", "tcn": "hmvae-tcn"}[variant]
+    return save_checkpoint(folder, model, {"family": family, "model": model.config_dict(), "fps": 30.0}, sk, stats)
+
+
+MEVA_VAE = dict(window=32, hidden=32, latent=8, time_channels=4)
+TINY_MEVA = dict(window=32, hidden=16, layers=1, mrr_hidden=32, mrr_iterations=2)
+
+
+def vae_checkpoint(folder: Path, skeleton, stats, **kw) -> Path:
+    torch.manual_seed(0)
+    vae = MotionVAE(MotionVAEConfig(**{**MEVA_VAE, **kw}), skeleton)
+    vae.set_stats(stats)
+    return save_checkpoint(folder, vae, {"family": "mvae", "model": vae.config_dict(), "fps": 30.0}, skeleton, stats)
+
+
+def tiny_meva(tmp_path: Path, **kw) -> tuple[MEVA, torch.Tensor, object]:
+    sk = make_skeleton()
+    x, stats = feature_batch(sk, n=4, T=32)
+    folder = vae_checkpoint(tmp_path / "vae", sk, stats)
+    torch.manual_seed(1)
+    model = MEVA.from_config(MEVAConfig(**{**TINY_MEVA, "vae_checkpoint": str(folder), **kw}), sk)
+    model.set_stats(stats)
+    return model, x, stats
+
+
+def meva_checkpoint(tmp_path: Path) -> tuple[Path, object]:
+    model, _, stats = tiny_meva(tmp_path)
+    with torch.no_grad():  # a non-trivial refinement, so that the test sees the MRR's output
+        model.mrr[-1].bias.normal_(0, 0.05)
+    folder = save_checkpoint(tmp_path / "meva", model, {"family": "meva", "model": model.config_dict(), "fps": 30.0},
+                             model.skeleton, stats)
+    return folder, model
