@@ -113,6 +113,8 @@ TINY_MODELS = {
     "meva": lambda: dict(window=32, hidden=8, layers=1, mrr_hidden=16, mrr_iterations=1,
                          vae=asdict(MotionVAEConfig(**TINY_VAE))),
     "trajectory": lambda: {"channels": [2, 2, 4, 4], "kernel": 3},
+    "classifier": lambda: dict(window=32, channels=8, layers=2, kernel=3, embedding=8,
+                               classes={"content": 3, "style": 2}),
 }
 
 
@@ -171,3 +173,42 @@ def meva_checkpoint(tmp_path: Path) -> tuple[Path, object]:
     folder = save_checkpoint(tmp_path / "meva", model, {"family": "meva", "model": model.config_dict(), "fps": 30.0},
                              model.skeleton, stats)
     return folder, model
+
+
+# A labelled vocabulary with a left/right pair (for the classifier and the mirror label map).
+LABELS = {"content": ["walk", "wave-left-hand", "wave-right-hand"], "style": ["calm", "brisk"]}
+
+
+def labelled_cache(folder: Path, per_split: int = 6, frames: int = 72):
+    """A tiny prepared cache (bvh-folder adapter + a labels CSV) of the 20-joint biped: ``per_split`` takes per
+    split, labels of `LABELS` in turn; a ``wave-left-hand`` take swings the left arm, ``wave-right-hand`` the
+    right one, ``brisk`` takes walk faster."""
+    import csv
+
+    from motionsynth.data.cache import prepare
+    from motionsynth.io.bvh import write_bvh
+
+    folder = Path(folder)
+    src = folder / "bvh"
+    src.mkdir(parents=True, exist_ok=True)
+    sk = biped_skeleton()
+    names = sorted(n for ns in names_per_split(per_split).values() for n in ns)
+    rows = []
+    for k, name in enumerate(names):
+        content, style = LABELS["content"][k % 3], LABELS["style"][(k // 3) % 2]
+        m = biped_motion(sk, T=frames, seed=k, name=name)
+        t = np.arange(frames) / m.fps
+        arm = {"wave-left-hand": "LeftArm", "wave-right-hand": "RightArm"}.get(content)
+        if arm is not None:
+            aa = np.zeros((frames, 3))
+            aa[:, 2] = 1.2 * np.sin(2 * np.pi * 1.5 * t)
+            m.rotations[:, sk.names.index(arm)] = R.axis_angle_to_quat(aa)
+        if style == "brisk":
+            m.root_positions[:, 2] *= 2.0
+        write_bvh(m, src / f"{name}.bvh")
+        rows.append({"name": name, "content": content, "style": style})
+    with open(folder / "labels.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, ["name", "content", "style"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return prepare(src, "bvh-folder", folder / "cache", workers=1, progress=False, labels=folder / "labels.csv")

@@ -312,9 +312,10 @@ def test_ema_weights_are_exported_and_resume(tmp_path):
     with torch.no_grad():
         model.weight.add_(1.0)
     ema.update(model)
-    np.testing.assert_allclose(ema.shadow["weight"], start["weight"] + 0.5)
+    # float32 lerp vs float32 add: equal within an ulp (rtol 1e-7 failed for some initial weights)
+    np.testing.assert_allclose(ema.shadow["weight"], start["weight"] + 0.5, rtol=1e-6)
     with ema.applied(model):
-        np.testing.assert_allclose(model.weight.detach(), start["weight"] + 0.5)
+        np.testing.assert_allclose(model.weight.detach(), start["weight"] + 0.5, rtol=1e-6)
     np.testing.assert_allclose(model.weight.detach(), start["weight"] + 1.0)  # restored after the block
     with pytest.raises(MotionsynthError, match="ema"):
         EMA(model, 1.5)

@@ -18,7 +18,8 @@ Commands, the harness and scripts reach every family only through this module: `
 A network class provides ``Config`` (a dataclass with ``Config.preset(name)`` for ``"cpu"`` and ``"paper"``),
 ``from_config(config, skeleton)``, ``config_dict()``, ``set_stats(FeatureStats)``, ``training_step(batch, step)`` →
 (loss, logs) and ``validation_step(batch)`` → logs with ``"loss"``; optionally ``configure_optimizers(train_config)``
-(see `motionsynth.train`). A method class takes a loaded `checkpoint.Checkpoint` and keyword options.
+and ``config_from_data(config, cache)`` (see `motionsynth.train`). A method class takes a loaded
+`checkpoint.Checkpoint` and keyword options.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .checkpoint import Checkpoint, read_checkpoint
 from .errors import MotionsynthError
 from .methods.meva import MEVAMethod
 from .methods.prior import PriorMethod
+from .models.classifier import CLASSIFIER_TRAIN, ActionClassifier
 from .models.hmvae import HMVAE
 from .models.meva import AUGMENT, MEVA, MotionVAE
 from .models.trajectory import TrajectoryModel
@@ -96,6 +98,11 @@ for _spec in (
                help="the mvae family is a component (motion VAE) of meva, not a task method: train meva on it "
                     "(motionsynth train meva --set model.vae_checkpoint=RUN/model)"),
     FamilySpec("meva", MEVA, MEVAMethod, "method", "MEVA denoiser: VME + MRR on a trained motion VAE"),
+    FamilySpec("classifier", ActionClassifier, None, "evaluator", "action classifier (content, style): scores "
+               "real and generated motion", train_defaults=CLASSIFIER_TRAIN,
+               help="the classifier family is an evaluator (action recognition), not a task method: use `motionsynth "
+                    "classify CLIP --model CKPT`, or score a generator with `motionsynth bench generate --model GEN "
+                    "--classifier CKPT`"),
 ):
     register(_spec)
 

@@ -19,6 +19,9 @@ order, calling the network's ``training_step(batch, step, phase=name)`` for each
 stepping that phase's optimizer (gradients clipped per phase; the schedule applies to every optimizer). A step is one
 pass through all phases, whatever their number.
 
+A network class sized by the data provides ``config_from_data(config, cache) -> config`` (the action classifier:
+its heads from the cache's label vocabulary); the trainer calls it before building the model.
+
 Configuration: plain dataclasses — `TrainConfig` plus the family's own config (e.g. `HMVAEConfig`) — from a preset
 (``cpu`` or ``paper``), then a YAML file (``--config FILE.yaml`` with sections ``train:`` and ``model:``, optionally
 ``preset:``), then command-line overrides (``--max-steps``, ``--set train.lr=3e-4``, ``--set model.beta=0.01``).
@@ -514,6 +517,9 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
         file_config = load_yaml(config_file) if config_file else {}
         train_cfg, model_cfg, preset = resolve_config(family, preset, file_config, overrides)
     c = train_cfg
+    from_data = getattr(get_family(family).network, "config_from_data", None)
+    if callable(from_data):  # a network sized by the data (the classifier's heads by the cache's vocabulary)
+        model_cfg = from_data(model_cfg, cache)
     for name in ("steps", "batch_size", "window", "stride", "devices", "num_nodes", "ckpt_every"):
         if int(getattr(c, name)) < 1:
             raise MotionsynthError(f"train.{name} must be at least 1, got {getattr(c, name)}")

@@ -67,32 +67,49 @@ evenly spaced.
     (as VIBE/MEVA compute them). Families with ``reconstruct``: hmvae, hmvae-m, hmvae-tcn, mvae. Several checkpoints
     give one table (``motionsynth bench reconstruct --model A --model B``).
 
-``generate`` is a hook for a later issue (an action classifier).
+``classify`` (an action classifier, `bench.recognition`)
+    Per-window (W frames every W / 2 of the split's takes) and per-take (whole takes, windows averaged) accuracy per
+    label kind, confusion matrices and speed of a classifier checkpoint (``--model``).
+
+``generate`` (`bench.generation`: the Action2Motion / ACTOR protocol)
+    A generator's samples per label scored by a classifier checkpoint (setting ``classifier``, ``--classifier`` on
+    the command line): recognition accuracy, FID on the classifier's embedding against real clips of the split,
+    diversity, multimodality, foot skating, mean ± 95 % interval over repetitions, and a real-data reference row.
 """
 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
 from .. import metrics as M
 from .. import rotations as R
 from ..checkpoint import Checkpoint
-from ..data.cache import MotionCache
 from ..data.features import decode, origin
 from ..data.noise import NOISE_MODELS, NoiseConfig, add_noise
-from ..data.windows import windows
 from ..errors import MotionsynthError
-from ..kinematics import fk, heading_angle, heading_quat
+from ..kinematics import heading_angle, heading_quat
 from ..methods.baselines import BASELINES, make_baseline
 from ..motion import Motion
 from ..registry import family, load_checkpoint, load_method, names
 from ..tasks import Mask, Method, denoise_mask, inbetween_mask, joints_mask, predict_mask
+from .clips import (
+    feet_joints,
+    global_transforms,
+    iter_clips,
+    method_label,
+    moving_joints,
+    open_cache,
+    split_takes,
+    split_windows,
+)
+from .clips import progress_bar as _progress
+from .generation import run_generate
+from .recognition import Recognizer, run_classify
 
-TASKS = ("inbetween", "complete", "predict", "denoise", "generate", "reconstruct")
+TASKS = ("inbetween", "complete", "predict", "denoise", "generate", "reconstruct", "classify")
 
 DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
     "inbetween": {"window": 65, "stride": 40, "context": 10, "gaps": [5, 15, 30, 45],
@@ -101,8 +118,10 @@ DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
     "predict": {"window": 40, "stride": 40, "given": 10, "horizons": [5, 10, 20, 30]},
     "denoise": {"window": 128, "stride": 128, "noise_models": list(NOISE_MODELS), "noise": NoiseConfig().to_dict(),
                 "tune_windows": 64},
-    "generate": {},
+    "generate": {"classifier": None, "kind": None, "frames": None, "stride": None, "samples_per_label": 100,
+                 "repetitions": 5, "diversity_pairs": 200, "multimodality_pairs": 20},  # None: from the classifier
     "reconstruct": {"window": None, "stride": None, "batch_size": 64},  # None: the model's window W
+    "classify": {"window": None, "stride": None, "batch_size": 256},  # None: the classifier's W, W / 2
 }
 
 # Completion settings: name → (what is missing, in words; function skeleton → observed joint indices).
@@ -114,53 +133,6 @@ COMPLETE_SETTINGS: dict[str, tuple[str, Callable]] = {
 
 
 # ---- data access -------------------------------------------------------------------------------------------------
-def open_cache(cache):
-    """A `MotionCache` from an object or a folder path (clear error when it is not a prepared cache)."""
-    if not isinstance(cache, (str, Path)):
-        return cache
-    path = Path(cache)
-    if not path.exists():
-        raise MotionsynthError(f"{path}: no such motion cache (make one with `motionsynth data prepare`)")
-    return MotionCache(path)
-
-
-def select(wins: np.ndarray, limit: int | None) -> np.ndarray:
-    """At most ``limit`` rows of ``wins``, evenly spaced over the whole array (deterministic); all if None."""
-    if limit is None or len(wins) <= limit:
-        return wins
-    if limit <= 0:
-        raise MotionsynthError(f"limit must be positive, got {limit}")
-    return wins[np.unique(np.linspace(0, len(wins) - 1, limit).round().astype(np.int64))]
-
-
-def split_windows(cache, split: str, length: int, stride: int, limit: int | None = None) -> np.ndarray:
-    """(K, 2) (take, start) windows of ``split``, at most ``limit`` (evenly spaced); an error when there are none."""
-    wins = np.asarray(windows(cache, split, length, stride)).reshape(-1, 2)
-    if len(wins) == 0:
-        raise MotionsynthError(f"no {split} take is long enough for windows of {length} frames")
-    wins = wins[np.lexsort((wins[:, 1], wins[:, 0]))]
-    return select(wins, limit)
-
-
-def iter_clips(cache, wins: np.ndarray, length: int, progress: bool = False, desc: str = "") -> Iterator[Motion]:
-    """The window motions, in the order of ``wins`` (loading each take once when windows are grouped by take)."""
-    from tqdm import tqdm
-
-    current, motion = None, None
-    for take, start in tqdm(wins, desc=desc, disable=not progress, leave=False):
-        if take != current:
-            current, motion = take, cache.motion(int(take))
-        yield motion[int(start):int(start) + length]
-
-
-def split_takes(cache, split: str, limit: int | None = None) -> np.ndarray:
-    """Indices of the takes of ``split`` (at most ``limit``, evenly spaced)."""
-    idx = np.asarray(cache.split(split), dtype=np.int64)
-    if len(idx) == 0:
-        raise MotionsynthError(f"the cache has no {split} takes")
-    return select(idx, limit)
-
-
 def fit_method(method, cache, limit: int | None, seed: int) -> dict:
     """Fit a method with ``fit`` on the TRAIN split's whole takes (streamed, one take in memory at a time)."""
     import inspect
@@ -183,18 +155,6 @@ def hide(motion: Motion, mask: Mask) -> Motion:
         out.rotations[~mask.joints] = R.quat_identity()
         out.root_positions[~mask.root] = 0.0
     return out
-
-
-def global_transforms(motions: list[Motion], chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """FK of same-length motions, batched: (K, T, J, 4) global rotations and (K, T, J, 3) positions (cm)."""
-    rots, poss = [], []
-    for s in range(0, len(motions), chunk):
-        part = motions[s:s + chunk]
-        r, p = fk(np.stack([m.rotations for m in part]), np.stack([m.local_translations() for m in part]),
-                  part[0].skeleton.parents)
-        rots.append(r)
-        poss.append(p)
-    return np.concatenate(rots), np.concatenate(poss)
 
 
 def canonical_frame(gpos: np.ndarray, grot: np.ndarray, root: int, key: int) -> tuple[np.ndarray, np.ndarray]:
@@ -227,29 +187,11 @@ def align_quats(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.where(flip, -pred, pred), gt
 
 
-def moving_joints(skeleton) -> list[int]:
-    """The joints every metric is taken over: the moving root and its descendants (not its static ancestors)."""
-    return skeleton.subtree(skeleton.root)
-
-
-def feet_joints(skeleton) -> list[int]:
-    """The leaf joints of the two leg groups (toes) and their parents (ankles), for foot skating."""
-    leaves = [j for side in ("left_leg", "right_leg") for j in skeleton.groups[side] if not skeleton.children[j]]
-    feet = sorted({j for k in leaves for j in (k, int(skeleton.parents[k])) if j != skeleton.root})
-    if not feet:
-        raise MotionsynthError("the skeleton has no leg groups: cannot measure foot skating")
-    return feet
-
-
 def _f(x) -> float:
     return float(np.asarray(x, dtype=np.float64).mean())
 
 
 # ---- methods -------------------------------------------------------------------------------------------------------
-def method_label(method) -> str:
-    return str(method.name or type(method).__name__)
-
-
 def make_method(name: str, **params) -> Method:
     """A baseline by registry name (clear error listing the known names)."""
     if name not in BASELINES:
@@ -326,12 +268,6 @@ def run_inbetween(cache, method, s: dict, split: str, seed: int, limit, progress
             "windows": len(clips),
         })
     return rows, extra
-
-
-def _progress(items, progress: bool, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(items, desc=desc, disable=not progress, leave=False)
 
 
 def run_complete(cache, method, s: dict, split: str, seed: int, limit, progress: bool) -> tuple[list, dict]:
@@ -460,12 +396,6 @@ def _identity_scores(clips, noisy) -> dict[str, float]:
     return {"mpjpe_cm": _f(M.mpjpe(p, g)), "pa_mpjpe_cm": _f(M.pa_mpjpe(p, g)), "accel_error": _f(M.accel_error(p, g))}
 
 
-def run_generate(cache, method, s, split, seed, limit, progress):
-    # Plug-in point: generation is scored by an action classifier trained on the cache's labels (FID, accuracy,
-    # diversity, multimodality); a later issue adds `motionsynth.models.classifier` and the scoring here.
-    raise MotionsynthError("generate needs an action classifier (not yet available)")
-
-
 class Reconstructor:
     """A checkpoint's encoder–decoder for the ``reconstruct`` task: raw feature windows → posterior-mean
     reconstructions.
@@ -510,12 +440,17 @@ def _reconstructors() -> list[str]:
 
 def load_model(model, task: str, cache=None, **options):
     """A learned model for ``task`` from a checkpoint folder or a loaded `Checkpoint`: a `Reconstructor` for
-    ``reconstruct``, else the family's `tasks.Method` (`checkpoint.load_method`). With ``cache``, the checkpoint's
-    skeleton must match the cache's (`SkeletonMismatchError` otherwise). ``options`` go to the method's constructor."""
+    ``reconstruct``, a `Recognizer` for ``classify``, else the family's `tasks.Method` (`checkpoint.load_method`).
+    With ``cache``, the checkpoint's skeleton must match the cache's (`SkeletonMismatchError` otherwise).
+    ``options`` go to the method's constructor."""
     ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(model)
     if cache is not None:
         ckpt.check_skeleton(cache.skeleton, what="benchmark data")
-    return Reconstructor(ckpt) if task == "reconstruct" else load_method(ckpt, **options)
+    if task == "reconstruct":
+        return Reconstructor(ckpt)
+    if task == "classify":
+        return Recognizer(ckpt, **options)
+    return load_method(ckpt, **options)
 
 
 def run_reconstruct(cache, method, s, split, seed, limit, progress):
@@ -547,7 +482,7 @@ def run_reconstruct(cache, method, s, split, seed, limit, progress):
 
 
 RUNNERS = {"inbetween": run_inbetween, "complete": run_complete, "predict": run_predict, "denoise": run_denoise,
-           "generate": run_generate, "reconstruct": run_reconstruct}
+           "generate": run_generate, "reconstruct": run_reconstruct, "classify": run_classify}
 
 
 def _jsonable(x):
@@ -588,7 +523,8 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
             else only recorded (the path a learned ``method`` was loaded from).
         method: a `tasks.Method` object (e.g. a loaded learned model; a `Reconstructor` for ``reconstruct``); used
             as is, no fitting or tuning.
-        settings: overrides of `DEFAULT_SETTINGS[task]` (e.g. ``{"gaps": [30]}``).
+        settings: overrides of `DEFAULT_SETTINGS[task]` (e.g. ``{"gaps": [30]}``); for ``generate``,
+            ``classifier`` is a classifier checkpoint folder (or a loaded `bench.recognition.Recognizer`).
         seed: seeds noise and the methods' sampling.
         limit: at most this many evaluation windows (evenly spaced over the split) — for quick runs and tests.
         split: the evaluation split ('test'; 'val' for development).
@@ -596,9 +532,9 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
     s = resolve_settings(task, settings)
     if split not in ("test", "val", "train"):
         raise MotionsynthError(f"unknown split {split!r}; choose test, val or train")
-    if task == "generate":
-        run_generate(None, None, s, split, seed, limit, progress)
-    if method is None and method_name is None and model is None and task != "reconstruct":
+    if task == "generate" and not s["classifier"]:
+        run_generate(None, None, s, split, seed, limit, progress)  # the clear error: no classifier
+    if method is None and method_name is None and model is None and task not in ("reconstruct", "classify"):
         raise MotionsynthError("give a method: a baseline name, a Method object or a checkpoint (model)")
     cache = open_cache(cache)
     if method is None and method_name is None and model is not None:

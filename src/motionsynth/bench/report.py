@@ -5,9 +5,9 @@ A record (one task, one method) is::
     {"task", "method", "model", "checkpoint_hash", "data_hash", "split", "seed", "settings", "results"}
 
 ``results`` is a list of flat rows, e.g. ``{"gap": 30, "l2q": …, "l2p": …, "npss": …, "mpjpe_cm": …,
-"accel": …, "foot_skate": …, "windows": K}``. A row's *key* columns (`KEY_COLUMNS`: gap, setting, noise, horizon)
-say which condition it measures; the others are numbers (lower is better for all of them) plus, for tuned filters,
-``params``.
+"accel": …, "foot_skate": …, "windows": K}``. A row's *key* columns (`KEY_COLUMNS`: gap, setting, noise, horizon;
+data, kind, label, unit for the classifier's tasks) say which condition it measures; the others are numbers (lower is
+better, except accuracy, diversity and multimodality) plus, for tuned filters, ``params``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from ..errors import MotionsynthError
 from ..io.atomic import atomic_open
 
 RECORD_KEYS = ("task", "method", "model", "checkpoint_hash", "data_hash", "split", "seed", "settings", "results")
-KEY_COLUMNS = ("gap", "setting", "noise", "horizon")
+KEY_COLUMNS = ("gap", "setting", "noise", "horizon", "data", "kind", "label", "unit")
 _HIDDEN = ("params",)  # long values shown under the table, not in it
+CI_SUFFIX = "_ci95"  # a column X_ci95 is X's 95 % half-interval: the table shows "X ± ci" in X's column
 
 
 def _fmt(v) -> str:
@@ -42,14 +43,23 @@ def _columns(rows: list[dict]) -> list[str]:
     seen: list[str] = []
     for r in rows:
         seen += [k for k in r if k not in seen and k not in _HIDDEN]
+    seen = [k for k in seen if not (k.endswith(CI_SUFFIX) and k[:-len(CI_SUFFIX)] in seen)]  # shown as "x ± ci"
     keys = [k for k in KEY_COLUMNS if k in seen]
     rest = [k for k in seen if k not in keys and k != "windows"]
     return keys + rest + (["windows"] if "windows" in seen else [])
 
 
+def _cell(row: dict, column: str) -> str:
+    """A value, with its 95 % interval (column ``X_ci95``) as ``X ± ci`` when the row has one."""
+    ci = row.get(column + CI_SUFFIX)
+    if ci is None or row.get(column) is None:
+        return _fmt(row.get(column))
+    return f"{_fmt(row[column])} ± {_fmt(ci)}"
+
+
 def _table(columns: list[str], rows: list[dict]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cell(r, c) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 

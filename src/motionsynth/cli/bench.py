@@ -19,7 +19,7 @@ def _methods(values: list[str]) -> list[str]:
 
 
 def bench(
-    task: str = typer.Argument(..., help="inbetween, complete, predict, denoise, generate or reconstruct."),
+    task: str = typer.Argument(..., help="inbetween, complete, predict, denoise, generate, reconstruct or classify."),
     data: Path = typer.Option(..., "--data", help="Prepared motion cache folder (`motionsynth data prepare`)."),
     method: List[str] = typer.Option([], "--method", "-m",
                                      help="Baseline name; repeat or comma-separate for several (one table)."),
@@ -36,6 +36,13 @@ def bench(
     option: List[str] = typer.Option([], "--option",
                                      help="Option of the learned method, KEY=VALUE (YAML value), e.g. --option "
                                           "refine=overlap --option restarts=16; repeatable."),
+    classifier: Optional[Path] = typer.Option(None, "--classifier",
+                                              help="generate: the action classifier checkpoint that scores the "
+                                                   "samples (`motionsynth train classifier`)."),
+    samples_per_label: Optional[int] = typer.Option(None, "--samples-per-label",
+                                                    help="generate: samples per label and repetition (default 100)."),
+    repetitions: Optional[int] = typer.Option(None, "--repetitions",
+                                              help="generate: repetitions for the mean ± 95 % interval (default 5)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars on stderr."),
 ) -> None:
     """Benchmark methods on one task with the fixed protocol of `motionsynth.bench.protocol`.
@@ -44,6 +51,12 @@ def bench(
 
     reconstruct (encode → decode of test windows) takes checkpoints only:
     motionsynth bench reconstruct --data cache/bandai2 --model runs/hmvae/model --model runs/hmvae-m/model
+
+    classify scores an action classifier (accuracy per label kind, confusion matrices, speed):
+    motionsynth bench classify --data cache/bandai2 --model runs/classifier/model
+
+    generate scores generators (--model, repeatable) with a classifier (Action2Motion / ACTOR protocol):
+    motionsynth bench generate --data cache/bandai2 --model runs/cvae/model --classifier runs/classifier/model
     """
     from ..bench import TASKS, compare_markdown, run_benchmark, save_json, to_markdown
     from ..bench.protocol import load_model, make_method, open_cache, resolve_settings
@@ -56,14 +69,26 @@ def bench(
     if limit is not None and limit < 1:
         raise MotionsynthError(f"--limit must be positive, got {limit}")
     names = _methods(method)
-    settings = resolve_settings(task, parse_key_values(setting, "--setting"))  # unknown keys fail before any work
-    if not names and not model and task not in ("generate",):
+    overrides = parse_key_values(setting, "--setting")
+    if task != "generate" and (classifier is not None or samples_per_label is not None or repetitions is not None):
+        raise MotionsynthError("--classifier, --samples-per-label and --repetitions belong to bench generate")
+    for key, value in (("classifier", classifier), ("samples_per_label", samples_per_label),
+                       ("repetitions", repetitions)):
+        if value is not None:
+            overrides[key] = str(value) if isinstance(value, Path) else value
+    settings = resolve_settings(task, overrides)  # unknown keys fail before any work
+    if task == "generate" and not settings["classifier"]:
+        raise MotionsynthError("generate needs an action classifier: --classifier CKPT (train one with "
+                               "`motionsynth train classifier`)")
+    if not names and not model:
         raise MotionsynthError("give --method NAME (a baseline) or --model CKPT")
-    if task == "reconstruct" and names:
-        raise MotionsynthError("reconstruct scores a model's encoder/decoder: give --model CKPT, not --method "
-                               "(baselines cannot reconstruct)")
+    if task in ("reconstruct", "classify") and names:
+        raise MotionsynthError(f"{task} scores a learned model: give --model CKPT, not --method (baselines cannot "
+                               f"{'reconstruct' if task == 'reconstruct' else 'classify'})")
     if task == "generate":
-        run_benchmark(task, data, names[0] if names else None)  # raises the hook's clear error
+        from ..bench.recognition import Recognizer
+
+        settings["classifier"] = Recognizer(settings["classifier"])  # checked (and loaded once) before any work
     for n in names:
         make_method(n)  # unknown names fail before any work
     cache = open_cache(data)

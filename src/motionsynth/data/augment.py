@@ -17,13 +17,19 @@ own sagittal plane at frame t (from the left-minus-right joint positions). Posit
 satisfying the offset constraint; the data term only fixes the twist convention. Static ancestors of the moving root
 keep their rotations (``M_a = G_aᵀ M G_a``). Mirroring twice gives back the motion. Rest offsets of mirrored pairs
 are assumed symmetric; animated per-joint translations are mirrored with the joints.
+
+Labels
+------
+A mirrored take's labels are mirrored too (``wave-left-hand`` → ``wave-right-hand``) with a label map of
+`motionsynth.data.labels` (``mirror(motion, label_map=…)``; `Augment` carries the map, `Augment.with_labels`
+derives it from a vocabulary, and `data.windows.WindowDataset` does that for every augmented training set).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,6 +37,7 @@ from .. import rotations as R
 from ..errors import MotionsynthError
 from ..kinematics import fk
 from ..motion import Motion
+from .labels import mirror_label_map, mirror_labels
 
 __all__ = ["MIRROR", "mirror_frames", "mirror", "change_speed", "rotate_root", "Augment"]
 
@@ -70,25 +77,36 @@ def _sagittal_reflections(positions: np.ndarray, skeleton) -> np.ndarray:
     return np.eye(3) - 2 * n[:, :, None] * n[:, None, :]
 
 
-def mirror_frames(motion: Motion) -> np.ndarray:
+def mirror_frames(motion: Motion | list[Motion]) -> np.ndarray:
     """(J, 3, 3) per-joint reflections ``M_j`` of the root and its descendants (see the module docstring); rows of
     the root's static ancestors are NaN (they are handled per frame by `mirror`).
+
+    ``motion`` may be a list of motions of one skeleton: the data term is summed over all their frames, which gives
+    one convention for a whole dataset. One short, asymmetric clip (a one-handed wave) does not pin down the twist
+    of joints that the offsets leave free (leaves such as the hands and toes, limbs along their own axis): chosen
+    per 32-frame window of the Bandai Namco data, the hands got 13 different conventions over 60 windows, so
+    training windows should share the dataset's frames (`Augment.with_frames`, which `WindowDataset` uses).
 
     Raises:
         MotionsynthError: the skeleton has no left/right joint pairs.
     """
-    sk = motion.skeleton
+    motions = list(motion) if isinstance(motion, (list, tuple)) else [motion]
+    if not motions:
+        raise MotionsynthError("mirror_frames needs at least one motion")
+    sk = motions[0].skeleton
     sym = sk.symmetry
     if not any(s == "left" for s in sk.sides):
         raise MotionsynthError("cannot mirror: the skeleton has no left/right joint pairs (skeleton.symmetry)")
-    g_rot_q, g_pos = fk(motion.rotations, motion.local_translations(), sk.parents)
-    g_rot = R.quat_to_matrix(g_rot_q)
-    S = _sagittal_reflections(g_pos, sk)
+    joints = [j for j in sk.subtree(sk.root) if sym[j] >= j]  # one of each pair: the other is set with it
+    A = {j: np.zeros((3, 3)) for j in joints}
+    for m in motions:
+        g_rot_q, g_pos = fk(m.rotations, m.local_translations(), m.skeleton.parents)
+        g_rot = R.quat_to_matrix(g_rot_q)
+        S = _sagittal_reflections(g_pos, m.skeleton)
+        for j in joints:
+            A[j] += np.einsum("tki,tkl,tlm->im", g_rot[:, sym[j]], S, g_rot[:, j])
     out = np.full((len(sk), 3, 3), np.nan)
-    for j in sk.subtree(sk.root):
-        if sym[j] < j:  # set with its pair
-            continue
-        A = np.einsum("tki,tkl,tlm->im", g_rot[:, sym[j]], S, g_rot[:, j])
+    for j in joints:
         children = sk.children[j]
         offsets = sk.offsets[children]
         targets = sk.offsets[sym[children]] if children else offsets
@@ -96,20 +114,22 @@ def mirror_frames(motion: Motion) -> np.ndarray:
         ok = [P for P in _CANDIDATES
               if (np.linalg.norm(offsets @ P.T - targets, axis=-1) <= 0.1 * scale).all()]
         if ok:
-            M = max(ok, key=lambda P: float((P * A).sum()))
+            M = max(ok, key=lambda P: float((P * A[j]).sum()))
         else:  # frames not axis-aligned (or an asymmetric skeleton): best reflection for the data
-            M = _improper_polar(A)
+            M = _improper_polar(A[j])
         out[j] = M
         out[sym[j]] = M.T
     return out
 
 
-def mirror(motion: Motion, frames: np.ndarray | None = None) -> Motion:
+def mirror(motion: Motion, frames: np.ndarray | None = None, label_map: dict | None = None) -> Motion:
     """Left/right mirror image of ``motion`` across the world YZ plane (x → -x), left and right joints swapped.
 
     Args:
         frames: (J, 3, 3) per-joint reflections from `mirror_frames` (computed from ``motion`` when None; pass them
             in to reuse one convention for many motions of a skeleton).
+        label_map: ``{kind: {name: mirrored name}}`` (`data.labels.mirror_label_map`) applied to the motion's labels;
+            None keeps them as they are.
     """
     sk = motion.skeleton
     sym, parents, r = sk.symmetry, sk.parents, sk.root
@@ -143,8 +163,8 @@ def mirror(motion: Motion, frames: np.ndarray | None = None) -> Motion:
     translations = None
     if motion.translations is not None:
         translations = reflect_in_parent(motion.translations[:, sym], list(range(J)))
-    out = Motion(sk, rotations, root_positions, motion.fps, translations=translations, labels=dict(motion.labels),
-                 name=motion.name)
+    out = Motion(sk, rotations, root_positions, motion.fps, translations=translations,
+                 labels=mirror_labels(motion.labels, label_map), name=motion.name)
     return out
 
 
@@ -198,16 +218,38 @@ class Augment:
        so that 0.8× and 1.25× are equally likely;
     3. random rotation about the start of the root trajectory: yaw when ``yaw``, a uniform 3D rotation when
        ``full_sphere`` (takes precedence), none when both are False.
+
+    ``label_map``: how a mirrored motion's labels change, ``{kind: {name: mirrored name}}``. `with_labels` turns it
+    into the full map of a vocabulary (derived from the names, ``label_map`` entries overriding them;
+    `data.labels.mirror_label_map`) — `WindowDataset` does so with the cache's vocabulary, so in a training config
+    ``train.augment.label_map`` holds overrides only. None: labels are left as they are.
+
+    ``frames``: the (J, 3, 3) per-joint reflections of `mirror` (`mirror_frames`), one convention for every clip;
+    None: each clip's own (`with_frames` sets them; `WindowDataset` does, from its split's takes).
     """
 
     p_mirror: float = 0.5
     speed_range: tuple[float, float] | None = (0.8, 1.25)
     yaw: bool = True
     full_sphere: bool = False
+    label_map: dict | None = None
+    frames: np.ndarray | None = None
+
+    def with_labels(self, label_names: dict[str, list[str]]) -> Augment:
+        """A copy whose ``label_map`` is the mirror map of ``label_names`` with this one's entries as overrides."""
+        return replace(self, label_map=mirror_label_map(label_names, self.label_map))
+
+    def with_frames(self, motions) -> Augment:
+        """A copy that mirrors with the per-joint reflections of ``motions`` (an iterable of motions;
+        `mirror_frames` over all of them); itself when it never mirrors, already has frames or gets no motion."""
+        if self.p_mirror <= 0 or self.frames is not None:
+            return self
+        motions = list(motions)
+        return replace(self, frames=mirror_frames(motions)) if motions else self
 
     def __call__(self, motion: Motion, rng: np.random.Generator) -> Motion:
         if self.p_mirror > 0 and rng.random() < self.p_mirror:
-            motion = mirror(motion)
+            motion = mirror(motion, frames=self.frames, label_map=self.label_map)
         if self.speed_range is not None and self.speed_range[0] != self.speed_range[1]:
             lo, hi = self.speed_range
             motion = change_speed(motion, float(np.exp(rng.uniform(np.log(lo), np.log(hi)))))

@@ -25,6 +25,24 @@ def windows(cache: MotionCache, split: str, length: int, stride: int) -> np.ndar
     return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.int64)
 
 
+MIRROR_TAKES = 64
+"""Takes (evenly spaced over the split) whose frames fix the mirror convention of an augmented `WindowDataset`."""
+
+
+class _MirrorSample:
+    """The takes of a split that fix the mirror convention, loaded only when iterated (an augment that never mirrors
+    does not read them)."""
+
+    def __init__(self, cache, split: str):
+        self.cache, self.split = cache, split
+
+    def __iter__(self):
+        idx = list(self.cache.split(self.split))
+        if len(idx) > MIRROR_TAKES:
+            idx = [idx[i] for i in np.unique(np.linspace(0, len(idx) - 1, MIRROR_TAKES).round().astype(int))]
+        return (self.cache.motion(i) for i in idx)
+
+
 class WindowDataset(torch.utils.data.Dataset):
     """Windows of a cache split as training items.
 
@@ -43,11 +61,22 @@ class WindowDataset(torch.utils.data.Dataset):
     re-encoded with `features.encode` — correct for any augmentation but much slower per item (milliseconds instead
     of microseconds); use DataLoader workers. Augmentation is random but reproducible: item ``k`` in
     epoch ``e`` uses ``np.random.default_rng([seed, e, k])``; call `set_epoch` each epoch for fresh draws.
+
+    Labels under augmentation: the window's motion carries its take's labels into the augment, and ``labels`` are
+    read back from the augmented motion, so a mirrored window of ``wave-left-hand`` is labelled ``wave-right-hand``.
+    An augment with ``with_labels`` (`Augment`) is first given the cache's vocabulary, which derives its mirror
+    label map (`data.labels.mirror_label_map`, its own ``label_map`` entries overriding); another callable is
+    trusted to set the labels of what it returns. An augment with ``with_frames`` is given the split's takes (at
+    most `MIRROR_TAKES`, evenly spaced) to fix one mirror convention for every window (`augment.mirror_frames`).
     """
 
     def __init__(self, cache: MotionCache, split: str, length: int, stride: int, augment=None,
                  normalize: bool = True, seed: int = 0):
         self.cache, self.split, self.length, self.stride = cache, split, int(length), int(stride)
+        if augment is not None and callable(getattr(augment, "with_labels", None)):
+            augment = augment.with_labels(dict(cache.label_names))
+        if augment is not None and callable(getattr(augment, "with_frames", None)):
+            augment = augment.with_frames(_MirrorSample(cache, split))
         self.augment, self.normalize, self.seed, self.epoch = augment, normalize, int(seed), 0
         self.index = windows(cache, split, self.length, self.stride)
         self.stats = cache.stats if normalize else None
@@ -55,8 +84,7 @@ class WindowDataset(torch.utils.data.Dataset):
         speeds = getattr(augment, "speed_range", None)
         fastest = max(1.0, float(max(speeds))) if speeds else 2.0
         self._span = int(np.ceil((self.length - 1) * fastest)) + 1
-        self._labels = [{key: (names.index(t.labels[key]) if key in t.labels else -1)
-                         for key, names in cache.label_names.items()} for t in cache.takes]
+        self._labels = [self._indices(t.labels) for t in cache.takes]
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the augmentation draws of epoch ``epoch``."""
@@ -67,6 +95,7 @@ class WindowDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, k: int) -> dict:
         take, start = (int(v) for v in self.index[k])
+        labels = dict(self._labels[take])
         if self.augment is None:
             row = self.cache.takes[take].start + start
             x = np.array(self.cache.features[row: row + self.length], dtype=np.float32)
@@ -74,11 +103,18 @@ class WindowDataset(torch.utils.data.Dataset):
             from .features import encode
 
             motion = self.cache.motion(take)[start: start + self._span]
+            motion.labels = dict(self.cache.takes[take].labels)
             motion = self.augment(motion, np.random.default_rng([self.seed, self.epoch, int(k)]))
+            labels = self._indices(motion.labels)
             x = np.asarray(encode(motion[: self.length], dtype=np.float32), dtype=np.float32)
             if len(x) < self.length:  # near the take's end: hold the last frame
                 x = np.concatenate([x, np.repeat(x[-1:], self.length - len(x), axis=0)])
         if self.stats is not None:
             x = np.asarray(self.stats.normalize(x), dtype=np.float32)
         return {"features": torch.from_numpy(np.ascontiguousarray(x)), "take": take, "start": start,
-                "labels": dict(self._labels[take])}
+                "labels": labels}
+
+    def _indices(self, labels: dict) -> dict[str, int]:
+        """Label names of a (possibly mirrored) window → indices into the vocabulary (-1: none, or unknown)."""
+        names = self.cache.label_names
+        return {key: (vocab.index(labels[key]) if labels.get(key) in vocab else -1) for key, vocab in names.items()}

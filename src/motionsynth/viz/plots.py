@@ -1,4 +1,5 @@
-"""Static plots for evaluation: per-frame error curves, top-down root trajectories, bar charts (matplotlib, headless).
+"""Static plots for evaluation: per-frame error curves, top-down root trajectories, bar charts, confusion matrices
+(matplotlib, headless).
 
 Each function writes one figure to ``out`` (``.png``, ``.pdf`` or ``.svg``, by extension) atomically and returns the
 path.
@@ -87,6 +88,38 @@ def plot_bars(values: dict[str, float | dict[str, float]], out: str | os.PathLik
     ax.grid(True, axis="y", alpha=0.3)
     if any(methods):
         ax.legend(frameon=False)
+    return _save(fig, out)
+
+
+def plot_confusion(counts: np.ndarray, names: list[str], out: str | os.PathLike, title: str = "",
+                   normalize: bool = True) -> Path:
+    """A confusion matrix: rows the true label, columns the predicted one, each cell the share of its row (its count
+    when ``normalize`` is False), written in the cell; the row totals beside the names.
+
+    Args:
+        counts: (C, C) counts (`bench.recognition.confusion`); names: the C label names.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim != 2 or c.shape[0] != c.shape[1] or c.shape[0] != len(names) or c.shape[0] == 0:
+        raise MotionsynthError(f"a confusion matrix is square with one row per name: got shape {c.shape} for "
+                               f"{len(names)} names")
+    totals = c.sum(1)
+    shown = c / np.maximum(totals, 1)[:, None] if normalize else c
+    n = len(names)
+    fig, ax = _figure((max(6.0, 1.6 + 0.55 * n), 1.2 + 0.5 * n))
+    ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(1.0, shown.max()))
+    for i in range(n):
+        for j in range(n):
+            if c[i, j]:
+                text = f"{int(c[i, j])}" if not normalize else "<.01" if shown[i, j] < 0.005 else \
+                    f"{shown[i, j]:.2f}".lstrip("0")
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                        color="white" if shown[i, j] > 0.6 * (1 if normalize else shown.max()) else "black")
+    ax.set_xticks(range(n), [str(x) for x in names], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), [f"{x} ({int(t)})" for x, t in zip(names, totals)], fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true (count)")
+    ax.set_title(title)
     return _save(fig, out)
 
 

@@ -1,0 +1,135 @@
+"""The left/right label map under mirroring: derived from the names, overridable, applied by mirror, Augment and the
+training windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from motionsynth.data.augment import Augment, mirror
+from motionsynth.data.labels import mirror_indices, mirror_label_map, mirror_labels, swap_sides
+from motionsynth.data.windows import WindowDataset
+from motionsynth.errors import MotionsynthError
+
+from helpers import LABELS, biped_motion, biped_skeleton, labelled_cache
+
+VOCAB = {"content": ["walk", "walk-turn-left", "walk-turn-right", "wave-left-hand", "wave-right-hand",
+                     "wave-both-hands", "lift-left", "Kick_L", "Kick_R", "leftover", "Left Punch", "Right Punch"],
+         "style": ["calm", "left", "right"]}
+
+
+@pytest.fixture(scope="module")
+def lcache(tmp_path_factory):
+    return labelled_cache(tmp_path_factory.mktemp("labelled"), per_split=3, frames=48)
+
+
+def test_swap_sides_swaps_whole_tokens_only_keeping_case():
+    assert swap_sides("wave-left-hand") == "wave-right-hand"
+    assert swap_sides("walk-turn-right") == "walk-turn-left"
+    assert swap_sides("Kick_L") == "Kick_R" and swap_sides("l.kick") == "r.kick"
+    assert swap_sides("Left Punch") == "Right Punch" and swap_sides("LEFT-jab") == "RIGHT-jab"
+    assert swap_sides("leftover") == "leftover" and swap_sides("walk") == "walk" and swap_sides("rl-x") == "rl-x"
+    assert swap_sides("left-to-right") == "right-to-left"
+
+
+def test_map_is_derived_from_the_vocabulary():
+    m = mirror_label_map(VOCAB)
+    c = m["content"]
+    assert c["walk-turn-left"] == "walk-turn-right" and c["walk-turn-right"] == "walk-turn-left"
+    assert c["wave-left-hand"] == "wave-right-hand" and c["wave-both-hands"] == "wave-both-hands"
+    assert c["Kick_L"] == "Kick_R" and c["Left Punch"] == "Right Punch"
+    assert c["lift-left"] == "lift-left"  # no "lift-right" in the vocabulary: kept
+    assert c["leftover"] == "leftover" and c["walk"] == "walk"
+    assert m["style"] == {"calm": "calm", "left": "right", "right": "left"}  # every kind, generically
+    for kind, mk in m.items():  # an involution over the whole vocabulary
+        assert set(mk) == set(VOCAB[kind]) and all(mk[mk[n]] == n for n in mk)
+    idx = mirror_indices(VOCAB, m)["content"]
+    assert idx[1] == 2 and idx[2] == 1 and idx[0] == 0
+
+
+def test_overrides_replace_derived_pairs_symmetrically():
+    m = mirror_label_map(VOCAB, {"content": {"walk-turn-left": "walk-turn-left"}})  # switch a pair off
+    assert m["content"]["walk-turn-left"] == "walk-turn-left" and m["content"]["walk-turn-right"] == "walk-turn-right"
+    m = mirror_label_map(VOCAB, {"content": {"lift-left": "leftover"}})  # a pair the names do not tell
+    assert m["content"]["lift-left"] == "leftover" and m["content"]["leftover"] == "lift-left"
+    m = mirror_label_map(VOCAB, {"content": {"wave-left-hand": "walk"}})  # re-pairing breaks the old pair
+    assert m["content"]["wave-left-hand"] == "walk" and m["content"]["walk"] == "wave-left-hand"
+    assert m["content"]["wave-right-hand"] == "wave-right-hand"
+    assert all(m["content"][m["content"][n]] == n for n in VOCAB["content"])
+    again = mirror_label_map(VOCAB, mirror_label_map(VOCAB))  # a full map as overrides changes nothing
+    assert again == mirror_label_map(VOCAB)
+    with pytest.raises(MotionsynthError, match="no label kind 'action'"):
+        mirror_label_map(VOCAB, {"action": {"a": "b"}})
+    with pytest.raises(MotionsynthError, match="content labels have no 'jump'"):
+        mirror_label_map(VOCAB, {"content": {"walk": "jump"}})
+    with pytest.raises(MotionsynthError, match="must map names to names"):
+        mirror_label_map(VOCAB, {"content": ["walk"]})
+
+
+def test_mirror_swaps_a_motions_labels():
+    sk = biped_skeleton()
+    m = biped_motion(sk, T=20)
+    m.labels = {"content": "walk-turn-left", "style": "calm"}
+    label_map = mirror_label_map(VOCAB)
+    once = mirror(m, label_map=label_map)
+    assert once.labels == {"content": "walk-turn-right", "style": "calm"}
+    assert mirror(once, label_map=label_map).labels == m.labels
+    assert mirror(m).labels == m.labels  # no map: labels as they are
+    assert mirror_labels({"content": "unknown"}, label_map) == {"content": "unknown"}
+
+
+def test_augment_derives_the_map_and_takes_overrides():
+    aug = Augment(p_mirror=1.0, speed_range=None, yaw=False).with_labels(VOCAB)
+    assert aug.label_map["content"]["wave-left-hand"] == "wave-right-hand"
+    sk = biped_skeleton()
+    m = biped_motion(sk, T=20)
+    m.labels = {"content": "wave-left-hand"}
+    assert aug(m, np.random.default_rng(0)).labels == {"content": "wave-right-hand"}
+    off = Augment(p_mirror=1.0, speed_range=None, yaw=False,
+                  label_map={"content": {"wave-left-hand": "wave-left-hand"}}).with_labels(VOCAB)
+    assert off(m, np.random.default_rng(0)).labels == {"content": "wave-left-hand"}
+    assert Augment(p_mirror=0.0, speed_range=None, yaw=False).with_labels(VOCAB)(
+        m, np.random.default_rng(0)).labels == {"content": "wave-left-hand"}
+
+
+def test_mirrored_training_windows_swap_their_labels(lcache):
+    names = lcache.label_names["content"]
+    plain = WindowDataset(lcache, "train", 32, 16)
+    mirrored = WindowDataset(lcache, "train", 32, 16, augment=Augment(p_mirror=1.0, speed_range=None, yaw=False))
+    kept = WindowDataset(lcache, "train", 32, 16, augment=Augment(p_mirror=0.0, speed_range=None, yaw=False))
+    swap = {"walk": "walk", "wave-left-hand": "wave-right-hand", "wave-right-hand": "wave-left-hand"}
+    assert len(plain) > 0 and set(names) == set(LABELS["content"])
+    seen = set()
+    for k in range(len(plain)):
+        a, b, c = plain[k]["labels"], mirrored[k]["labels"], kept[k]["labels"]
+        assert c == a and b["style"] == a["style"]
+        assert names[b["content"]] == swap[names[a["content"]]]
+        seen.add(names[a["content"]])
+    assert seen & {"wave-left-hand", "wave-right-hand"}  # the test sees a swapped pair
+    override = WindowDataset(lcache, "train", 32, 16, augment=Augment(
+        p_mirror=1.0, speed_range=None, yaw=False, label_map={"content": {"wave-left-hand": "wave-left-hand"}}))
+    for k in range(len(plain)):
+        assert override[k]["labels"] == plain[k]["labels"]
+
+
+def test_training_config_carries_overrides(lcache):
+    from motionsynth.train import resolve_config
+
+    train_cfg, _, _ = resolve_config("classifier", "cpu", None, {"train": {"augment": {
+        "p_mirror": 0.5, "label_map": {"content": {"wave-left-hand": "wave-left-hand"}}}}})
+    aug = Augment(**train_cfg.augment).with_labels(lcache.label_names)
+    assert aug.label_map["content"]["wave-left-hand"] == "wave-left-hand"
+
+
+def test_augmented_windows_share_one_mirror_convention(lcache):
+    """One convention per dataset (the twist of free joints such as the hands is not fixed by one short clip)."""
+    from motionsynth.data.augment import mirror_frames
+
+    ds = WindowDataset(lcache, "train", 32, 16, augment=Augment(p_mirror=1.0, speed_range=None, yaw=False))
+    takes = [lcache.motion(i) for i in lcache.split("train")]
+    np.testing.assert_array_equal(ds.augment.frames, mirror_frames(takes))
+    np.testing.assert_array_equal(mirror_frames([takes[0]]), mirror_frames(takes[0]))
+    m = takes[0]
+    back = mirror(mirror(m, ds.augment.frames), ds.augment.frames)  # still an involution with shared frames
+    np.testing.assert_allclose(back.global_positions(), m.global_positions(), atol=1e-4)
+    assert WindowDataset(lcache, "train", 32, 16, augment=Augment(p_mirror=0.0)).augment.frames is None
