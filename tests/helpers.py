@@ -113,6 +113,7 @@ TINY_MODELS = {
     "meva": lambda: dict(window=32, hidden=8, layers=1, mrr_hidden=16, mrr_iterations=1,
                          vae=asdict(MotionVAEConfig(**TINY_VAE))),
     "trajectory": lambda: {"channels": [2, 2, 4, 4], "kernel": 3},
+    "cvae": lambda: dict(window=32, channels=[8, 16], latent=4, label_slots=8),
     "classifier": lambda: dict(window=32, channels=8, layers=2, kernel=3, embedding=8,
                                classes={"content": 3, "style": 2}),
 }

@@ -163,7 +163,7 @@ def test_meva_method_short_motion_other_fps_and_errors(tmp_path):
     other = make_motion(make_skeleton(offset_scale=2.0), 40)
     with pytest.raises(SkeletonMismatchError):
         method.complete(other, denoise_mask(40, len(sk)))
-    with pytest.raises(MotionsynthError, match="not MEVA"):
+    with pytest.raises(MotionsynthError, match="needs a MEVA network"):
         MEVAMethod(load_checkpoint(tmp_path / "vae"))
     with pytest.raises(MotionsynthError, match="component"):
         load_method(tmp_path / "vae")

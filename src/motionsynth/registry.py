@@ -32,9 +32,11 @@ import torch
 
 from .checkpoint import Checkpoint, read_checkpoint
 from .errors import MotionsynthError
+from .methods.cvae import CVAEMethod
 from .methods.meva import MEVAMethod
 from .methods.prior import PriorMethod
 from .models.classifier import CLASSIFIER_TRAIN, ActionClassifier
+from .models.cvae import CVAE
 from .models.hmvae import HMVAE
 from .models.meva import AUGMENT, MEVA, MotionVAE
 from .models.trajectory import TrajectoryModel
@@ -98,6 +100,8 @@ for _spec in (
                help="the mvae family is a component (motion VAE) of meva, not a task method: train meva on it "
                     "(motionsynth train meva --set model.vae_checkpoint=RUN/model)"),
     FamilySpec("meva", MEVA, MEVAMethod, "method", "MEVA denoiser: VME + MRR on a trained motion VAE"),
+    FamilySpec("cvae", CVAE, CVAEMethod, "method", "two-branch conditional VAE: every task in one forward pass",
+               train_defaults={"schedule": "constant", "warmup_steps": 0}),
     FamilySpec("classifier", ActionClassifier, None, "evaluator", "action classifier (content, style): scores "
                "real and generated motion", train_defaults=CLASSIFIER_TRAIN,
                help="the classifier family is an evaluator (action recognition), not a task method: use `motionsynth "

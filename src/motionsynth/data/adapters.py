@@ -10,7 +10,8 @@ Adapters (``--dataset`` on the command line):
   ``<root>/data/*.bvh`` with a ``.json`` beside each (``{"content": i, "style": j}``), label names in
   ``<root>/cfg/content_label.txt`` and ``style_label.txt`` (one per line; the ``dataset-N_`` prefix is dropped).
 - ``bvh-folder``: any folder, zip or single file of BVH (searched recursively). Labels optionally from a CSV (a
-  ``name`` column matching the take name, file stem or file name, plus one column per label key) or from the named
+  ``name`` column matching the take name, file stem or file name, plus one column per label key; the bookkeeping
+  columns of a `motionsynth synthesize` manifest, `MANIFEST_COLUMNS`, are not labels) or from the named
   groups of a regular expression searched in the take name (``(?P<action>[a-z]+)_\\d+``).
 - ``amass``: a folder of AMASS ``.npz`` files (recursive; per-subject ``shape.npz`` / ``*_stagei.npz`` are ignored).
 
@@ -34,6 +35,9 @@ from ..errors import FormatError, InvalidMotionError, MotionsynthError
 from ..motion import Motion
 
 DATASETS = ("bandai-namco", "bvh-folder", "amass")
+# Columns of a labels CSV that are not labels: the bookkeeping of a `motionsynth synthesize` manifest (which is a
+# labels CSV of the takes it wrote). They are read and ignored.
+MANIFEST_COLUMNS = ("file", "seed", "frames", "model_hash", "probability")
 
 
 @dataclass(frozen=True)
@@ -355,7 +359,8 @@ class BvhFolder:
                 if name in table:
                     fail(f"take {name!r} is listed twice (first on line {first_line[name]})")
                 first_line[name] = line
-                table[name] = {k: v.strip() for k, v in zip(header, row) if k != "name" and v.strip()}
+                table[name] = {k: v.strip() for k, v in zip(header, row)
+                               if k != "name" and k not in MANIFEST_COLUMNS and v.strip()}
         except csv.Error as e:
             fail(f"malformed CSV ({e})")
         if not table:

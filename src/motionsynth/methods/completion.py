@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import rotations as R
 from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY, feature_dim, root_slice, rot6d_slice
+from ..errors import MotionsynthError
 from ..motion import Motion
 from ..ops import blend_weights, crossfade
 from ..skeleton import Skeleton
@@ -27,9 +28,19 @@ from ..tasks import Mask, keep_observed
 from .baselines import Interpolation
 from .root import assemble, integrate, root_path, world_root
 
-__all__ = ["feature_mask", "windowed_best_of_n", "pin_offsets", "place_root", "pin_rotations", "finish"]
+__all__ = ["attach", "feature_mask", "windowed_best_of_n", "pin_offsets", "place_root", "pin_rotations", "finish"]
 
 Solver = Callable[[np.ndarray, dict], tuple[np.ndarray, np.ndarray]]
+
+
+def attach(method, checkpoint, network: type, what: str) -> None:
+    """Give a learned method its checkpoint: ``ckpt``, ``model`` (in eval mode), ``skeleton`` and
+    ``checkpoint_hash``; a clear error unless the checkpoint's network is a ``network`` (``what`` names it)."""
+    if not isinstance(checkpoint.model, network):
+        raise MotionsynthError(f"{checkpoint.path or 'checkpoint'}: a {checkpoint.family} model; the {what} method "
+                               f"needs a {network.__name__} network")
+    method.ckpt, method.model = checkpoint, checkpoint.model.eval()
+    method.skeleton, method.checkpoint_hash = checkpoint.skeleton, checkpoint.weights_hash
 
 
 def feature_mask(mask: Mask, skeleton: Skeleton) -> np.ndarray:

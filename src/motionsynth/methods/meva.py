@@ -12,6 +12,7 @@ from ..errors import MotionsynthError
 from ..models.meva import MEVA
 from ..motion import Motion
 from ..tasks import Completion, Mask, check_label
+from .completion import attach
 from .denoising import check_options, denoise_motion, overlapped
 
 __all__ = ["MEVAMethod"]
@@ -42,11 +43,7 @@ class MEVAMethod:
     def __init__(self, checkpoint: Checkpoint, overlap: int | None = None, batch_size: int = 32,
                  root: str = "smooth", root_sigma: float = 6.0, despike: int = 1, smooth_sigma: float = 1.5,
                  progress: bool = False):
-        ckpt = checkpoint
-        if not isinstance(ckpt.model, MEVA):
-            raise MotionsynthError(f"{ckpt.path or 'checkpoint'}: a {ckpt.family} model, not MEVA")
-        self.ckpt, self.model = ckpt, ckpt.model.eval()
-        self.skeleton, self.checkpoint_hash = ckpt.skeleton, ckpt.weights_hash
+        attach(self, checkpoint, MEVA, "MEVA")
         self.window = int(self.model.config.window)
         self.overlap = self.window // 2 if overlap is None else int(overlap)
         if not 0 <= self.overlap < self.window:

@@ -77,7 +77,7 @@ from ..motion import Motion
 from ..ops import blend_weights, hold_pad
 from ..tasks import Completion, Mask, check_label
 from .baselines import Interpolation, NearestNeighbour
-from .completion import feature_mask, finish, windowed_best_of_n
+from .completion import attach, feature_mask, finish, windowed_best_of_n
 from .denoising import check_options, denoise_motion, overlapped
 
 __all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "DEFAULT_ITERS", "DEFAULT_RESTARTS", "PHASE2_BATCH"]
@@ -152,12 +152,8 @@ class PriorMethod:
                  init: str = "sample", refine: str = "window", stride: int | None = None, refine_iters: int = 0,
                  root: str = "smooth", root_sigma: float = 6.0, despike: int = 5, smooth_sigma: float = 2.0,
                  pin_rotations: bool = True, batch_size: int = 64, progress: bool = False):
+        attach(self, checkpoint, HMVAE, "HM-VAE prior")
         ckpt = checkpoint
-        if not isinstance(ckpt.model, HMVAE):
-            raise MotionsynthError(f"{ckpt.path or 'checkpoint'}: a {ckpt.family} model; the prior method needs an "
-                                   f"HM-VAE network (a family whose network is HMVAE)")
-        self.ckpt, self.model = ckpt, ckpt.model.eval()
-        self.skeleton, self.checkpoint_hash = ckpt.skeleton, ckpt.weights_hash
         self.name = ckpt.family
         self.window = W = int(self.model.config.window)
         self.overlap = W // 2 if overlap is None else int(overlap)

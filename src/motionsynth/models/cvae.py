@@ -1,0 +1,533 @@
+"""The two-branch conditional VAE of Cai et al., "A Unified 3D Human Motion Synthesis Model via Conditional Variational
+Auto-Encoder" (ICCV 2021; its supplementary material): every task — in-betweening, completion, prediction,
+generation — is one forward pass from a masked window.
+
+Read top to bottom: config → masks (the training curriculum) → residual blocks → the networks → losses → training.
+
+Data. Input and output are NORMALISED feature windows (B, T, D) (`data.features`: every joint's local 6D rotation,
+then the root block: height, planar velocity, heading velocity). The observation is a feature mask M (B, T, D)
+(`feature_mask`; the logic of `methods.completion.feature_mask`): masked entries are zeroed and the mask rides along
+as J + 4 extra channels (one per joint, one per root-block column). The model predicts every column, the root block
+included. Labels: one one-hot block of ``label_slots`` per label kind in ``label_kinds`` (``content``, ``style``),
+all zero where a take has no such label or the label was dropped (``label_dropout``), so one model works with and
+without labels.
+
+The CVAE (eq. 1–3). X_i = M ⊙ X is observed, X_u = (1 - M) ⊙ X is not. Three networks and one shared decoder:
+
+- conditional prior p(z | X_i, c): encoder E_p of the masked window (+ mask channels, label c). Its features at the
+  four temporal scales also condition the decoder (added to the decoder's features at each scale: the observation
+  reaches the output at full resolution);
+- posterior q(z | X_u, c): encoder E_q of the unobserved part (+ its mask, label), for reconstruction only;
+- decoder p(X | z, X_i, c): z (a latent map at T/8) + label → up blocks with E_p's features → an output at each of
+  the four scales T/8, T/4, T/2, T.
+
+Two branches (the document's §4.1): the *reconstruction* branch decodes z ~ q and is trained to reproduce the whole
+window (appearance match at four scales, L1 on normalised features, + ``pos_weight`` × L1 of the joint positions by
+forward kinematics in metres, `common.local_positions`); the *generative* branch decodes z ~ p and is trained to
+match the observed entries only (four scales), to fool a discriminator (hinge loss) and to be recognised by an action
+classifier — what it puts in the gaps is free, hence diverse. ``beta`` × KL(q ‖ p) (eq. 3) ties the two. The
+``branches=1`` ablation decodes z ~ q once and puts every loss on that output (the one-branch CVAE of §4.1).
+Discriminator: the final output with the observed entries pasted in (X̂ = M ⊙ X + (1 - M) ⊙ out), concatenated with
+the label one-hot, spectral normalisation on every layer. Action classifier: the same body on the sequence alone,
+trained on real windows, its cross-entropy on generated ones a generator loss (only where the label was given).
+``gan_weight=0`` and ``action_weight=0`` are the "w/o GAN" and "w/o action" ablations (the networks are not built).
+
+Blocks (Figure 2): a start block (conv → act → conv, plus a 1×1 shortcut), the pre-activation residual block, the up
+block (×2 linear upsampling inside the residual and the shortcut; nearest upsampling, tried first, left a
+2/4/8-frame staircase in the output: 6× the data's frame-to-frame acceleration) and the down block (a residual block followed by
+average pooling). Temporal sizes T0 → T3 = window → window/8 (the paper: 128, 64, 32, 16; its T4 = 15 is the
+latent's length, here T3). Orthogonal initialisation everywhere; Adam β = (0, 0.99) for both phases
+(`configure_optimizers`; the trainer runs the discriminator phase, then the generator phase, every step).
+
+Training masks (`draw_masks`): per window one of generation (nothing observed), prediction (a prefix), LAFAN-style
+in-betweening (context, gap, target, the rest unobserved or observed), random key frames at a random density, a
+missing body part (`Skeleton.groups`, on all frames or a span), and combinations — probabilities in ``mask_probs``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY
+from ..skeleton import Skeleton
+from .common import StatsMixin, local_positions
+from .layers import LOGVAR_RANGE
+
+MASK_KINDS = ("generate", "predict", "inbetween", "keyframes", "body", "combo")
+
+
+@dataclass
+class CVAEConfig:
+    """CVAE hyper-parameters. ``preset("cpu")`` (the default; 1.8 M parameters with discriminator and classifier)
+    trained 10,000 steps (batch 16) in 52 minutes on one thread of the 2-core development CPU;
+    ``preset("paper")`` has the document's sizes (C1 = 128, C2 = 256; train with ``configs/cvae-paper.yaml``: window
+    128, batch 128, lr 1e-4 — a GPU).
+
+    window: frames T0 (divisible by 8: three down blocks).
+    channels: [C1, C2]: C1 at T0 and T1, C2 at T2 and T3, in every network.
+    latent: channels of the latent map z (T0/8 frames).
+    kernel: temporal kernel of every convolution.
+    branches: 2 (the paper's) or 1 (the one-branch ablation).
+    label_kinds, label_slots, label_dropout: the label kinds conditioned on, one-hot slots per kind (≥ the number
+        of names), and the probability that a window's label (each kind) is hidden in training.
+    beta: weight of KL(q ‖ p) (a mean over latent elements); pos_weight: joint positions (L1, metres);
+        vel_weight: L1 of the frame-to-frame differences of the normalised features (reconstruction branch);
+        gan_weight: hinge GAN loss (0: no discriminator); action_weight: action classifier (0: none);
+        scale_weights: the appearance match at T0, T1, T2, T3.
+    mask_probs: probability of each kind of training mask (`MASK_KINDS`).
+    length_unit: file units per metre (cm data: 100).
+    """
+
+    window: int = 64
+    channels: list[int] = field(default_factory=lambda: [64, 128])
+    latent: int = 16
+    kernel: int = 3
+    branches: int = 2
+    label_kinds: list[str] = field(default_factory=lambda: ["content", "style"])
+    label_slots: int = 16
+    label_dropout: float = 0.3
+    beta: float = 0.01
+    pos_weight: float = 5.0
+    vel_weight: float = 0.0
+    gan_weight: float = 0.1
+    action_weight: float = 0.1
+    scale_weights: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.5, 0.5])
+    mask_probs: dict = field(default_factory=lambda: {"generate": 0.1, "predict": 0.2, "inbetween": 0.25,
+                                                      "keyframes": 0.15, "body": 0.2, "combo": 0.1})
+    length_unit: float = 100.0
+
+    def __post_init__(self):
+        self.channels, self.label_kinds = list(self.channels), list(self.label_kinds)
+        self.scale_weights = [float(w) for w in self.scale_weights]
+        self.mask_probs = {str(k): float(v) for k, v in dict(self.mask_probs).items()}
+        if self.window % 8 or self.window < 16:
+            raise ValueError(f"CVAE window must be a multiple of 8 (three down blocks), at least 16; got {self.window}")
+        if len(self.channels) != 2:
+            raise ValueError(f"channels is [C1, C2], got {self.channels}")
+        if self.branches not in (1, 2):
+            raise ValueError(f"branches must be 1 or 2, got {self.branches}")
+        if len(self.scale_weights) != 4:
+            raise ValueError(f"scale_weights needs 4 entries (T0..T3), got {self.scale_weights}")
+        if set(self.mask_probs) - set(MASK_KINDS) or sum(self.mask_probs.values()) <= 0:
+            raise ValueError(f"mask_probs: kinds are {', '.join(MASK_KINDS)} with a positive total; "
+                             f"got {self.mask_probs}")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> CVAEConfig:
+        """``cpu``: C1 = 64, C2 = 128, latent 16 × T/8. ``paper``: C1 = 128, C2 = 256, latent 64."""
+        if name == "cpu":
+            return cls(**overrides)
+        if name == "paper":
+            return cls(**{"channels": [128, 256], "latent": 64, **overrides})
+        raise KeyError(f"unknown preset {name!r} (cpu, paper)")
+
+
+# ---- masks ---------------------------------------------------------------------------------------------------------
+def feature_mask(joints: torch.Tensor, root: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
+    """Observed joints (..., T, J) and root positions (..., T) → (..., T, D) float feature mask: a joint's six 6D
+    columns; the root height where the root is observed, its planar velocity where it is observed at t and t - 1
+    (t = 0: at 0), the heading velocity likewise for the moving root's rotation (`methods.completion.feature_mask`)."""
+    both = lambda x: x & torch.cat([x[..., :1], x[..., :-1]], -1)  # noqa: E731
+    block = torch.zeros(*root.shape, 4, dtype=torch.bool, device=root.device)
+    block[..., ROOT_HEIGHT] = root
+    block[..., ROOT_VELOCITY] = both(root)[..., None]
+    block[..., ROOT_TURN] = both(joints[..., skeleton.root])
+    return torch.cat([joints.repeat_interleave(6, -1), block], -1).float()
+
+
+def _uniform(gen, lo: float = 0.0, hi: float = 1.0) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=gen))
+
+
+def _randint(gen, lo: int, hi: int) -> int:
+    """An integer in [lo, hi]."""
+    return int(torch.randint(lo, hi + 1, (), generator=gen))
+
+
+def _frames(kind: str, T: int, gen) -> torch.Tensor:
+    """(T,) bool: the whole frames a frame-wise mask of ``kind`` observes."""
+    f = torch.zeros(T, dtype=torch.bool)
+    if kind == "predict":
+        f[:_randint(gen, 1, 3 * T // 4)] = True
+    elif kind == "inbetween":  # context, gap, target (then the rest unobserved, or observed)
+        context = _randint(gen, 1, 10)
+        target = min(T - 1, context + _randint(gen, 1, T - 2))
+        f[:context] = True
+        f[target:(T if _uniform(gen) < 0.3 else target + 1)] = True
+    elif kind == "keyframes":
+        density = math.exp(_uniform(gen, math.log(0.02), math.log(0.5)))
+        f = torch.rand(T, generator=gen) < density
+        f[_randint(gen, 0, T - 1)] = True
+    return f
+
+
+def _body(T: int, skeleton: Skeleton, gen) -> torch.Tensor:
+    """(T, J) bool: one or more body parts (`Skeleton.groups`) missing on all frames or on a span, the rest seen."""
+    groups = [g for g in skeleton.groups.values() if 0 < len(g) < len(skeleton)]
+    missing = set(groups[_randint(gen, 0, len(groups) - 1)])
+    while _uniform(gen) < 0.3:
+        missing |= set(groups[_randint(gen, 0, len(groups) - 1)])
+    joints = torch.ones(T, len(skeleton), dtype=torch.bool)
+    span = slice(None)
+    if _uniform(gen) < 0.3:
+        a = _randint(gen, 0, T - 2)
+        span = slice(a, _randint(gen, a + 1, T))
+    joints[span, sorted(missing)] = False
+    return joints
+
+
+def draw_masks(B: int, T: int, skeleton: Skeleton, probs: dict, gen: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training curriculum: B masks of T frames → observed joints (B, T, J) and root (B, T), bool.
+
+    The root position is observed where the moving root's rotation is (as in `tasks.joints_mask`)."""
+    kinds = list(probs)
+    weights = torch.tensor([probs[k] for k in kinds], dtype=torch.float)
+    joints = torch.zeros(B, T, len(skeleton), dtype=torch.bool)
+    for b, i in enumerate(torch.multinomial(weights, B, replacement=True, generator=gen).tolist()):
+        kind = kinds[i]
+        if kind in ("predict", "inbetween", "keyframes"):
+            joints[b] = _frames(kind, T, gen)[:, None]
+        elif kind == "body":
+            joints[b] = _body(T, skeleton, gen)
+        elif kind == "combo":  # a missing body part, plus whole frames (key frames or a prefix)
+            extra = _frames("keyframes" if _uniform(gen) < 0.5 else "predict", T, gen)
+            joints[b] = _body(T, skeleton, gen) | extra[:, None]
+    return joints, joints[..., skeleton.root].clone()
+
+
+# ---- blocks (Figure 2) --------------------------------------------------------------------------------------------
+def _conv(cin: int, cout: int, k: int, sn: bool) -> nn.Module:
+    conv = nn.Conv1d(cin, cout, k, padding=k // 2)
+    return spectral_norm(conv) if sn else conv
+
+
+def _act(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.1)
+
+
+def _upsample(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="linear", align_corners=False)
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block (b); ``start`` — the first block of an encoder or discriminator (a): no
+    activation before the first convolution; ``up`` — ×2 linear upsampling first (c); ``down`` — average pooling
+    after (the "ResBlock downsample")."""
+
+    def __init__(self, cin: int, cout: int, k: int, sn: bool = False, start: bool = False, up: bool = False,
+                 down: bool = False):
+        super().__init__()
+        self.start, self.up, self.down = start, up, down
+        self.conv1, self.conv2 = _conv(cin, cout, k, sn), _conv(cout, cout, k, sn)
+        self.skip = _conv(cin, cout, 1, sn) if (cin != cout or start) else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x if self.start else _act(x)
+        if self.up:
+            h, x = _upsample(h), _upsample(x)
+        h = self.conv2(_act(self.conv1(h))) + self.skip(x)
+        return F.avg_pool1d(h, 2) if self.down else h
+
+
+class Encoder(nn.Module):
+    """(B, cin, T0) → features at T0, T1, T2, T3 (channels C1, C1, C2, C2) and (mu, logvar) (B, latent, T3)."""
+
+    def __init__(self, cin: int, c1: int, c2: int, latent: int, k: int):
+        super().__init__()
+        self.blocks = nn.ModuleList([ResBlock(cin, c1, k, start=True), ResBlock(c1, c1, k, down=True),
+                                     ResBlock(c1, c2, k, down=True), ResBlock(c2, c2, k, down=True)])
+        self.out = nn.Sequential(ResBlock(c2, c2, k), nn.LeakyReLU(0.1), nn.Conv1d(c2, 2 * latent, 1))
+
+    def forward(self, x: torch.Tensor):
+        feats = []
+        for block in self.blocks:
+            x = block(x)
+            feats.append(x)
+        mu, logvar = self.out(x).chunk(2, 1)
+        return feats, mu, logvar.clamp(*LOGVAR_RANGE)
+
+
+class Decoder(nn.Module):
+    """z (B, latent + L, T3) and E_p's features → outputs (B, dim, T) at T0, T1, T2, T3 (finest first)."""
+
+    def __init__(self, latent: int, c1: int, c2: int, dim: int, k: int):
+        super().__init__()
+        self.inp = nn.Conv1d(latent, c2, 1)
+        self.blocks = nn.ModuleList([ResBlock(c2, c2, k), ResBlock(c2, c2, k, up=True), ResBlock(c2, c1, k, up=True),
+                                     ResBlock(c1, c1, k, up=True)])
+        self.heads = nn.ModuleList([nn.Conv1d(c, dim, 1) for c in (c2, c2, c1, c1)])
+
+    def forward(self, z: torch.Tensor, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        h, outs = self.inp(z), []
+        for block, head, skip in zip(self.blocks, self.heads, reversed(feats)):
+            h = block(h) + skip
+            outs.append(head(_act(h)))
+        return outs[::-1]
+
+
+class Critic(nn.Module):
+    """Discriminator (``outputs=1``, spectral norm) or action classifier (``outputs`` = logits): (B, cin, T) →
+    (B, outputs), down blocks then a sum over time."""
+
+    def __init__(self, cin: int, c1: int, c2: int, outputs: int, k: int, sn: bool):
+        super().__init__()
+        self.blocks = nn.Sequential(ResBlock(cin, c1, k, sn, start=True), ResBlock(c1, c1, k, sn, down=True),
+                                    ResBlock(c1, c2, k, sn, down=True), ResBlock(c2, c2, k, sn, down=True),
+                                    ResBlock(c2, c2, k, sn))
+        linear = nn.Linear(c2, outputs)
+        self.out = spectral_norm(linear) if sn else linear
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(_act(self.blocks(x)).sum(-1))
+
+
+# ---- the model ---------------------------------------------------------------------------------------------------
+def _kl(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
+    """KL(N(mu_q, e^logvar_q) ‖ N(mu_p, e^logvar_p)), averaged over batch and latent elements."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0).mean()
+
+
+def _l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    if weight is None:
+        return (pred - target).abs().mean()
+    return ((pred - target).abs() * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+class CVAE(StatsMixin, nn.Module):
+    """The two-branch CVAE (and its ablations). See the module docstring."""
+
+    Config = CVAEConfig
+
+    def __init__(self, config: CVAEConfig, skeleton: Skeleton):
+        super().__init__()
+        self.config, self.skeleton = config, skeleton
+        c, J = config, len(skeleton)
+        self._init_stats(skeleton)
+        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32), persistent=False)
+        D, L = self.rot_dim + self.root_dim, len(c.label_kinds) * c.label_slots
+        self.dim, self.label_dim, self.mask_dim = D, L, J + self.root_dim
+        (c1, c2), k = c.channels, c.kernel
+        self.prior = Encoder(D + self.mask_dim + L, c1, c2, c.latent, k)
+        self.posterior = Encoder(D + self.mask_dim + L, c1, c2, c.latent, k)
+        self.decoder = Decoder(c.latent + L, c1, c2, D, k)
+        self.discriminator = Critic(D + L, c1, c2, 1, k, sn=True) if c.gan_weight > 0 else None
+        has_action = c.action_weight > 0 and L > 0
+        self.classifier = Critic(D, c1, c2, L, k, sn=False) if has_action else None
+        for m in self.modules():  # orthogonal initialisation (spectral norm's `original` weights included)
+            if isinstance(m, (nn.Conv1d, nn.Linear)):
+                w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+                nn.init.orthogonal_(w)
+                nn.init.zeros_(m.bias)
+        self._drawn: tuple | None = None
+
+    @classmethod
+    def from_config(cls, config, skeleton: Skeleton) -> CVAE:
+        return cls(config if isinstance(config, CVAEConfig) else CVAEConfig(**config), skeleton)
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)
+
+    @property
+    def variant(self) -> str:
+        """``cvae``, or the ablation: ``cvae-1branch``, ``cvae-nogan``, ``cvae-noaction`` (joined)."""
+        c = self.config
+        parts = ["1branch"] * (c.branches == 1) + ["nogan"] * (c.gan_weight <= 0) + ["noaction"] * (c.action_weight <= 0)
+        return "-".join(["cvae", *parts])
+
+    # ---- inputs --------------------------------------------------------------------------------------------------
+    def one_hot(self, labels: dict | None, B: int) -> torch.Tensor:
+        """Label indices {kind: (B,) long, -1 = none} → (B, L) one-hot blocks (zero where none)."""
+        out = self.feat_mean.new_zeros(B, self.label_dim)
+        for i, kind in enumerate(self.config.label_kinds):
+            idx = None if labels is None else labels.get(kind)
+            if idx is None:
+                continue
+            idx = torch.as_tensor(idx, device=out.device).long().reshape(B)
+            if (idx >= self.config.label_slots).any():
+                raise ValueError(f"{kind} label index {int(idx.max())} >= label_slots ({self.config.label_slots}); "
+                                 f"raise model.label_slots")
+            seen = idx >= 0
+            out[seen, i * self.config.label_slots + idx[seen]] = 1.0
+        return out
+
+    def _mask_channels(self, fmask: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) feature mask → (B, T, J + 4): one channel per joint, one per root-block column."""
+        return torch.cat([fmask[..., :self.rot_dim:6], fmask[..., self.rot_dim:]], -1)
+
+    def _cond(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) values, their mask, (B, L) label → (B, D + J + 4 + L, T) encoder input (masked entries 0)."""
+        lab = onehot[:, :, None].expand(-1, -1, x.shape[1])
+        return torch.cat([(x * fmask).transpose(1, 2), self._mask_channels(fmask).transpose(1, 2), lab], 1)
+
+    def _decode(self, z: torch.Tensor, feats: list, onehot: torch.Tensor) -> list[torch.Tensor]:
+        """→ outputs (B, T_s, D) at the four scales, finest first."""
+        lab = onehot[:, :, None].expand(-1, -1, z.shape[-1])
+        return [o.transpose(1, 2) for o in self.decoder(torch.cat([z, lab], 1), feats)]
+
+    # ---- what tasks use -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor | None = None,
+               generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """Complete windows: normalised features x (B, T, D) observed where ``fmask`` (B, T, D) is 1, label one-hot
+        (B, L) or None → (B, T, D) normalised features, z ~ p(z | X_i, c) scaled by ``temperature`` (0: its mean)."""
+        B = x.shape[0]
+        onehot = self.feat_mean.new_zeros(B, self.label_dim) if onehot is None else onehot
+        feats, mu, logvar = self.prior(self._cond(x, fmask, onehot))
+        eps = torch.randn(mu.shape, generator=generator, device=generator.device if generator else mu.device)
+        z = mu + temperature * (0.5 * logvar).exp() * eps.to(mu.device)
+        return self._decode(z, feats, onehot)[0]
+
+    # ---- losses --------------------------------------------------------------------------------------------------
+    def _positions(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) normalised → (B, T, J, 3) root-relative joint positions in metres."""
+        d6 = (x[..., :self.rot_dim] * self.feat_std[:self.rot_dim] + self.feat_mean[:self.rot_dim])
+        return local_positions(d6.reshape(*x.shape[:2], -1, 6), self.skeleton, self.offsets) / self.config.length_unit
+
+    def _appearance(self, outs: list, x: torch.Tensor, fmask: torch.Tensor | None) -> torch.Tensor:
+        """Appearance match at the four scales (L1, normalised features); only where ``fmask`` (if given)."""
+        loss, target, weight = 0.0, x, fmask
+        for s, (out, w) in enumerate(zip(outs, self.config.scale_weights)):
+            if s:
+                target = F.avg_pool1d(target.transpose(1, 2), 2).transpose(1, 2)
+                weight = None if weight is None else F.avg_pool1d(weight.transpose(1, 2), 2).transpose(1, 2)
+            loss = loss + w * _l1(out, target, weight)
+        return loss
+
+    def _draw(self, batch: dict, step: int, gen: torch.Generator | None = None) -> tuple:
+        """(x, feature mask, one-hot given to the model, label indices kept for the classifier) of a batch; drawn once
+        per training step and shared by its phases."""
+        x = batch["features"]
+        key = (step, id(x))
+        if gen is None and self._drawn is not None and self._drawn[0] == key:
+            return self._drawn[1]
+        B, T, _ = x.shape
+        joints, root = draw_masks(B, T, self.skeleton, self.config.mask_probs, gen)
+        fmask = feature_mask(joints, root, self.skeleton).to(x.device)
+        labels = {k: torch.as_tensor(v).to(x.device).long() for k, v in (batch.get("labels") or {}).items()
+                  if k in self.config.label_kinds}
+        if gen is None:  # label dropout in training only
+            labels = {k: torch.where(torch.rand(B, device=x.device) < self.config.label_dropout, -1, v)
+                      for k, v in labels.items()}
+        out = (x, fmask, self.one_hot(labels, B), labels)
+        if gen is None:
+            self._drawn = (key, out)
+        return out
+
+    def _action_loss(self, seq: torch.Tensor, labels: dict) -> torch.Tensor:
+        """Cross-entropy of the classifier on (B, T, D) per label kind, where the label is known."""
+        logits = self.classifier(seq.transpose(1, 2))
+        loss, S = seq.new_zeros(()), self.config.label_slots
+        for i, kind in enumerate(self.config.label_kinds):
+            if kind in labels and (labels[kind] >= 0).any():
+                loss = loss + F.cross_entropy(logits[:, i * S:(i + 1) * S], labels[kind], ignore_index=-1)
+        return loss
+
+    def _critic_input(self, seq: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+        return torch.cat([seq.transpose(1, 2), onehot[:, :, None].expand(-1, -1, seq.shape[1])], 1)
+
+    def discriminator_step(self, batch: dict, step: int) -> tuple[torch.Tensor, dict]:
+        """Hinge loss of the discriminator on real windows against generated ones (composites, no gradient to the
+        generator), and the classifier's cross-entropy on the real windows."""
+        x, fmask, onehot, labels = self._draw(batch, step)
+        loss, logs = x.new_zeros(()), {}
+        if self.discriminator is not None:
+            with torch.no_grad():
+                fake = self._fake(x, fmask, onehot)
+            d_real = self.discriminator(self._critic_input(x, onehot))
+            d_fake = self.discriminator(self._critic_input(fake, onehot))
+            logs["d_real"], logs["d_fake"] = d_real.mean().detach(), d_fake.mean().detach()
+            loss = F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
+        if self.classifier is not None:
+            full = {k: v for k, v in (batch.get("labels") or {}).items() if k in self.config.label_kinds}
+            logs["action_real"] = self._action_loss(x, {k: torch.as_tensor(v).to(x.device).long()
+                                                        for k, v in full.items()})
+            loss = loss + logs["action_real"]
+        logs["loss"] = loss.detach()
+        return loss, {k: v.detach() for k, v in logs.items()}
+
+    def _fake(self, x, fmask, onehot) -> torch.Tensor:
+        """What the discriminator judges: the generative output (one-branch: the posterior's) as a composite."""
+        if self.config.branches == 2:
+            out = self.sample(x, fmask, onehot)
+        else:
+            feats, _, _ = self.prior(self._cond(x, fmask, onehot))
+            _, mu_q, logvar_q = self.posterior(self._cond(x, 1.0 - fmask, onehot))
+            z = mu_q + (0.5 * logvar_q).exp() * torch.randn_like(mu_q)
+            out = self._decode(z, feats, onehot)[0]
+        return fmask * x + (1.0 - fmask) * out
+
+    def generator_step(self, batch: dict, step: int) -> tuple[torch.Tensor, dict]:
+        """Reconstruction branch (z ~ q), generative branch (z ~ p), KL(q ‖ p), GAN and action losses."""
+        c = self.config
+        x, fmask, onehot, labels = self._draw(batch, step)
+        feats, mu_p, logvar_p = self.prior(self._cond(x, fmask, onehot))
+        _, mu_q, logvar_q = self.posterior(self._cond(x, 1.0 - fmask, onehot))
+        z_q = mu_q + (0.5 * logvar_q).exp() * torch.randn_like(mu_q)
+        rec = self._decode(z_q, feats, onehot)
+        logs = {"rec": self._appearance(rec, x, None), "kl": _kl(mu_q, logvar_q, mu_p, logvar_p),
+                "pos": _l1(self._positions(rec[0]), self._positions(x)),
+                "vel": _l1(rec[0].diff(dim=1), x.diff(dim=1))}
+        loss = logs["rec"] + c.pos_weight * logs["pos"] + c.vel_weight * logs["vel"] + c.beta * logs["kl"]
+        if c.branches == 2:
+            z_p = mu_p + (0.5 * logvar_p).exp() * torch.randn_like(mu_p)
+            gen = self._decode(z_p, feats, onehot)
+            logs["app_gen"] = self._appearance(gen, x, fmask)
+            loss = loss + logs["app_gen"]
+        else:
+            gen = rec
+        fake = fmask * x + (1.0 - fmask) * gen[0]
+        if self.discriminator is not None:
+            logs["gan"] = -self.discriminator(self._critic_input(fake, onehot)).mean()
+            loss = loss + c.gan_weight * logs["gan"]
+        if self.classifier is not None:
+            logs["action"] = self._action_loss(fake, labels)
+            loss = loss + c.action_weight * logs["action"]
+        logs = {k: v.detach() for k, v in logs.items()}
+        logs["loss"] = loss.detach()
+        return loss, logs
+
+    # ---- training ------------------------------------------------------------------------------------------------
+    def configure_optimizers(self, train_config) -> dict[str, torch.optim.Optimizer]:
+        """Adam β = (0, 0.99) at ``train_config.lr``: ``discriminator`` (discriminator + classifier; absent when
+        neither exists), then ``generator`` (encoders + decoder)."""
+        def adam(modules):
+            return torch.optim.Adam([p for m in modules for p in m.parameters()], lr=train_config.lr,
+                                    betas=(0.0, 0.99))
+
+        critics = [m for m in (self.discriminator, self.classifier) if m is not None]
+        phases = {"discriminator": adam(critics)} if critics else {}
+        phases["generator"] = adam([self.prior, self.posterior, self.decoder])
+        return phases
+
+    def training_step(self, batch: dict, step: int = 0, phase: str = "generator") -> tuple[torch.Tensor, dict]:
+        """One phase's loss (``discriminator`` or ``generator``) on ``batch["features"]`` (B, T, D) → (loss, logs)."""
+        if phase == "discriminator":
+            return self.discriminator_step(batch, step)
+        return self.generator_step(batch, step)
+
+    @torch.no_grad()
+    def validation_step(self, batch: dict) -> dict:
+        """Task-like validation on fixed masks (seed 0): ``loss`` is the error of the completion from the prior's
+        mean latent — L1 of the normalised features + ``pos_weight`` × joint positions (metres) — on the unobserved
+        entries; also the reconstruction branch's L1 and KL(q ‖ p)."""
+        c = self.config
+        x, fmask, onehot, _ = self._draw(batch, -1, torch.Generator().manual_seed(0))
+        out = self.sample(x, fmask, onehot, temperature=0.0)
+        miss = 1.0 - fmask
+        joints_missing = miss[..., :self.rot_dim:6, None]
+        logs = {"missing_l1": _l1(out, x, miss),
+                "missing_pos": _l1(self._positions(out), self._positions(x), joints_missing.expand(-1, -1, -1, 3)),
+                "observed_l1": _l1(out, x, fmask)}
+        feats, mu_p, logvar_p = self.prior(self._cond(x, fmask, onehot))
+        _, mu_q, logvar_q = self.posterior(self._cond(x, miss, onehot))
+        logs["rec"] = _l1(self._decode(mu_q, feats, onehot)[0], x)
+        logs["kl"] = _kl(mu_q, logvar_q, mu_p, logvar_p)
+        logs["loss"] = logs["missing_l1"] + c.pos_weight * logs["missing_pos"]
+        return logs
