@@ -243,7 +243,7 @@ def synthesize(method, out: str | Path, *, frames: int, fps: float, per_label: i
     for ok, message in checks:
         if not ok:
             raise MotionsynthError(message)
-    vocabulary = getattr(method, "vocabulary", None) or {}
+    vocabulary = method.vocabulary
     if count is not None:
         if labels or kind is not None or style is not None:
             raise MotionsynthError("--count writes unlabelled takes; for labelled ones use --per-label N with "

@@ -199,6 +199,7 @@ class Method(Protocol):
         params: the options it runs with (recorded beside its scores).
         skeleton: the skeleton it works on, or None for any skeleton (baselines).
         checkpoint_hash: the weights' sha256 for a learned method, else None.
+        vocabulary: the labels it is conditioned on, label kind → names (``{}``: it takes no label).
         needs_fit: True when it learns from data at run time (mean pose, nearest neighbour, the prior with
             ``init="nearest"``): then ``fit(motions)`` must be called first — the benchmark fits it on the train
             split.
@@ -208,6 +209,7 @@ class Method(Protocol):
     params: dict[str, Any]
     skeleton: Skeleton | None
     checkpoint_hash: str | None
+    vocabulary: dict[str, list[str]]
     needs_fit: bool
 
     def fit(self, motions: Iterable[Motion]) -> Any: ...

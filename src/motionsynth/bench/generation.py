@@ -58,16 +58,6 @@ def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def _conditional(method, kind: str, name: str, rest, mask) -> bool:
-    """Whether the generator takes labels: a one-sample probe with ``{kind: name}`` (a `MotionsynthError` about the
-    label means it does not)."""
-    try:
-        method.complete(rest, mask, label={kind: name}, n_samples=1, seed=0)
-    except MotionsynthError:
-        return False
-    return True
-
-
 def _foot_skate(motions, fps: float) -> float:
     pos = global_transforms(motions)[1]
     return float(np.asarray(M.foot_skating(pos, feet_joints(motions[0].skeleton), fps=fps, reduce=False)).mean())
@@ -107,13 +97,13 @@ def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress:
     if N < 2 or R < 1 or frames < rec.min_frames:
         raise MotionsynthError(f"generate needs samples_per_label ≥ 2, repetitions ≥ 1 and frames ≥ "
                                f"{rec.min_frames}; got {N}, {R}, {frames}")
-    vocab = getattr(method, "vocabulary", None)
-    names = [n for n in rec.labels[kind] if vocab is None or n in (vocab.get(kind) or [])]
+    vocab = method.vocabulary
+    conditional = kind in vocab
+    names = [n for n in rec.labels[kind] if not vocab or n in vocab.get(kind, [])]
     if not names:
         raise MotionsynthError(f"the generator knows none of the classifier's {kind} labels")
     rest = rest_motion(sk, frames, fps)
     mask = generate_mask(frames, len(sk))
-    conditional = _conditional(method, kind, names[0], rest, mask)
     total = N * len(names)
 
     # ---- real data: evaluation clips (reference set) and train clips ------------------------------------------------

@@ -140,7 +140,7 @@ _IDENTITY = np.array([0.0, 0.0, 0.0, 1.0])
 class _Unfitted:
     """The `tasks.Method` attributes of a baseline that learns nothing: any skeleton, no checkpoint, no fit."""
 
-    needs_fit, skeleton, checkpoint_hash = False, None, None
+    needs_fit, skeleton, checkpoint_hash, vocabulary = False, None, None, {}
 
     def fit(self, motions) -> _Unfitted:
         return self
@@ -313,7 +313,7 @@ def _quat_average(outer: np.ndarray) -> np.ndarray:
 
 
 class _Fitted:
-    needs_fit, skeleton, checkpoint_hash = True, None, None
+    needs_fit, skeleton, checkpoint_hash, vocabulary = True, None, None, {}
     grid: list[dict[str, Any]] = []  # nothing to tune
 
     def _require_fit(self, motion: Motion) -> None:

@@ -34,13 +34,14 @@ Solver = Callable[[np.ndarray, dict], tuple[np.ndarray, np.ndarray]]
 
 
 def attach(method, checkpoint, network: type, what: str) -> None:
-    """Give a learned method its checkpoint: ``ckpt``, ``model`` (in eval mode), ``skeleton`` and
-    ``checkpoint_hash``; a clear error unless the checkpoint's network is a ``network`` (``what`` names it)."""
+    """Give a learned method its checkpoint: ``ckpt``, ``model`` (in eval mode), ``skeleton``,
+    ``checkpoint_hash`` and ``vocabulary`` (none: a method conditioned on labels sets its own); a clear error unless the checkpoint's network is a ``network`` (``what`` names it)."""
     if not isinstance(checkpoint.model, network):
         raise MotionsynthError(f"{checkpoint.path or 'checkpoint'}: a {checkpoint.family} model; the {what} method "
                                f"needs a {network.__name__} network")
     method.ckpt, method.model = checkpoint, checkpoint.model.eval()
     method.skeleton, method.checkpoint_hash = checkpoint.skeleton, checkpoint.weights_hash
+    method.vocabulary = {}
 
 
 def feature_mask(mask: Mask, skeleton: Skeleton) -> np.ndarray:
