@@ -1,11 +1,13 @@
 """CPU speed of every task method: in-betweening one window, completion one window, denoising throughput.
 
-    .venv/bin/python scripts/bench_speed.py --data cache/bandai2 --prior runs/hmvae/best --meva runs/meva/best \
-        [--threads 1] [--repeats 3] [--frames 3000] [--json docs/bench/speed.json]
+    .venv/bin/python scripts/bench_speed.py --data cache/bandai2 [--prior runs/hmvae/best] [--meva runs/meva/best] \
+        [--cvae runs/cvae/best] [--tasks inbetween,complete,denoise] [--threads 1] [--repeats 3] [--frames 3000] \
+        [--json docs/bench/speed.json]
 
 - in-betweening: the first 65-frame test window, 10 context frames, a 45-frame gap, the target frame after it
-  (the harness's `inbetween` layout); zero-velocity, SLERP and the HM-VAE prior (its defaults: 50 + 100
-  iterations, 16 restarts).
+  (the harness's `inbetween` layout); zero-velocity, SLERP, the HM-VAE prior (its defaults: 50 + 100
+  iterations, 16 restarts) and the CVAE: one sample (its default 32 candidate latents, and 1), and batched — 64
+  samples of the window in one call, reported per sample.
 - completion: the first 64-frame test window with the lower body missing; mean pose, nearest neighbour (fitted on
   the train split first, fit time reported apart), the prior from sampled latents (100 + 200 iterations,
   64 restarts) and the prior from the retrieved completion (``init="nearest"``: 1 restart, no iterations; fitted
@@ -65,13 +67,18 @@ def long_sequence(cache, frames: int):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--prior", type=Path, required=True, help="HM-VAE checkpoint folder")
+    ap.add_argument("--prior", type=Path, help="HM-VAE checkpoint folder")
+    ap.add_argument("--cvae", type=Path, help="CVAE checkpoint folder")
     ap.add_argument("--meva", type=Path, help="MEVA checkpoint folder")
+    ap.add_argument("--tasks", default="inbetween,complete,denoise", help="comma-separated tasks to time")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--frames", type=int, default=3000)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    tasks = set(args.tasks.split(","))
+    if tasks - {"inbetween", "complete", "denoise"}:
+        ap.error(f"--tasks: choose from inbetween, complete, denoise; got {args.tasks}")
 
     import torch
 
@@ -96,27 +103,42 @@ def main() -> None:
 
     window = next(iter_clips(cache, split_windows(cache, "test", 65, 40, 1), 65))
     mask = inbetween_mask(65, J, context=10, gap=45)
-    prior_ckpt = load_checkpoint(args.prior)
-    prior = load_method(prior_ckpt)
+    task = "inbetween, one 65-frame window (45-frame gap)"
+    if "inbetween" not in tasks:
+        window = None
+    prior_ckpt = load_checkpoint(args.prior) if args.prior else None
+    prior = load_method(prior_ckpt) if prior_ckpt else None
     for name, m in (("zero-velocity", make_baseline("zero-velocity")), ("slerp", make_baseline("slerp")),
                     ("hmvae prior", prior)):
-        add("inbetween, one 65-frame window (45-frame gap)", name,
-            timed(lambda m=m: m.complete(window, mask, seed=0), args.repeats))
+        if m is not None and window is not None:
+            add(task, name, timed(lambda m=m: m.complete(window, mask, seed=0), args.repeats))
+    if args.cvae and window is not None:
+        batch = 64
+        for candidates in (32, 1):
+            cvae = load_method(args.cvae, candidates=candidates)
+            add(task, f"cvae, {candidates} candidates", timed(lambda m=cvae: m.complete(window, mask, seed=0),
+                                                              args.repeats))
+            seconds = timed(lambda m=cvae: m.complete(window, mask, n_samples=batch, seed=0), args.repeats)
+            add(task, f"cvae, {candidates} candidates, {batch} samples in one call (per sample)", seconds / batch)
+            rows[-1]["batch_seconds"] = round(seconds, 4)
 
-    window = next(iter_clips(cache, split_windows(cache, "test", 64, 40, 1), 64))
-    mask = joints_mask(64, sk, sk.groups["upper"])
-    methods = [("mean-pose", make_baseline("mean-pose")), ("nearest-neighbour", make_baseline("nearest-neighbour")),
-               ("hmvae prior", prior), ("hmvae prior, init nearest", load_method(prior_ckpt, init="nearest"))]
-    for name, m in methods:
-        fit_s = None
-        if m.needs_fit:
-            t0 = time.perf_counter()
-            fit_method(m, cache, None, 0)
-            fit_s = time.perf_counter() - t0
-        add("complete, one 64-frame window (lower body missing)", name,
-            timed(lambda m=m: m.complete(window, mask, seed=0), args.repeats))
-        if fit_s is not None:
-            rows[-1]["fit_seconds"] = round(fit_s, 1)
+    if prior is not None and "complete" in tasks:
+        window = next(iter_clips(cache, split_windows(cache, "test", 64, 40, 1), 64))
+        mask = joints_mask(64, sk, sk.groups["upper"])
+        methods = [("mean-pose", make_baseline("mean-pose")), ("nearest-neighbour", make_baseline("nearest-neighbour")),
+                   ("hmvae prior", prior), ("hmvae prior, init nearest", load_method(prior_ckpt, init="nearest"))]
+        for name, m in methods:
+            fit_s = None
+            if m.needs_fit:
+                t0 = time.perf_counter()
+                fit_method(m, cache, None, 0)
+                fit_s = time.perf_counter() - t0
+            add("complete, one 64-frame window (lower body missing)", name,
+                timed(lambda m=m: m.complete(window, mask, seed=0), args.repeats))
+            if fit_s is not None:
+                rows[-1]["fit_seconds"] = round(fit_s, 1)
+    if prior is None or "denoise" not in tasks:
+        return _write(args, rows, torch)
 
     seq = long_sequence(cache, args.frames)
     noisy = add_noise(seq, "mixed", 0)
@@ -129,7 +151,10 @@ def main() -> None:
     for name, m in methods:
         add(f"denoise, {seq.num_frames} frames (mixed noise)", name,
             timed(lambda m=m: m.complete(noisy, mask, seed=0), args.repeats), seq.num_frames, "frames_per_s")
+    _write(args, rows, torch)
 
+
+def _write(args, rows: list, torch) -> None:
     record = {"threads": args.threads, "repeats": args.repeats, "cpu": platform.processor() or platform.machine(),
               "torch": torch.__version__, "rows": rows}
     print("\n| task | method | wall s | frames/s |\n|---|---|---|---|")

@@ -300,3 +300,19 @@ def test_cli_model_skeleton_mismatch(cache, tmp_path, capsys):
                              cache.stats)
     code, _, err = _cli(capsys, "denoise", "--data", str(cache.path), "--model", str(folder))
     assert code == 2 and "different skeleton" in err
+
+
+def test_inbetween_samples_measure_diversity(cache, tmp_path):
+    """K samples per window: a deterministic method has no diversity and every sample scores alike; the CVAE's K
+    draws differ, and the best of K is never worse than their mean."""
+    from helpers import tiny_checkpoint
+
+    settings = {"gaps": [5], "samples": 3}
+    slerp = run_benchmark("inbetween", cache, "slerp", limit=2, progress=False, settings=settings)["results"][0]
+    assert slerp["samples"] == 3 and slerp["apd_cm"] == 0.0
+    assert slerp["l2p_samples"] == pytest.approx(slerp["l2p"]) == pytest.approx(slerp["l2p_best_of_k"])
+    ckpt = tiny_checkpoint(tmp_path / "cvae", "cvae", cache.skeleton, cache.stats)
+    cvae = run_benchmark("inbetween", cache, model=str(ckpt), limit=2, progress=False, settings=settings)["results"][0]
+    assert cvae["apd_cm"] > 0 and cvae["l2p_best_of_k"] <= cvae["l2p_samples"]
+    with pytest.raises(MotionsynthError, match="samples"):
+        run_benchmark("inbetween", cache, "slerp", limit=2, progress=False, settings={"samples": 0})

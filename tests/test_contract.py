@@ -129,10 +129,11 @@ def test_finish_keeps_observed_values_and_joins_them():
     from motionsynth.data.features import encode
 
     mask = keyframe_mask(32, len(sk), [0, 1, 31])
-    out = completion.finish(encode(other), m, mask)
+    out, again = completion.finish(np.stack([encode(other)] * 2), m, mask)  # (S, T, D) → S motions
+    assert np.array_equal(out.rotations, again.rotations)
     assert np.array_equal(out.rotations[mask.joints], m.rotations[mask.joints])
     assert np.array_equal(out.root_positions[mask.root], m.root_positions[mask.root])
-    gen = completion.finish(encode(other), m, generate_mask(32, len(sk)))  # nothing to pin: the features as they are
+    [gen] = completion.finish(encode(other)[None], m, generate_mask(32, len(sk)))  # nothing to pin: the features as they are
     assert gen.num_frames == 32 and np.isfinite(gen.rotations).all()
 
 

@@ -85,7 +85,7 @@ def method(run) -> CVAEMethod:
 def test_config_presets_and_checks():
     assert model_config("cvae", "paper").channels == [128, 256]
     assert model_config("cvae", "cpu").window == 64
-    for bad in ({"window": 36}, {"channels": [8]}, {"branches": 3}, {"mask_probs": {"nope": 1.0}}):
+    for bad in ({"window": 36}, {"channels": [8]}, {"branches": 3}, {"mask_probs": {"nope": 1.0}}, {"fill": "mean"}):
         with pytest.raises(ValueError):
             CVAEConfig(**bad)
     assert build_model("cvae", TINY_MODELS["cvae"](), make_skeleton()).variant == "cvae"
@@ -145,6 +145,22 @@ def test_sample_shapes_and_labels_condition():
     assert not torch.allclose(out, labelled)
     with pytest.raises(ValueError, match="label_slots"):
         model.one_hot({"content": torch.tensor([9] * 6)}, 6)
+
+
+@pytest.mark.parametrize("fill", ["interpolate", "zero"])
+def test_the_decoder_adds_to_the_fill(fill):
+    """With the decoder's output heads at zero, the completion is the fill itself: the interpolation of the observed
+    entries (``fill="interpolate"``, at every scale) or zero (the document's ``"zero"``)."""
+    from motionsynth.models.common import interpolate_gaps
+
+    model, x = tiny(fill=fill)
+    for head in model.decoder.heads:
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.zeros_(head.bias)
+    fmask = feature_mask(*draw_masks(6, 32, model.skeleton, {"keyframes": 1.0}), model.skeleton)
+    out = model.sample(x, fmask, temperature=0.0)
+    expected = interpolate_gaps(x, fmask) if fill == "interpolate" else torch.zeros_like(x)
+    assert torch.allclose(out, expected, atol=1e-6)
 
 
 def test_every_loss_is_finite_and_reaches_its_networks():
@@ -299,3 +315,30 @@ def test_generate_command_with_a_label(run, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main([*args[:-4], "--label", "content=jump"])
     assert e.value.code == 2 and "knows no content 'jump'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [
+    ["inbetween", "{clip}", "--keyframes", "0,39", "--label", "content=jump"],  # a label the checkpoint lacks
+    ["inbetween", "{clip}", "--keyframes", "0,39", "--label", "style=happy"],  # a kind it is not conditioned on
+    ["inbetween", "{clip}", "--keyframes", "0,39", "--samples", "0"],
+    ["inbetween", "{other}", "--keyframes", "0,39"],  # a clip of another skeleton
+    ["predict", "{clip}", "--given", "10", "--option", "candidates=0"],
+])
+def test_bad_input_through_the_commands_exits_2_without_output(run, tmp_path, capsys, args):
+    from motionsynth.cli import main
+    from motionsynth.io import save_motion
+
+    from helpers import biped_motion, biped_skeleton
+
+    clips = tmp_path / "in"
+    clips.mkdir()
+    save_motion(make_motion(make_skeleton(), 40, seed=3), clips / "clip.bvh")
+    save_motion(biped_motion(biped_skeleton(), 40), clips / "other.bvh")
+    files = {"clip": str(clips / "clip.bvh"), "other": str(clips / "other.bvh")}
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SystemExit) as e:
+        main([a.format(**files) for a in args] + ["--model", str(run / "model"), "-o", str(out / "o.bvh")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "error:" in err and len(err.strip().splitlines()) == 1, err
+    assert list(out.iterdir()) == []

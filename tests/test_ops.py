@@ -75,3 +75,21 @@ def test_crossfade_of_identical_windows_is_the_identity(T, W, overlap):
     out = ops.crossfade(np.zeros_like(x), windows, starts, weights)
     np.testing.assert_allclose(out[:T], x[:T], atol=1e-12)
     assert starts[-1] + W == max(T, W) and (np.diff(starts) <= W - overlap).all()
+
+
+def test_interpolate_gaps_fills_each_column_from_its_observations():
+    import torch
+
+    from motionsynth.models.common import interpolate_gaps
+
+    x = torch.randn(2, 7, 3)
+    m = torch.zeros(2, 7, 3, dtype=torch.bool)
+    m[:, [1, 4], 0] = True  # column 0: seen at frames 1 and 4
+    m[:, 5, 1] = True  # column 1: seen once; column 2: never
+    out = interpolate_gaps(x, m)
+    assert torch.equal(out[m], x[m])
+    a, b = x[:, 1, 0], x[:, 4, 0]
+    assert torch.allclose(out[:, 2, 0], a + (b - a) / 3) and torch.allclose(out[:, 3, 0], a + 2 * (b - a) / 3)
+    assert torch.allclose(out[:, 0, 0], a) and torch.allclose(out[:, 6, 0], b)  # held outside
+    assert torch.allclose(out[:, :, 1], x[:, 5:6, 1].expand(-1, 7))
+    assert (out[:, :, 2] == 0).all()

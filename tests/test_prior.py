@@ -180,6 +180,26 @@ def test_interpolation_init_starts_from_the_encoded_interpolation(ckpt, skeleton
         PriorMethod(ckpt, init="zeros")
 
 
+def test_model_init_starts_from_another_methods_completion(ckpt, skeleton, tmp_path):
+    """init="model": restart 0 decodes the encoder's mean of ``init_model``'s completion; a path given to
+    `load_method` is loaded as that method (here a tiny CVAE on the same skeleton)."""
+    from helpers import tiny_checkpoint
+
+    m = make_motion(skeleton, 32, seed=15)
+    mask = keyframe_mask(32, len(skeleton), [0, 1, 20, 31])
+    cvae = tiny_checkpoint(tmp_path / "cvae", "cvae", skeleton, ckpt.stats)
+    method = load_method(ckpt, init="model", init_model=str(cvae), restarts=1, phase1_iters=0, phase2_iters=0,
+                         pin_rotations=False)
+    assert method.init_model.name == "cvae" and method.options()["init_model"].startswith("cvae ")
+    out = method.complete(m, mask, seed=5)[0]
+    rot = _decoded_posterior_mean(ckpt, method.init_model.complete(m, mask, seed=0)[0])
+    body = [j for j in range(len(skeleton)) if j != skeleton.root and j not in skeleton.ancestors(skeleton.root)]
+    assert same_rotations(out.rotations[~mask.frames][:, body], rot[~mask.frames][:, body], atol=1e-4)
+    for bad in ({"init": "model"}, {"init_model": method.init_model}):
+        with pytest.raises(MotionsynthError, match="init_model"):
+            PriorMethod(ckpt, **bad)
+
+
 def test_nearest_init_projects_the_retrieved_completion(ckpt, skeleton):
     """init="nearest" (fitted first): with the defaults of completion (1 restart, no iterations) the missing joints
     are the decoded posterior mean of the nearest-neighbour fill; more samples are posterior draws, best first."""

@@ -11,7 +11,7 @@ import pytest
 
 from motionsynth.cli import main
 from motionsynth.errors import MotionsynthError
-from motionsynth.synthesize import MANIFEST, label_targets, plan_takes, synthesize, take_seed
+from motionsynth.synthesize import MANIFEST, label_targets, plan_takes, read_manifest, synthesize, take_seed
 from motionsynth.tasks import Completion, check_label
 
 from helpers import LABELS, biped_motion, biped_skeleton, feature_batch, tiny_checkpoint
@@ -353,3 +353,105 @@ def test_command_with_a_cvae_checkpoint(tmp_path, capsys):
                             tmp_path / "bad", "--no-progress")
         assert code == 2 and match in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "bad").exists()
+
+
+# ---- several processes (shards) --------------------------------------------------------------------------------------
+def test_two_shards_write_what_one_process_writes(tmp_path):
+    """Rank r of 2 writes the takes r::2 and lists them in its own partial manifest; rank 0 merges: the files and the
+    manifest of one process, whichever rank runs first (here one after the other, the barrier a no-op)."""
+    kw = dict(frames=36, fps=30.0, per_label=3, seed=1, batch_size=2)
+    full = tmp_path / "full"
+    synthesize(FakeConditional(), full, **kw)
+
+    ranks_first = tmp_path / "a"  # rank 1 first: rank 0 merges both lists at the end
+    gens = [FakeConditional(), FakeConditional()]
+    one = synthesize(gens[1], ranks_first, shard=(1, 2), **kw)
+    assert one["written"] == 4 and not (ranks_first / MANIFEST).exists()
+    assert sorted(p.name for p in ranks_first.glob(".manifest-rank*.csv")) == [".manifest-rank1.csv"]
+    zero = synthesize(gens[0], ranks_first, shard=(0, 2), **kw)
+    assert zero["written"] == 5 and zero["kept"] == 4 and zero["rejected"] == 0  # rank 1 ran before: kept here
+    assert len(gens[0].calls) == 5 and not {s for _, s in gens[0].calls} & {s for _, s in gens[1].calls}
+    assert _files(ranks_first) == _files(full)  # no partial manifest left, the same bytes
+
+    zero_first = tmp_path / "b"  # rank 0 first: its manifest lacks rank 1's takes until the next merge
+    synthesize(FakeConditional(), zero_first, shard=(0, 2), **kw)
+    synthesize(FakeConditional(), zero_first, shard=(1, 2), **kw)
+    assert len(_rows(zero_first)) == 5 and (zero_first / ".manifest-rank1.csv").is_file()
+    gen = FakeConditional()
+    merged = synthesize(gen, zero_first, **kw)  # a rerun with one process: nothing to write, the lists merged
+    assert merged["written"] == 0 and merged["kept"] == 9 and not gen.calls
+    assert _files(zero_first) == _files(full)
+    with pytest.raises(MotionsynthError, match="shard must be"):
+        synthesize(FakeConditional(), tmp_path / "c", shard=(2, 2), **kw)
+
+
+def test_resume_after_a_killed_shard(tmp_path):
+    """A rank killed between two updates of its list (manifest.csv absent, or stale): a rerun with one process or
+    with two completes the dataset without writing any take twice."""
+    kw = dict(frames=36, fps=30.0, per_label=3, seed=1, batch_size=2)
+    full = tmp_path / "full"
+    synthesize(FakeConditional(), full, **kw)
+
+    def interrupt(done, total):
+        if done >= 2:
+            raise KeyboardInterrupt
+
+    def killed_rank_1(out):
+        with pytest.raises(KeyboardInterrupt):
+            synthesize(FakeConditional(), out, shard=(1, 2), on_batch=interrupt, **kw)
+        assert len(read_manifest(out / ".manifest-rank1.csv")) == 2
+        (out / ".walk_0001.k9x2ab.bvh").write_text("HIERARCHY\n")  # temporaries: a take's, the list's
+        (out / "..manifest-rank1.q1w2e3.csv").write_text("name,fi")
+
+    absent = tmp_path / "absent"
+    killed_rank_1(absent)
+    assert not (absent / MANIFEST).exists()
+    gen = FakeConditional()
+    again = synthesize(gen, absent, **kw)
+    assert again["kept"] == 2 and again["written"] == 7 and len(gen.calls) == 7
+    assert _files(absent) == _files(full)
+
+    stale = tmp_path / "stale"
+    synthesize(FakeConditional(), stale, shard=(0, 2), **kw)  # rank 0 done and merged: manifest.csv lacks rank 1's
+    killed_rank_1(stale)
+    gens = [FakeConditional(), FakeConditional()]
+    synthesize(gens[1], stale, shard=(1, 2), **kw)
+    done = synthesize(gens[0], stale, shard=(0, 2), **kw)
+    assert len(gens[1].calls) == 2 and not gens[0].calls and done["kept"] == 9 and done["written"] == 0
+    assert _files(stale) == _files(full)
+
+
+def test_command_device_errors(hmvae, tmp_path, capsys):
+    import torch
+
+    bad = [(["--devices", "0"], "--devices must be at least 1, got 0"),
+           (["--num-nodes", "0"], "--num-nodes must be at least 1, got 0"),
+           (["--accelerator", "abacus"], "cannot set up synthesis with devices=1, num_nodes=1, accelerator='abacus'")]
+    if not torch.cuda.is_available():
+        bad.append((["--accelerator", "gpu"], "accelerator='gpu'"))
+    for extra, match in bad:
+        code, _, err = _cli(capsys, "synthesize", "--model", hmvae[0], "--count", "2", "--out", tmp_path / "x",
+                            "--no-progress", *extra)
+        assert code == 2 and match in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert not (tmp_path / "x").exists()
+
+
+def test_command_two_processes(tmp_path, capsys):
+    """A real run of two processes on the CPU (Lightning's launcher re-runs ``python -m motionsynth …`` for rank 1):
+    the takes and the manifest of one process, printed once."""
+    import subprocess
+    import sys
+
+    sk = biped_skeleton()
+    _, stats = feature_batch(sk, n=4, T=32)
+    model = tiny_checkpoint(tmp_path / "cvae", "cvae", sk, stats)
+    (model / "labels.json").write_text(json.dumps(LABELS))
+    args = ["synthesize", "--model", model, "--per-label", "3", "--no-progress", "--accelerator", "cpu",
+            "--batch-size", "2"]
+    code, _, err = _cli(capsys, *args, "--out", tmp_path / "one")
+    assert code == 0, err
+    proc = subprocess.run([sys.executable, "-m", "motionsynth", *map(str, args), "--out", str(tmp_path / "two"),
+                           "--devices", "2"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Starting with 2 processes" in proc.stderr and proc.stdout.count("wrote 9 takes") == 1, proc.stdout
+    assert _files(tmp_path / "two") == _files(tmp_path / "one")

@@ -332,3 +332,56 @@ def test_ema_weights_are_exported_and_resume(tmp_path):
                     resume=True)
     again = load_file(str(resumed / "weights.safetensors"))
     assert all(torch.allclose(ema_w[k], again[k], atol=1e-6) for k in ema_w)
+
+
+def test_hold_out_on_the_command_line_and_in_a_config_file():
+    forms = (["train.hold_out.content=[run,raise-up-*]"], ["train.hold_out={content: [run, raise-up-*]}"])
+    for argv in forms:
+        over = parse_key_values(argv, "--set", nested=True)
+        assert over == {"train": {"hold_out": {"content": ["run", "raise-up-*"]}}}
+        assert resolve_config("hmvae", None, None, over)[0].hold_out == {"content": ["run", "raise-up-*"]}
+    file_config = {"train": {"hold_out": {"content": ["walk"]}}}
+    assert resolve_config("hmvae", None, file_config, over)[0].hold_out == {"content": ["run", "raise-up-*"]}
+    assert resolve_config("hmvae")[0].hold_out is None
+
+
+class _Takes(L.Callback):
+    """Records the takes of every training and validation batch."""
+
+    def __init__(self):
+        self.train, self.val = set(), set()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.train |= {int(t) for t in batch["take"]}
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        self.val |= {int(t) for t in batch["take"]}
+
+
+def test_hold_out_leaves_takes_out_of_train_and_val_and_is_saved(tmp_path):
+    cache = FakeCache(takes=8)
+    cache.takes[6].split = "val"  # train: takes 0-5 (styles a, b, a, …); val: 6 (a, held out) and 7 (b)
+    seen = _Takes()
+    over = {"train": {**TINY["train"], "steps": 4, "hold_out": {"style": "a"}}, "model": TINY["model"]}
+    folder = train("hmvae", "synthetic", tmp_path / "run", overrides=over, cache=cache, progress=False,
+                   callbacks=[seen])
+    assert seen.train == {1, 3, 5} and seen.val == {7}
+    for path in (tmp_path / "run" / "config.yaml", folder / "config.yaml"):
+        assert yaml.safe_load(path.read_text())["train"]["hold_out"] == {"style": ["a"]}
+    bad = {"train": {**over["train"], "hold_out": {"style": ["c*"]}}, "model": TINY["model"]}
+    with pytest.raises(MotionsynthError, match="train.hold_out: style pattern 'c\\*' matches no style label"):
+        train("hmvae", "synthetic", tmp_path / "bad", overrides=bad, cache=cache, progress=False)
+
+
+def test_hold_out_must_include_the_mirrors_of_held_out_actions(tmp_path):
+    cache = FakeCache()
+    cache.label_names = {"style": ["wave-left", "wave-right"]}
+    for i, t in enumerate(cache.takes):
+        t.labels = {"style": ["wave-left", "wave-right"][i % 2]}
+    over = {"train": {**TINY["train"], "steps": 2, "val_every": 0, "hold_out": {"style": ["wave-left"]},
+                      "augment": {"p_mirror": 0.5, "speed_range": None}}, "model": TINY["model"]}
+    with pytest.raises(MotionsynthError, match="turns the kept style labels wave-right into held-out ones"):
+        train("hmvae", "synthetic", tmp_path / "run", overrides=over, cache=cache, progress=False)
+    over["train"]["hold_out"] = {"style": ["wave-*"]}
+    with pytest.raises(MotionsynthError, match="no training windows .* once train.hold_out is left out"):
+        train("hmvae", "synthetic", tmp_path / "run", overrides=over, cache=cache, progress=False)

@@ -184,7 +184,8 @@ def load_method(checkpoint: Checkpoint | str | os.PathLike, device: str | torch.
     Args:
         checkpoint: a checkpoint folder (loaded on ``device``) or an already loaded `Checkpoint`.
         options: keyword options of the family's method (e.g. ``restarts=16`` for the prior, ``overlap=16`` for
-            MEVA).
+            MEVA). An option named ``*_model`` given as a path is another model the method uses (e.g. the prior's
+            ``init_model``): it is loaded here, through this same door, as a `tasks.Method` on ``device``.
     Raises:
         `MotionsynthError` for a component or evaluator family, an unknown family or an unknown option.
     """
@@ -194,6 +195,8 @@ def load_method(checkpoint: Checkpoint | str | os.PathLike, device: str | torch.
     if spec.method is None:
         raise MotionsynthError(where + (spec.help or f"the {spec.name} family has no task method; methods exist for "
                                                      f"{', '.join(names('method'))}"))
+    options = {k: load_method(v, device) if k.endswith("_model") and isinstance(v, (str, os.PathLike)) else v
+               for k, v in options.items()}
     try:
         inspect.signature(spec.method).bind(ckpt, **options)
     except TypeError as e:  # an option the method does not take

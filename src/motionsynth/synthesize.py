@@ -25,6 +25,14 @@ written again — identically). Nothing is duplicated. A folder holding another 
 ``model_hash``), a manifest written with another ``--seed``, ``--frames`` or ``--format``, or a non-empty folder
 without a manifest is refused before anything is written.
 
+Several processes (``shard=(rank, world)``; the command's ``--devices N --num-nodes M`` through Lightning Fabric).
+Rank r of W writes the planned takes r, r + W, r + 2W, … that are not done yet; a take's seed does not depend on who
+writes it, so the files are those of a single-process run. Only rank 0 writes ``manifest.csv``: every rank lists its
+takes done in its own ``.manifest-rank<r>.csv`` (rewritten atomically after every batch), and rank 0 merges these into
+``manifest.csv`` after a ``barrier`` at the end and removes them. A rerun (with any number of processes) counts a
+take listed in ``manifest.csv`` *or* in a rank's list, and on disk, as done; rank 0 removes the temporaries and
+merges the lists left by a killed run before the others start writing.
+
 Filtering by a classifier (optional, ``classifier`` + ``min_prob``). A take is kept only if the classifier
 (`bench.recognition.Recognizer`) gives its label — every kind of it — a probability of at least ``min_prob`` (the
 smallest over the kinds is recorded in the manifest's ``probability`` column); otherwise the take is drawn again
@@ -175,6 +183,38 @@ def _write_manifest(path: Path, rows: dict[str, dict], kinds: list[str]) -> None
 
 
 _TEMP = re.compile(r"^\.(.+)\.[^.]+\.(bvh|npz|csv)$")  # io.atomic's temporaries: .STEM.XXXXXXXX.SUFFIX
+_PARTIAL = re.compile(r"^\.manifest-rank[0-9]+\.csv$")  # a rank's own list of its takes (several processes)
+
+
+def _partial(out: Path, rank: int) -> Path:
+    return out / f".manifest-rank{rank}.csv"
+
+
+def _read_rows(out: Path) -> tuple[list[dict], list[Path]]:
+    """The rows of ``manifest.csv`` and of the ranks' lists (each take once), and those lists' paths."""
+    partials = sorted(p for p in out.iterdir() if _PARTIAL.match(p.name) and p.is_file()) if out.is_dir() else []
+    rows = {}
+    for path in [out / MANIFEST, *partials]:
+        if path.is_file():
+            rows.update({r["name"]: r for r in read_manifest(path)})
+    return list(rows.values()), partials
+
+
+def _kinds(targets: list, rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys([k for t in targets if t for k in t]
+                              + [c for r in rows for c in r if c not in ("name", *MANIFEST_COLUMNS)]))
+
+
+def _merge(out: Path, targets: list, force: bool = False) -> dict[str, dict]:
+    """Rank 0: ``manifest.csv`` rewritten with every listed take that is on disk, the ranks' lists removed; the takes
+    done. Writes only when something changed (or ``force``)."""
+    rows, partials = _read_rows(out)
+    kept = {r["name"]: r for r in rows if (out / r["file"]).is_file()}
+    if force or partials or len(kept) != len(rows) or not (out / MANIFEST).is_file():
+        _write_manifest(out / MANIFEST, kept, _kinds(targets, rows))
+    for p in partials:
+        p.unlink()
+    return kept
 
 
 def _check_folder(out: Path, rows: list[dict], takes: list[Take], model_hash: str, frames: int, fmt: str,
@@ -182,7 +222,7 @@ def _check_folder(out: Path, rows: list[dict], takes: list[Take], model_hash: st
     """Refuse, before writing anything, a folder this run must not write into."""
     manifest = out / MANIFEST
     if not rows and not manifest.is_file() and out.is_dir():
-        other = [p.name for p in out.iterdir() if not _TEMP.match(p.name)]
+        other = [p.name for p in out.iterdir() if not (_TEMP.match(p.name) or _PARTIAL.match(p.name))]
         if other:
             raise MotionsynthError(f"{out} is not empty and holds no {MANIFEST} (it has {other[0]}"
                                    f"{' …' if len(other) > 1 else ''}); write into a new or empty folder")
@@ -210,7 +250,8 @@ def synthesize(method, out: str | Path, *, frames: int, fps: float, per_label: i
                style: str | None = None, seed: int = 0, fmt: str = "bvh", batch_size: int = 16,
                model_hash: str | None = None, who: str | None = None, progress: bool = False,
                classifier=None, min_prob: float = 0.5, max_tries: int = 10,
-               on_batch: Callable[[int, int], None] | None = None) -> dict:
+               on_batch: Callable[[int, int], None] | None = None, shard: tuple[int, int] = (0, 1),
+               barrier: Callable[[], None] = lambda: None) -> dict:
     """Write a synthetic dataset into ``out`` (see the module's docstring); resume what is there.
 
     Args:
@@ -225,9 +266,14 @@ def synthesize(method, out: str | Path, *, frames: int, fps: float, per_label: i
         model_hash: recorded in the manifest (default ``method.checkpoint_hash``); who: the generator in messages.
         classifier: a `bench.recognition.Recognizer` to filter takes by (``min_prob``, ``max_tries``), or None.
         on_batch: called with (takes written so far, takes to write) after every manifest update.
+        shard: ``(rank, world size)`` of this process among those writing ``out`` together: it writes the takes
+            ``rank::world`` of the plan and lists them in its own ``.manifest-rank<r>.csv``; rank 0 writes
+            ``manifest.csv`` (the progress bar is rank 0's too).
+        barrier: waits for every process (e.g. ``Fabric.barrier``); the default does nothing (one process).
     Returns:
         ``{"out", "manifest", "takes", "written", "kept", "rejected", "labels"}`` — takes planned, written now,
-        already there, and (classifier filtering) given up after ``max_tries`` draws.
+        already there, and (classifier filtering) given up after ``max_tries`` draws; with several processes
+        ``written`` and ``rejected`` count every rank's on rank 0, this rank's own on the others.
     """
     out = Path(out)
     who = who or f"the {getattr(method, 'name', 'generator')} model"
@@ -264,59 +310,81 @@ def synthesize(method, out: str | Path, *, frames: int, fps: float, per_label: i
     if out.exists() and not out.is_dir():
         raise MotionsynthError(f"{out} is a file; --out is a folder")
 
+    rank, world = shard
+    if not 0 <= rank < world:
+        raise MotionsynthError(f"shard must be (rank, world size) with 0 <= rank < world size, got {shard}")
     manifest = out / MANIFEST
-    rows = read_manifest(manifest) if manifest.is_file() else []
+    rows, _ = _read_rows(out)
     tries = max_tries if classifier is not None else 1
     start = rest_motion(method.skeleton, frames, float(fps))
     if classifier is not None:
         classifier.check_motion(start, what=f"{who}'s motion")
     _check_folder(out, rows, takes, model_hash, frames, fmt, seed, max_tries)
-    out.mkdir(parents=True, exist_ok=True)
-    for p in out.iterdir():  # temporaries of a killed run
-        if _TEMP.match(p.name) and p.is_file():
-            p.unlink()
     kept = {r["name"]: r for r in rows if (out / r["file"]).is_file()}
-    kinds = list(dict.fromkeys([k for t in targets if t for k in t]
-                               + [c for r in rows for c in r if c not in ("name", *MANIFEST_COLUMNS)]))
-    todo = [t for t in takes if t.name not in kept]
-    if len(kept) != len(rows) or not manifest.is_file():
-        _write_manifest(manifest, kept, kinds)
+    barrier()  # every rank has read the folder before rank 0 changes it
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        for p in out.iterdir():  # temporaries of a killed run
+            if _TEMP.match(p.name) and p.is_file():
+                p.unlink()
+        _merge(out, targets)
+    barrier()  # … and before any rank writes
+    out.mkdir(parents=True, exist_ok=True)
+    kinds = _kinds(targets, rows)
+    before = sum(t.name in kept for t in takes)
+    mine = takes[rank::world]
+    todo = [t for t in mine if t.name not in kept]
+    # one process: manifest.csv itself; several: each rank its own list (its takes done), merged by rank 0 at the end
+    listed, listing = (kept, manifest) if world == 1 else ({t.name: kept[t.name] for t in mine if t.name in kept},
+                                                           _partial(out, rank))
 
     mask = generate_mask(frames, len(method.skeleton))
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(takes), initial=len(takes) - len(todo), desc="synthesize", unit="take",
-               disable=not progress, leave=False)
+    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="synthesize", unit="take",
+               disable=not progress or rank != 0, leave=False)
     written = rejected = 0
     try:
         for b in range(0, len(todo), batch_size):
             for take in todo[b:b + batch_size]:
                 bar.update(1)
-                for attempt in range(tries):
-                    take_s = take_seed(seed, take.label, take.index, attempt)
-                    [motion] = method.complete(start, mask, label=take.label, n_samples=1, seed=take_s).samples
-                    prob = None if classifier is None else _probability(classifier, motion, take.label)
-                    if prob is None or prob >= min_prob:
-                        break
-                else:
+                drawn = _draw(method, start, mask, take, seed, tries, classifier, min_prob)
+                if drawn is None:
                     rejected += 1
                     continue
-                motion.name = take.name
-                motion.labels = dict(take.label or {})
+                motion, take_s, prob = drawn
                 file = f"{take.name}.{fmt}"
                 save_motion(motion, out / file)
-                kept[take.name] = {"name": take.name, "file": file, **(take.label or {}), "seed": str(take_s),
-                                   "frames": str(frames), "model_hash": model_hash,
-                                   **({} if prob is None else {"probability": f"{prob:.4f}"})}
+                listed[take.name] = {"name": take.name, "file": file, **(take.label or {}), "seed": str(take_s),
+                                     "frames": str(frames), "model_hash": model_hash,
+                                     **({} if prob is None else {"probability": f"{prob:.4f}"})}
                 written += 1
-            _write_manifest(manifest, kept, kinds)
+            _write_manifest(listing, listed, kinds)
             if on_batch is not None:
                 on_batch(written, len(todo))
     finally:
         bar.close()
+    if world > 1:
+        barrier()  # every rank has written its takes and its list
+        if rank == 0:
+            done = _merge(out, targets, force=True)
+            written = sum(t.name in done for t in takes) - before
+            rejected = len(takes) - before - written
     return {"out": str(out), "manifest": str(manifest), "takes": len(takes), "written": written,
-            "kept": len(takes) - len(todo), "rejected": rejected, "labels": [_text(t) if t else "" for t in targets]}
+            "kept": before, "rejected": rejected, "labels": [_text(t) if t else "" for t in targets]}
 
+
+def _draw(method, start, mask, take: Take, seed: int, tries: int, classifier, min_prob: float):
+    """A take's motion, the seed it was drawn with and (filtering) its probability; None: no draw accepted."""
+    for attempt in range(tries):
+        take_s = take_seed(seed, take.label, take.index, attempt)
+        [motion] = method.complete(start, mask, label=take.label, n_samples=1, seed=take_s).samples
+        prob = None if classifier is None else _probability(classifier, motion, take.label)
+        if prob is None or prob >= min_prob:
+            motion.name = take.name
+            motion.labels = dict(take.label or {})
+            return motion, take_s, prob
+    return None
 
 def _probability(classifier, motion, label: dict) -> float:
     """The classifier's probability of ``label`` for ``motion``: the smallest over the label's kinds."""

@@ -68,6 +68,7 @@ from .checkpoint import default_card, save_checkpoint
 from .config import deep_merge
 from .data.augment import Augment
 from .data.cache import MotionCache
+from .data.selection import check_label_filter, matches
 from .data.windows import WindowDataset
 from .errors import MotionsynthError
 from .io.atomic import atomic_open
@@ -96,6 +97,9 @@ class TrainConfig:
         times faster than 2 (spinning threads wait on each other), hence the ``cpu`` preset's 1.
     ema: decay of an exponential moving average of the weights, updated after every step (0: off). When on, the
         average is what validation scores and what ``model/`` and ``best/`` hold (`EMA`); diffusion models use it.
+    hold_out: None / {} for none, else a label filter ``{kind: [glob patterns]}`` (`data.selection`): the takes
+        that match are left out of the train AND val windows — whole actions unseen in training (the unseen-actions
+        protocol: score them with ``motionsynth bench --only``). E.g. ``--set 'train.hold_out.content=[run,raise-up-*]'``.
     """
 
     steps: int = 6000
@@ -123,6 +127,7 @@ class TrainConfig:
     log_every: int = 10
     threads: int = 0
     ema: float = 0.0
+    hold_out: dict | None = None
 
     @classmethod
     def preset(cls, name: str) -> TrainConfig:
@@ -530,10 +535,20 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
     augment = None
     if c.augment:
         augment = Augment(**c.augment)
-    train_set = WindowDataset(cache, "train", c.window, c.stride, augment=augment, seed=c.seed)
+    c.hold_out = check_label_filter(c.hold_out, cache.label_names, "train.hold_out") or None
+    if c.hold_out and augment is not None and augment.p_mirror > 0:  # a mirrored kept take must not be held out
+        mirrored = augment.with_labels(dict(cache.label_names)).label_map
+        for kind, pats in c.hold_out.items():
+            leak = sorted(n for n, m in mirrored[kind].items() if matches(m, pats) and not matches(n, pats))
+            if leak:
+                raise MotionsynthError(f"train.hold_out: mirroring (train.augment) turns the kept {kind} labels "
+                                       f"{', '.join(leak)} into held-out ones; hold them out too")
+    train_set = WindowDataset(cache, "train", c.window, c.stride, augment=augment, seed=c.seed, exclude=c.hold_out)
     if len(train_set) == 0:
-        raise MotionsynthError(f"no training windows of {c.window} frames in {data} (train split too short)")
-    val_set = WindowDataset(cache, "val", c.window, c.window // 2 or 1, seed=c.seed) if c.val_every else None
+        raise MotionsynthError(f"no training windows of {c.window} frames in {data} (train split too short"
+                               f"{' once train.hold_out is left out' if c.hold_out else ''})")
+    val_set = WindowDataset(cache, "val", c.window, c.window // 2 or 1, seed=c.seed,
+                            exclude=c.hold_out) if c.val_every else None
     if val_set is not None and len(val_set) == 0:
         val_set = None
 

@@ -10,6 +10,7 @@ from typing import Iterator
 import numpy as np
 
 from ..data.cache import MotionCache
+from ..data.selection import select_takes
 from ..data.windows import windows
 from ..errors import MotionsynthError
 from ..kinematics import fk
@@ -38,11 +39,15 @@ def select(wins: np.ndarray, limit: int | None) -> np.ndarray:
     return wins[np.unique(np.linspace(0, len(wins) - 1, limit).round().astype(np.int64))]
 
 
-def split_windows(cache, split: str, length: int, stride: int, limit: int | None = None) -> np.ndarray:
-    """(K, 2) (take, start) windows of ``split``, at most ``limit`` (evenly spaced); an error when there are none."""
-    wins = np.asarray(windows(cache, split, length, stride)).reshape(-1, 2)
+def split_windows(cache, split: str, length: int, stride: int, limit: int | None = None,
+                  only: dict | None = None) -> np.ndarray:
+    """(K, 2) (take, start) windows of ``split`` — of its takes matching the label filter ``only``
+    (``{kind: [glob patterns]}``, `data.selection`), if given — at most ``limit`` (evenly spaced over those); an error
+    when there are none."""
+    wins = np.asarray(windows(cache, split, length, stride, include=only)).reshape(-1, 2)
     if len(wins) == 0:
-        raise MotionsynthError(f"no {split} take is long enough for windows of {length} frames")
+        which = f"{split} take matching --only {_only_text(only)}" if only else f"{split} take"
+        raise MotionsynthError(f"no {which} is long enough for windows of {length} frames")
     wins = wins[np.lexsort((wins[:, 1], wins[:, 0]))]
     return select(wins, limit)
 
@@ -58,12 +63,19 @@ def iter_clips(cache, wins: np.ndarray, length: int, progress: bool = False, des
         yield motion[int(start):int(start) + length]
 
 
-def split_takes(cache, split: str, limit: int | None = None) -> np.ndarray:
-    """Indices of the takes of ``split`` (at most ``limit``, evenly spaced)."""
-    idx = np.asarray(cache.split(split), dtype=np.int64)
+def split_takes(cache, split: str, limit: int | None = None, only: dict | None = None) -> np.ndarray:
+    """Indices of the takes of ``split`` matching the label filter ``only`` if given (at most ``limit``, evenly
+    spaced)."""
+    idx = np.asarray(select_takes(cache, split, include=only), dtype=np.int64)
     if len(idx) == 0:
-        raise MotionsynthError(f"the cache has no {split} takes")
+        raise MotionsynthError(f"the cache has no {split} takes" + (f" matching --only {_only_text(only)}"
+                                                                  if only else ""))
     return select(idx, limit)
+
+
+def _only_text(only: dict) -> str:
+    """``{"content": ["run", "raise-up-*"]}`` → ``content=run,raise-up-*`` (the command line's form)."""
+    return " ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in only.items())
 
 
 def global_transforms(motions: list[Motion], chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,8 @@ Protocol (settings of `DEFAULT_SETTINGS["generate"]`, all recorded):
 
 - ``kind``: the label kind the generator is asked for (default: the classifier's first kind); ``frames``: clip
   length (default: the generator's window — its method's ``window`` — else the classifier's window W).
+- ``only`` (``--only``, the unseen-actions protocol): the real evaluation clips are those of the takes matching the
+  label filter, and when it names ``kind`` only the matching names are asked for.
 - For each of ``repetitions`` repetitions r and every name n of that kind (the names both the classifier and the
   generator know): ``samples_per_label`` samples asked for ``{kind: n}``, seeded by (seed, r, n).
 - Per repetition: **accuracy** (per label and over all samples): the fraction of samples whose most probable name
@@ -37,6 +39,7 @@ import numpy as np
 
 from .. import metrics as M
 from ..data.features import encode
+from ..data.selection import matches
 from ..errors import MotionsynthError
 from ..ops import rest_motion
 from ..tasks import generate_mask
@@ -99,16 +102,19 @@ def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress:
                                f"{rec.min_frames}; got {N}, {R}, {frames}")
     vocab = method.vocabulary
     conditional = kind in vocab
-    names = [n for n in rec.labels[kind] if not vocab or n in vocab.get(kind, [])]
+    only = s.get("only") or {}
+    names = [n for n in rec.labels[kind] if (not vocab or n in vocab.get(kind, []))
+             and (kind not in only or matches(n, only[kind]))]  # --only on the asked kind: only those are asked
     if not names:
-        raise MotionsynthError(f"the generator knows none of the classifier's {kind} labels")
+        raise MotionsynthError(f"the generator knows none of the classifier's {kind} labels"
+                               + (" matching --only" if kind in only else ""))
     rest = rest_motion(sk, frames, fps)
     mask = generate_mask(frames, len(sk))
     total = N * len(names)
 
     # ---- real data: evaluation clips (reference set) and train clips ------------------------------------------------
-    def real_clips(split_: str, stride_: int, lim):
-        wins = split_windows(cache, split_, frames, stride_, lim)
+    def real_clips(split_: str, stride_: int, lim, only_=None):
+        wins = split_windows(cache, split_, frames, stride_, lim, only_)
         feats = [np.asarray(cache.features[cache.takes[t].start + a: cache.takes[t].start + a + frames], np.float32)
                  for t, a in wins]
         probs, emb = rec.score_clips(feats, what=f"{split_} window")
@@ -116,7 +122,7 @@ def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress:
                            if cache.takes[t].labels.get(kind) in rec.labels[kind] else -1 for t, _ in wins])
         return wins, probs[kind], emb, labels
 
-    test_wins, test_probs, test_emb, test_y = real_clips(split, stride, limit)
+    test_wins, test_probs, test_emb, test_y = real_clips(split, stride, limit, only)
     train_wins, _, train_emb, _ = real_clips("train", frames, None)
     known = test_y >= 0
     real_acc = float((test_probs.argmax(-1)[known] == test_y[known]).mean()) if known.any() else None

@@ -9,7 +9,9 @@ root and its descendants): static ancestors such as Bandai's ``joint_Root`` neve
 averages. Units: MPJPE cm; ACCEL and acceleration error cm/frame²; foot skating cm/s (mean horizontal speed of the
 toes and ankles over the steps where the foot is within 5 cm of the clip's lowest foot point, `metrics.foot_skating`).
 Windows are cut from the start of every take of the split every ``stride`` frames; ``limit`` keeps that many of them,
-evenly spaced.
+evenly spaced. ``only`` (``motionsynth bench --only content=run,raise-up-*``, a label filter of `data.selection`)
+keeps the takes of the split that match it, before ``limit``: with a model trained with the same actions held out
+(``train.hold_out``, recorded in the record as ``hold_out``) this is the unseen-actions protocol.
 
 ``inbetween`` (LAFAN1's protocol, Harvey et al. 2020)
     Test-split windows of 65 frames every 40 frames. For each gap of 5, 15, 30 and 45 frames the window is cut to its
@@ -19,6 +21,12 @@ evenly spaced.
     quaternions), MPJPE (cm), ACCEL (mean acceleration of the prediction at the gap frames, from second differences
     with the last context frame and the target as neighbours) and foot skating of the prediction on the same frames
     (``foot_skate_gt``: the ground truth's, for reference).
+    ``samples`` = K > 1 (``-s samples=10``) asks for K completions of each window under the same constraints, in
+    one call: the metrics above score the method's first (its best by its own objective); ``apd_cm`` is their
+    diversity — the average pairwise distance, over the K(K - 1)/2 pairs, of the samples' global positions on the
+    gap frames (mean over frames and moving joints, cm; 0 for a deterministic method), averaged over windows;
+    ``l2p_samples`` is the mean L2P over the K samples, ``l2p_best_of_k`` the mean over windows of the lowest
+    (an oracle's choice).
     Like LAFAN1's ``extract.get_lafan1_set``, global positions and rotations are expressed in a per-window frame:
     XZ centred on the mean root position of the 65-frame window, and rotated about +Y so that the root heading at
     the last context frame is zero. The *ground truth's* frame is applied to both prediction and ground truth (L2Q
@@ -89,6 +97,7 @@ from .. import rotations as R
 from ..checkpoint import Checkpoint
 from ..data.features import decode, origin
 from ..data.noise import NOISE_MODELS, NoiseConfig, add_noise
+from ..data.selection import check_label_filter
 from ..errors import MotionsynthError
 from ..kinematics import heading_angle, heading_quat
 from ..methods.baselines import BASELINES, make_baseline
@@ -112,7 +121,7 @@ from .recognition import Recognizer, run_classify
 TASKS = ("inbetween", "complete", "predict", "denoise", "generate", "reconstruct", "classify")
 
 DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
-    "inbetween": {"window": 65, "stride": 40, "context": 10, "gaps": [5, 15, 30, 45],
+    "inbetween": {"window": 65, "stride": 40, "context": 10, "gaps": [5, 15, 30, 45], "samples": 1,
                   "stats_window": 50, "stats_stride": 20, "stats_windows": 2000},
     "complete": {"window": 64, "stride": 40, "missing": ["lower_body", "upper_body", "left_arm"], "fit_takes": None},
     "predict": {"window": 40, "stride": 40, "given": 10, "horizons": [5, 10, 20, 30]},
@@ -200,10 +209,15 @@ def make_method(name: str, **params) -> Method:
 
 
 def _complete_one(method, motion: Motion, mask: Mask, seed: int) -> Motion:
-    out = method.complete(hide(motion, mask), mask, label=None, n_samples=1, seed=seed)
-    if not out or out[0].num_frames != motion.num_frames:
-        raise MotionsynthError(f"method {method_label(method)!r} returned no motion or one of the wrong length")
-    return out[0]
+    return _complete_k(method, motion, mask, seed, 1)[0]
+
+
+def _complete_k(method, motion: Motion, mask: Mask, seed: int, k: int) -> list[Motion]:
+    out = list(method.complete(hide(motion, mask), mask, label=None, n_samples=k, seed=seed))
+    if len(out) != k or any(m.num_frames != motion.num_frames for m in out):
+        raise MotionsynthError(f"method {method_label(method)!r} returned {len(out)} motions (asked {k}) or one of "
+                               f"the wrong length")
+    return out
 
 
 # ---- tasks -----------------------------------------------------------------------------------------------------------
@@ -237,8 +251,10 @@ def run_inbetween(cache, method, s: dict, split: str, seed: int, limit, progress
     mean, std = l2p_stats(cache, s, progress)
     extra = {"l2p_mean": np.round(mean, 4).tolist(), "l2p_std": np.round(std, 4).tolist(),
              "feet": [cache.skeleton.names[j] for j in feet_joints(cache.skeleton)]}
-    wins = split_windows(cache, split, s["window"], s["stride"], limit)
-    sk, ctx, rows = cache.skeleton, s["context"], []
+    wins = split_windows(cache, split, s["window"], s["stride"], limit, s.get("only"))
+    sk, ctx, rows, K = cache.skeleton, s["context"], [], int(s.get("samples", 1))
+    if K < 1:
+        raise MotionsynthError(f"samples must be at least 1, got {K}")
     mv = moving_joints(sk)
     feet = [mv.index(j) for j in feet_joints(sk)]
     clips = list(iter_clips(cache, wins, s["window"]))
@@ -250,11 +266,13 @@ def run_inbetween(cache, method, s: dict, split: str, seed: int, limit, progress
         if n > s["window"]:
             raise MotionsynthError(f"gap {gap} does not fit windows of {s['window']} frames")
         mask = inbetween_mask(n, len(sk), ctx, gap)
-        preds = [_complete_one(method, c[:n], mask, seed)
+        preds = [_complete_k(method, c[:n], mask, seed, K)
                  for c in _progress(clips, progress, f"inbetween {method_label(method)} gap={gap}")]
-        p_rot, p_pos = global_transforms(preds)
-        p_pos, p_rot = (x[:, :, mv] for x in to_frame(p_pos, p_rot, offset, q))
         gap_f, ext = slice(ctx, ctx + gap), slice(ctx - 1, ctx + gap + 1)
+        if K > 1:
+            diversity = _sample_scores(preds, offset, q, mv, gap_f, g_pos, mean, std)
+        p_rot, p_pos = global_transforms([p[0] for p in preds])
+        p_pos, p_rot = (x[:, :, mv] for x in to_frame(p_pos, p_rot, offset, q))
         pq, gq = align_quats(p_rot[:, gap_f], g_rot[:, :n][:, gap_f])
         rows.append({
             "gap": gap,
@@ -266,14 +284,30 @@ def run_inbetween(cache, method, s: dict, split: str, seed: int, limit, progress
             "foot_skate": _f(M.foot_skating(p_pos[:, ext], feet, fps=cache.fps)),
             "foot_skate_gt": _f(M.foot_skating(g_pos[:, ext], feet, fps=cache.fps)),
             "windows": len(clips),
+            **(diversity if K > 1 else {}),
         })
     return rows, extra
+
+
+def _sample_scores(preds: list[list[Motion]], offset, q, mv: list[int], gap_f: slice, g_pos, mean, std) -> dict:
+    """K samples per window (N lists of K motions) → ``apd_cm``, ``l2p_samples``, ``l2p_best_of_k`` (module
+    docstring, ``samples``); ``offset``, ``q``: the windows' canonical frames, ``g_pos`` (N, T, J', 3) the truth."""
+    N, K = len(preds), len(preds[0])
+    rot, pos = global_transforms([m for p in preds for m in p])
+    rep = lambda x: np.repeat(x, K, 0)  # noqa: E731
+    pos = to_frame(pos, rot, rep(offset), rep(q))[0][:, gap_f][:, :, mv].reshape(N, K, -1, len(mv), 3)
+    i, j = np.triu_indices(K, 1)
+    apd = np.linalg.norm(pos[:, i] - pos[:, j], axis=-1).mean((1, 2, 3))
+    truth = g_pos[:, gap_f]
+    l2p = np.stack([[_f(M.l2p(pos[w, k], truth[w], mean, std)) for k in range(K)] for w in range(N)])
+    return {"samples": K, "apd_cm": _f(apd.mean()), "l2p_samples": _f(l2p.mean()),
+            "l2p_best_of_k": _f(l2p.min(1).mean())}
 
 
 def run_complete(cache, method, s: dict, split: str, seed: int, limit, progress: bool) -> tuple[list, dict]:
     sk = cache.skeleton
     static = set(sk.ancestors(sk.root))
-    wins = split_windows(cache, split, s["window"], s["stride"], limit)
+    wins = split_windows(cache, split, s["window"], s["stride"], limit, s.get("only"))
     clips = list(iter_clips(cache, wins, s["window"]))
     g_rot, g_pos = global_transforms(clips)
     rows = []
@@ -298,7 +332,7 @@ def run_complete(cache, method, s: dict, split: str, seed: int, limit, progress:
 
 def run_predict(cache, method, s: dict, split: str, seed: int, limit, progress: bool) -> tuple[list, dict]:
     sk, given, T = cache.skeleton, s["given"], s["window"]
-    wins = split_windows(cache, split, T, s["stride"], limit)
+    wins = split_windows(cache, split, T, s["stride"], limit, s.get("only"))
     clips = list(iter_clips(cache, wins, T))
     mask = predict_mask(T, len(sk), given)
     desc = f"predict {method_label(method)}"
@@ -365,7 +399,7 @@ def _noise_args(d: dict) -> dict:
 def run_denoise(cache, method, s: dict, split: str, seed: int, limit, progress: bool,
                 baseline: str | None = None) -> tuple[list, dict]:
     config = NoiseConfig(**_noise_args(s["noise"]))
-    wins = split_windows(cache, split, s["window"], s["stride"], limit)
+    wins = split_windows(cache, split, s["window"], s["stride"], limit, s.get("only"))
     clips = list(iter_clips(cache, wins, s["window"]))
     rows, tuning = [], {}
     for model in s["noise_models"]:
@@ -464,7 +498,7 @@ def run_reconstruct(cache, method, s, split, seed, limit, progress):
         raise MotionsynthError(f"the {method.name} model reconstructs windows of {W} frames, not {s['window']}")
     stride = int(s["stride"] or W)
     method.batch_size = int(s["batch_size"])
-    wins = split_windows(cache, split, W, stride, limit)
+    wins = split_windows(cache, split, W, stride, limit, s.get("only"))
     clips = list(iter_clips(cache, wins, W))
     feats = np.stack([cache.features[cache.takes[t].start + a: cache.takes[t].start + a + W] for t, a in wins])
     recon = method.reconstruct(feats, progress)
@@ -511,7 +545,7 @@ def resolve_settings(task: str, settings: dict | None) -> dict:
 
 def run_benchmark(task: str, cache, method_name: str | None = None, model: str | None = None,
                   settings: dict | None = None, seed: int = 0, limit: int | None = None, progress: bool = True,
-                  method: Method | None = None, split: str = "test") -> dict:
+                  method: Method | None = None, split: str = "test", only: dict | None = None) -> dict:
     """Run one task's benchmark for one method and return its record (see `bench.report`).
 
     Args:
@@ -526,8 +560,13 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
         settings: overrides of `DEFAULT_SETTINGS[task]` (e.g. ``{"gaps": [30]}``); for ``generate``,
             ``classifier`` is a classifier checkpoint folder (or a loaded `bench.recognition.Recognizer`).
         seed: seeds noise and the methods' sampling.
-        limit: at most this many evaluation windows (evenly spaced over the split) — for quick runs and tests.
+        limit: at most this many evaluation windows (evenly spaced over the split's, or ``only``'s) — for quick
+            runs and tests.
         split: the evaluation split ('test'; 'val' for development).
+        only: a label filter ``{kind: [glob patterns]}`` (`data.selection`; a string value is comma-separated):
+            evaluate only the takes of the split that match it (the unseen-actions protocol), recorded as the
+            setting ``only``. Fitting, tuning and training statistics still read their whole splits. The record
+            carries the checkpoint's ``train.hold_out`` (the actions its training left out) as ``hold_out``.
     """
     s = resolve_settings(task, settings)
     if split not in ("test", "val", "train"):
@@ -537,6 +576,10 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
     if method is None and method_name is None and model is None and task not in ("reconstruct", "classify"):
         raise MotionsynthError("give a method: a baseline name, a Method object or a checkpoint (model)")
     cache = open_cache(cache)
+    only = check_label_filter(only, cache.label_names, "--only")
+    if only:
+        s["only"] = only
+        split_takes(cache, split, only=only)  # no matching take: the error before any work
     if method is None and method_name is None and model is not None:
         method = load_model(model, task, cache)
     baseline = None
@@ -553,6 +596,8 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
         extra["fit"] = fit
     if limit is not None:
         extra["limit"] = limit
+    config = getattr(getattr(method, "ckpt", None), "config", None) or {}
+    hold_out = (config.get("train") or {}).get("hold_out")
     return {
         "task": task,
         "method": method_name or (method_label(method) if method is not None else None),
@@ -562,5 +607,6 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
         "split": split,
         "seed": seed,
         "settings": _jsonable({**s, **extra}),
+        **({"hold_out": _jsonable(hold_out)} if hold_out else {}),
         "results": _jsonable(rows),
     }

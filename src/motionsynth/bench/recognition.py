@@ -203,10 +203,10 @@ def run_classify(cache, rec: Recognizer, s: dict, split: str, seed: int, limit, 
         raise MotionsynthError(f"the classifier reads windows of {W} frames, not {s['window']}")
     rec.stride = int(s["stride"] or max(1, W // 2))
     rec.batch_size = int(s["batch_size"])
-    wins = split_windows(cache, split, W, rec.stride, limit)
+    wins = split_windows(cache, split, W, rec.stride, limit, s.get("only"))
     feats = np.stack([cache.features[cache.takes[t].start + a: cache.takes[t].start + a + W] for t, a in wins])
     win_probs, _ = rec.score_windows(feats)
-    takes = split_takes(cache, split)
+    takes = split_takes(cache, split, only=s.get("only"))
     clips = [np.asarray(cache.features[cache.rows(int(t))], np.float32) for t in takes]
     short = [i for i, c in enumerate(clips) if len(c) < rec.min_frames]
     kept = np.array([i for i in range(len(takes)) if i not in set(short)], dtype=np.int64)

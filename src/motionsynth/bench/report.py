@@ -8,6 +8,10 @@ A record (one task, one method) is::
 "accel": …, "foot_skate": …, "windows": K}``. A row's *key* columns (`KEY_COLUMNS`: gap, setting, noise, horizon;
 data, kind, label, unit for the classifier's tasks) say which condition it measures; the others are numbers (lower is
 better, except accuracy, diversity and multimodality) plus, for tuned filters, ``params``.
+
+A record evaluated on some actions only has the setting ``only`` (``{kind: [patterns]}``, ``bench --only``); one of a
+model trained with actions held out has ``hold_out`` (its ``train.hold_out``). Tables name both; when they are the
+same filter the rows are marked "unseen actions".
 """
 
 from __future__ import annotations
@@ -63,6 +67,20 @@ def _table(columns: list[str], rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _filter_text(filt: dict) -> str:
+    return " ".join(f"{k}={','.join(v)}" for k, v in filt.items())
+
+
+def subset_text(record: dict) -> str:
+    """What part of the data a record scores: "" (everything), ``only content=run``, ``trained without …``, or
+    ``unseen actions content=run,raise-up-*`` (scored only on the actions its training held out)."""
+    only, held = record.get("settings", {}).get("only"), record.get("hold_out")
+    if only and only == held:
+        return f"unseen actions {_filter_text(only)}"
+    return "; ".join([*([f"only {_filter_text(only)}"] if only else []),
+                      *([f"trained without {_filter_text(held)}"] if held else [])])
+
+
 def _params_lines(record: dict) -> list[str]:
     out = []
     for r in record["results"]:
@@ -77,6 +95,7 @@ def to_markdown(record: dict) -> str:
     check_record(record)
     title = f"**{record['task']}** — {record['method']}" + (f" ({record['model']})" if record.get("model") else "")
     title += f" — {record['split']} split, seed {record['seed']}"
+    title += f" — {subset_text(record)}" if subset_text(record) else ""
     parts = [title, "", _table(_columns(record["results"]), record["results"])]
     params = _params_lines(record)
     if params:
@@ -101,6 +120,7 @@ def compare_markdown(records: list[dict]) -> str:
     rows, order = [], {}
     for i, rec in enumerate(records):
         label = rec["method"] + (f" ({rec['model']})" if rec.get("model") else "")
+        label += f" [{subset_text(rec)}]" if subset_text(rec) else ""
         for j, row in enumerate(rec["results"]):
             key = tuple(str(row.get(k)) for k in KEY_COLUMNS)
             order.setdefault(key, j)

@@ -30,9 +30,14 @@ def bench(
     seed: int = typer.Option(0, "--seed", help="Seeds noise and sampling."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most N windows (evenly spaced), for quick runs."),
     split: str = typer.Option("test", "--split", help="Evaluation split: test (val for development)."),
+    only: List[str] = typer.Option([], "--only",
+                                   help="Score only the takes whose label matches: KIND=PATTERNS, comma-separated "
+                                        "fnmatch globs (quoted for the shell), e.g. --only 'content=run,raise-up-*'; "
+                                        "once per kind (a take must match every kind given). The unseen-actions "
+                                        "protocol (with a model trained with train.hold_out)."),
     setting: List[str] = typer.Option([], "--setting", "-s",
                                       help="Override a protocol setting, KEY=VALUE (YAML value), e.g. "
-                                           "-s missing=[lower_body] or -s gaps=[30]; repeatable."),
+                                           "-s missing=\\[lower_body] or -s gaps=[30]; repeatable."),
     option: List[str] = typer.Option([], "--option",
                                      help="Option of the learned method, KEY=VALUE (YAML value), e.g. --option "
                                           "refine=overlap --option restarts=16; repeatable."),
@@ -57,6 +62,10 @@ def bench(
 
     generate scores generators (--model, repeatable) with a classifier (Action2Motion / ACTOR protocol):
     motionsynth bench generate --data cache/bandai2 --model runs/cvae/model --classifier runs/classifier/model
+
+    unseen actions: train with whole actions held out, score only those (the record stores both filters):
+    motionsynth train cvae --data cache/bandai2 --out runs/cvae-unseen --set 'train.hold_out.content=\\[run,raise-up-*]'
+    motionsynth bench inbetween --data cache/bandai2 --model runs/cvae-unseen/best --only 'content=run,raise-up-*'
     """
     from ..bench import TASKS, compare_markdown, run_benchmark, save_json, to_markdown
     from ..bench.protocol import load_model, make_method, open_cache, resolve_settings
@@ -70,6 +79,7 @@ def bench(
         raise MotionsynthError(f"--limit must be positive, got {limit}")
     names = _methods(method)
     overrides = parse_key_values(setting, "--setting")
+    only_filter = parse_key_values(only, "--only")
     if task != "generate" and (classifier is not None or samples_per_label is not None or repetitions is not None):
         raise MotionsynthError("--classifier, --samples-per-label and --repetitions belong to bench generate")
     for key, value in (("classifier", classifier), ("samples_per_label", samples_per_label),
@@ -98,12 +108,12 @@ def bench(
     learned = [(path, load_model(path, task, cache, **options)) for path in model]
     for path, m in learned:
         records.append(run_benchmark(task, cache, None, model=str(path), method=m, seed=seed, limit=limit,
-                                     progress=progress, split=split, settings=settings))
+                                     progress=progress, split=split, settings=settings, only=only_filter))
         if options:
             records[-1]["options"] = options
     for n in names:
         records.append(run_benchmark(task, cache, n, seed=seed, limit=limit, progress=progress, split=split,
-                                     settings=settings))
+                                     settings=settings, only=only_filter))
     typer.echo(to_markdown(records[0]) if len(records) == 1 else compare_markdown(records))
     if json_out is not None:
         save_json(records[0] if len(records) == 1 else records, json_out)
@@ -111,5 +121,7 @@ def bench(
 
 
 def register(app) -> None:
-    """Add this module's commands to the main app."""
-    app.command("bench")(bench)
+    """Add this module's commands to the main app (``bench augment`` through `augment.BenchCommand`)."""
+    from .augment import BenchCommand
+
+    app.command("bench", cls=BenchCommand)(bench)

@@ -29,7 +29,8 @@ def train_command(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of weights, data order and augmentation."),
     workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes."),
     set_: list[str] = typer.Option([], "--set", help="Override any setting: --set train.lr=3e-4 "
-                                                     "--set model.beta=0.01 (repeatable)."),
+                                                     "--set model.beta=0.01 (repeatable); hold whole actions "
+                                                     "out: --set 'train.hold_out.content=\\[run,raise-up-*]'."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from checkpoints/last.ckpt."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:

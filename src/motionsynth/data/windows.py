@@ -9,15 +9,18 @@ import numpy as np
 import torch
 
 from .cache import MotionCache
+from .selection import select_takes
 
 
-def windows(cache: MotionCache, split: str, length: int, stride: int) -> np.ndarray:
+def windows(cache: MotionCache, split: str, length: int, stride: int, include: dict | None = None,
+            exclude: dict | None = None) -> np.ndarray:
     """(K, 2) int64 ``(take index, start frame)`` of every window of ``length`` frames, every ``stride`` frames,
-    in the takes of ``split``. Takes shorter than ``length`` give none."""
+    in the takes of ``split`` (only those matching the label filters ``include`` / ``exclude``,
+    `selection.select_takes`). Takes shorter than ``length`` give none."""
     if length < 1 or stride < 1:
         raise ValueError(f"window length ({length}) and stride ({stride}) must be positive")
     out = []
-    for i in cache.split(split):
+    for i in select_takes(cache, split, include, exclude):
         n = cache.takes[i].length
         if n >= length:
             starts = np.arange(0, n - length + 1, stride, dtype=np.int64)
@@ -33,11 +36,11 @@ class _MirrorSample:
     """The takes of a split that fix the mirror convention, loaded only when iterated (an augment that never mirrors
     does not read them)."""
 
-    def __init__(self, cache, split: str):
-        self.cache, self.split = cache, split
+    def __init__(self, cache, split: str, exclude: dict | None = None):
+        self.cache, self.split, self.exclude = cache, split, exclude
 
     def __iter__(self):
-        idx = list(self.cache.split(self.split))
+        idx = select_takes(self.cache, self.split, exclude=self.exclude)
         if len(idx) > MIRROR_TAKES:
             idx = [idx[i] for i in np.unique(np.linspace(0, len(idx) - 1, MIRROR_TAKES).round().astype(int))]
         return (self.cache.motion(i) for i in idx)
@@ -62,6 +65,9 @@ class WindowDataset(torch.utils.data.Dataset):
     of microseconds); use DataLoader workers. Augmentation is random but reproducible: item ``k`` in
     epoch ``e`` uses ``np.random.default_rng([seed, e, k])``; call `set_epoch` each epoch for fresh draws.
 
+    ``exclude``: a label filter ``{kind: [glob patterns]}`` (`selection.select_takes`); no frame of a matching take
+    is an item or fixes the mirror convention (the held-out actions of ``train.hold_out``).
+
     Labels under augmentation: the window's motion carries its take's labels into the augment, and ``labels`` are
     read back from the augmented motion, so a mirrored window of ``wave-left-hand`` is labelled ``wave-right-hand``.
     An augment with ``with_labels`` (`Augment`) is first given the cache's vocabulary, which derives its mirror
@@ -71,14 +77,14 @@ class WindowDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, cache: MotionCache, split: str, length: int, stride: int, augment=None,
-                 normalize: bool = True, seed: int = 0):
+                 normalize: bool = True, seed: int = 0, exclude: dict | None = None):
         self.cache, self.split, self.length, self.stride = cache, split, int(length), int(stride)
         if augment is not None and callable(getattr(augment, "with_labels", None)):
             augment = augment.with_labels(dict(cache.label_names))
         if augment is not None and callable(getattr(augment, "with_frames", None)):
-            augment = augment.with_frames(_MirrorSample(cache, split))
+            augment = augment.with_frames(_MirrorSample(cache, split, exclude))
         self.augment, self.normalize, self.seed, self.epoch = augment, normalize, int(seed), 0
-        self.index = windows(cache, split, self.length, self.stride)
+        self.index = windows(cache, split, self.length, self.stride, exclude=exclude)
         self.stats = cache.stats if normalize else None
         # source frames per augmented window: enough for the fastest speed-up to still fill ``length`` frames
         speeds = getattr(augment, "speed_range", None)

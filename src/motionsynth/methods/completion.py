@@ -101,20 +101,21 @@ def pin_offsets(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(t, at, values[:, c]) for c in range(values.shape[1])], -1)
 
 
-def place_root(feats: np.ndarray, given: Motion, mask: Mask) -> Motion:
+def place_root(feats: np.ndarray, given: Motion, mask: Mask, world: tuple | None = None) -> Motion:
     """Raw features (T, D) of a completion of ``given`` → Motion with a world root trajectory.
 
     The root block's heading and planar velocities are integrated from the origin, then pinned to the observation:
     the heading first (the offset between observed and integrated heading at the frames where the moving root's
     rotation is observed, unwrapped, `pin_offsets`), then the position (integrated with the pinned heading, then
     the same offset correction through the frames where ``mask.root`` is observed, all three coordinates).
+    ``world``: ``root.world_root(given)`` when the caller has it already (it depends on ``given`` only).
     """
     sk = given.skeleton
     root = feats[:, root_slice(sk)]
     _, heading = root_path(root)
     seen = mask.joints[:, sk.root]
     if seen.any() or mask.root.any():
-        world_pos, world_heading = world_root(given)
+        world_pos, world_heading = world_root(given) if world is None else world
     if seen.any():
         offset = np.unwrap(_wrap(world_heading[seen] - heading[seen]))
         heading = heading + pin_offsets(offset[:, None], seen)[:, 0]
@@ -137,13 +138,18 @@ def pin_rotations(result: Motion, given: Motion, mask: Mask) -> Motion:
     return out
 
 
-def finish(feats: np.ndarray, given: Motion, mask: Mask, pin: bool = True) -> Motion:
-    """Raw features (T, D) completing ``given`` → the Motion a method returns: `place_root`, `pin_rotations`
-    (``pin``, when any joint is observed), then the observed values copied back unchanged (`tasks.keep_observed`)."""
-    out = place_root(feats, given, mask)
-    if pin and mask.joints.any():
-        out = pin_rotations(out, given, mask)
-    return keep_observed(out, given, mask)
+def finish(feats: np.ndarray, given: Motion, mask: Mask, pin: bool = True) -> list[Motion]:
+    """Raw features (S, T, D) of S completions of ``given`` → the S Motions a method returns: `place_root`,
+    `pin_rotations` (``pin``, when any joint is observed), then the observed values copied back unchanged
+    (`tasks.keep_observed`). What depends on ``given`` only is computed once."""
+    world = world_root(given) if mask.joints[:, given.skeleton.root].any() or mask.root.any() else None
+    out = []
+    for f in feats:
+        m = place_root(f, given, mask, world)
+        if pin and mask.joints.any():
+            m = pin_rotations(m, given, mask)
+        out.append(keep_observed(m, given, mask))
+    return out
 
 
 def _wrap(a: np.ndarray) -> np.ndarray:

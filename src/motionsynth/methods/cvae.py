@@ -126,7 +126,7 @@ class CVAEMethod:
 
             raw, objective = windowed_best_of_n({"features": feats, "mask": fmask}, W, self.overlap, n_samples,
                                                 max(1, self.batch_size // (n_samples * self.candidates)), solve)
-        samples = [finish(raw[s, :T], motion, mask, self.pin_rotations) for s in range(n_samples)]
+        samples = finish(raw[:, :T], motion, mask, self.pin_rotations)
         timings = {"total_s": time.perf_counter() - start, "frames": float(T),
                    "windows": float(len(blend_weights(len(feats), W, self.overlap)[0]))}
         return Completion(samples, options={**self.params, "long": mode}, timings=timings,

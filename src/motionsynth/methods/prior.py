@@ -10,7 +10,8 @@ Completion and in-betweening (``mask.noisy`` False) — latent optimisation, eq.
    batch; with ``init="interpolate"`` the first restart is instead the encoder's posterior mean of the observation
    filled by SLERP/LERP, `baselines.Interpolation`; with ``init="nearest"`` every restart is drawn from the
    encoder's posterior of the observation filled by nearest-neighbour retrieval, `baselines.NearestNeighbour`, the
-   first one its mean) and optimised with Adam (``lr``) so that the decoder's rotations match the OBSERVED joints of
+   first one its mean; with ``init="model"`` restart 0 is the posterior mean of another method's completion,
+   ``init_model`` — e.g. the CVAE's, a forward pass) and optimised with Adam (``lr``) so that the decoder's rotations match the OBSERVED joints of
    the observed frames (``mask.joints``): ``L = L6d + Lrot + λ·Ljoints`` (λ = ``lambda_joints`` = 10) — mean
    squared errors of the raw 6D, of the rotation matrices, and of the root-relative joint positions by forward
    kinematics in metres (the VAE models rotations only; the root trajectory is handled separately, below). A joint's
@@ -83,7 +84,7 @@ from .denoising import check_options, denoise_motion, overlapped
 __all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "DEFAULT_ITERS", "DEFAULT_RESTARTS", "PHASE2_BATCH"]
 
 REFINE_MODES = ("window", "overlap")
-INIT_MODES = ("sample", "interpolate", "nearest")
+INIT_MODES = ("sample", "interpolate", "nearest", "model")
 DEFAULT_ITERS = {"inbetween": (50, 100), "complete": (100, 200), "complete_nearest": (0, 0), "generate": (0, 0)}
 """(phase 1, phase 2) iterations per kind of mask: the paper's implementation details, except completion from a
 retrieved pose (``init="nearest"``), where the validation split showed that every iteration of fitting the observed
@@ -129,7 +130,10 @@ class PriorMethod:
             encoder's posterior mean of the SLERP/LERP interpolation of the observation, `baselines.Interpolation`)
             or ``"nearest"`` (every restart from the encoder's posterior of the nearest-neighbour completion,
             `baselines.NearestNeighbour`, restart 0 its mean; needs `fit` on training motions first; for completion
-            it defaults to 1 restart and 0 + 0 iterations: the retrieval projected onto the prior).
+            it defaults to 1 restart and 0 + 0 iterations: the retrieval projected onto the prior), or ``"model"``
+            (restart 0 from the encoder's posterior mean of ``init_model``'s completion).
+        init_model: the `tasks.Method` whose completion starts ``init="model"`` (`registry.load_method` loads a
+            checkpoint path given as ``init_model``).
         refine: denoising mode, ``"window"`` or ``"overlap"``; stride: hop of ``"overlap"`` (default W/2).
         refine_iters: latent-optimisation iterations per window when denoising (0: posterior mean only).
         root: denoising root trajectory, ``"smooth"`` (the input's, smoothed) or ``"model"`` (trajectory module).
@@ -149,7 +153,7 @@ class PriorMethod:
     def __init__(self, checkpoint: Checkpoint, *, restarts: int | None = None, phase1_iters: int | None = None,
                  phase2_iters: int | None = None, lr: float = 0.05, decoder_lr: float = 1e-4,
                  weight_reg: float = 1e-4, lambda_joints: float = 10.0, overlap: int | None = None,
-                 init: str = "sample", refine: str = "window", stride: int | None = None, refine_iters: int = 0,
+                 init: str = "sample", init_model=None, refine: str = "window", stride: int | None = None, refine_iters: int = 0,
                  root: str = "smooth", root_sigma: float = 6.0, despike: int = 5, smooth_sigma: float = 2.0,
                  pin_rotations: bool = True, batch_size: int = 64, progress: bool = False):
         attach(self, checkpoint, HMVAE, "HM-VAE prior")
@@ -164,6 +168,7 @@ class PriorMethod:
                   (0 <= self.overlap < W, f"overlap must be in 0..{W - 1} frames, got {self.overlap}"),
                   (1 <= self.stride <= W, f"stride must be in 1..{W} frames, got {self.stride}"),
                   (init in INIT_MODES, f"init must be one of {', '.join(INIT_MODES)}, got {init!r}"),
+                  ((init == "model") == (init_model is not None), 'init="model" and init_model go together'),
                   (refine in REFINE_MODES, f"refine must be one of {', '.join(REFINE_MODES)}, got {refine!r}"),
                   (refine_iters >= 0, f"refine_iters must be >= 0, got {refine_iters}"),
                   (batch_size >= 1, f"batch_size must be at least 1, got {batch_size}"),
@@ -175,7 +180,7 @@ class PriorMethod:
         check_options(root, root_sigma, despike, smooth_sigma)
         self.restarts, self.phase1_iters, self.phase2_iters = restarts, phase1_iters, phase2_iters
         self.lr, self.decoder_lr, self.weight_reg, self.lambda_joints = lr, decoder_lr, weight_reg, lambda_joints
-        self.init, self.refine, self.refine_iters = init, refine, int(refine_iters)
+        self.init, self.init_model, self.refine, self.refine_iters = init, init_model, refine, int(refine_iters)
         self.needs_fit, self.retrieval = init == "nearest", None  # fit builds the pose database
         self.params = {"refine": refine, "refine_iters": self.refine_iters, "despike": int(despike), "root": root,
                        "root_sigma": float(root_sigma), "smooth_sigma": float(smooth_sigma)}  # the denoising options
@@ -214,6 +219,8 @@ class PriorMethod:
         out = {"restarts": self.restarts, "phase1_iters": self.phase1_iters, "phase2_iters": self.phase2_iters,
                "lr": self.lr, "decoder_lr": self.decoder_lr, "weight_reg": self.weight_reg,
                "lambda_joints": self.lambda_joints, "overlap": self.overlap, "init": self.init,
+               "init_model": None if self.init_model is None else
+               f"{self.init_model.name} {str(self.init_model.checkpoint_hash)[:12]}",
                "stride": self.stride, "pin_rotations": self.pin_rotations, "batch_size": self.batch_size,
                **self.params}
         if kind is not None:
@@ -257,7 +264,7 @@ class PriorMethod:
 
         raw, objective = windowed_best_of_n(inputs, W, self.overlap, n, max(1, self.batch_size // restarts), solve)
         timings["windows"] = float(len(blend_weights(len(inputs["features"]), W, self.overlap)[0]))
-        samples = [finish(raw[s, :T], motion, mask, self.pin_rotations) for s in range(n)]
+        samples = finish(raw[:, :T], motion, mask, self.pin_rotations)
         return Completion(samples, options=options, timings=timings, objective=objective.tolist())
 
     def _solve(self, windows: dict, n: int, restarts: int, it1: int, it2: int, gen: torch.Generator,
@@ -299,9 +306,11 @@ class PriorMethod:
         return raw.reshape(k, n, *feats.shape[1:]), obj.detach().cpu().numpy().reshape(k, n)
 
     def _init_fill(self, motion: Motion, mask: Mask) -> Motion:
-        """The baseline completion whose encoding starts restart 0 (``init`` "interpolate" or "nearest")."""
+        """The completion whose encoding starts restart 0 (``init`` "interpolate", "nearest" or "model")."""
         if self.init == "interpolate":
             return Interpolation().complete(motion, mask)[0]
+        if self.init == "model":
+            return self.init_model.complete(motion, mask, seed=0)[0]
         if self.retrieval is None:
             raise MotionsynthError('init="nearest" needs a pose database: call fit(training motions) first '
                                    '(the benchmark does; the commands take --data CACHE)')

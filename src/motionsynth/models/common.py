@@ -1,5 +1,5 @@
 """What the networks share: normalisation buffers and the feature layout (`StatsMixin`), joint positions from 6D
-rotations (`local_positions`)."""
+rotations (`local_positions`), the interpolated fill of unobserved entries (`interpolate_gaps`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ..data.features import ROOT_DIM, rot6d_slice
 from ..kinematics import fk
 from ..skeleton import Skeleton
 
-__all__ = ["StatsMixin", "local_positions"]
+__all__ = ["StatsMixin", "interpolate_gaps", "local_positions"]
 
 
 class StatsMixin:
@@ -40,3 +40,23 @@ def local_positions(sixd: torch.Tensor, skeleton: Skeleton, offsets: torch.Tenso
     trans[skeleton.root] = 0.0
     trans[skeleton.ancestors(skeleton.root)] = 0.0  # static joints above the moving root
     return fk(mats, trans, skeleton.parents)[1]
+
+
+def interpolate_gaps(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Fill the unobserved entries of feature windows column by column from the observed ones.
+
+    x (..., T, D), mask (..., T, D) (bool or 0/1) → (..., T, D): observed entries unchanged; an unobserved entry
+    between two observed ones of its column is linearly interpolated in time, one before the first or after the last
+    is held at the nearest observed value, and a column never observed is 0 (the normalised features' mean).
+    """
+    m = mask.bool()
+    T = x.shape[-2]
+    t = torch.arange(T, device=x.device).view(T, 1).expand_as(m)
+    prev = torch.where(m, t, -1).cummax(-2).values  # last observed frame <= t (-1: none)
+    nxt = torch.where(m, t, T).flip(-2).cummin(-2).values.flip(-2)  # first observed frame >= t (T: none)
+    x_prev = x.gather(-2, prev.clamp(min=0))
+    x_next = x.gather(-2, nxt.clamp(max=T - 1))
+    w = (t - prev).to(x.dtype) / (nxt - prev).clamp(min=1).to(x.dtype)
+    both = x_prev + w * (x_next - x_prev)
+    out = torch.where(prev >= 0, torch.where(nxt < T, both, x_prev), torch.where(nxt < T, x_next, 0.0))
+    return torch.where(m, x, out)

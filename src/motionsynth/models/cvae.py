@@ -6,9 +6,13 @@ Read top to bottom: config → masks (the training curriculum) → residual bloc
 
 Data. Input and output are NORMALISED feature windows (B, T, D) (`data.features`: every joint's local 6D rotation,
 then the root block: height, planar velocity, heading velocity). The observation is a feature mask M (B, T, D)
-(`feature_mask`; the logic of `methods.completion.feature_mask`): masked entries are zeroed and the mask rides along
-as J + 4 extra channels (one per joint, one per root-block column). The model predicts every column, the root block
-included. Labels: one one-hot block of ``label_slots`` per label kind in ``label_kinds`` (``content``, ``style``),
+(`feature_mask`; the logic of `methods.completion.feature_mask`); the mask rides along as J + 4 extra channels (one
+per joint, one per root-block column). The model predicts every column, the root block included. ``fill`` chooses
+what the prior sees in the unobserved entries and what the decoder adds to: ``"zero"`` (the document's: masked
+entries zeroed, the decoder outputs the window) or ``"interpolate"`` (the default: each column interpolated in time
+between its observed entries, `common.interpolate_gaps`, and the decoder outputs a residual on top of that fill at
+every scale, as the Δ-interpolator of Oreshkin et al. does — the network starts from interpolation instead of
+having to rebuild the observed pose from nothing; measured in docs/BENCHMARKS.md). Labels: one one-hot block of ``label_slots`` per label kind in ``label_kinds`` (``content``, ``style``),
 all zero where a take has no such label or the label was dropped (``label_dropout``), so one model works with and
 without labels.
 
@@ -56,7 +60,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY
 from ..skeleton import Skeleton
-from .common import StatsMixin, local_positions
+from .common import StatsMixin, interpolate_gaps, local_positions
 from .layers import LOGVAR_RANGE
 
 MASK_KINDS = ("generate", "predict", "inbetween", "keyframes", "body", "combo")
@@ -73,6 +77,7 @@ class CVAEConfig:
     channels: [C1, C2]: C1 at T0 and T1, C2 at T2 and T3, in every network.
     latent: channels of the latent map z (T0/8 frames).
     kernel: temporal kernel of every convolution.
+    fill: ``"interpolate"`` or ``"zero"`` (module docstring).
     branches: 2 (the paper's) or 1 (the one-branch ablation).
     label_kinds, label_slots, label_dropout: the label kinds conditioned on, one-hot slots per kind (≥ the number
         of names), and the probability that a window's label (each kind) is hidden in training.
@@ -88,6 +93,7 @@ class CVAEConfig:
     channels: list[int] = field(default_factory=lambda: [64, 128])
     latent: int = 16
     kernel: int = 3
+    fill: str = "interpolate"
     branches: int = 2
     label_kinds: list[str] = field(default_factory=lambda: ["content", "style"])
     label_slots: int = 16
@@ -110,6 +116,8 @@ class CVAEConfig:
             raise ValueError(f"CVAE window must be a multiple of 8 (three down blocks), at least 16; got {self.window}")
         if len(self.channels) != 2:
             raise ValueError(f"channels is [C1, C2], got {self.channels}")
+        if self.fill not in ("interpolate", "zero"):
+            raise ValueError(f"fill must be 'interpolate' or 'zero', got {self.fill!r}")
         if self.branches not in (1, 2):
             raise ValueError(f"branches must be 1 or 2, got {self.branches}")
         if len(self.scale_weights) != 4:
@@ -362,14 +370,35 @@ class CVAE(StatsMixin, nn.Module):
         return torch.cat([fmask[..., :self.rot_dim:6], fmask[..., self.rot_dim:]], -1)
 
     def _cond(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) values, their mask, (B, L) label → (B, D + J + 4 + L, T) encoder input (masked entries 0)."""
+        """(B, T, D) values (unobserved entries already filled), their mask, (B, L) label → (B, D + J + 4 + L, T)
+        encoder input."""
         lab = onehot[:, :, None].expand(-1, -1, x.shape[1])
-        return torch.cat([(x * fmask).transpose(1, 2), self._mask_channels(fmask).transpose(1, 2), lab], 1)
+        return torch.cat([x.transpose(1, 2), self._mask_channels(fmask).transpose(1, 2), lab], 1)
 
-    def _decode(self, z: torch.Tensor, feats: list, onehot: torch.Tensor) -> list[torch.Tensor]:
-        """→ outputs (B, T_s, D) at the four scales, finest first."""
+    def _prior(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor) -> tuple:
+        """The conditional prior on the observed entries → (E_p's features, mu, logvar, fill (B, T, D) or None)."""
+        base = interpolate_gaps(x, fmask) if self.config.fill == "interpolate" else None
+        feats, mu, logvar = self.prior(self._cond(x * fmask if base is None else base, fmask, onehot))
+        return feats, mu, logvar, base
+
+    def _posterior(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor) -> tuple:
+        """q(z | X_u, c): the unobserved entries (observed ones zeroed) → (mu, logvar)."""
+        _, mu, logvar = self.posterior(self._cond(x * (1.0 - fmask), 1.0 - fmask, onehot))
+        return mu, logvar
+
+    def _decode(self, z: torch.Tensor, feats: list, onehot: torch.Tensor, base: torch.Tensor | None
+                ) -> list[torch.Tensor]:
+        """→ outputs (B, T_s, D) at the four scales, finest first (+ the fill, average-pooled to each scale)."""
         lab = onehot[:, :, None].expand(-1, -1, z.shape[-1])
-        return [o.transpose(1, 2) for o in self.decoder(torch.cat([z, lab], 1), feats)]
+        outs = [o.transpose(1, 2) for o in self.decoder(torch.cat([z, lab], 1), feats)]
+        if base is None:
+            return outs
+        pooled = base.transpose(1, 2)
+        for s in range(len(outs)):
+            if s:
+                pooled = F.avg_pool1d(pooled, 2)
+            outs[s] = outs[s] + pooled.transpose(1, 2)
+        return outs
 
     # ---- what tasks use -------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -379,10 +408,10 @@ class CVAE(StatsMixin, nn.Module):
         (B, L) or None → (B, T, D) normalised features, z ~ p(z | X_i, c) scaled by ``temperature`` (0: its mean)."""
         B = x.shape[0]
         onehot = self.feat_mean.new_zeros(B, self.label_dim) if onehot is None else onehot
-        feats, mu, logvar = self.prior(self._cond(x, fmask, onehot))
+        feats, mu, logvar, base = self._prior(x, fmask, onehot)
         eps = torch.randn(mu.shape, generator=generator, device=generator.device if generator else mu.device)
         z = mu + temperature * (0.5 * logvar).exp() * eps.to(mu.device)
-        return self._decode(z, feats, onehot)[0]
+        return self._decode(z, feats, onehot, base)[0]
 
     # ---- losses --------------------------------------------------------------------------------------------------
     def _positions(self, x: torch.Tensor) -> torch.Tensor:
@@ -457,27 +486,27 @@ class CVAE(StatsMixin, nn.Module):
         if self.config.branches == 2:
             out = self.sample(x, fmask, onehot)
         else:
-            feats, _, _ = self.prior(self._cond(x, fmask, onehot))
-            _, mu_q, logvar_q = self.posterior(self._cond(x, 1.0 - fmask, onehot))
+            feats, _, _, base = self._prior(x, fmask, onehot)
+            mu_q, logvar_q = self._posterior(x, fmask, onehot)
             z = mu_q + (0.5 * logvar_q).exp() * torch.randn_like(mu_q)
-            out = self._decode(z, feats, onehot)[0]
+            out = self._decode(z, feats, onehot, base)[0]
         return fmask * x + (1.0 - fmask) * out
 
     def generator_step(self, batch: dict, step: int) -> tuple[torch.Tensor, dict]:
         """Reconstruction branch (z ~ q), generative branch (z ~ p), KL(q ‖ p), GAN and action losses."""
         c = self.config
         x, fmask, onehot, labels = self._draw(batch, step)
-        feats, mu_p, logvar_p = self.prior(self._cond(x, fmask, onehot))
-        _, mu_q, logvar_q = self.posterior(self._cond(x, 1.0 - fmask, onehot))
+        feats, mu_p, logvar_p, base = self._prior(x, fmask, onehot)
+        mu_q, logvar_q = self._posterior(x, fmask, onehot)
         z_q = mu_q + (0.5 * logvar_q).exp() * torch.randn_like(mu_q)
-        rec = self._decode(z_q, feats, onehot)
+        rec = self._decode(z_q, feats, onehot, base)
         logs = {"rec": self._appearance(rec, x, None), "kl": _kl(mu_q, logvar_q, mu_p, logvar_p),
                 "pos": _l1(self._positions(rec[0]), self._positions(x)),
                 "vel": _l1(rec[0].diff(dim=1), x.diff(dim=1))}
         loss = logs["rec"] + c.pos_weight * logs["pos"] + c.vel_weight * logs["vel"] + c.beta * logs["kl"]
         if c.branches == 2:
             z_p = mu_p + (0.5 * logvar_p).exp() * torch.randn_like(mu_p)
-            gen = self._decode(z_p, feats, onehot)
+            gen = self._decode(z_p, feats, onehot, base)
             logs["app_gen"] = self._appearance(gen, x, fmask)
             loss = loss + logs["app_gen"]
         else:
@@ -525,9 +554,9 @@ class CVAE(StatsMixin, nn.Module):
         logs = {"missing_l1": _l1(out, x, miss),
                 "missing_pos": _l1(self._positions(out), self._positions(x), joints_missing.expand(-1, -1, -1, 3)),
                 "observed_l1": _l1(out, x, fmask)}
-        feats, mu_p, logvar_p = self.prior(self._cond(x, fmask, onehot))
-        _, mu_q, logvar_q = self.posterior(self._cond(x, miss, onehot))
-        logs["rec"] = _l1(self._decode(mu_q, feats, onehot)[0], x)
+        feats, mu_p, logvar_p, base = self._prior(x, fmask, onehot)
+        mu_q, logvar_q = self._posterior(x, fmask, onehot)
+        logs["rec"] = _l1(self._decode(mu_q, feats, onehot, base)[0], x)
         logs["kl"] = _kl(mu_q, logvar_q, mu_p, logvar_p)
         logs["loss"] = logs["missing_l1"] + c.pos_weight * logs["missing_pos"]
         return logs

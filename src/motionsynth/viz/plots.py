@@ -91,6 +91,30 @@ def plot_bars(values: dict[str, float | dict[str, float]], out: str | os.PathLik
     return _save(fig, out)
 
 
+def plot_series(series: dict[str, tuple[list[float], list[float]]], labels: list[str], out: str | os.PathLike,
+                ylabel: str = "", xlabel: str = "", title: str = "") -> Path:
+    """One line per series over categorical x positions (``labels``), with error bars.
+
+    Args:
+        series: name → (values, errors), one of each per label (NaN values leave gaps).
+    """
+    if not series or not labels:
+        raise MotionsynthError("no series to plot")
+    fig, ax = _figure((max(5.0, 1.1 * len(labels) + 2.5), 3.8))
+    x = np.arange(len(labels))
+    for name, (values, errors) in series.items():
+        if len(values) != len(labels) or len(errors) != len(labels):
+            raise MotionsynthError(f"series {name!r} has {len(values)} values for {len(labels)} labels")
+        ax.errorbar(x, values, yerr=errors, label=str(name), marker="o", capsize=3, linewidth=1.4)
+    ax.set_xticks(x, [str(s) for s in labels])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(frameon=False)
+    return _save(fig, out)
+
+
 def plot_confusion(counts: np.ndarray, names: list[str], out: str | os.PathLike, title: str = "",
                    normalize: bool = True) -> Path:
     """A confusion matrix: rows the true label, columns the predicted one, each cell the share of its row (its count
