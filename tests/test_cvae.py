@@ -85,7 +85,8 @@ def method(run) -> CVAEMethod:
 def test_config_presets_and_checks():
     assert model_config("cvae", "paper").channels == [128, 256]
     assert model_config("cvae", "cpu").window == 64
-    for bad in ({"window": 36}, {"channels": [8]}, {"branches": 3}, {"mask_probs": {"nope": 1.0}}, {"fill": "mean"}):
+    for bad in ({"window": 36}, {"channels": [8]}, {"branches": 3}, {"mask_probs": {"nope": 1.0}},
+                {"fill": "mean"}):
         with pytest.raises(ValueError):
             CVAEConfig(**bad)
     assert build_model("cvae", TINY_MODELS["cvae"](), make_skeleton()).variant == "cvae"
@@ -147,20 +148,49 @@ def test_sample_shapes_and_labels_condition():
         model.one_hot({"content": torch.tensor([9] * 6)}, 6)
 
 
+def _zero_heads(model: CVAE) -> CVAE:
+    for head in model.decoder.heads:
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.zeros_(head.bias)
+    return model
+
+
 @pytest.mark.parametrize("fill", ["interpolate", "zero"])
 def test_the_decoder_adds_to_the_fill(fill):
     """With the decoder's output heads at zero, the completion is the fill itself: the interpolation of the observed
     entries (``fill="interpolate"``, at every scale) or zero (the document's ``"zero"``)."""
     from motionsynth.models.common import interpolate_gaps
 
-    model, x = tiny(fill=fill)
-    for head in model.decoder.heads:
-        torch.nn.init.zeros_(head.weight)
-        torch.nn.init.zeros_(head.bias)
+    model, x = tiny(fill=fill, track=False)
+    _zero_heads(model)
     fmask = feature_mask(*draw_masks(6, 32, model.skeleton, {"keyframes": 1.0}), model.skeleton)
     out = model.sample(x, fmask, temperature=0.0)
     expected = interpolate_gaps(x, fmask) if fill == "interpolate" else torch.zeros_like(x)
     assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_the_root_fill_follows_the_track_to_the_target():
+    """In-betweening with the root track: the fill's root velocities between the last context frame and the target
+    integrate to the target's true position and heading, along a straight line."""
+    from motionsynth.models.cvae import root_track
+
+    model, x = tiny(fill="interpolate", track=True)
+    _zero_heads(model)
+    joints = torch.zeros(6, 32, len(model.skeleton), dtype=torch.bool)
+    joints[:, :10] = joints[:, 30] = True
+    fmask = feature_mask(joints, joints[..., model.skeleton.root], model.skeleton)
+    out = model.sample(x, fmask, temperature=0.0)
+    path, truth = (root_track(model.denormalize(v)[..., model.rot_dim:]) for v in (out, x))
+    assert torch.allclose(path[:, :10], truth[:, :10], atol=1e-3)  # the observed context
+    assert torch.allclose(path[:, 30, :2], truth[:, 30, :2], atol=1e-2)  # reaches the target's position
+    turn = path[:, 30, 2] - truth[:, 30, 2]
+    assert torch.allclose(torch.atan2(turn.sin(), turn.cos()), torch.zeros(6), atol=1e-3)  # and heading
+    line = truth[:, 9, :2] + (truth[:, 30, :2] - truth[:, 9, :2]) * (20 - 9) / (30 - 9)
+    assert torch.allclose(path[:, 20, :2], line, atol=1e-2)
+    # the track is what tells the model where the target is: moving it changes the prior's input
+    far = root_track(model.denormalize(x)[..., model.rot_dim:]).clone()
+    far[:, 30, 0] += 300.0
+    assert not torch.allclose(model.sample(x, fmask, temperature=0.0, track=far), out)
 
 
 def test_every_loss_is_finite_and_reaches_its_networks():

@@ -2,7 +2,8 @@
 
 A window of the model's W frames is encoded to normalised features, the unobserved entries (`completion.feature_mask`
 of the `tasks.Mask`) zeroed, and completed by decoding a latent z drawn from the conditional prior p(z | observed,
-label) (``temperature`` scales its standard deviation; 0 decodes its mean). Each sample draws ``candidates`` latents
+label) (``temperature`` scales its standard deviation; 0 decodes its mean). A model with a root track
+(``model.track``) is also given the observed root positions and headings of the clip (`root.world_root`). Each sample draws ``candidates`` latents
 per window in one batch and keeps the one whose output best reproduces the observed entries (mean absolute error of
 the normalised features there: the objective); the ``n_samples`` results come back best first.
 
@@ -41,6 +42,7 @@ from ..motion import Motion
 from ..ops import blend_weights, crossfade, hold_pad
 from ..tasks import Completion, Mask, check_label
 from .completion import attach, feature_mask, finish, windowed_best_of_n
+from .root import world_root
 
 __all__ = ["CVAEMethod", "LONG_MODES"]
 
@@ -113,6 +115,8 @@ class CVAEMethod:
         start = time.perf_counter()
         T, W = motion.num_frames, self.window
         feats = hold_pad(encode(motion, dtype=np.float32), W)
+        pos, heading = world_root(motion)
+        track = hold_pad(np.stack([pos[:, 0], pos[:, 2], heading], -1).astype(np.float32), W)
         fmask = feature_mask(mask, self.skeleton)
         fmask = np.concatenate([fmask, np.zeros((len(feats) - T, fmask.shape[1]), bool)])
         onehot = self._one_hot(label)
@@ -122,9 +126,9 @@ class CVAEMethod:
             raw, objective = self._continue(feats, fmask, onehot, n_samples, gen)
         else:
             def solve(ks, windows):
-                return self._solve(windows["features"], windows["mask"], onehot, n_samples, gen)
+                return self._solve(windows["features"], windows["mask"], onehot, n_samples, gen, windows["track"])
 
-            raw, objective = windowed_best_of_n({"features": feats, "mask": fmask}, W, self.overlap, n_samples,
+            raw, objective = windowed_best_of_n({"features": feats, "mask": fmask, "track": track}, W, self.overlap, n_samples,
                                                 max(1, self.batch_size // (n_samples * self.candidates)), solve)
         samples = finish(raw[:, :T], motion, mask, self.pin_rotations)
         timings = {"total_s": time.perf_counter() - start, "frames": float(T),
@@ -151,18 +155,21 @@ class CVAEMethod:
 
     # ---- windows -------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def _draw(self, feats: np.ndarray, fmask: np.ndarray, onehot: torch.Tensor, gen: torch.Generator
-              ) -> tuple[np.ndarray, np.ndarray]:
-        """Raw windows (N, W, D) and their masks → ``candidates`` completions each, raw (N, c, W, D), and their
-        objectives (N, c): mean absolute error of the normalised features on the observed entries."""
+    def _draw(self, feats: np.ndarray, fmask: np.ndarray, onehot: torch.Tensor, gen: torch.Generator,
+              track: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Raw windows (N, W, D), their masks and root tracks (N, W, 3) (None: from the features) → ``candidates``
+        completions each, raw (N, c, W, D), and their objectives (N, c): mean absolute error of the normalised
+        features on the observed entries."""
         stats, c = self.ckpt.stats, self.candidates
         x = torch.as_tensor(np.asarray(stats.normalize(feats), dtype=np.float32), device=self.device)
         m = torch.as_tensor(fmask, dtype=torch.float32, device=self.device)
         x, m = x.repeat_interleave(c, 0), m.repeat_interleave(c, 0)
+        tr = None if track is None else torch.as_tensor(track, device=self.device).repeat_interleave(c, 0)
         out = []
         for i in range(0, len(x), self.batch_size):
             xs, ms = x[i:i + self.batch_size], m[i:i + self.batch_size]
-            out.append(self.model.sample(xs, ms, onehot.expand(len(xs), -1), gen, self.temperature))
+            ts = None if tr is None else tr[i:i + self.batch_size]
+            out.append(self.model.sample(xs, ms, onehot.expand(len(xs), -1), gen, self.temperature, ts))
         out = torch.cat(out)
         err = ((out - x).abs() * m).sum((1, 2)) / m.sum((1, 2)).clamp_min(1.0)
         raw = stats.denormalize(out.cpu().numpy()).astype(np.float64)
@@ -174,10 +181,12 @@ class CVAEMethod:
         rows = np.arange(len(err))
         return raw[rows, pick], err[rows, pick]
 
-    def _solve(self, feats: np.ndarray, fmask: np.ndarray, onehot, n: int, gen) -> tuple[np.ndarray, np.ndarray]:
+    def _solve(self, feats: np.ndarray, fmask: np.ndarray, onehot, n: int, gen, track: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
         """`windowed_best_of_n`'s solver: k windows → n samples each (k, n, W, D) and objectives (k, n)."""
         k = len(feats)
-        raw, err = self._best(*self._draw(np.repeat(feats, n, 0), np.repeat(fmask, n, 0), onehot, gen))
+        raw, err = self._best(*self._draw(np.repeat(feats, n, 0), np.repeat(fmask, n, 0), onehot, gen,
+                                          np.repeat(track, n, 0)))
         return raw.reshape(k, n, *feats.shape[1:]), err.reshape(k, n)
 
     def _continue(self, feats: np.ndarray, fmask: np.ndarray, onehot, n: int, gen) -> tuple[np.ndarray, np.ndarray]:

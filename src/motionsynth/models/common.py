@@ -10,7 +10,7 @@ from ..data.features import ROOT_DIM, rot6d_slice
 from ..kinematics import fk
 from ..skeleton import Skeleton
 
-__all__ = ["StatsMixin", "interpolate_gaps", "local_positions"]
+__all__ = ["StatsMixin", "bracket", "interpolate_gaps", "local_positions"]
 
 
 class StatsMixin:
@@ -52,11 +52,20 @@ def interpolate_gaps(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.bool()
     T = x.shape[-2]
     t = torch.arange(T, device=x.device).view(T, 1).expand_as(m)
-    prev = torch.where(m, t, -1).cummax(-2).values  # last observed frame <= t (-1: none)
-    nxt = torch.where(m, t, T).flip(-2).cummin(-2).values.flip(-2)  # first observed frame >= t (T: none)
+    prev, nxt = bracket(m)
     x_prev = x.gather(-2, prev.clamp(min=0))
     x_next = x.gather(-2, nxt.clamp(max=T - 1))
     w = (t - prev).to(x.dtype) / (nxt - prev).clamp(min=1).to(x.dtype)
     both = x_prev + w * (x_next - x_prev)
     out = torch.where(prev >= 0, torch.where(nxt < T, both, x_prev), torch.where(nxt < T, x_next, 0.0))
     return torch.where(m, x, out)
+
+
+def bracket(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(..., T, C) bool → the last observed frame at or before each frame (-1: none) and the first at or after it
+    (T: none), (..., T, C) long each."""
+    T = mask.shape[-2]
+    t = torch.arange(T, device=mask.device).view(T, 1).expand_as(mask)
+    prev = torch.where(mask, t, -1).cummax(-2).values
+    nxt = torch.where(mask, t, T).flip(-2).cummin(-2).values.flip(-2)
+    return prev, nxt

@@ -12,7 +12,17 @@ what the prior sees in the unobserved entries and what the decoder adds to: ``"z
 entries zeroed, the decoder outputs the window) or ``"interpolate"`` (the default: each column interpolated in time
 between its observed entries, `common.interpolate_gaps`, and the decoder outputs a residual on top of that fill at
 every scale, as the Δ-interpolator of Oreshkin et al. does — the network starts from interpolation instead of
-having to rebuild the observed pose from nothing; measured in docs/BENCHMARKS.md). Labels: one one-hot block of ``label_slots`` per label kind in ``label_kinds`` (``content``, ``style``),
+having to rebuild the observed pose from nothing; measured in docs/BENCHMARKS.md).
+
+Root track (``track``, default on). The features hold the root's *velocities* only, so a masked window does not say
+where an observed frame is relative to another: an in-betweening target 3 m ahead and one 1 m ahead look the same.
+With ``track`` the prior also sees, at the frames where the root is observed, the root's planar position (metres)
+and heading (cos, sin) relative to the first such frame (`track_channels`; 4 channels + 1 mask channel). In
+training they come from integrating the true window's velocities (`root_track`); a method passes the positions of
+the observed frames of the clip it completes (`methods.cvae`). With ``fill="interpolate"`` the track is interpolated
+too and, at the unobserved frames between two observed ones, the velocity columns of the fill are the ones of that
+interpolated path (`_track_velocity`) — the root fill is then the linear path to the next observed root, as in
+SLERP/LERP in-betweening. Labels: one one-hot block of ``label_slots`` per label kind in ``label_kinds`` (``content``, ``style``),
 all zero where a take has no such label or the label was dropped (``label_dropout``), so one model works with and
 without labels.
 
@@ -60,7 +70,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY
 from ..skeleton import Skeleton
-from .common import StatsMixin, interpolate_gaps, local_positions
+from .common import StatsMixin, bracket, interpolate_gaps, local_positions
 from .layers import LOGVAR_RANGE
 
 MASK_KINDS = ("generate", "predict", "inbetween", "keyframes", "body", "combo")
@@ -78,6 +88,7 @@ class CVAEConfig:
     latent: channels of the latent map z (T0/8 frames).
     kernel: temporal kernel of every convolution.
     fill: ``"interpolate"`` or ``"zero"`` (module docstring).
+    track: condition the prior on the observed root positions and headings (module docstring).
     branches: 2 (the paper's) or 1 (the one-branch ablation).
     label_kinds, label_slots, label_dropout: the label kinds conditioned on, one-hot slots per kind (≥ the number
         of names), and the probability that a window's label (each kind) is hidden in training.
@@ -94,13 +105,14 @@ class CVAEConfig:
     latent: int = 16
     kernel: int = 3
     fill: str = "interpolate"
+    track: bool = True
     branches: int = 2
     label_kinds: list[str] = field(default_factory=lambda: ["content", "style"])
     label_slots: int = 16
     label_dropout: float = 0.3
     beta: float = 0.01
     pos_weight: float = 5.0
-    vel_weight: float = 0.0
+    vel_weight: float = 1.0
     gan_weight: float = 0.1
     action_weight: float = 0.1
     scale_weights: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.5, 0.5])
@@ -147,6 +159,46 @@ def feature_mask(joints: torch.Tensor, root: torch.Tensor, skeleton: Skeleton) -
     block[..., ROOT_VELOCITY] = both(root)[..., None]
     block[..., ROOT_TURN] = both(joints[..., skeleton.root])
     return torch.cat([joints.repeat_interleave(6, -1), block], -1).float()
+
+
+# ---- the root track ------------------------------------------------------------------------------------------------
+def root_track(root: torch.Tensor) -> torch.Tensor:
+    """Raw root blocks (B, T, 4) → (B, T, 3): planar position x, z (file units) and heading (radians) from the origin
+    and heading 0 at frame 0, integrating the velocities (frame 0's ignored; `methods.root.root_path` in torch)."""
+    turn = root[..., ROOT_TURN].clone()
+    turn[:, 0] = 0.0
+    heading = turn.cumsum(1)
+    h_prev = torch.cat([heading[:, :1], heading[:, :-1]], 1)
+    v = root[..., ROOT_VELOCITY].clone()
+    v[:, 0] = 0.0
+    c, s = h_prev.cos(), h_prev.sin()
+    x = (c * v[..., 0] + s * v[..., 1]).cumsum(1)
+    z = (-s * v[..., 0] + c * v[..., 1]).cumsum(1)
+    return torch.stack([x, z, heading], -1)
+
+
+def track_channels(track: torch.Tensor, seen: torch.Tensor, unit: float) -> torch.Tensor:
+    """Root track (B, T, 3) (x, z in file units, heading) observed where ``seen`` (B, T) bool → (B, T, 4): x, z in
+    metres (``unit`` file units per metre) and cos, sin of the heading, relative to the first observed frame (its
+    position the origin, its heading 0); zero where unobserved."""
+    B = track.shape[0]
+    ref = track[torch.arange(B, device=track.device), seen.float().argmax(1)]  # (B, 3): the first observed frame
+    d = track[..., :2] - ref[:, None, :2]
+    c, s = ref[:, 2].cos()[:, None], ref[:, 2].sin()[:, None]
+    h = track[..., 2] - ref[:, None, 2]
+    out = torch.stack([(c * d[..., 0] - s * d[..., 1]) / unit, (s * d[..., 0] + c * d[..., 1]) / unit,
+                       h.cos(), h.sin()], -1)
+    return out * seen[..., None].float()
+
+
+def _track_velocity(channels: torch.Tensor, unit: float) -> torch.Tensor:
+    """Track channels (B, T, 4) → the raw root-block velocities of that path (B, T, 3): planar velocity in the
+    previous frame's heading frame (file units) and heading change (frame 0: zero) — the inverse of `root_track`."""
+    pos, h = channels[..., :2] * unit, torch.atan2(channels[..., 3], channels[..., 2])
+    d, c, s = pos[:, 1:] - pos[:, :-1], h[:, :-1].cos(), h[:, :-1].sin()
+    turn = torch.remainder(h[:, 1:] - h[:, :-1] + math.pi, 2 * math.pi) - math.pi
+    v = torch.stack([c * d[..., 0] - s * d[..., 1], s * d[..., 0] + c * d[..., 1], turn], -1)
+    return torch.cat([torch.zeros_like(v[:, :1]), v], 1)
 
 
 def _uniform(gen, lo: float = 0.0, hi: float = 1.0) -> float:
@@ -322,7 +374,8 @@ class CVAE(StatsMixin, nn.Module):
         D, L = self.rot_dim + self.root_dim, len(c.label_kinds) * c.label_slots
         self.dim, self.label_dim, self.mask_dim = D, L, J + self.root_dim
         (c1, c2), k = c.channels, c.kernel
-        self.prior = Encoder(D + self.mask_dim + L, c1, c2, c.latent, k)
+        self.track_dim = 5 if c.track else 0  # 4 track channels + their mask
+        self.prior = Encoder(D + self.mask_dim + L + self.track_dim, c1, c2, c.latent, k)
         self.posterior = Encoder(D + self.mask_dim + L, c1, c2, c.latent, k)
         self.decoder = Decoder(c.latent + L, c1, c2, D, k)
         self.discriminator = Critic(D + L, c1, c2, 1, k, sn=True) if c.gan_weight > 0 else None
@@ -369,17 +422,46 @@ class CVAE(StatsMixin, nn.Module):
         """(B, T, D) feature mask → (B, T, J + 4): one channel per joint, one per root-block column."""
         return torch.cat([fmask[..., :self.rot_dim:6], fmask[..., self.rot_dim:]], -1)
 
-    def _cond(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) values (unobserved entries already filled), their mask, (B, L) label → (B, D + J + 4 + L, T)
-        encoder input."""
+    def _cond(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor, extra: torch.Tensor | None = None
+              ) -> torch.Tensor:
+        """(B, T, D) values (unobserved entries already filled), their mask, (B, L) label, optional (B, T, E) extra
+        channels → (B, D + J + 4 + L (+ E), T) encoder input."""
         lab = onehot[:, :, None].expand(-1, -1, x.shape[1])
-        return torch.cat([x.transpose(1, 2), self._mask_channels(fmask).transpose(1, 2), lab], 1)
+        parts = [x.transpose(1, 2), self._mask_channels(fmask).transpose(1, 2), lab]
+        return torch.cat(parts + ([] if extra is None else [extra.transpose(1, 2)]), 1)
 
-    def _prior(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor) -> tuple:
-        """The conditional prior on the observed entries → (E_p's features, mu, logvar, fill (B, T, D) or None)."""
+    def _prior(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor,
+               track: torch.Tensor | None = None) -> tuple:
+        """The conditional prior on the observed entries (and root ``track`` (B, T, 3), `root_track`; None:
+        integrated from ``x``, right where ``x`` is the true window) → (E_p's features, mu, logvar, fill or None)."""
         base = interpolate_gaps(x, fmask) if self.config.fill == "interpolate" else None
-        feats, mu, logvar = self.prior(self._cond(x * fmask if base is None else base, fmask, onehot))
+        extra = None
+        if self.config.track:
+            raw_root = x[..., self.rot_dim:] * self.feat_std[self.rot_dim:] + self.feat_mean[self.rot_dim:]
+            track = root_track(raw_root) if track is None else track
+            seen = (fmask[..., self.rot_dim + ROOT_HEIGHT] > 0) & (fmask[..., 6 * self.skeleton.root] > 0)
+            channels = track_channels(track, seen, self.config.length_unit)
+            if base is not None:
+                channels = interpolate_gaps(channels, seen[..., None].expand_as(channels))
+                base = self._track_fill(base, fmask, channels, seen)
+            extra = torch.cat([channels, seen[..., None].float()], -1)
+        feats, mu, logvar = self.prior(self._cond(x * fmask if base is None else base, fmask, onehot, extra))
         return feats, mu, logvar, base
+
+    def _track_fill(self, base: torch.Tensor, fmask: torch.Tensor, channels: torch.Tensor, seen: torch.Tensor
+                    ) -> torch.Tensor:
+        """The fill with its root velocity columns, at unobserved frames between two observed root frames, taken
+        from the interpolated track (`_track_velocity`, normalised)."""
+        prev, nxt = bracket(seen[..., None])
+        T = seen.shape[1]
+        inside = torch.zeros_like(seen)
+        inside[:, 1:] = (prev[:, :-1, 0] >= 0) & (nxt[:, 1:, 0] < T)  # frames t with observed roots <= t-1 and >= t
+        cols = list(range(self.rot_dim + 1, self.rot_dim + 4))  # planar velocity, heading velocity
+        vel = (_track_velocity(channels, self.config.length_unit) - self.feat_mean[cols]) / self.feat_std[cols]
+        use = inside[..., None] & (fmask[..., cols] == 0)
+        out = base.clone()
+        out[..., cols] = torch.where(use, vel, base[..., cols])
+        return out
 
     def _posterior(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor) -> tuple:
         """q(z | X_u, c): the unobserved entries (observed ones zeroed) → (mu, logvar)."""
@@ -403,12 +485,15 @@ class CVAE(StatsMixin, nn.Module):
     # ---- what tasks use -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor | None = None,
-               generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+               generator: torch.Generator | None = None, temperature: float = 1.0,
+               track: torch.Tensor | None = None) -> torch.Tensor:
         """Complete windows: normalised features x (B, T, D) observed where ``fmask`` (B, T, D) is 1, label one-hot
-        (B, L) or None → (B, T, D) normalised features, z ~ p(z | X_i, c) scaled by ``temperature`` (0: its mean)."""
+        (B, L) or None → (B, T, D) normalised features, z ~ p(z | X_i, c) scaled by ``temperature`` (0: its mean).
+        ``track``: (B, T, 3) root x, z, heading (file units, radians; any common origin) at least at the observed
+        root frames — needed where the observed frames are not contiguous (None: integrated from ``x``)."""
         B = x.shape[0]
         onehot = self.feat_mean.new_zeros(B, self.label_dim) if onehot is None else onehot
-        feats, mu, logvar, base = self._prior(x, fmask, onehot)
+        feats, mu, logvar, base = self._prior(x, fmask, onehot, track)
         eps = torch.randn(mu.shape, generator=generator, device=generator.device if generator else mu.device)
         z = mu + temperature * (0.5 * logvar).exp() * eps.to(mu.device)
         return self._decode(z, feats, onehot, base)[0]
