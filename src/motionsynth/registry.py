@@ -33,10 +33,12 @@ import torch
 from .checkpoint import Checkpoint, read_checkpoint
 from .errors import MotionsynthError
 from .methods.cvae import CVAEMethod
+from .methods.diffusion import DiffusionMethod
 from .methods.meva import MEVAMethod
 from .methods.prior import PriorMethod
 from .models.classifier import CLASSIFIER_TRAIN, ActionClassifier
 from .models.cvae import CVAE
+from .models.diffusion import MotionDiffusion
 from .models.hmvae import HMVAE
 from .models.meva import AUGMENT, MEVA, MotionVAE
 from .models.trajectory import TrajectoryModel
@@ -102,6 +104,9 @@ for _spec in (
     FamilySpec("meva", MEVA, MEVAMethod, "method", "MEVA denoiser: VME + MRR on a trained motion VAE"),
     FamilySpec("cvae", CVAE, CVAEMethod, "method", "two-branch conditional VAE: every task in one forward pass",
                train_defaults={"schedule": "constant", "warmup_steps": 0}),
+    FamilySpec("diffusion", MotionDiffusion, DiffusionMethod, "method", "transformer denoising diffusion (DDIM/DDPM, "
+               "classifier-free guidance): every task by inpainting, denoising by SDEdit",
+               train_defaults={"ema": 0.999}),
     FamilySpec("classifier", ActionClassifier, None, "evaluator", "action classifier (content, style): scores "
                "real and generated motion", train_defaults=CLASSIFIER_TRAIN,
                help="the classifier family is an evaluator (action recognition), not a task method: use `motionsynth "

@@ -46,6 +46,13 @@ the label one-hot, spectral normalisation on every layer. Action classifier: the
 trained on real windows, its cross-entropy on generated ones a generator loss (only where the label was given).
 ``gan_weight=0`` and ``action_weight=0`` are the "w/o GAN" and "w/o action" ablations (the networks are not built).
 
+The prior's mean (``mean_weight``, not in the document). Tasks that want one answer decode the prior's MEAN latent
+(``temperature=0``); nothing in the two branches asks that output to be right where nothing was observed (the
+generative branch only matches the observed entries), and on in-betweening it was not: with the interpolation fill
+it came out worse than the fill itself. ``mean_weight`` × (four-scale L1 + ``pos_weight`` × joint positions) of
+decode(mu_p) against the whole window trains it as a regression (the mean completion), while samples around it stay
+free (docs/BENCHMARKS.md measures both).
+
 Blocks (Figure 2): a start block (conv → act → conv, plus a 1×1 shortcut), the pre-activation residual block, the up
 block (×2 linear upsampling inside the residual and the shortcut; nearest upsampling, tried first, left a
 2/4/8-frame staircase in the output: 6× the data's frame-to-frame acceleration) and the down block (a residual block followed by
@@ -96,6 +103,7 @@ class CVAEConfig:
         vel_weight: L1 of the frame-to-frame differences of the normalised features (reconstruction branch);
         gan_weight: hinge GAN loss (0: no discriminator); action_weight: action classifier (0: none);
         scale_weights: the appearance match at T0, T1, T2, T3.
+        mean_weight: reconstruction of the whole window from the prior's mean latent (module docstring; 0: off).
     mask_probs: probability of each kind of training mask (`MASK_KINDS`).
     length_unit: file units per metre (cm data: 100).
     """
@@ -116,6 +124,7 @@ class CVAEConfig:
     gan_weight: float = 0.1
     action_weight: float = 0.1
     scale_weights: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.5, 0.5])
+    mean_weight: float = 1.0
     mask_probs: dict = field(default_factory=lambda: {"generate": 0.1, "predict": 0.2, "inbetween": 0.25,
                                                       "keyframes": 0.15, "body": 0.2, "combo": 0.1})
     length_unit: float = 100.0
@@ -589,6 +598,11 @@ class CVAE(StatsMixin, nn.Module):
                 "pos": _l1(self._positions(rec[0]), self._positions(x)),
                 "vel": _l1(rec[0].diff(dim=1), x.diff(dim=1))}
         loss = logs["rec"] + c.pos_weight * logs["pos"] + c.vel_weight * logs["vel"] + c.beta * logs["kl"]
+        if c.mean_weight > 0:
+            mean = self._decode(mu_p, feats, onehot, base)
+            logs["mean"] = self._appearance(mean, x, None) + c.pos_weight * _l1(self._positions(mean[0]),
+                                                                              self._positions(x))
+            loss = loss + c.mean_weight * logs["mean"]
         if c.branches == 2:
             z_p = mu_p + (0.5 * logvar_p).exp() * torch.randn_like(mu_p)
             gen = self._decode(z_p, feats, onehot, base)
