@@ -280,8 +280,8 @@ def _masks(T: int, sk) -> dict[str, tasks.Mask]:
 def test_method_completes_every_task_at_every_length(method, T):
     motion = make_motion(method.skeleton, T, seed=4)
     for kind, mask in _masks(T, method.skeleton).items():
-        result = method.complete(motion, mask, n_samples=2, seed=1)
-        assert len(result) == 2 and len(result.objective) == 2 and result.objective[0] <= result.objective[1]
+        result = method.complete(motion, mask, n_samples=3, seed=1)  # the prior's mean, then draws best first
+        assert len(result) == 3 and len(result.objective) == 3 and result.objective[1] <= result.objective[2]
         for s in result:
             assert s.num_frames == T and s.skeleton is motion.skeleton and np.isfinite(s.rotations).all()
             assert np.array_equal(s.rotations[mask.joints], motion.rotations[mask.joints]), kind
@@ -299,12 +299,14 @@ def test_long_clips_both_ways_and_seeds(method):
     b = method.complete(motion, mask, n_samples=2, seed=3)
     c = method.complete(motion, mask, n_samples=2, seed=4)
     assert all(np.array_equal(x.rotations, y.rotations) for x, y in zip(a, b))
-    assert not np.allclose(a[0].rotations, c[0].rotations)
+    assert np.array_equal(a[0].rotations, c[0].rotations)  # sample 0 is the prior's mean, whatever the seed
+    assert not np.allclose(a[1].rotations, c[1].rotations)  # the draws follow the seed
     windows = CVAEMethod(method.ckpt, long="windows", candidates=3).complete(motion, mask, seed=3)
     assert windows.options["long"] == "windows" and windows.options["candidates"] == 3
     assert np.array_equal(windows[0].rotations[:10], motion.rotations[:10])
-    mean = CVAEMethod(method.ckpt, temperature=0.0).complete(motion, mask, n_samples=2, seed=0)
+    mean = CVAEMethod(method.ckpt, temperature=0.0, mean_first=False).complete(motion, mask, n_samples=2, seed=0)
     assert np.allclose(mean[0].rotations, mean[1].rotations)  # the prior's mean: one completion
+    assert np.allclose(mean[0].rotations, a[0].rotations, atol=1e-6)
 
 
 def test_labels_are_checked_against_the_checkpoint(method, run):
@@ -372,3 +374,11 @@ def test_bad_input_through_the_commands_exits_2_without_output(run, tmp_path, ca
     err = capsys.readouterr().err
     assert e.value.code == 2 and "error:" in err and len(err.strip().splitlines()) == 1, err
     assert list(out.iterdir()) == []
+
+
+def test_generation_draws_every_sample(method):
+    """Nothing observed: no sample is the prior's mean, so one-sample calls with other seeds (synthesize) differ."""
+    rest = make_motion(method.skeleton, 32, seed=8)
+    mask = tasks.generate_mask(32, len(method.skeleton))
+    a, b = (method.complete(rest, mask, n_samples=1, seed=s)[0] for s in (1, 2))
+    assert not np.allclose(a.rotations, b.rotations)

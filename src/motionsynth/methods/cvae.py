@@ -2,10 +2,12 @@
 
 A window of the model's W frames is encoded to normalised features, the unobserved entries (`completion.feature_mask`
 of the `tasks.Mask`) zeroed, and completed by decoding a latent z drawn from the conditional prior p(z | observed,
-label) (``temperature`` scales its standard deviation; 0 decodes its mean). A model with a root track
+label) (``temperature`` scales its standard deviation; 0 decodes its mean). With ``mean_first`` (default) sample 0
+is the decoded MEAN of the prior — the one best answer (`models.cvae`, ``mean_weight``) — and samples 1… are draws
+around it; for generation (nothing observed) every sample is a draw. A model with a root track
 (``model.track``) is also given the observed root positions and headings of the clip (`root.world_root`). Each sample draws ``candidates`` latents
 per window in one batch and keeps the one whose output best reproduces the observed entries (mean absolute error of
-the normalised features there: the objective); the ``n_samples`` results come back best first.
+the normalised features there: the objective); the drawn results come back best first.
 
 Lengths. A clip shorter than W is padded to W by holding its last frame (the padded frames unobserved) and cut back.
 A longer clip goes one of two ways (``long``):
@@ -54,11 +56,12 @@ class CVAEMethod:
 
     Args:
         checkpoint: a loaded `checkpoint.Checkpoint` of the ``cvae`` family.
-        candidates: latents drawn per sample and window; the best reproduction of the observation is kept.
-        temperature: scale of the prior's standard deviation (0: its mean — one deterministic completion).
-            The defaults (32 candidates at temperature 1) were chosen on the validation split (32 in-betweening
-            windows, gap 30: L2P 2.34 against 2.41 for the prior's mean and 2.62 for one draw; 24 completion
-            windows: root-relative MPJPE 6.10 cm against 6.13 and 6.16) with ``scripts/tune_method.py``.
+        candidates: latents drawn per drawn sample and window; the best reproduction of the observation is kept.
+        temperature: scale of the prior's standard deviation for the drawn samples (0: its mean).
+        mean_first: sample 0 is the prior's mean (temperature 0, one candidate); the others are draws (generation:
+            all draws).
+            The defaults (mean first, 1 candidate at temperature 1) were chosen on the validation split with
+            ``scripts/tune_method.py`` (docs/BENCHMARKS.md, "Two-branch CVAE").
         overlap: frames shared by consecutive windows of a long clip (default W/4).
         long: ``"auto"``, ``"continue"`` or ``"windows"`` (module docstring).
         pin_rotations: blend the observed rotations into the synthesised frames (`completion.pin_rotations`).
@@ -68,7 +71,8 @@ class CVAEMethod:
 
     needs_fit = False
 
-    def __init__(self, checkpoint: Checkpoint, *, candidates: int = 32, temperature: float = 1.0,
+    def __init__(self, checkpoint: Checkpoint, *, candidates: int = 1, temperature: float = 1.0,
+                 mean_first: bool = True,
                  overlap: int | None = None, long: str = "auto", pin_rotations: bool = True, batch_size: int = 256,
                  progress: bool = False):
         attach(self, checkpoint, CVAE, "CVAE")
@@ -84,8 +88,10 @@ class CVAEMethod:
             if not ok:
                 raise MotionsynthError(message)
         self.candidates, self.temperature, self.long = int(candidates), float(temperature), long
+        self.mean_first = bool(mean_first)
         self.pin_rotations, self.batch_size = bool(pin_rotations), int(batch_size)
-        self.params = {"candidates": self.candidates, "temperature": self.temperature, "overlap": self.overlap,
+        self.params = {"candidates": self.candidates, "temperature": self.temperature,
+                       "mean_first": self.mean_first, "overlap": self.overlap,
                        "long": long, "pin_rotations": self.pin_rotations, "batch_size": self.batch_size}
         # the label kinds the model is conditioned on, with the checkpoint's names for them
         self.vocabulary = {k: list(checkpoint.labels[k]) for k in self.model.config.label_kinds
@@ -99,7 +105,8 @@ class CVAEMethod:
     # ---- the Method ----------------------------------------------------------------------------------------------
     def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed: int | None = None
                  ) -> Completion:
-        """``n_samples`` completions of ``motion`` under ``mask`` (best reproduction of the observation first)."""
+        """``n_samples`` completions of ``motion`` under ``mask``: the prior's mean first (``mean_first``), then draws
+        (best reproduction of the observation first)."""
         mask.check(motion, generative=True)
         check_label(label, self.vocabulary, f"the {self.name} model")
         self.ckpt.check_skeleton(motion.skeleton)
@@ -122,19 +129,33 @@ class CVAEMethod:
         onehot = self._one_hot(label)
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         mode = self._mode(mask)
-        if mode == "continue":
-            raw, objective = self._continue(feats, fmask, onehot, n_samples, gen)
-        else:
-            def solve(ks, windows):
-                return self._solve(windows["features"], windows["mask"], onehot, n_samples, gen, windows["track"])
-
-            raw, objective = windowed_best_of_n({"features": feats, "mask": fmask, "track": track}, W, self.overlap, n_samples,
-                                                max(1, self.batch_size // (n_samples * self.candidates)), solve)
+        inputs = {"features": feats, "mask": fmask, "track": track}
+        parts = []
+        if self.mean_first and not mask.empty:  # generation: every sample a draw
+            parts.append(self._run(mode, inputs, onehot, 1, gen, 0.0, 1))
+        if n_samples > len(parts):
+            parts.append(self._run(mode, inputs, onehot, n_samples - len(parts), gen, self.temperature,
+                                   self.candidates))
+        raw = np.concatenate([r for r, _ in parts])
+        objective = np.concatenate([o for _, o in parts])
         samples = finish(raw[:, :T], motion, mask, self.pin_rotations)
         timings = {"total_s": time.perf_counter() - start, "frames": float(T),
                    "windows": float(len(blend_weights(len(feats), W, self.overlap)[0]))}
         return Completion(samples, options={**self.params, "long": mode}, timings=timings,
                           objective=objective.tolist())
+
+    def _run(self, mode: str, inputs: dict, onehot, n: int, gen, temperature: float, candidates: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """n completions of the padded clip (``inputs``: features, mask, track) → raw (n, T', D), objectives (n,)."""
+        draw = {"temperature": temperature, "candidates": candidates}
+        if mode == "continue":
+            return self._continue(inputs["features"], inputs["mask"], onehot, n, gen, draw)
+
+        def solve(ks, windows):
+            return self._solve(windows["features"], windows["mask"], onehot, n, gen, windows["track"], draw)
+
+        return windowed_best_of_n(inputs, self.window, self.overlap, n,
+                                  max(1, self.batch_size // (n * candidates)), solve)
 
     def _mode(self, mask: Mask) -> str:
         if self.long != "auto":
@@ -156,11 +177,11 @@ class CVAEMethod:
     # ---- windows -------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def _draw(self, feats: np.ndarray, fmask: np.ndarray, onehot: torch.Tensor, gen: torch.Generator,
-              track: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Raw windows (N, W, D), their masks and root tracks (N, W, 3) (None: from the features) → ``candidates``
-        completions each, raw (N, c, W, D), and their objectives (N, c): mean absolute error of the normalised
-        features on the observed entries."""
-        stats, c = self.ckpt.stats, self.candidates
+              track: np.ndarray | None, draw: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Raw windows (N, W, D), their masks and root tracks (N, W, 3) (None: from the features) → ``c`` =
+        ``draw["candidates"]`` completions each at ``draw["temperature"]``, raw (N, c, W, D), and their objectives
+        (N, c): mean absolute error of the normalised features on the observed entries."""
+        stats, c = self.ckpt.stats, draw["candidates"]
         x = torch.as_tensor(np.asarray(stats.normalize(feats), dtype=np.float32), device=self.device)
         m = torch.as_tensor(fmask, dtype=torch.float32, device=self.device)
         x, m = x.repeat_interleave(c, 0), m.repeat_interleave(c, 0)
@@ -169,7 +190,7 @@ class CVAEMethod:
         for i in range(0, len(x), self.batch_size):
             xs, ms = x[i:i + self.batch_size], m[i:i + self.batch_size]
             ts = None if tr is None else tr[i:i + self.batch_size]
-            out.append(self.model.sample(xs, ms, onehot.expand(len(xs), -1), gen, self.temperature, ts))
+            out.append(self.model.sample(xs, ms, onehot.expand(len(xs), -1), gen, draw["temperature"], ts))
         out = torch.cat(out)
         err = ((out - x).abs() * m).sum((1, 2)) / m.sum((1, 2)).clamp_min(1.0)
         raw = stats.denormalize(out.cpu().numpy()).astype(np.float64)
@@ -181,15 +202,16 @@ class CVAEMethod:
         rows = np.arange(len(err))
         return raw[rows, pick], err[rows, pick]
 
-    def _solve(self, feats: np.ndarray, fmask: np.ndarray, onehot, n: int, gen, track: np.ndarray
+    def _solve(self, feats: np.ndarray, fmask: np.ndarray, onehot, n: int, gen, track: np.ndarray, draw: dict
                ) -> tuple[np.ndarray, np.ndarray]:
         """`windowed_best_of_n`'s solver: k windows → n samples each (k, n, W, D) and objectives (k, n)."""
         k = len(feats)
         raw, err = self._best(*self._draw(np.repeat(feats, n, 0), np.repeat(fmask, n, 0), onehot, gen,
-                                          np.repeat(track, n, 0)))
+                                          np.repeat(track, n, 0), draw))
         return raw.reshape(k, n, *feats.shape[1:]), err.reshape(k, n)
 
-    def _continue(self, feats: np.ndarray, fmask: np.ndarray, onehot, n: int, gen) -> tuple[np.ndarray, np.ndarray]:
+    def _continue(self, feats: np.ndarray, fmask: np.ndarray, onehot, n: int, gen, draw: dict
+                  ) -> tuple[np.ndarray, np.ndarray]:
         """The document's long-sequence scheme: window after window, the frames made so far held as observed; n
         chains, sorted by their mean objective (best first). Returns raw (n, T', D) and objectives (n,)."""
         T, W = len(feats), self.window
@@ -201,7 +223,7 @@ class CVAEMethod:
             m = np.repeat(fmask[None, s:s + W], n, 0)
             held = max(0, end - s)  # frames of this window already made: constraints
             x[:, :held], m[:, :held] = made[:, s:s + held] / _done(weights, starts, k, s, held)[None, :, None], True
-            raw, err = self._best(*self._draw(x.astype(np.float32), m, onehot, gen))
+            raw, err = self._best(*self._draw(x.astype(np.float32), m, onehot, gen, None, draw))
             own = fmask[s:s + W]  # the objective counts the mask's observations only
             if own.any():
                 stats = self.ckpt.stats
