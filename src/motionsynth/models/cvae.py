@@ -85,10 +85,10 @@ MASK_KINDS = ("generate", "predict", "inbetween", "keyframes", "body", "combo")
 
 @dataclass
 class CVAEConfig:
-    """CVAE hyper-parameters. ``preset("cpu")`` (the default; 1.8 M parameters with discriminator and classifier)
-    trained 10,000 steps (batch 16) in 52 minutes on one thread of the 2-core development CPU;
-    ``preset("paper")`` has the document's sizes (C1 = 128, C2 = 256; train with ``configs/cvae-paper.yaml``: window
-    128, batch 128, lr 1e-4 — a GPU).
+    """CVAE hyper-parameters. ``preset("cpu")`` (the default; 1.8 M parameters with discriminator and classifier,
+    1.1 M in the encoders and decoder) trained 8,000 steps (batch 16) in 55 minutes on one thread of the 2-core
+    development CPU; ``preset("paper")`` has the document's sizes (C1 = 128, C2 = 256; train with
+    ``configs/cvae-paper.yaml``: window 128, batch 128, lr 1e-4 — a GPU).
 
     window: frames T0 (divisible by 8: three down blocks).
     channels: [C1, C2]: C1 at T0 and T1, C2 at T2 and T3, in every network.
