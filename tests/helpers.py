@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -214,3 +215,29 @@ def labelled_cache(folder: Path, per_split: int = 6, frames: int = 72):
         writer.writeheader()
         writer.writerows(rows)
     return prepare(src, "bvh-folder", folder / "cache", workers=1, progress=False, labels=folder / "labels.csv")
+
+
+class FakeCache:
+    """The parts of `MotionCache` the trainer reads, in memory: ``takes`` synthetic takes (the last one in val) with
+    content labels cycling through ``labels["content"]``."""
+
+    def __init__(self, labels: dict, data_hash: str, takes: int = 5, frames: int = 70):
+        self.skeleton = make_skeleton()
+        self.fps, self.dataset, self.data_hash = 30.0, "synthetic", data_hash
+        self.label_names = dict(labels)
+        motions = [make_motion(self.skeleton, frames, seed=i) for i in range(takes)]
+        feats = [encode(m) for m in motions]
+        self.features = np.concatenate(feats)
+        self.stats = FeatureStats.from_arrays(feats)
+        starts = np.cumsum([0] + [len(f) for f in feats])
+        names = labels["content"]
+        self.takes = [SimpleNamespace(name=f"take_{i}", start=int(starts[i]), length=frames,
+                                      split="val" if i == takes - 1 else "train",
+                                      labels={"content": names[i % len(names)]}) for i in range(takes)]
+        self._motions = motions
+
+    def split(self, name):
+        return [i for i, t in enumerate(self.takes) if t.split == name]
+
+    def motion(self, i):
+        return self._motions[i]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from motionsynth import tasks
-from motionsynth.data.features import FeatureStats, encode
+from motionsynth.data.features import encode
 from motionsynth.errors import MotionsynthError
 from motionsynth.methods.completion import feature_mask as np_feature_mask
 from motionsynth.methods.cvae import CVAEMethod
@@ -20,7 +20,7 @@ from motionsynth.models.cvae import CVAE, MASK_KINDS, CVAEConfig, draw_masks, fe
 from motionsynth.registry import build_model, load_checkpoint, load_method, model_config
 from motionsynth.train import load_yaml, resolve_config, train
 
-from helpers import TINY_MODELS, feature_batch, make_motion, make_skeleton
+from helpers import TINY_MODELS, FakeCache, feature_batch, make_motion, make_skeleton
 
 TINY = dict(window=32, channels=[8, 16], latent=4, label_slots=4)
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "motionsynth" / "configs"
@@ -40,30 +40,6 @@ def batch_of(x: torch.Tensor) -> dict:
     return {"features": x, "labels": {"content": torch.tensor([0, 1, 2, -1, 0, 1])[:len(x)]}}
 
 
-class FakeCache:
-    """The parts of `MotionCache` the trainer reads: synthetic takes with content labels."""
-
-    def __init__(self, takes: int = 5, frames: int = 70):
-        self.skeleton = make_skeleton()
-        self.fps, self.dataset, self.data_hash = 30.0, "synthetic", "cvae0001"
-        self.label_names = dict(LABELS)
-        motions = [make_motion(self.skeleton, frames, seed=i) for i in range(takes)]
-        feats = [encode(m) for m in motions]
-        self.features = np.concatenate(feats)
-        self.stats = FeatureStats.from_arrays(feats)
-        starts = np.cumsum([0] + [len(f) for f in feats])
-        self.takes = [SimpleNamespace(name=f"take_{i}", start=int(starts[i]), length=frames,
-                                      split="val" if i == takes - 1 else "train",
-                                      labels={"content": LABELS["content"][i % 3]}) for i in range(takes)]
-        self._motions = motions
-
-    def split(self, name):
-        return [i for i, t in enumerate(self.takes) if t.split == name]
-
-    def motion(self, i):
-        return self._motions[i]
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A few GAN steps through the one trainer: the run folder (RUN/model is the checkpoint)."""
@@ -72,7 +48,8 @@ def run(tmp_path_factory):
     over = {"model": {k: v for k, v in TINY.items() if k != "window"},
             "train": {"window": 32, "stride": 8, "batch_size": 4, "steps": 6, "val_every": 3, "val_batches": 1,
                       "ckpt_every": 3, "log_every": 1, "accelerator": "cpu"}}
-    train("cvae", "synthetic", out, overrides=over, cache=FakeCache(), progress=False, command="test")
+    train("cvae", "synthetic", out, overrides=over, cache=FakeCache(LABELS, "cvae0001"), progress=False,
+          command="test")
     return out
 
 

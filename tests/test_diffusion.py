@@ -5,7 +5,6 @@ inpainting, SDEdit denoising, samples, seeds, bad inputs."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from motionsynth.models.diffusion import DiffusionConfig, MotionDiffusion, foot_
 from motionsynth.registry import build_model, load_checkpoint, load_method, model_config
 from motionsynth.train import load_yaml, resolve_config, train
 
-from helpers import TINY_MODELS, biped_motion, biped_skeleton, feature_batch, make_motion, make_skeleton
+from helpers import TINY_MODELS, FakeCache, biped_motion, biped_skeleton, feature_batch, make_motion, make_skeleton
 
 TINY = dict(window=32, d_model=32, layers=1, heads=2, ff=64, T=20, label_slots=4)
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "motionsynth" / "configs"
@@ -40,30 +39,6 @@ def batch_of(x: torch.Tensor) -> dict:
     return {"features": x, "labels": {"content": torch.tensor([0, 1, 2, -1, 0, 1])[:len(x)]}}
 
 
-class FakeCache:
-    """The parts of `MotionCache` the trainer reads: synthetic takes with content labels (as tests/test_cvae.py)."""
-
-    def __init__(self, takes: int = 5, frames: int = 70):
-        self.skeleton = make_skeleton()
-        self.fps, self.dataset, self.data_hash = 30.0, "synthetic", "diff0001"
-        self.label_names = dict(LABELS)
-        motions = [make_motion(self.skeleton, frames, seed=i) for i in range(takes)]
-        feats = [encode(m) for m in motions]
-        self.features = np.concatenate(feats)
-        self.stats = FeatureStats.from_arrays(feats)
-        starts = np.cumsum([0] + [len(f) for f in feats])
-        self.takes = [SimpleNamespace(name=f"take_{i}", start=int(starts[i]), length=frames,
-                                      split="val" if i == takes - 1 else "train",
-                                      labels={"content": LABELS["content"][i % 3]}) for i in range(takes)]
-        self._motions = motions
-
-    def split(self, name):
-        return [i for i, t in enumerate(self.takes) if t.split == name]
-
-    def motion(self, i):
-        return self._motions[i]
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A few steps of a network conditioned on the observation, through the one trainer (with EMA)."""
@@ -73,7 +48,8 @@ def run(tmp_path_factory):
             "train": {"window": 32, "stride": 8, "batch_size": 4, "steps": 6, "val_every": 3, "val_batches": 1,
                       "ckpt_every": 3, "log_every": 1, "accelerator": "cpu", "ema": 0.5, "lr": 3e-3,
                       "warmup_steps": 0}}
-    train("diffusion", "synthetic", out, overrides=over, cache=FakeCache(), progress=False, command="test")
+    train("diffusion", "synthetic", out, overrides=over, cache=FakeCache(LABELS, "diff0001"), progress=False,
+          command="test")
     return out
 
 

@@ -6,7 +6,8 @@ sampling, inpainting):
   best ``n`` of each window (lowest objective) are cross-faded into ``n`` full-length results;
 - `place_root`: the root block of a completion integrated into a world trajectory and pinned to the observed root;
 - `pin_rotations`: the observed rotations blended into the synthesised frames, so they join without a jump;
-- `finish`: all of that from raw features to the `Motion`s a method returns, observed parts copied back.
+- `finish`: all of that from raw features to the `Motion`s a method returns, observed parts copied back;
+- `long_mode`: whether a long clip is completed window after window or by independent windows.
 
 Arrays are per frame along axis 0 (windows: (k, W, ...)); features are raw (not normalised).
 """
@@ -28,7 +29,8 @@ from ..tasks import Mask, keep_observed
 from .baselines import Interpolation
 from .root import assemble, integrate, root_path, world_root
 
-__all__ = ["attach", "feature_mask", "windowed_best_of_n", "pin_offsets", "place_root", "pin_rotations", "finish"]
+__all__ = ["attach", "feature_mask", "windowed_best_of_n", "pin_offsets", "place_root", "pin_rotations", "finish",
+           "long_mode"]
 
 Solver = Callable[[np.ndarray, dict], tuple[np.ndarray, np.ndarray]]
 
@@ -154,3 +156,17 @@ def finish(feats: np.ndarray, given: Motion, mask: Mask, pin: bool = True) -> li
 
 def _wrap(a: np.ndarray) -> np.ndarray:
     return np.arctan2(np.sin(a), np.cos(a))
+
+
+def long_mode(mask: Mask, long: str) -> str:
+    """How a clip longer than a model's window is completed: ``long`` unless it is ``"auto"``, which is
+    ``"continue"`` (window after window, the frames made so far observed) when nothing is observed after the first
+    unobserved frame (generation, prediction: later windows have nothing of their own to hold on to), else
+    ``"windows"`` (independent overlapping windows, cross-faded)."""
+    if long != "auto":
+        return long
+    seen = mask.joints.any(1) | mask.root  # frames with anything observed
+    if seen.all():
+        return "windows"
+    first_gap = int(np.argmin(seen))
+    return "windows" if seen[first_gap:].any() else "continue"

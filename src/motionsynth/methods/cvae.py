@@ -43,7 +43,7 @@ from ..models.cvae import CVAE
 from ..motion import Motion
 from ..ops import blend_weights, crossfade, hold_pad
 from ..tasks import Completion, Mask, check_label
-from .completion import attach, feature_mask, finish, windowed_best_of_n
+from .completion import attach, feature_mask, finish, long_mode, windowed_best_of_n
 from .root import world_root
 
 __all__ = ["CVAEMethod", "LONG_MODES"]
@@ -128,7 +128,7 @@ class CVAEMethod:
         fmask = np.concatenate([fmask, np.zeros((len(feats) - T, fmask.shape[1]), bool)])
         onehot = self._one_hot(label)
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
-        mode = self._mode(mask)
+        mode = long_mode(mask, self.long)
         inputs = {"features": feats, "mask": fmask, "track": track}
         parts = []
         if self.mean_first and not mask.empty:  # generation: every sample a draw
@@ -156,15 +156,6 @@ class CVAEMethod:
 
         return windowed_best_of_n(inputs, self.window, self.overlap, n,
                                   max(1, self.batch_size // (n * candidates)), solve)
-
-    def _mode(self, mask: Mask) -> str:
-        if self.long != "auto":
-            return self.long
-        seen = mask.joints.any(1) | mask.root  # frames with anything observed
-        if seen.all():
-            return "windows"
-        first_gap = int(np.argmin(seen))
-        return "windows" if seen[first_gap:].any() else "continue"  # generation or prediction: continue
 
     def _one_hot(self, label: dict | None) -> torch.Tensor:
         """The label (checked) → (1, L) one-hot over the model's label kinds."""

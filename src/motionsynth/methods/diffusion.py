@@ -54,7 +54,7 @@ from ..motion import Motion
 from ..ops import blend_weights, hold_pad
 from ..tasks import Completion, Mask, check_label
 from . import denoising
-from .completion import attach, feature_mask, finish, windowed_best_of_n
+from .completion import attach, feature_mask, finish, long_mode, windowed_best_of_n
 
 __all__ = ["DiffusionMethod", "SAMPLERS", "INPAINT_MODES", "LONG_MODES"]
 
@@ -157,7 +157,7 @@ class DiffusionMethod:
         else:
             fmask = feature_mask(mask, self.skeleton)
             fmask = np.concatenate([fmask, np.zeros((len(feats) - T, fmask.shape[1]), bool)])
-            mode = self._mode(mask) if T > W else "windows"
+            mode = long_mode(mask, self.long) if T > W else "windows"
             if mode == "continue":
                 raw, objective = self._continue(feats, fmask, n, labels, gen)
             else:
@@ -169,15 +169,6 @@ class DiffusionMethod:
                    "windows": float(len(blend_weights(len(feats), W, self.overlap)[0]))}
         return Completion(samples, options={**self.params, "long": mode}, timings=timings,
                           objective=[float(o) for o in objective])
-
-    def _mode(self, mask: Mask) -> str:
-        if self.long != "auto":
-            return self.long
-        seen = mask.joints.any(1) | mask.root  # frames with anything observed
-        if seen.all():
-            return "windows"
-        first_gap = int(np.argmin(seen))
-        return "windows" if seen[first_gap:].any() else "continue"  # generation or prediction: continue
 
     def _per_batch(self, n: int) -> int:
         return max(1, self.batch_size // n)
