@@ -241,3 +241,8 @@ class FakeCache:
 
     def motion(self, i):
         return self._motions[i]
+
+
+def labelled_batch(x: torch.Tensor) -> dict:
+    """A training batch of feature windows (B <= 6, T, D) with content label indices (-1: no label)."""
+    return {"features": x, "labels": {"content": torch.tensor([0, 1, 2, -1, 0, 1])[:len(x)]}}

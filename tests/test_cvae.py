@@ -20,7 +20,7 @@ from motionsynth.models.cvae import CVAE, MASK_KINDS, CVAEConfig, draw_masks, fe
 from motionsynth.registry import build_model, load_checkpoint, load_method, model_config
 from motionsynth.train import load_yaml, resolve_config, train
 
-from helpers import TINY_MODELS, FakeCache, feature_batch, make_motion, make_skeleton
+from helpers import TINY_MODELS, FakeCache, feature_batch, labelled_batch, make_motion, make_skeleton
 
 TINY = dict(window=32, channels=[8, 16], latent=4, label_slots=4)
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "motionsynth" / "configs"
@@ -34,10 +34,6 @@ def tiny(**kw) -> tuple[CVAE, torch.Tensor]:
     model = CVAE(CVAEConfig(**{**TINY, **kw}), sk)
     model.set_stats(stats)
     return model, x
-
-
-def batch_of(x: torch.Tensor) -> dict:
-    return {"features": x, "labels": {"content": torch.tensor([0, 1, 2, -1, 0, 1])[:len(x)]}}
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +168,7 @@ def test_the_root_fill_follows_the_track_to_the_target():
 
 def test_every_loss_is_finite_and_reaches_its_networks():
     model, x = tiny()
-    batch = batch_of(x)
+    batch = labelled_batch(x)
     loss, logs = model.training_step(batch, 0, phase="discriminator")
     assert torch.isfinite(loss) and {"d_real", "d_fake", "action_real"} <= set(logs)
     loss.backward()
@@ -203,7 +199,7 @@ def test_ablations_are_config_switches(switch, variant, phases, absent):
     assert model.variant == variant
     assert list(model.configure_optimizers(SimpleNamespace(lr=1e-3))) == phases
     for phase in phases:
-        loss, logs = model.training_step(batch_of(x), 0, phase=phase)
+        loss, logs = model.training_step(labelled_batch(x), 0, phase=phase)
         assert torch.isfinite(loss)
     assert absent not in logs
 
@@ -211,7 +207,7 @@ def test_ablations_are_config_switches(switch, variant, phases, absent):
 def test_overfitting_one_batch_reduces_the_reconstruction_loss():
     model, x = tiny(gan_weight=0.0, action_weight=0.0, channels=[16, 32], latent=8)
     opt = model.configure_optimizers(SimpleNamespace(lr=3e-3))["generator"]
-    batch = batch_of(x)
+    batch = labelled_batch(x)
     before = float(model.validation_step(batch)["rec"])  # posterior mean, fixed masks
     for step in range(80):
         loss, _ = model.training_step(batch, step)

@@ -18,7 +18,16 @@ from motionsynth.models.diffusion import DiffusionConfig, MotionDiffusion, foot_
 from motionsynth.registry import build_model, load_checkpoint, load_method, model_config
 from motionsynth.train import load_yaml, resolve_config, train
 
-from helpers import TINY_MODELS, FakeCache, biped_motion, biped_skeleton, feature_batch, make_motion, make_skeleton
+from helpers import (
+    TINY_MODELS,
+    FakeCache,
+    biped_motion,
+    biped_skeleton,
+    feature_batch,
+    labelled_batch,
+    make_motion,
+    make_skeleton,
+)
 
 TINY = dict(window=32, d_model=32, layers=1, heads=2, ff=64, T=20, label_slots=4)
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "motionsynth" / "configs"
@@ -33,10 +42,6 @@ def tiny(**kw) -> tuple[MotionDiffusion, torch.Tensor]:
     model.set_stats(stats)
     torch.nn.init.normal_(model.out.weight, std=0.05)  # a non-trivial output head (it starts at zero)
     return model, x
-
-
-def batch_of(x: torch.Tensor) -> dict:
-    return {"features": x, "labels": {"content": torch.tensor([0, 1, 2, -1, 0, 1])[:len(x)]}}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +100,7 @@ def test_denoiser_shapes_labels_and_observation():
 
 def test_label_dropout_hides_labels_in_training_only():
     model, x = tiny(label_dropout=1.0)
-    batch = batch_of(x)
+    batch = labelled_batch(x)
     _, _, _, labels, _, _ = model._draw(batch, None)
     assert (labels["content"] == -1).all()  # all dropped: the unconditional model for guidance
     _, _, _, kept, _, _ = model._draw(batch, torch.Generator().manual_seed(0))
@@ -122,7 +127,7 @@ def test_foot_steps_are_the_world_displacements_of_the_feet():
 @pytest.mark.parametrize("prediction", ["x0", "eps"])
 def test_every_loss_is_finite_and_reaches_the_network(prediction):
     model, x = tiny(prediction=prediction, condition_on_observed=True)
-    loss, logs = model.training_step(batch_of(x), 0)
+    loss, logs = model.training_step(labelled_batch(x), 0)
     assert {"simple", "pos", "vel", "foot", "x0_mse", "loss"} <= set(logs)
     assert all(torch.isfinite(v) for v in logs.values()) and float(logs["foot"]) >= 0
     loss.backward()
@@ -134,14 +139,14 @@ def test_every_loss_is_finite_and_reaches_the_network(prediction):
     (geo["pos"] + geo["vel"] + geo["foot"]).backward()
     assert model.inp.weight.grad.abs().sum() > 0
     model.eval()  # as the trainer validates
-    val = model.validation_step(batch_of(x))
-    assert float(val["loss"]) == float(model.validation_step(batch_of(x))["loss"])  # a fixed draw
+    val = model.validation_step(labelled_batch(x))
+    assert float(val["loss"]) == float(model.validation_step(labelled_batch(x))["loss"])  # a fixed draw
 
 
 def test_overfitting_one_batch_reduces_the_loss():
     model, x = tiny(d_model=64, ff=128, layers=2, dropout=0.0)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    batch = batch_of(x)
+    batch = labelled_batch(x)
     before = float(model.eval().validation_step(batch)["loss"])
     model.train()
     torch.manual_seed(1)

@@ -7,7 +7,8 @@ sampling, inpainting):
 - `place_root`: the root block of a completion integrated into a world trajectory and pinned to the observed root;
 - `pin_rotations`: the observed rotations blended into the synthesised frames, so they join without a jump;
 - `finish`: all of that from raw features to the `Motion`s a method returns, observed parts copied back;
-- `long_mode`: whether a long clip is completed window after window or by independent windows.
+- `long_mode`: whether a long clip is completed window after window or by independent windows;
+- `check_fps`: the clip's frame rate must be the checkpoint's.
 
 Arrays are per frame along axis 0 (windows: (k, W, ...)); features are raw (not normalised).
 """
@@ -30,7 +31,7 @@ from .baselines import Interpolation
 from .root import assemble, integrate, root_path, world_root
 
 __all__ = ["attach", "feature_mask", "windowed_best_of_n", "pin_offsets", "place_root", "pin_rotations", "finish",
-           "long_mode"]
+           "long_mode", "check_fps"]
 
 Solver = Callable[[np.ndarray, dict], tuple[np.ndarray, np.ndarray]]
 
@@ -170,3 +171,11 @@ def long_mode(mask: Mask, long: str) -> str:
         return "windows"
     first_gap = int(np.argmin(seen))
     return "windows" if seen[first_gap:].any() else "continue"
+
+
+def check_fps(ckpt, motion: Motion) -> None:
+    """A clear error unless ``motion`` is at the frame rate the checkpoint was trained at (no fps recorded: any)."""
+    fps = float(ckpt.fps or motion.fps)
+    if abs(fps - motion.fps) > 1e-6:
+        raise MotionsynthError(f"the model works at {fps:g} fps but the motion is at {motion.fps:g} fps; "
+                               f"resample it first (motionsynth convert)")

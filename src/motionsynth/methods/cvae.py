@@ -43,7 +43,7 @@ from ..models.cvae import CVAE
 from ..motion import Motion
 from ..ops import blend_weights, crossfade, hold_pad
 from ..tasks import Completion, Mask, check_label
-from .completion import attach, feature_mask, finish, long_mode, windowed_best_of_n
+from .completion import attach, check_fps, feature_mask, finish, long_mode, windowed_best_of_n
 from .root import world_root
 
 __all__ = ["CVAEMethod", "LONG_MODES"]
@@ -115,10 +115,7 @@ class CVAEMethod:
                                    f"clean noisy observations (denoising): use an hmvae or meva checkpoint")
         if n_samples < 1:
             raise MotionsynthError(f"n_samples must be at least 1, got {n_samples}")
-        fps = float(self.ckpt.fps or motion.fps)
-        if abs(fps - motion.fps) > 1e-6:
-            raise MotionsynthError(f"the model works at {fps:g} fps but the motion is at {motion.fps:g} fps; "
-                                   f"resample it first (motionsynth convert)")
+        check_fps(self.ckpt, motion)
         start = time.perf_counter()
         T, W = motion.num_frames, self.window
         feats = hold_pad(encode(motion, dtype=np.float32), W)

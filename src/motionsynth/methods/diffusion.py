@@ -54,7 +54,7 @@ from ..motion import Motion
 from ..ops import blend_weights, hold_pad
 from ..tasks import Completion, Mask, check_label
 from . import denoising
-from .completion import attach, feature_mask, finish, long_mode, windowed_best_of_n
+from .completion import attach, check_fps, feature_mask, finish, long_mode, windowed_best_of_n
 
 __all__ = ["DiffusionMethod", "SAMPLERS", "INPAINT_MODES", "LONG_MODES"]
 
@@ -140,10 +140,7 @@ class DiffusionMethod:
         self.ckpt.check_skeleton(motion.skeleton)
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise MotionsynthError(f"n_samples must be at least 1, got {n_samples}")
-        fps = float(self.ckpt.fps or motion.fps)
-        if abs(fps - motion.fps) > 1e-6:
-            raise MotionsynthError(f"the model works at {fps:g} fps but the motion is at {motion.fps:g} fps; "
-                                   f"resample it first (motionsynth convert)")
+        check_fps(self.ckpt, motion)
         start = time.perf_counter()
         T, W, n = motion.num_frames, self.window, int(n_samples)
         feats = hold_pad(encode(motion, dtype=np.float32), W)

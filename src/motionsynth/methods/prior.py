@@ -78,7 +78,7 @@ from ..motion import Motion
 from ..ops import blend_weights, hold_pad
 from ..tasks import Completion, Mask, check_label
 from .baselines import Interpolation, NearestNeighbour
-from .completion import attach, feature_mask, finish, windowed_best_of_n
+from .completion import attach, check_fps, feature_mask, finish, windowed_best_of_n
 from .denoising import check_options, denoise_motion, overlapped
 
 __all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "DEFAULT_ITERS", "DEFAULT_RESTARTS", "PHASE2_BATCH"]
@@ -239,10 +239,7 @@ class PriorMethod:
 
     # ---- completion: latent optimisation ---------------------------------------------------------------------------
     def _complete(self, motion: Motion, mask: Mask, n: int, seed: int) -> Completion:
-        fps = float(self.ckpt.fps or motion.fps)
-        if abs(fps - motion.fps) > 1e-6:
-            raise MotionsynthError(f"the model works at {fps:g} fps but the motion is at {motion.fps:g} fps; "
-                                   f"resample it first (motionsynth convert)")
+        check_fps(self.ckpt, motion)
         T, W = motion.num_frames, self.window
         kind = self.kind(mask)
         kind += "_nearest" if self.init == "nearest" and kind == "complete" else ""
