@@ -188,6 +188,21 @@ def test_every_loss_is_finite_and_reaches_its_networks():
     assert float(val["loss"]) == float(model.validation_step(batch)["loss"])  # fixed validation masks
 
 
+def test_missing_weight_adds_a_loss_on_the_unobserved_entries():
+    model, x = tiny(missing_weight=0.0)
+    assert "mean_missing" not in model.training_step(labelled_batch(x), 0)[1]
+    model, x = tiny(missing_weight=2.0)
+    batch = labelled_batch(x)
+    model.training_step(batch, 0)  # draws step 0's masks (kept for the step's other calls)
+    torch.manual_seed(1)
+    loss, logs = model.training_step(batch, 0)
+    assert float(logs["mean_missing"]) > 0
+    model.config.missing_weight = 0.0
+    torch.manual_seed(1)
+    without = model.training_step(batch, 0)[0]  # the same masks and draws: only the new term differs
+    assert float(loss - without) == pytest.approx(2.0 * float(logs["mean_missing"]), rel=1e-4)
+
+
 @pytest.mark.parametrize("switch,variant,phases,absent", [
     ({"branches": 1}, "cvae-1branch", ["discriminator", "generator"], "app_gen"),
     ({"gan_weight": 0.0}, "cvae-nogan", ["discriminator", "generator"], "gan"),

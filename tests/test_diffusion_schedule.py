@@ -284,6 +284,10 @@ def test_cfg_combines_conditional_and_unconditional_calls():
     torch.testing.assert_close(cfg(denoise, {"label": 1}, 2.5)(x, t), (1 + 2.5) * 5.0 * x - 2.5 * 2.0 * x)
     with pytest.raises(MotionsynthError):
         cfg(denoise, {"label": 1}, -0.5)
+    calls.clear()
+    both = cfg(denoise, {"label": 1}, 2.5, both=lambda x, t: (denoise(x, t, "both"), x * 2.0))
+    torch.testing.assert_close(both(x, t), (1 + 2.5) * 5.0 * x - 2.5 * 2.0 * x)
+    assert calls == ["both"]  # one call for the pair
 
 
 def test_bad_arguments_raise():

@@ -199,6 +199,10 @@ def test_foot_skating():
     assert M.foot_skating(pos, [0, 1], fps=None) == pytest.approx(1.0)
     assert M.foot_skating(pos, [0, 1, 2], fps=None) == pytest.approx(1.0)
     assert M.foot_skating(pos, [2], fps=None, floor=0.0) == pytest.approx(0.0)
+    speed, contact = M.foot_contact_speed(pos, [1, 2], fps=None)  # per step and foot
+    assert speed.shape == contact.shape == (T - 1, 2) and isinstance(speed, np.ndarray)
+    np.testing.assert_allclose(speed, [[2.0, 7.0]] * (T - 1))
+    np.testing.assert_array_equal(contact, [[1.0, 0.0]] * (T - 1))
 
 
 def test_bone_length_error():

@@ -385,3 +385,23 @@ def test_hold_out_must_include_the_mirrors_of_held_out_actions(tmp_path):
     over["train"]["hold_out"] = {"style": ["wave-*"]}
     with pytest.raises(MotionsynthError, match="no training windows .* once train.hold_out is left out"):
         train("hmvae", "synthetic", tmp_path / "run", overrides=over, cache=cache, progress=False)
+
+
+def test_init_starts_from_another_runs_weights(tmp_path):
+    cache = FakeCache()
+    _run(tmp_path / "first", 4, cache)
+    over = {"train": {**TINY["train"], "steps": 1, "lr": 0.0, "warmup_steps": 0,
+                      "init": str(tmp_path / "first" / "model")}, "model": TINY["model"]}
+    train("hmvae", "synthetic", tmp_path / "second", overrides=over, cache=cache, progress=False, command="test")
+    a = load_file(str(tmp_path / "first" / "model" / "weights.safetensors"))
+    b = load_file(str(tmp_path / "second" / "model" / "weights.safetensors"))
+    for k in a:  # a step at learning rate 0 leaves the initial weights (counters such as a step count move on)
+        if a[k].is_floating_point():
+            torch.testing.assert_close(a[k], b[k])
+    over["train"]["init"] = str(tmp_path / "nowhere")
+    with pytest.raises(MotionsynthError, match="nowhere"):
+        train("hmvae", "synthetic", tmp_path / "third", overrides=over, cache=cache, progress=False)
+    over["train"]["init"] = str(tmp_path / "first" / "model")
+    over["model"] = {**TINY["model"], "channels": [4, 4, 8, 16]}
+    with pytest.raises(MotionsynthError, match="train.init: the weights .* do not fit"):
+        train("hmvae", "synthetic", tmp_path / "fourth", overrides=over, cache=cache, progress=False)

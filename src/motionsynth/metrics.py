@@ -22,7 +22,7 @@ from .errors import MotionsynthError
 
 __all__ = [
     "mpjpe", "pa_mpjpe", "root_relative", "accel", "accel_error", "canonical_quats", "l2q", "l2p", "l2p_stats",
-    "npss", "foot_skating", "bone_length_error", "fid", "diversity", "multimodality",
+    "npss", "foot_contact_speed", "foot_skating", "bone_length_error", "fid", "diversity", "multimodality",
 ]
 
 
@@ -48,7 +48,12 @@ def _numpy_or_torch(fn):
     def wrapper(*args, **kwargs):
         ref = next((a for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()), None)
         out = fn(*[convert(a, ref) for a in args], **kwargs)
-        if ref is None and isinstance(out, torch.Tensor):
+        if ref is not None:
+            return out
+        return tuple(back(o) for o in out) if isinstance(out, tuple) else back(out)
+
+    def back(out):
+        if isinstance(out, torch.Tensor):
             out = out.detach().numpy()
             return np.float64(out) if out.ndim == 0 else out
         return out
@@ -268,22 +273,10 @@ def npss(pred, gt, canonical: bool = True):
 
 # ---- physical plausibility ---------------------------------------------------------------------------------------
 @_numpy_or_torch
-def foot_skating(positions, feet, fps: float | None = None, height: float = 5.0, floor: float | None = None,
-                 reduce: bool = True):
-    """Foot skating: mean horizontal foot speed over the frames where the foot is in contact with the floor.
-
-    A foot moves from frame t to t+1 with horizontal (x, z) speed |Δ(x, z)|; that step counts as a contact when the
-    foot's height above the floor is below ``height`` at both frames. The floor is ``floor`` (a height) or, if None,
-    each sequence's lowest point of the given feet.
-
-    Args:
-        positions: (..., T, J, 3) global positions (cm), +Y up.
-        feet: indices of the foot joints (e.g. toes and ankles of both feet).
-        fps: None → cm per frame; a frame rate → cm/s.
-        height: contact threshold above the floor (cm; 5 by default).
-        reduce: True → scalar mean over all contact steps of every foot and sequence (0 if there is none);
-            False → (...) per sequence.
-    """
+def foot_contact_speed(positions, feet, fps: float | None = None, height: float = 5.0, floor: float | None = None):
+    """Per step and foot: the horizontal (x, z) speed |Δ(x, z)| from frame t to t+1 and whether that step is a
+    contact (the foot's height above the floor below ``height`` at both frames). Arguments as `foot_skating`.
+    Returns (speed, contact), each (..., T-1, F) for the F feet (contact as 0/1 of the positions' dtype)."""
     f = positions[..., list(feet), :]
     h = f[..., 1]
     lowest = h.amin((-2, -1), keepdim=True) if floor is None else torch.as_tensor(floor, dtype=h.dtype)
@@ -293,6 +286,27 @@ def foot_skating(positions, feet, fps: float | None = None, height: float = 5.0,
     speed = torch.sqrt(step[..., 0] ** 2 + step[..., 2] ** 2)
     if fps is not None:
         speed = speed * float(fps)
+    return speed, contact
+
+
+@_numpy_or_torch
+def foot_skating(positions, feet, fps: float | None = None, height: float = 5.0, floor: float | None = None,
+                 reduce: bool = True):
+    """Foot skating: mean horizontal foot speed over the frames where the foot is in contact with the floor.
+
+    A foot moves from frame t to t+1 with horizontal (x, z) speed |Δ(x, z)|; that step counts as a contact when the
+    foot's height above the floor is below ``height`` at both frames (`foot_contact_speed`). The floor is ``floor``
+    (a height) or, if None, each sequence's lowest point of the given feet.
+
+    Args:
+        positions: (..., T, J, 3) global positions (cm), +Y up.
+        feet: indices of the foot joints (e.g. toes and ankles of both feet).
+        fps: None → cm per frame; a frame rate → cm/s.
+        height: contact threshold above the floor (cm; 5 by default).
+        reduce: True → scalar mean over all contact steps of every foot and sequence (0 if there is none);
+            False → (...) per sequence.
+    """
+    speed, contact = foot_contact_speed.__wrapped__(positions, feet, fps, height, floor)
     if reduce:
         return (speed * contact).sum() / contact.sum().clamp_min(1)
     return (speed * contact).sum((-2, -1)) / contact.sum((-2, -1)).clamp_min(1)

@@ -64,7 +64,7 @@ import numpy as np
 import torch
 import yaml
 
-from .checkpoint import default_card, save_checkpoint
+from .checkpoint import default_card, read_checkpoint, save_checkpoint
 from .config import deep_merge
 from .data.augment import Augment
 from .data.cache import MotionCache
@@ -100,6 +100,9 @@ class TrainConfig:
     hold_out: None / {} for none, else a label filter ``{kind: [glob patterns]}`` (`data.selection`): the takes
         that match are left out of the train AND val windows — whole actions unseen in training (the unseen-actions
         protocol: score them with ``motionsynth bench --only``). E.g. ``--set 'train.hold_out.content=[run,raise-up-*]'``.
+    init: None, or a model folder of the same family and skeleton whose weights (its feature statistics included)
+        start the run — fine-tuning, e.g. with a changed loss weight (``--set train.init=runs/cvae/best``). The
+        optimiser and the schedule start afresh; ``--resume`` ignores it.
     """
 
     steps: int = 6000
@@ -128,6 +131,7 @@ class TrainConfig:
     threads: int = 0
     ema: float = 0.0
     hold_out: dict | None = None
+    init: str | None = None
 
     @classmethod
     def preset(cls, name: str) -> TrainConfig:
@@ -487,6 +491,20 @@ def _make_trainer(L, c: TrainConfig, world: int, has_val: bool, run: Path, callb
         use_distributed_sampler=False, default_root_dir=str(run))
 
 
+def _init_weights(model: torch.nn.Module, family: str, folder: str, skeleton) -> None:
+    """Load the weights of the model folder ``folder`` (`TrainConfig.init`) into ``model``; `MotionsynthError` unless
+    it is a ``family`` model of ``skeleton`` whose weights fit."""
+    ckpt = read_checkpoint(folder)
+    if ckpt.family != family:
+        raise MotionsynthError(f"train.init: {folder} is a {ckpt.family!r} model, not {family!r}")
+    ckpt.check_skeleton(skeleton, what="the training data")
+    try:
+        model.load_state_dict(ckpt.state, strict=True)
+    except RuntimeError as e:
+        raise MotionsynthError(f"train.init: the weights of {folder} do not fit this {family} model "
+                               f"({' '.join(str(e).splitlines()[:2])})") from None
+
+
 # ---- the entry point -------------------------------------------------------------------------------------------------
 def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_file: str | os.PathLike | None = None,
           preset: str | None = None, overrides: dict | None = None, resume: bool = False,
@@ -554,6 +572,8 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
 
     model = build_model(family, asdict(model_cfg), cache.skeleton)
     model.set_stats(cache.stats)
+    if c.init and not resume:
+        _init_weights(model, family, c.init, cache.skeleton)
     lit = make_lightning_module(model, c)
     per, manual = _steps_per_step(model, c), _phases(model, c) is not None
     ema = EMA(model, c.ema) if c.ema else None

@@ -201,7 +201,13 @@ class DiffusionMethod:
         def f(x, t, lab):
             return model(x, t, lab, *(observed or (None, None)))
 
-        denoise = cfg(f, labels, self.guidance) if labels else (lambda x, t: f(x, t, None))
+        def both(x, t):  # conditional and unconditional in one batch of 2B
+            B = len(x)
+            lab = {k: torch.cat([v.expand(B), v.new_full((B,), -1)]) for k, v in labels.items()}
+            obs = None if observed is None else tuple(torch.cat([o, o]) for o in observed)
+            return model(torch.cat([x, x]), torch.cat([t, t]), lab, *(obs or (None, None))).chunk(2)
+
+        denoise = cfg(f, labels, self.guidance, both) if labels else (lambda x, t: f(x, t, None))
         hook = None
         if start is None and self.inpaint in ("impose", "both") and bool(fmask.any()):
             hook = impose(schedule, known, fmask, gen)

@@ -51,7 +51,9 @@ The prior's mean (``mean_weight``, not in the document). Tasks that want one ans
 generative branch only matches the observed entries), and on in-betweening it was not: with the interpolation fill
 it came out worse than the fill itself. ``mean_weight`` × (four-scale L1 + ``pos_weight`` × joint positions) of
 decode(mu_p) against the whole window trains it as a regression (the mean completion), while samples around it stay
-free (docs/BENCHMARKS.md measures both).
+free (docs/BENCHMARKS.md measures both). With the interpolation fill most entries of a window are observed or
+nearly given by the fill, so a joint that is never observed (completion of a missing body part) is a small share of
+that mean; ``missing_weight`` × the same loss as a mean over the unobserved entries only gives them their own weight.
 
 Blocks (Figure 2): a start block (conv → act → conv, plus a 1×1 shortcut), the pre-activation residual block, the up
 block (×2 linear upsampling inside the residual and the shortcut; nearest upsampling, tried first, left a
@@ -104,6 +106,8 @@ class CVAEConfig:
         gan_weight: hinge GAN loss (0: no discriminator); action_weight: action classifier (0: none);
         scale_weights: the appearance match at T0, T1, T2, T3.
         mean_weight: reconstruction of the whole window from the prior's mean latent (module docstring; 0: off).
+        missing_weight: the same loss of the prior's mean on the unobserved entries alone, as a mean over them
+            (module docstring; 0: off).
     mask_probs: probability of each kind of training mask (`MASK_KINDS`).
     length_unit: file units per metre (cm data: 100).
     """
@@ -125,6 +129,7 @@ class CVAEConfig:
     action_weight: float = 0.1
     scale_weights: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.5, 0.5])
     mean_weight: float = 1.0
+    missing_weight: float = 0.0
     mask_probs: dict = field(default_factory=lambda: {"generate": 0.1, "predict": 0.2, "inbetween": 0.25,
                                                       "keyframes": 0.15, "body": 0.2, "combo": 0.1})
     length_unit: float = 100.0
@@ -513,6 +518,10 @@ class CVAE(StatsMixin, nn.Module):
         d6 = (x[..., :self.rot_dim] * self.feat_std[:self.rot_dim] + self.feat_mean[:self.rot_dim])
         return local_positions(d6.reshape(*x.shape[:2], -1, 6), self.skeleton, self.offsets) / self.config.length_unit
 
+    def _joint_weight(self, fmask: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) feature mask → (B, T, J, 3) its joints' rotation entries as a weight of joint positions."""
+        return fmask[..., :self.rot_dim:6, None].expand(-1, -1, -1, 3)
+
     def _appearance(self, outs: list, x: torch.Tensor, fmask: torch.Tensor | None) -> torch.Tensor:
         """Appearance match at the four scales (L1, normalised features); only where ``fmask`` (if given)."""
         loss, target, weight = 0.0, x, fmask
@@ -603,6 +612,11 @@ class CVAE(StatsMixin, nn.Module):
             logs["mean"] = self._appearance(mean, x, None) + c.pos_weight * _l1(self._positions(mean[0]),
                                                                               self._positions(x))
             loss = loss + c.mean_weight * logs["mean"]
+            if c.missing_weight > 0:
+                miss = 1.0 - fmask
+                logs["mean_missing"] = self._appearance(mean, x, miss) + c.pos_weight * _l1(
+                    self._positions(mean[0]), self._positions(x), self._joint_weight(miss))
+                loss = loss + c.missing_weight * logs["mean_missing"]
         if c.branches == 2:
             z_p = mu_p + (0.5 * logvar_p).exp() * torch.randn_like(mu_p)
             gen = self._decode(z_p, feats, onehot, base)
@@ -649,9 +663,8 @@ class CVAE(StatsMixin, nn.Module):
         x, fmask, onehot, _ = self._draw(batch, -1, torch.Generator().manual_seed(0))
         out = self.sample(x, fmask, onehot, temperature=0.0)
         miss = 1.0 - fmask
-        joints_missing = miss[..., :self.rot_dim:6, None]
         logs = {"missing_l1": _l1(out, x, miss),
-                "missing_pos": _l1(self._positions(out), self._positions(x), joints_missing.expand(-1, -1, -1, 3)),
+                "missing_pos": _l1(self._positions(out), self._positions(x), self._joint_weight(miss)),
                 "observed_l1": _l1(out, x, fmask)}
         feats, mu_p, logvar_p, base = self._prior(x, fmask, onehot)
         mu_q, logvar_q = self._posterior(x, fmask, onehot)
