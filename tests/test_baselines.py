@@ -10,6 +10,7 @@ from motionsynth import rotations as R
 from motionsynth.errors import MotionsynthError
 from motionsynth.methods import baselines as B
 from motionsynth.motion import Motion
+from motionsynth.postprocess import smooth_motion
 from motionsynth.skeleton import Skeleton
 from motionsynth.tasks import Mask, Method, denoise_mask, inbetween_mask, joints_mask, keyframe_mask, predict_mask
 
@@ -50,7 +51,7 @@ def corrupt(motion, mask, rng):
 
 def test_all_baselines_are_methods_and_registered():
     assert set(B.BASELINES) == {"zero-velocity", "slerp", "constant-velocity", "savgol", "gaussian", "one-euro",
-                                "mean-pose", "nearest-neighbour"}
+                                "smooth", "mean-pose", "nearest-neighbour"}
     for name, cls in B.BASELINES.items():
         method = B.make_baseline(name)
         assert isinstance(method, Method) and method.name == name and isinstance(cls.grid, list)
@@ -147,6 +148,44 @@ def test_filters_handle_short_clips_and_missing_parts(skeleton):
     np.testing.assert_array_equal(out.rotations[[0, 3]], gt.rotations[[0, 3]])
     with pytest.raises(MotionsynthError):
         B.SavitzkyGolay(window=4)
+
+
+def test_smooth_is_the_thesis_smoother_and_reduces_jitter(skeleton):
+    gt = rotating_motion(skeleton, T=60)
+    rng = np.random.default_rng(6)
+    noisy = gt.copy()
+    noisy.rotations = R.quat_normalize(gt.rotations + rng.normal(size=gt.rotations.shape) * 0.02)
+    noisy.root_positions = gt.root_positions + rng.normal(size=gt.root_positions.shape) * 1.0
+    mask = denoise_mask(gt.num_frames, J)
+    noisy_pos, gt_pos = noisy.global_positions(), gt.global_positions()
+    for params in ({"weight": 0.3, "norm": "l2", "iters": 20}, {"weight": 0.1, "norm": "squared"}):
+        method = B.make_baseline("smooth", **params)
+        outs = method.complete(noisy, mask, n_samples=2)
+        out = outs[0]
+        assert out.skeleton is noisy.skeleton and out.num_frames == gt.num_frames and out.fps == gt.fps
+        np.testing.assert_array_equal(outs[1].rotations, out.rotations)
+        assert outs.options == method.params and method.params["norm"] == params["norm"]
+        pos = out.global_positions()
+        assert M.accel(pos) < 0.5 * M.accel(noisy_pos), params
+        assert M.mpjpe(pos, gt_pos) < M.mpjpe(noisy_pos, gt_pos), params
+        np.testing.assert_allclose(np.linalg.norm(out.rotations, axis=-1), 1.0)
+    # it is `postprocess.smooth_motion`, not a second smoother
+    ref = smooth_motion(noisy, 0.1, norm="squared")
+    quat_close(out.rotations, ref.rotations, atol=1e-9)
+    np.testing.assert_allclose(out.root_positions, ref.root_positions)
+    # gaps are filled first (observed parts kept), and the grid covers both norms
+    short = rotating_motion(skeleton, T=12)
+    gaps = keyframe_mask(12, J, [0, 5, 11])
+    out = B.Smooth(0.3).complete(corrupt(short, gaps, np.random.default_rng(7)), gaps)[0]
+    np.testing.assert_array_equal(out.rotations[[0, 5, 11]], short.rotations[[0, 5, 11]])
+    assert {p["norm"] for p in B.Smooth.grid} == {"l2", "squared"}
+
+
+@pytest.mark.parametrize("params", [{"weight": 0.0}, {"weight": -1.0}, {"weight": float("nan")},
+                                    {"norm": "l1"}, {"iters": 0}, {"sigma": 2.0}])
+def test_smooth_bad_parameters(params):
+    with pytest.raises(MotionsynthError):
+        B.make_baseline("smooth", **params)
 
 
 def test_mean_pose_of_identical_poses(skeleton):

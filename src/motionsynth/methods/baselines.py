@@ -9,6 +9,7 @@ name                   class                task
 ``savgol``             `SavitzkyGolay`      denoising: Savitzky–Golay filter over time
 ``gaussian``           `Gaussian`           denoising: Gaussian filter over time
 ``one-euro``           `OneEuro`            denoising: One-Euro filter (Casiez et al. 2012) over time
+``smooth``             `Smooth`             denoising: the thesis's constant-velocity smoother (eq. 4.1)
 ``mean-pose``          `MeanPose`           completion: missing joints take the training mean rotation (needs `fit`)
 ``nearest-neighbour``  `NearestNeighbour`   completion: missing joints copied from the nearest training pose (`fit`)
 =====================  ===================  ==========================================================================
@@ -19,7 +20,8 @@ Deterministic methods return ``n_samples`` identical copies. Observed parts are 
 offset, or the training mean for fitted methods).
 
 Filters (`SavitzkyGolay`, `Gaussian`, `OneEuro`) smooth root positions component-wise and rotations as
-sign-continuous quaternions filtered component-wise then renormalised. They expect a complete (noisy) motion; given a
+sign-continuous quaternions filtered component-wise then renormalised; `Smooth` is `postprocess.smooth_motion` (root
+trajectory and 6D rotations per joint). They expect a complete (noisy) motion; given a
 mask with missing parts, they first fill them by `Interpolation`. Each has ``params`` and a class-level ``grid`` of
 candidate settings for tuning on a validation split.
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 import abc
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,11 +43,12 @@ from .. import rotations as R
 from ..errors import MotionsynthError, SkeletonMismatchError
 from ..kinematics import heading_angle, heading_quat
 from ..motion import Motion
+from ..postprocess import NORMS, smooth_motion
 from ..tasks import Completion, Mask, check_label, keep_observed
 
 __all__ = [
-    "ZeroVelocity", "Interpolation", "ConstantVelocity", "SavitzkyGolay", "Gaussian", "OneEuro", "MeanPose",
-    "NearestNeighbour", "BASELINES", "make_baseline",
+    "ZeroVelocity", "Interpolation", "ConstantVelocity", "SavitzkyGolay", "Gaussian", "OneEuro", "Smooth",
+    "MeanPose", "NearestNeighbour", "BASELINES", "make_baseline",
 ]
 
 
@@ -202,29 +206,39 @@ class ConstantVelocity(_ColumnFill):
 
 # ---- denoising -----------------------------------------------------------------------------------------------------
 class _Filter(_Unfitted, abc.ABC):
-    """Shared body of the temporal filters: fill gaps by interpolation, filter (T, C) signals, renormalise."""
+    """Shared body of the denoisers: fill gaps by interpolation, smooth the complete motion, renormalise."""
 
     name = ""
     grid: list[dict[str, Any]] = []
     params: dict[str, Any]
 
     @abc.abstractmethod
-    def _filter(self, x: np.ndarray, fps: float) -> np.ndarray:
-        """(T, C) signal sampled at ``fps`` → (T, C) filtered."""
+    def _smooth(self, motion: Motion) -> tuple[np.ndarray, np.ndarray]:
+        """A complete motion → its smoothed rotations (T, J, 4) and root positions (T, 3)."""
 
     def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> Completion:
         _check(self, motion, mask, label)
         filled = motion
         if not (mask.joints.all() and mask.root.all()):
             filled = Interpolation().complete(motion, mask)[0]
-        T, J = filled.rotations.shape[:2]
-        q = R.quat_continuous(filled.rotations, dim=0)
-        rot = self._filter(q.reshape(T, J * 4), filled.fps).reshape(T, J, 4)
-        root = self._filter(filled.root_positions, filled.fps)
-        return _finish(self, motion, rot, root, mask, n_samples)
+        return _finish(self, motion, *self._smooth(filled), mask, n_samples)
 
 
-class SavitzkyGolay(_Filter):
+class _SignalFilter(_Filter):
+    """A filter of (T, C) signals, applied to the sign-continuous quaternion components and the root position."""
+
+    @abc.abstractmethod
+    def _filter(self, x: np.ndarray, fps: float) -> np.ndarray:
+        """(T, C) signal sampled at ``fps`` → (T, C) filtered."""
+
+    def _smooth(self, motion):
+        T, J = motion.rotations.shape[:2]
+        q = R.quat_continuous(motion.rotations, dim=0)
+        rot = self._filter(q.reshape(T, J * 4), motion.fps).reshape(T, J, 4)
+        return rot, self._filter(motion.root_positions, motion.fps)
+
+
+class SavitzkyGolay(_SignalFilter):
     """Savitzky–Golay smoothing (``scipy.signal.savgol_filter``, mode "interp") of each channel over time.
 
     ``window`` (odd, frames) shrinks to the clip length for short clips; clips not longer than ``order`` are
@@ -249,7 +263,7 @@ class SavitzkyGolay(_Filter):
         return savgol_filter(x, window, order, axis=0, mode="interp")
 
 
-class Gaussian(_Filter):
+class Gaussian(_SignalFilter):
     """Gaussian smoothing (``scipy.ndimage.gaussian_filter1d``, mode "nearest") with ``sigma`` in frames."""
 
     name = "gaussian"
@@ -266,7 +280,7 @@ class Gaussian(_Filter):
         return gaussian_filter1d(x, self.params["sigma"], axis=0, mode="nearest")
 
 
-class OneEuro(_Filter):
+class OneEuro(_SignalFilter):
     """One-Euro filter (Casiez et al. 2012), causal, on every channel independently.
 
     Per channel, with sampling period ``te = 1 / fps`` and ``α(c) = 1 / (1 + 1 / (2π c te))``:
@@ -301,6 +315,36 @@ class OneEuro(_Filter):
             x_hat = x_hat + a * (x[t] - x_hat)
             out[t] = x_hat
         return out
+
+
+class Smooth(_Filter):
+    """The thesis's trajectory smoother (eq. 4.1, `postprocess.smooth_motion`): each curve — the root trajectory and
+    every joint's local rotation as 6D — pulled towards constant velocity, with ``weight`` × the distance to the
+    input as the regulariser (animated joint translations are left as they are, like the other filters).
+
+    ``norm="l2"``: the document's unsquared norms, solved by ≤ ``iters`` IRLS steps; ``weight`` is unit-free, ≥ 4
+    returns the input, → 0 a straight line; the result keeps the input except where a kink in velocity is cheaper.
+    ``norm="squared"``: a Whittaker–Henderson smoother (one linear solve; ``iters`` unused) with frequency response
+    ``1 / (1 + (2 sin(ω/2))⁴ / weight)``, so its weight has another scale: the response halves where
+    ``2 sin(ω/2) = weight^¼``, as a Gaussian (`Gaussian`) of σ ≈ 0.5, 1.1, 3.7, 6.5 frames does for weight 10, 1,
+    0.01, 0.001."""
+
+    name = "smooth"
+    grid = ([{"weight": w, "norm": "l2"} for w in (0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)]
+            + [{"weight": w, "norm": "squared"} for w in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)])
+
+    def __init__(self, weight: float = 0.3, norm: str = "l2", iters: int = 50):
+        if norm not in NORMS:
+            raise MotionsynthError(f"smooth needs norm in {', '.join(NORMS)}, got {norm!r}")
+        if not (np.isfinite(weight) and weight > 0) or iters < 1:
+            raise MotionsynthError(f"smooth needs a finite weight > 0 and iters ≥ 1, got weight={weight}, "
+                                   f"iters={iters}")
+        self.params = {"weight": float(weight), "norm": norm, "iters": int(iters)}
+
+    def _smooth(self, motion):
+        out = smooth_motion(replace(motion, translations=None), self.params["weight"], self.params["iters"],
+                            self.params["norm"])
+        return out.rotations, out.root_positions
 
 
 # ---- completion of body parts ----------------------------------------------------------------------------------------
@@ -484,7 +528,7 @@ class NearestNeighbour(_Fitted):
 # ---- registry ------------------------------------------------------------------------------------------------------
 BASELINES: dict[str, type] = {
     cls.name: cls for cls in (ZeroVelocity, Interpolation, ConstantVelocity, SavitzkyGolay, Gaussian, OneEuro,
-                              MeanPose, NearestNeighbour)
+                              Smooth, MeanPose, NearestNeighbour)
 }
 
 
