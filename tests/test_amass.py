@@ -163,3 +163,96 @@ def test_exact_rest_joints_with_smplx(tmp_path, monkeypatch):
     trans = np.load(f)["trans"]
     C = R.axis_angle_to_quat(np.array([-np.pi / 2, 0, 0]))
     assert np.allclose(m.root_positions, R.quat_apply(C, trans + joints[0]) * 100)
+
+
+# ---- `motionsynth data prepare --dataset amass --body-models DIR` ---------------------------------------------------
+def _prepare_cli(capsys, *args):
+    from motionsynth.cli import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _amass_folder(tmp_path, takes=3):
+    src = tmp_path / "amass" / "S1"
+    src.mkdir(parents=True)
+    for i in range(takes):
+        write_npz(src / f"take{i}.npz", T=30, width=156, seed=i, betas=np.linspace(-1, 1, 16))
+    return tmp_path / "amass"
+
+
+def test_prepare_with_body_models_uses_the_models(tmp_path, monkeypatch, capsys):
+    """--body-models reaches the reader of every take: the cache's skeleton has the model's bone lengths."""
+    import json
+
+    import torch
+
+    from motionsynth.data.cache import MotionCache
+
+    rng = np.random.default_rng(3)
+    V = 30
+    v_template, shapedirs = rng.normal(0, 0.3, (V, 3)), rng.normal(0, 0.01, (V, 3, 10))
+    regressor = rng.random((24, V))
+    regressor /= regressor.sum(1, keepdims=True)
+    seen = []
+
+    def create(model_path, model_type, gender, num_betas):
+        seen.append(model_path)
+        return types.SimpleNamespace(v_template=torch.tensor(v_template), shapedirs=torch.tensor(shapedirs),
+                                     J_regressor=torch.tensor(regressor))
+
+    monkeypatch.setitem(sys.modules, "smplx", types.SimpleNamespace(create=create))
+    models = tmp_path / "body_models"
+    models.mkdir()
+    code, out, err = _prepare_cli(capsys, "data", "prepare", _amass_folder(tmp_path), "--dataset", "amass", "--out",
+                                  tmp_path / "cache", "--body-models", models, "-j", "1", "--no-progress")
+    assert code == 0, err
+    assert "prepared 3 takes" in out and seen == [str(models)] * 3
+    cache = MotionCache(tmp_path / "cache")
+    joints = regressor @ (v_template + shapedirs @ np.linspace(-1, 1, 16)[:10])
+    np.testing.assert_allclose(cache.skeleton.offsets, smpl_skeleton(joints[:22]).offsets, atol=1e-4)
+    assert not np.allclose(cache.skeleton.offsets, smpl_skeleton().offsets, atol=1e-2)
+    assert json.loads((tmp_path / "cache" / "meta.json").read_text())["adapter"] == {"body_models": str(models)}
+    # (without smplx the folder is not used, and not recorded: see the next test)
+
+
+def test_body_models_folder_without_smplx_warns_once_and_uses_builtin(tmp_path, monkeypatch):
+    from motionsynth.data.cache import prepare
+
+    monkeypatch.setitem(sys.modules, "smplx", None)
+    with pytest.warns(UserWarning, match="smplx") as record:
+        cache = prepare(_amass_folder(tmp_path), "amass", tmp_path / "c", workers=1, progress=False,
+                        body_models=tmp_path)
+    assert len([w for w in record if "smplx" in str(w.message)]) == 1
+    np.testing.assert_allclose(cache.skeleton.offsets, smpl_skeleton().offsets, atol=1e-4)
+    assert "adapter" not in cache.meta
+
+
+def test_body_models_folder_lacking_models_is_the_readers_clear_error(tmp_path, monkeypatch, capsys):
+    def create(model_path, model_type, gender, num_betas):
+        raise FileNotFoundError(f"no {model_type} model in {model_path}")
+
+    monkeypatch.setitem(sys.modules, "smplx", types.SimpleNamespace(create=create))
+    empty = tmp_path / "empty_models"
+    empty.mkdir()
+    code, out, err = _prepare_cli(capsys, "data", "prepare", _amass_folder(tmp_path), "--dataset", "amass", "--out",
+                                  tmp_path / "c", "--body-models", empty, "-j", "1", "--no-progress")
+    assert code == 2 and "Traceback" not in err
+    assert "no usable takes" in err and "cannot load the smplh female body model from" in err
+    assert str(empty) in err and not (tmp_path / "c").exists()
+
+
+def test_body_models_option_errors(tmp_path, capsys):
+    code, _, err = _prepare_cli(capsys, "data", "prepare", _amass_folder(tmp_path), "--dataset", "amass", "--out",
+                                tmp_path / "c", "--body-models", tmp_path / "nowhere", "--no-progress")
+    assert code == 2 and "--body-models" in err and "no such folder" in err
+    bvh = tmp_path / "bvh"
+    bvh.mkdir()
+    code, _, err = _prepare_cli(capsys, "data", "prepare", bvh, "--dataset", "bvh-folder", "--out", tmp_path / "c",
+                                "--body-models", tmp_path, "--no-progress")
+    assert code == 2 and "--body-models only applies to --dataset amass, not bvh-folder" in err

@@ -124,3 +124,19 @@ def test_damaged_checkpoint_contents_are_refused_on_load(tmp_path, damage, match
     damage(folder)
     with pytest.raises(MotionsynthError, match=match):
         load_checkpoint(folder)
+
+
+def test_half_precision_weights_load_as_float32(tmp_path):
+    """An fp16 safetensors file (a shipped model's) loads into the fp32 model: tensors cast on load, no pickle."""
+    from safetensors.torch import load_file, save_file
+
+    folder, model, x, _ = _saved(tmp_path)
+    state = load_file(str(folder / "weights.safetensors"))
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()},
+              str(folder / "weights.safetensors"))
+    read = read_checkpoint(folder).state
+    assert all(v.dtype == state[k].dtype for k, v in read.items())
+    ck = load_checkpoint(folder)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(ck.model.reconstruct(x), model.reconstruct(x), rtol=0, atol=0.05)

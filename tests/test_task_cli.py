@@ -156,3 +156,17 @@ def test_denoise_with_a_meva_checkpoint(files, tmp_path, capsys):
     assert run_cli("inbetween", files["walk"], "--model", folder, "--keyframes", "0,39", "-o", tmp_path / "i.bvh") == 2
     assert "MEVA denoises" in capsys.readouterr().err
     assert not (tmp_path / "w.bvh").exists() and not (tmp_path / "i.bvh").exists()
+
+
+def test_model_may_be_a_training_run_folder(files, tmp_path, capsys):
+    """--model RUN picks RUN/best, else RUN/model (as `motionsynth train --out RUN` leaves them)."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    save_tiny(run / "model")
+    out = tmp_path / "r.bvh"
+    assert run_cli("inbetween", files["walk"], "--model", run, "--keyframes", "0,39", *FAST, "-o", out) == 0
+    assert load_motion(out).num_frames == 40
+    capsys.readouterr()
+    assert run_cli("inbetween", files["walk"], "--model", tmp_path / "run" / "checkpoints", "--keyframes", "0,39",
+                   "-o", out) == 2
+    assert "nor a training run folder" in capsys.readouterr().err

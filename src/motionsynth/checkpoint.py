@@ -18,6 +18,15 @@ checkpoint there is replaced only once the new one is complete). `read_checkpoin
 any problem is a `MotionsynthError` naming the file. Lightning ``.ckpt`` files (written during training) are for
 resuming a run only, never for distribution.
 
+Every ``--model`` value and every loader goes through `resolve_model` (`read_checkpoint` calls it): a value is a
+checkpoint folder, a training run folder (its ``best/``, else its ``model/``) or the name of a shipped model.
+
+Shipped (pretrained) models are checkpoint folders ``NAME/`` in `pretrained_dir` (the package's ``pretrained/``
+folder, or ``$MOTIONSYNTH_PRETRAINED``) listed in its ``index.yaml`` (name → ``family``, ``for``: what it is for,
+``source``: the run it was exported from, ``dtype``). `export_model` (``motionsynth models export``) copies a
+checkpoint there, optionally with its weight matrices stored in float16; `read_checkpoint` casts half-precision
+tensors back to float32 on load (still safetensors: no code runs).
+
 Licence: models trained on the Bandai Namco motion dataset inherit its CC BY-NC 4.0 licence — `card.md` says so.
 """
 
@@ -26,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -167,20 +177,18 @@ def _plain(x):
 
 
 def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
-    """Read and check a checkpoint folder written by `save_checkpoint`; the weights stay a state dict
-    (``Checkpoint.state``, on the CPU) and ``model`` is None.
+    """Read and check a checkpoint written by `save_checkpoint`; the weights stay a state dict (``Checkpoint.state``,
+    on the CPU, half-precision tensors cast to float32) and ``model`` is None.
 
+    Args:
+        folder: anything `resolve_model` accepts: a checkpoint folder, a training run folder or a shipped name.
     Raises `MotionsynthError` naming the folder or file for a missing folder, a missing, damaged, wrong-typed or
     wrong-shaped file and non-finite statistics.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        hint = " (a Lightning .ckpt is for resuming training; export models are folders: RUN/model)" \
-            if folder.suffix == ".ckpt" else ""
-        raise MotionsynthError(f"{folder}: no such checkpoint folder{hint}")
+    folder = resolve_model(folder)
     missing = [f for f in FILES if not (folder / f).is_file() and f != "card.md"]
     if missing:
         raise MotionsynthError(f"{folder}: not a complete checkpoint (missing {', '.join(missing)})")
@@ -200,6 +208,7 @@ def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
         state = load_file(str(folder / "weights.safetensors"))
     except (SafetensorError, OSError, ValueError) as e:
         raise MotionsynthError(f"{folder}/weights.safetensors: damaged weights ({e})") from None
+    state = {k: v.float() if v.dtype in HALF_DTYPES else v for k, v in state.items()}  # fp16 exports → fp32
     return Checkpoint(model=None, family=config["family"], config=config, skeleton=skeleton, stats=stats,
                       labels=labels, data_hash=data_hash, weights_hash=_file_hash(folder / "weights.safetensors"),
                       path=folder, state=state)
@@ -225,4 +234,214 @@ def _check_stats(stats, skeleton: Skeleton, path: Path) -> None:
             raise MotionsynthError(f"{path}: '{name}' holds non-finite values")
 
 
-__all__ = ["Checkpoint", "save_checkpoint", "read_checkpoint", "default_card", "FILES", "BANDAI_LICENCE"]
+# ---- resolving --model values; shipped (pretrained) models ------------------------------------------------------
+PRETRAINED_ENV = "MOTIONSYNTH_PRETRAINED"
+INDEX = "index.yaml"
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_INDEX_HEADER = ("# Shipped pretrained models: name → family, what it is for, the run it was exported from,\n"
+                 "# weight dtype. Each name is a checkpoint folder beside this file. Written by\n"
+                 "# `motionsynth models export`.\n")
+
+
+def pretrained_dir(root: str | os.PathLike | None = None) -> Path:
+    """The folder of shipped models: ``root`` if given, else ``$MOTIONSYNTH_PRETRAINED``, else the package's
+    ``pretrained/`` folder."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(PRETRAINED_ENV)
+    return Path(env).expanduser() if env else Path(__file__).parent / "pretrained"
+
+
+def shipped_models(root: str | os.PathLike | None = None) -> dict[str, dict]:
+    """The index of shipped models (`pretrained_dir`): name → ``{family, for, source, dtype}``, in index order; empty
+    when there is no index."""
+    path = pretrained_dir(root) / INDEX
+    if not path.is_file():
+        return {}
+    index = _read(path, lambda p: yaml.safe_load(p.read_text()))
+    if index is None:
+        return {}
+    if not isinstance(index, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in index.items()):
+        raise MotionsynthError(f"{path}: damaged index of shipped models (expected name: {{family: …, for: …}})")
+    return index
+
+
+def _shipped_hint(root=None) -> str:
+    names = list(shipped_models(root))
+    listed = f"shipped models: {', '.join(names)}" if names else "no models ship with this installation yet"
+    return f"{listed} (`motionsynth models`)"
+
+
+def resolve_model(value: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """The checkpoint folder a ``--model`` value means — one rule for every command and loader:
+
+    1. a checkpoint folder (it holds ``weights.safetensors``; one with only ``config.yaml`` is taken as a checkpoint
+       too, so that `read_checkpoint` names what is missing);
+    2. a training run folder (``motionsynth train --out RUN``): ``RUN/best`` (lowest validation loss), else
+       ``RUN/model`` (the last step);
+    3. the name of a shipped model (`shipped_models`, in `pretrained_dir` ``root``), e.g. ``hmvae-bandai``.
+
+    A folder on disk wins over a shipped model of the same name. Raises `MotionsynthError` for anything else: a
+    missing path that is no shipped name (the message lists the shipped names), a Lightning ``.ckpt`` file, a file,
+    a run with nothing exported yet, a folder that is neither a checkpoint nor a run.
+    """
+    path = Path(value).expanduser()
+    if path.is_dir():
+        if (path / "weights.safetensors").is_file():
+            return path
+        for sub in ("best", "model"):
+            if (path / sub).is_dir():
+                return path / sub
+        if (path / "checkpoints").is_dir():
+            raise MotionsynthError(f"{path}: a training run with no exported model yet (no best/ or model/); "
+                                   f"best/ appears at the first validation, model/ when training ends")
+        if (path / "config.yaml").is_file():
+            return path
+        raise MotionsynthError(f"{path}: not a checkpoint folder (config.yaml + weights.safetensors) nor a training "
+                               f"run folder (best/ or model/)")
+    if path.suffix == ".ckpt":
+        raise MotionsynthError(f"{path}: a Lightning .ckpt is for resuming training, not a model; pass the run folder "
+                               f"or its exported checkpoint folder (RUN/best or RUN/model)")
+    if path.exists():
+        raise MotionsynthError(f"{path}: not a folder; a model is a checkpoint folder, a training run folder or a "
+                               f"shipped model name")
+    name = str(value)
+    shipped = shipped_models(root)
+    if name in shipped and _NAME.match(name):  # (a hand-edited index cannot point outside the folder)
+        folder = pretrained_dir(root) / name
+        if not folder.is_dir():
+            raise MotionsynthError(f"shipped model {name!r} is listed in {pretrained_dir(root) / INDEX} but its "
+                                   f"folder {folder} is missing (a broken installation: reinstall motionsynth)")
+        return folder
+    raise MotionsynthError(f"{value}: no such checkpoint folder, training run folder or shipped model; "
+                           f"{_shipped_hint(root)}")
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+
+
+def card_figures(card: str, limit: int = 200) -> str:
+    """A model card's ``## Test figures`` section on one line (bullets joined by ``;``, at most ``limit``
+    characters), or '' when none is recorded."""
+    lines = card.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip().lower().startswith("## test figures")), None)
+    if start is None:
+        return ""
+    parts: list[str] = []
+    for line in lines[start + 1:]:
+        if line.startswith("#"):
+            break
+        text = line.strip().removeprefix("- ").removeprefix("* ").strip()
+        if not text or text == "(none yet)" or text.startswith("```") or set(text) <= set("-|: "):
+            continue
+        parts.append(text)
+    out = ""
+    for text in parts:
+        out += text if not out else (" " if out.endswith(":") else "; ") + text
+    return out if len(out) <= limit else out[: limit - 1].rstrip() + "…"
+
+
+def model_table(root: str | os.PathLike | None = None) -> list[dict]:
+    """One row per shipped model: ``name, family, bytes, for, source, dtype, figures`` (the card's test figures
+    line), ``missing`` (True when the index lists a folder that is not there)."""
+    base = pretrained_dir(root)
+    rows = []
+    for name, entry in shipped_models(root).items():
+        folder = base / name
+        missing = not (folder / "weights.safetensors").is_file()
+        card = folder / "card.md"
+        rows.append({"name": name, "family": str(entry.get("family", "?")),
+                     "bytes": 0 if missing else _folder_bytes(folder), "for": str(entry.get("for", "")),
+                     "source": str(entry.get("source", "")), "dtype": str(entry.get("dtype", "float32")),
+                     "figures": card_figures(card.read_text()) if card.is_file() else "", "missing": missing})
+    return rows
+
+
+def _to_half(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:
+    """float16 copies of the weight matrices and kernels (floating tensors of 2 or more dimensions whose values fit
+    float16); vectors (biases, norms, the feature statistics buffers), scalars, integers and tensors that would
+    overflow stay as they are. Returns the new state and how many tensors were cast."""
+    out, cast = {}, 0
+    for key, v in state.items():
+        if v.is_floating_point() and v.dtype not in HALF_DTYPES and v.dim() >= 2:
+            h = v.to(torch.float16)
+            if bool(torch.isfinite(h).all()) or not bool(torch.isfinite(v).all()):
+                out[key], cast = h.contiguous(), cast + 1
+                continue
+        out[key] = v.contiguous()
+    return out, cast
+
+
+def export_model(source: str | os.PathLike, name: str, fp16: bool = False, purpose: str = "",
+                 root: str | os.PathLike | None = None) -> Path:
+    """Copy a checkpoint (anything `resolve_model` accepts) into the shipped models as ``NAME/`` and list it in the
+    index — what ``motionsynth models export`` runs.
+
+    Args:
+        source: checkpoint folder, training run folder (its best/, else model/) or shipped name.
+        name: the shipped name (lower case letters, digits, ``.``, ``_``, ``-``), e.g. ``hmvae-bandai``.
+        fp16: store weight matrices in float16 (`read_checkpoint` casts them back to float32 on load).
+        purpose: one line: what the model is for (``motionsynth models`` shows it).
+        root: the pretrained folder (default `pretrained_dir`).
+    Returns:
+        the new checkpoint folder. It is written beside the others in a temporary folder, then renamed into place
+        (replacing an older one of the same name only once complete); the index is rewritten atomically after.
+    """
+    from safetensors.torch import save_file
+
+    from .io.atomic import atomic_open
+
+    if not _NAME.match(name):
+        raise MotionsynthError(f"--name {name!r}: use lower case letters, digits, '.', '_' and '-' "
+                               f"(e.g. hmvae-bandai)")
+    src = resolve_model(source, root)
+    ckpt = read_checkpoint(src)  # checks every file before anything is written
+    base = pretrained_dir(root)
+    base.mkdir(parents=True, exist_ok=True)
+    folder = base / name
+    if folder.resolve() == src.resolve():
+        raise MotionsynthError(f"{src} is already the shipped model {name!r}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=base))
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(src / "weights.safetensors"), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+        state = ckpt.state
+        if fp16:
+            state, _ = _to_half(state)
+            metadata["dtype"] = "float16"
+        save_file(state, str(tmp / "weights.safetensors"), metadata={**metadata, "family": ckpt.family})
+        for f in FILES:
+            if f not in ("weights.safetensors", "card.md"):
+                shutil.copyfile(src / f, tmp / f)
+        card = (src / "card.md").read_text() if (src / "card.md").is_file() else default_card(ckpt.family,
+                                                                                               ckpt.config)
+        stored = "float16 (weight matrices; vectors and statistics float32)" if fp16 else "float32"
+        note = (f"Shipped as `{name}` (`motionsynth models export {src} --name {name}{' --fp16' if fp16 else ''}`); "
+                f"weights stored in {stored}, loaded as float32.")
+        card = card.split("\n## Distribution\n")[0]  # a re-export replaces the note of the previous one
+        (tmp / "card.md").write_text(card.rstrip("\n") + "\n\n## Distribution\n" + note + "\n")
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=base))
+            os.replace(folder, old / "x")
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    index = shipped_models(root)
+    index[name] = {"family": ckpt.family, "for": purpose or index.get(name, {}).get("for", ""),
+                   "source": str(src), "dtype": "float16" if fp16 else "float32"}
+    with atomic_open(base / INDEX) as f:
+        f.write(_INDEX_HEADER + yaml.safe_dump(index, sort_keys=False, allow_unicode=True))
+    return folder
+
+
+__all__ = ["Checkpoint", "save_checkpoint", "read_checkpoint", "default_card", "FILES", "BANDAI_LICENCE",
+           "PRETRAINED_ENV", "pretrained_dir", "shipped_models", "resolve_model", "model_table", "card_figures",
+           "export_model"]

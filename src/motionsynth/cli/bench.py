@@ -24,7 +24,9 @@ def bench(
     method: List[str] = typer.Option([], "--method", "-m",
                                      help="Baseline name; repeat or comma-separate for several (one table)."),
     model: List[Path] = typer.Option([], "--model",
-                                     help="Learned model checkpoint folder; repeat for several (one table)."),
+                                     help="Learned model: shipped name, training run folder "
+                                          "(best/, else model/) or checkpoint folder; repeat for several "
+                                          "(one table)."),
     json_out: Optional[Path] = typer.Option(None, "--json",
                                             help="Write the record (a list of records for several methods)."),
     seed: int = typer.Option(0, "--seed", help="Seeds noise and sampling."),

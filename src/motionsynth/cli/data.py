@@ -25,6 +25,10 @@ def prepare_cmd(
     label_pattern: Optional[str] = typer.Option(None, "--label-pattern",
                                                 help="bvh-folder: regex with named groups, e.g. "
                                                      "'(?P<action>[a-z]+)_\\d+'."),
+    body_models: Optional[Path] = typer.Option(None, "--body-models",
+                                               help="amass: folder of SMPL / SMPL-H / SMPL-X model files for exact "
+                                                    "per-subject bone lengths (needs the optional smplx: pip install "
+                                                    "'motionsynth[smpl]'); default: a built-in neutral skeleton."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Read a dataset once into a memory-mapped motion cache (arrays, features, train-split stats, splits)."""
@@ -37,7 +41,7 @@ def prepare_cmd(
         what = "put back the previous cache from" if item["action"] == "restored" else "removed"
         typer.echo(f"{what} {item['path']} ({_size(item['bytes'])}), left by a prepare that was killed")
     cache = prepare(source, dataset, out, fps=fps, workers=workers, progress=progress, labels=labels,
-                    label_pattern=label_pattern)
+                    label_pattern=label_pattern, body_models=body_models)
     info = cache.info()
     typer.echo(f"prepared {info['takes']:,} takes, {info['frames']:,} frames ({info['hours']:.2f} h at "
                f"{info['fps']:g} fps, {info['joints']} joints) into {cache.path} in {time.perf_counter() - t0:.1f} s")

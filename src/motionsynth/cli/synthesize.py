@@ -23,7 +23,8 @@ from ..errors import MotionsynthError
 
 
 def synthesize_command(
-    model: Annotated[Path, typer.Option("--model", help="Generator checkpoint folder (RUN/model).",
+    model: Annotated[Path, typer.Option("--model", help="Generator: shipped name, run folder or checkpoint "
+                                                         "folder.",
                                         show_default=False)],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (takes + manifest.csv); an interrupted "
                                                           "run in it is resumed.", show_default=False)],

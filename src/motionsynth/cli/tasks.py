@@ -33,7 +33,9 @@ from ..errors import MotionsynthError
 
 REFINE_MODES = ("window", "overlap")
 
-_Model = Annotated[Path, typer.Option("--model", help="Checkpoint folder (RUN/model).", show_default=False)]
+_Model = Annotated[Path, typer.Option("--model", help="Model: a shipped name (`motionsynth models`), a training run "
+                                                      "folder (its best/, else model/) or a checkpoint folder.",
+                                      show_default=False)]
 _Out = Annotated[Path, typer.Option("-o", "--out", help="Output motion: .bvh or .npz (K > 1 samples: "
                                                           "OUT_000.bvh, OUT_001.bvh, …).", show_default=False)]
 _In = Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh or .npz.", show_default=False)]

@@ -14,6 +14,8 @@ Adapters (``--dataset`` on the command line):
   columns of a `motionsynth synthesize` manifest, `MANIFEST_COLUMNS`, are not labels) or from the named
   groups of a regular expression searched in the take name (``(?P<action>[a-z]+)_\\d+``).
 - ``amass``: a folder of AMASS ``.npz`` files (recursive; per-subject ``shape.npz`` / ``*_stagei.npz`` are ignored).
+  Optionally ``body_models`` (``--body-models``): a folder of SMPL / SMPL-H / SMPL-X model files, for exact
+  per-subject bone lengths (`motionsynth.io.amass.read_amass`'s ``body_model_dir``; needs the optional ``smplx``).
 
 Take names are the file's path relative to the source without its extension (``walk/walk_01``); for Bandai Namco
 the file stem (``dataset-2_walk_normal_001``). Labels are ``dict[str, str]``.
@@ -26,6 +28,7 @@ import io
 import json
 import os
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -49,6 +52,7 @@ class TakeRef:
     member: str | None = None
     kind: str = "bvh"  # "bvh" | "amass"
     labels: dict[str, str] = field(default_factory=dict, hash=False)
+    body_models: str | None = None  # amass: the SMPL model folder (``read_amass(body_model_dir=…)``)
 
     @property
     def where(self) -> str:
@@ -92,7 +96,7 @@ def load_take(ref: TakeRef) -> Motion:
         if ref.kind == "amass":
             from ..io.amass import read_amass
 
-            motion = read_amass(ref.path)
+            motion = read_amass(ref.path, body_model_dir=ref.body_models)
         else:
             from ..io.bvh import parse_bvh, read_bvh
 
@@ -369,10 +373,38 @@ class BvhFolder:
 
 
 class Amass:
-    """A folder of AMASS ``.npz`` motions (searched recursively); no labels."""
+    """A folder of AMASS ``.npz`` motions (searched recursively); no labels. ``body_models``: a folder of SMPL model
+    files for exact per-subject bone lengths (with the optional ``smplx``; without it, one warning and the built-in
+    neutral skeleton, as `read_amass` does)."""
 
     name = "amass"
     _IGNORED = re.compile(r"^(shape|.*_stagei)\.npz$", re.I)
+
+    def __init__(self, body_models: str | Path | None = None):
+        self.body_models = None if body_models is None else Path(body_models).expanduser()
+        self._used: str | None = None  # the folder the reader gets (after `list`; None without smplx)
+
+    @property
+    def settings(self) -> dict:
+        """What the cache records of the adapter's options: the body model folder, when the takes were read with
+        it."""
+        return {"body_models": str(Path(self._used).resolve())} if self._used else {}
+
+    def _body_models(self) -> str | None:
+        """The model folder the reader gets, checked once here rather than once per take."""
+        if self.body_models is None:
+            return None
+        if not self.body_models.is_dir():
+            raise MotionsynthError(f"--body-models {self.body_models}: no such folder (it should hold the SMPL / "
+                                   f"SMPL-H / SMPL-X model files, e.g. smplh/SMPLH_FEMALE.pkl or .npz)")
+        try:
+            import smplx  # noqa: F401  (optional dependency)
+        except ImportError:
+            warnings.warn("--body-models given but the optional 'smplx' package is not installed "
+                          "(pip install motionsynth[smpl]); using the built-in approximate neutral SMPL skeleton",
+                          stacklevel=2)
+            return None
+        return str(self.body_models)
 
     def list(self, source: Path) -> Listing:
         source = _check_source(source)
@@ -382,12 +414,17 @@ class Amass:
             files, base = sorted(p for p in source.rglob("*.npz") if not self._IGNORED.match(p.name)), source
         if not files:
             raise MotionsynthError(f"{source}: no AMASS .npz files found")
-        return Listing([TakeRef(p.relative_to(base).with_suffix("").as_posix(), str(p), None, "amass")
-                        for p in files])
+        body_models = self._used = self._body_models()
+        return Listing([TakeRef(p.relative_to(base).with_suffix("").as_posix(), str(p), None, "amass",
+                                body_models=body_models) for p in files])
 
 
-def get_adapter(dataset: str, labels: str | Path | None = None, label_pattern: str | None = None):
-    """The adapter for a ``--dataset`` name (options only apply to ``bvh-folder``)."""
+def get_adapter(dataset: str, labels: str | Path | None = None, label_pattern: str | None = None,
+                body_models: str | Path | None = None):
+    """The adapter for a ``--dataset`` name (``labels`` and ``label_pattern`` only apply to ``bvh-folder``,
+    ``body_models`` only to ``amass``)."""
+    if body_models is not None and dataset != "amass":
+        raise MotionsynthError(f"--body-models only applies to --dataset amass, not {dataset}")
     if dataset == "bvh-folder":
         return BvhFolder(labels, label_pattern)
     if labels or label_pattern:
@@ -395,7 +432,7 @@ def get_adapter(dataset: str, labels: str | Path | None = None, label_pattern: s
     if dataset == "bandai-namco":
         return BandaiNamco()
     if dataset == "amass":
-        return Amass()
+        return Amass(body_models)
     raise MotionsynthError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
 
 

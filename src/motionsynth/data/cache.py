@@ -4,7 +4,8 @@
 
 ==========================  ==========================================================================================
 ``meta.json``               version, dataset, source, fps, take table (name, start, length, split, labels), label
-                            vocabulary, counts, skipped takes with reasons, ``data_hash``
+                            vocabulary, counts, skipped takes with reasons, ``data_hash``; ``adapter``: the
+                            adapter's options when any (AMASS ``body_models``)
 ``skeleton.json``           the skeleton (`Skeleton.to_json`) of the first train take
 ``rotations.npy``           (N, J, 4) float32 local quaternions (x, y, z, w) of all N frames, takes back to back
 ``root_positions.npy``      (N, 3) float32 moving-root positions (file units, cm)
@@ -160,7 +161,7 @@ def _check_out(out: Path) -> None:
 
 def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps: float | None = None,
             workers: int | None = None, progress: bool = True, labels: str | os.PathLike | None = None,
-            label_pattern: str | None = None) -> MotionCache:
+            label_pattern: str | None = None, body_models: str | os.PathLike | None = None) -> MotionCache:
     """Read ``source`` with the ``dataset`` adapter and write a motion cache folder at ``out`` (replacing a cache
     already there, atomically).
 
@@ -173,6 +174,9 @@ def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps
         workers: processes that parse and encode takes (default: the number of CPUs).
         progress: show a progress bar on stderr.
         labels, label_pattern: ``bvh-folder`` only — a labels CSV, or a regex with named groups.
+        body_models: ``amass`` only — a folder of SMPL / SMPL-H / SMPL-X model files for exact per-subject bone
+            lengths (needs the optional ``smplx``; without it a warning and the built-in neutral skeleton). Recorded
+            in ``meta.json`` (``adapter``).
 
     Takes that cannot be read, use another skeleton or another frame rate are reported in ``meta["skipped"]``
     (``MotionCache.skipped``) and left out; everything else is prepared. Raises `MotionsynthError` when nothing
@@ -181,7 +185,7 @@ def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps
     if fps is not None and not fps > 0:
         raise MotionsynthError(f"--fps must be positive, got {fps}")
     source, out = Path(source).expanduser(), Path(out).expanduser()
-    adapter = get_adapter(dataset, labels, label_pattern)
+    adapter = get_adapter(dataset, labels, label_pattern, body_models)
     listing = adapter.list(source)
     remove_stale_temp_folders(out)
     _check_out(out)
@@ -192,7 +196,7 @@ def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps
     lock = _hold_lock(tmp)
     try:
         _default_permissions(tmp)
-        _write_cache(tmp, listing, source, adapter.name, fps, workers, progress)
+        _write_cache(tmp, listing, source, adapter.name, fps, workers, progress, getattr(adapter, "settings", {}))
         (tmp / _LOCK).unlink(missing_ok=True)  # not part of the cache; the process id in the name covers the rename
         _replace_dir(tmp, out)
     except BaseException:
@@ -205,7 +209,7 @@ def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps
 
 
 def _write_cache(tmp: Path, listing, source: Path, dataset: str, fps: float | None, workers: int,
-                 progress: bool) -> dict:
+                 progress: bool, settings: dict | None = None) -> dict:
     from tqdm.auto import tqdm
 
     from .features import FeatureStats
@@ -284,6 +288,8 @@ def _write_cache(tmp: Path, listing, source: Path, dataset: str, fps: float | No
         "label_names": vocab, "skipped": skipped, "prepare_seconds": round(time.perf_counter() - t0, 2),
         "takes": [asdict(t) for t in takes],
     }
+    if settings:
+        meta["adapter"] = dict(settings)
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     return meta
 

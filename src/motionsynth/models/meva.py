@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import read_checkpoint
+from ..checkpoint import read_checkpoint, resolve_model
 from ..data.features import constant_channels, decode, encode
 from ..data.noise import NOISE_MODELS, add_noise
 from ..errors import MotionsynthError
@@ -273,7 +273,10 @@ def _vae_config(folder: str) -> dict:
     """The ``model`` section of a motion VAE checkpoint's config.yaml (clear errors for anything else)."""
     import yaml
 
-    path = Path(folder).expanduser() / "config.yaml"
+    try:
+        path = resolve_model(folder) / "config.yaml"
+    except MotionsynthError:
+        path = Path(folder).expanduser() / "config.yaml"
     if not path.is_file():
         raise MotionsynthError(f"model.vae_checkpoint {folder}: not a checkpoint folder (no config.yaml); train the "
                                f"motion VAE first: motionsynth train mvae --data CACHE --out RUN (then RUN/model)")

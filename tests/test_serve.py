@@ -1,0 +1,454 @@
+"""`motionsynth serve`: the web editor's API (Starlette's TestClient and a live uvicorn server) and, marked `browser`,
+the page itself in a real headless Chromium driven by Playwright (Debian's /usr/bin/chromium; the test fails, never
+skips, when it is missing).
+
+Set MOTIONSYNTH_SERVE_SCREENSHOT=PATH.png to keep a screenshot of the page with its result from the browser test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from motionsynth.cli import main
+from motionsynth.data.features import FeatureStats, encode
+from motionsynth.io import load_motion, read_bvh, save_motion
+from motionsynth.serve.app import MAX_SAMPLES, create_app, find_checkpoints
+
+from helpers import biped_motion, biped_skeleton, other_skeleton, tiny_checkpoint
+
+CHROMIUM = os.environ.get("MOTIONSYNTH_CHROMIUM", "/usr/bin/chromium")
+LIMIT = 256 * 1024
+KEYS = [0, 20, 45, 59]
+
+
+# ---- fixtures ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("serve")
+    sk = biped_skeleton()
+    stats = FeatureStats.from_arrays([encode(biped_motion(sk, T=64, seed=i)) for i in range(3)])
+    out = {"ckpt": tiny_checkpoint(d / "runs" / "cvae" / "best", "cvae", sk, stats),
+           "clip": d / "walk.bvh", "clip2": d / "turn.bvh", "other": d / "other.bvh", "bad": d / "bad.bvh"}
+    save_motion(biped_motion(sk, T=60, seed=1, name="walk"), out["clip"])
+    save_motion(biped_motion(sk, T=60, seed=2, name="turn"), out["clip2"])
+    save_motion(biped_motion(other_skeleton(), T=30, seed=3), out["other"])
+    text = out["clip"].read_text().splitlines()
+    motion_line = text.index("MOTION")
+    text[motion_line + 4] = text[motion_line + 4].replace(" ", " x", 1)  # frame 2: a word where a number belongs
+    out["bad"].write_text("\n".join(text) + "\n")
+    out["bad_line"] = motion_line + 5
+    return out
+
+
+@pytest.fixture
+def app(files, tmp_path):
+    return create_app([files["ckpt"]], tmp_path / "out", max_upload_bytes=LIMIT)
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app) as c:
+        yield c
+
+
+def upload(client, path: Path, name: str | None = None):
+    with open(path, "rb") as f:
+        return client.post("/api/upload", files={"file": (name or path.name, f, "application/octet-stream")})
+
+
+def positions_close(a, b, atol=1e-2):
+    return np.allclose(np.asarray(a, float), np.asarray(b, float), atol=atol)
+
+
+# ---- models and uploads -----------------------------------------------------------------------------------------
+def test_models_are_the_checkpoints_then_the_baselines(client, files):
+    info = client.get("/api/models").json()
+    models = {m["id"]: m for m in info["models"]}
+    ckpt = models[str(files["ckpt"])]
+    assert ckpt["kind"] == "checkpoint" and ckpt["family"] == "cvae" and ckpt["name"] == "cvae/best"
+    assert "generate" in ckpt["tasks"] and ckpt["window"] == 32
+    assert {"slerp", "zero-velocity"} <= set(models)
+    assert "inbetween" in models["slerp"]["tasks"] and "generate" not in models["slerp"]["tasks"]
+    assert all(not m["id"] in ("mean-pose", "nearest-neighbour") for m in info["models"])  # they need a training set
+    assert set(info["tasks"]) == {"inbetween", "complete", "predict", "denoise", "generate"}
+    assert info["max_upload_bytes"] == LIMIT
+
+
+def test_upload_returns_the_clip_for_display(client, files, tmp_path):
+    r = upload(client, files["clip"])
+    assert r.status_code == 200, r.text
+    clip = r.json()
+    assert clip["frames"] == 60 and clip["fps"] == 30 and clip["name"] == "walk"
+    assert np.asarray(clip["positions"]).shape == (60, 20, 3)
+    expected = load_motion(files["clip"]).global_positions()
+    assert positions_close(clip["positions"], expected)
+    sk = clip["skeleton"]
+    assert sk["names"][1] == "Hips" and sk["root"] == 1 and 0 not in sk["drawn"]  # the static Root is not drawn
+    assert set(sk["groups"]) >= {"upper", "lower", "left_arm", "right_leg"}
+    assert str(files["ckpt"]) in clip["models"] and "slerp" in clip["models"]
+    assert (tmp_path / "out" / clip["id"] / "input.npz").is_file()
+
+
+def test_oversized_upload_is_refused(client, files, tmp_path):
+    big = tmp_path / "big.bvh"
+    big.write_bytes(files["clip"].read_bytes() + b" " * LIMIT)
+    r = upload(client, big)
+    assert r.status_code == 413
+    assert "larger than the limit of 256 KiB" in r.json()["error"]
+    # also without a Content-Length (chunked): the stream is cut at the limit
+    def chunks():
+        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bvh\"\r\n\r\n"
+        for _ in range(40):
+            yield b"0" * 16384
+        yield b"\r\n--b--\r\n"
+    r = client.post("/api/upload", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413
+    assert not any((tmp_path / "out").iterdir())  # nothing written
+
+
+def test_malformed_upload_names_file_and_line(client, files, tmp_path):
+    r = upload(client, files["bad"], name="clip.bvh")
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error.startswith(f"clip.bvh:{files['bad_line']}:"), error
+    r = upload(client, files["clip"], name="notes.txt")
+    assert r.status_code == 415 and "only BVH files" in r.json()["error"]
+    r = client.post("/api/upload", content=b"HIERARCHY", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415 and "multipart/form-data" in r.json()["error"]
+    r = client.post("/api/upload", files={"other": ("x.bvh", b"x")})
+    assert r.status_code == 422 and "field 'file'" in r.json()["error"]
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_foreign_skeleton_is_refused(client, files, tmp_path):
+    r = upload(client, files["other"])
+    assert r.status_code == 422
+    assert "different skeleton" in r.json()["error"] and "other.bvh" in r.json()["error"]
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_baselines_alone_take_any_skeleton(files, tmp_path):
+    with TestClient(create_app([], tmp_path / "out")) as c:
+        r = upload(c, files["other"])
+        assert r.status_code == 200 and "slerp" in r.json()["models"]
+
+
+# ---- tasks ------------------------------------------------------------------------------------------------------
+def run(client, **request):
+    return client.post("/api/run", json=request)
+
+
+def test_inbetween_with_slerp_writes_the_result(client, files, tmp_path):
+    clip = upload(client, files["clip"]).json()
+    r = run(client, task="inbetween", model="slerp", upload=clip["id"], keyframes=KEYS)
+    assert r.status_code == 200, r.text
+    res = r.json()
+    assert res["frames"] == 60 and len(res["samples"]) == 1 and res["id"] != clip["id"]
+    assert [i for i, row in enumerate(res["observed"]) if set(row) == {"1"}] == KEYS
+    sample = res["samples"][0]
+    pos = np.asarray(sample["positions"])
+    assert positions_close(pos[KEYS], np.asarray(clip["positions"])[KEYS])  # keyframes kept
+    assert not positions_close(pos[30], np.asarray(clip["positions"])[30], atol=1.0)  # the gap is synthesised
+    d = client.get(sample["url"])
+    assert d.status_code == 200 and 'filename="walk_inbetween_000.bvh"' in d.headers["content-disposition"]
+    saved = tmp_path / "out" / res["id"] / "sample_000.bvh"
+    assert d.content == saved.read_bytes()
+    assert positions_close(read_bvh(saved).global_positions(), pos)
+    record = (tmp_path / "out" / res["id"] / "run.json").read_text()
+    assert '"model": "slerp"' in record and '"task": "inbetween"' in record
+
+
+def test_inbetween_with_a_checkpoint_and_samples(client, files):
+    clip = upload(client, files["clip"]).json()
+    r = run(client, task="inbetween", model=str(files["ckpt"]), upload=clip["id"], keyframes=KEYS, samples=3, seed=1)
+    assert r.status_code == 200, r.text
+    res = r.json()
+    assert [s["file"] for s in res["samples"]] == ["sample_000.bvh", "sample_001.bvh", "sample_002.bvh"]
+    for s in res["samples"]:
+        motion = read_bvh(httpx_bytes(client, s["url"]))
+        assert motion.num_frames == 60 and len(motion.skeleton) == 20
+
+
+def httpx_bytes(client, url) -> Path:
+    import tempfile
+
+    r = client.get(url)
+    assert r.status_code == 200
+    f = tempfile.NamedTemporaryFile(suffix=".bvh", delete=False)
+    f.write(r.content)
+    f.close()
+    return Path(f.name)
+
+
+@pytest.mark.parametrize("request_, frames", [
+    ({"task": "complete", "observe": ["upper"]}, 60),
+    ({"task": "predict", "given": 20, "frames": 80}, 80),
+    ({"task": "generate", "frames": 40, "samples": 2}, 40),
+])
+def test_other_tasks_with_a_checkpoint(client, files, request_, frames):
+    clip = upload(client, files["clip"]).json()
+    body = {"model": str(files["ckpt"]), **request_}
+    if body["task"] != "generate":
+        body["upload"] = clip["id"]
+    r = run(client, **body)
+    assert r.status_code == 200, r.text
+    res = r.json()
+    assert res["frames"] == frames and len(res["samples"]) == body.get("samples", 1)
+    observed = np.array([[c == "1" for c in row] for row in res["observed"]])
+    if body["task"] == "complete":
+        upper = clip["skeleton"]["groups"]["upper"]
+        assert observed[:, upper].all() and not observed[:, clip["skeleton"]["groups"]["left_leg"]].any()
+    if body["task"] == "predict":
+        assert observed[:20].all() and not observed[20:].any()
+    if body["task"] == "generate":
+        assert not observed.any()
+
+
+def test_completion_with_slerp_and_denoising_with_a_filter(client, files):
+    clip = upload(client, files["clip"]).json()
+    groups = clip["skeleton"]["groups"]
+    keep = [j for j in range(20) if j not in groups["left_arm"]]
+    r = run(client, task="complete", model="zero-velocity", upload=clip["id"], observe=keep)
+    assert r.status_code == 200, r.text
+    r = run(client, task="denoise", model="gaussian", upload=clip["id"], samples=3)
+    assert r.status_code == 200 and len(r.json()["samples"]) == 1  # denoising gives one result
+
+
+@pytest.mark.parametrize("change, status, message", [
+    ({"model": "no-such-model"}, 422, "unknown model 'no-such-model'"),
+    ({"task": "dance"}, 422, "unknown task 'dance'"),
+    ({"keyframes": [0, 99]}, 422, "out of range for a motion of 60 frames"),
+    ({"keyframes": []}, 422, "needs keyframes"),
+    ({"upload": None}, 422, "upload a BVH file first"),
+    ({"upload": "0" * 32}, 404, "no such upload"),
+    ({"upload": "../../etc"}, 404, "no such upload"),
+    ({"samples": MAX_SAMPLES + 1}, 422, "samples"),
+    ({"label": {"content": "walk"}}, 422, "not conditioned on labels"),
+    ({"task": "generate"}, 422, "slerp cannot do generate"),
+    ({"task": "complete", "observe": ["tail"]}, 422, "no joint named 'tail'"),
+    ({"task": "predict", "model": "zero-velocity", "given": 0}, 422, "given must be 1..60"),
+    ({"surprise": 1}, 422, "surprise"),
+])
+def test_bad_requests_are_clear_4xx(client, files, change, status, message):
+    clip = upload(client, files["clip"]).json()
+    body = {"task": "inbetween", "model": "slerp", "upload": clip["id"], "keyframes": KEYS, **change}
+    r = run(client, **body)
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+
+
+def test_downloads_cannot_leave_the_output_folder(client, files, tmp_path):
+    clip = upload(client, files["clip"]).json()
+    res = run(client, task="inbetween", model="slerp", upload=clip["id"], keyframes=KEYS).json()
+    (tmp_path / "secret.bvh").write_text("SECRET")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "sample_000.bvh").write_text("SECRET")
+    link = "f" * 32
+    (tmp_path / "out" / link).symlink_to(outside)  # a folder in out/ that points outside it
+    good = res["id"]
+    for url in [f"/api/files/{good}/..%2F..%2Fsecret.bvh", f"/api/files/{good}/../../secret.bvh",
+                f"/api/files/..%2F{good}/sample_000.bvh", f"/api/files/{good}/run.json",
+                f"/api/files/{good}/upload.json", f"/api/files/{clip['id']}/input.npz",
+                f"/api/files/{link}/sample_000.bvh", "/api/files/%2e%2e/secret.bvh", "/api/files/../secret.bvh",
+                f"/api/files/{good.upper()}/sample_000.bvh", f"/api/files/{good}/sample_000.bvh%00.txt",
+                f"/api/files/{good}/sample_9999.bvh"]:
+        r = client.get(url)
+        assert r.status_code == 404, url
+        assert b"SECRET" not in r.content
+    assert client.get(f"/api/files/{good}/sample_000.bvh").status_code == 200
+
+
+def test_concurrent_requests_get_their_own_results(files, tmp_path):
+    """Requests at once over a live server: distinct ids and folders, each result from its own clip and keyframes."""
+    app = create_app([files["ckpt"]], tmp_path / "out", max_upload_bytes=LIMIT)
+    with live_server(app) as url, httpx.Client(base_url=url, timeout=120) as http:
+        clips = {}
+        for key in ("clip", "clip2"):
+            with open(files[key], "rb") as f:
+                clips[key] = http.post("/api/upload", files={"file": (files[key].name, f)}).json()
+        jobs = [(key, model, keys) for key in clips for model in ("slerp", str(files["ckpt"]))
+                for keys in ([0, 30, 59], [0, 10, 40, 59])]
+
+        def job(spec):
+            key, model, keys = spec
+            with httpx.Client(base_url=url, timeout=120) as h:
+                r = h.post("/api/run", json={"task": "inbetween", "model": model, "upload": clips[key]["id"],
+                                             "keyframes": keys, "samples": 2})
+                assert r.status_code == 200, r.text
+                res = r.json()
+                return spec, res, [h.get(s["url"]).content for s in res["samples"]]
+
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            done = list(pool.map(job, jobs))
+    ids = [res["id"] for _, res, _ in done]
+    assert len(set(ids)) == len(ids) == len(jobs)
+    for (key, model, keys), res, contents in done:
+        source = np.asarray(clips[key]["positions"])
+        assert [i for i, row in enumerate(res["observed"]) if set(row) == {"1"}] == keys
+        for sample, content in zip(res["samples"], contents):
+            pos = np.asarray(sample["positions"])
+            assert positions_close(pos[keys], source[keys], atol=0.5), (key, model, keys)
+            path = tmp_path / "out" / res["id"] / sample["file"]
+            assert path.read_bytes() == content
+            assert positions_close(read_bvh(path).global_positions(), pos)
+
+
+# ---- the command ------------------------------------------------------------------------------------------------
+def run_cli(*args) -> int:
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "0"], "--port must be 1..65535"),
+    (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
+    (["--model", "no/such/folder"], "no/such/folder"),
+    (["--models", "no/such/folder"], "not a folder"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path, capsys):
+    assert run_cli("serve", *args, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and len(err.splitlines()) == 1, err
+
+
+def test_busy_port_is_a_clear_error(tmp_path, capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert run_cli("serve", "--port", port, "--out", tmp_path / "out") == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_models_folder_offers_task_checkpoints_only(files, tmp_path):
+    root = files["ckpt"].parents[1]  # runs/
+    sk = biped_skeleton()
+    stats = FeatureStats.from_arrays([encode(biped_motion(sk, T=64, seed=0))])
+    tiny_checkpoint(tmp_path / "runs" / "clf" / "model", "classifier", sk, stats)
+    tiny_checkpoint(tmp_path / "runs" / "diff" / "best", "diffusion", sk, stats)
+    assert find_checkpoints(root) == [files["ckpt"]]
+    assert find_checkpoints(tmp_path / "runs") == [tmp_path / "runs" / "diff" / "best"]
+
+
+# ---- the page in a real browser ---------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def live_server(app):
+    """uvicorn serving ``app`` on a free loopback port in a thread; yields the base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@contextmanager
+def chromium():
+    """Debian's Chromium through Playwright (never Playwright's own browser download), software WebGL."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install -y chromium; "
+                    f".ci/run installs it) or MOTIONSYNTH_CHROMIUM=/path/to/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+def test_editor_in_a_real_browser(files, tmp_path):
+    """Load the page, upload a clip, add a keyframe on the timeline, in-between with SLERP, download the BVH; then
+    a checkpoint with two samples; the 3D view draws and the page logs no error."""
+    from playwright.sync_api import expect
+
+    app = create_app([files["ckpt"]], tmp_path / "out", max_upload_bytes=LIMIT,
+                     allowed_hosts=["127.0.0.1", "localhost"])
+    clip = load_motion(files["clip"])
+    with chromium() as browser, live_server(app) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 760}, accept_downloads=True)
+        problems = []
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        expect(page.locator("#status")).to_have_text("Load a BVH clip to start.")
+        assert page.locator("#view canvas").count() == 1 and page.locator("#webgl-error").is_hidden()
+
+        page.set_input_files("#file", str(files["clip"]))
+        expect(page.locator("#clip-info")).to_contain_text("60 frames at 30 fps, 20 joints")
+        page.select_option("#task", "inbetween")
+        page.click("#key-clear")
+        expect(page.locator("#keyframes")).to_contain_text("No keyframes")
+        page.fill("#key-every", "59")
+        page.click("#key-fill")
+        expect(page.locator("#keyframes")).to_have_text("Keyframes: 0, 59")
+        box = page.locator("#timeline").bounding_box()  # a click on the timeline's middle adds a keyframe
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        expect(page.locator("#keyframes")).to_have_text(re.compile(r"Keyframes: 0, (29|30), 59"))
+        keys = [int(k) for k in page.inner_text("#keyframes").split(":")[1].split(",")]
+
+        page.select_option("#model", "slerp")
+        page.click("#run")
+        link = page.locator("a.download")
+        expect(link).to_have_count(1, timeout=60_000)
+        expect(page.locator("#status")).to_contain_text("Done in")
+        with page.expect_download() as info:
+            link.click()
+        download = info.value
+        assert download.suggested_filename == "walk_inbetween_000.bvh"
+        saved = tmp_path / "download.bvh"
+        download.save_as(saved)
+        result = read_bvh(saved)
+        assert result.num_frames == clip.num_frames
+        assert positions_close(result.global_positions()[keys], clip.global_positions()[keys])
+        assert not positions_close(result.global_positions()[15], clip.global_positions()[15], atol=1.0)
+
+        page.select_option("#model", str(files["ckpt"]))
+        page.fill("#samples", "2")
+        page.click("#run")
+        expect(page.locator("a.download")).to_have_count(2, timeout=60_000)
+        expect(page.locator("#labels3d div")).to_have_count(3)  # input and two samples
+        page.wait_for_timeout(300)
+        shot = os.environ.get("MOTIONSYNTH_SERVE_SCREENSHOT")
+        if shot:
+            page.screenshot(path=shot)
+        # a bad upload shows the server's message on the page
+        page.set_input_files("#file", str(files["other"]))
+        expect(page.locator("#status")).to_contain_text("different skeleton")
+        problems = [p for p in problems if "422" not in p]  # the refused upload's response
+        assert not problems, problems
