@@ -28,8 +28,9 @@ test: install
 test-unit: install
 	$(BIN)/python -m pytest -q -n 2 -m "not real_data"
 
+# `make demo DEMO_ARGS="--model inbetween=runs/cvae/best …"`: models other than the shipped ones
 demo: install
-	$(BIN)/python -m motionsynth.demo --data-dir "$(DATA_DIR)" --cache "$(CACHE)" --out out/demo
+	$(BIN)/python -m motionsynth.demo --data-dir "$(DATA_DIR)" --cache "$(CACHE)" --out out/demo $(DEMO_ARGS)
 
 bench: install
 	bash scripts/bench.sh "$(DATA_DIR)" "$(CACHE)"

@@ -15,9 +15,10 @@ app = typer.Typer(name="motionsynth", help="Learned human-motion models: data, t
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 # Command modules, each with `register(app)`. Imported here so `motionsynth --help` lists everything.
-from . import bench, classify, convert, data, models, postprocess, render, serve, synthesize, tasks, train  # noqa: E402
+from . import bench, classify, convert, data, models, postprocess, render, report, serve, synthesize, tasks, train  # noqa: E402
 
-for _module in (data, convert, postprocess, train, tasks, synthesize, classify, bench, render, models, serve):
+for _module in (data, convert, postprocess, train, tasks, synthesize, classify, bench, render, report, models,
+                serve):
     _module.register(app)
 
 

@@ -181,10 +181,7 @@ def inbetween_command(
     from ..tasks import keyframe_mask
 
     _check_outputs(out, preview, mask_out)
-    try:
-        keys = [int(k) for k in keyframes.replace(" ", "").split(",") if k != ""]
-    except ValueError:
-        raise MotionsynthError(f"--keyframes must be comma-separated frame numbers, got {keyframes!r}") from None
+    keys = parse_keyframes(keyframes)
     motion, ckpt = _load(source, model)
     mask = keyframe_mask(motion.num_frames, len(motion.skeleton), keys)
     method = _method(ckpt, data, seed, {"restarts": restarts, "init": init, **_iters(iters)}, option)
@@ -207,16 +204,30 @@ def complete_command(
 
     _check_outputs(out, preview, mask_out)
     motion, ckpt = _load(source, model)
+    joints = observed_joints(observe, motion.skeleton)
+    mask = joints_mask(motion.num_frames, motion.skeleton, joints, _frames(frames, motion.num_frames))
+    method = _method(ckpt, data, seed, {"restarts": restarts, "init": init, **_iters(iters)}, option)
+    _finish(method, motion, mask, out, samples, seed, preview, mask_out, label)
+
+
+def parse_keyframes(text: str) -> list[int]:
+    """``--keyframes`` "0,30,60" → [0, 30, 60] (order and range are checked by `tasks.keyframe_mask`)."""
+    try:
+        return [int(k) for k in text.replace(" ", "").split(",") if k != ""]
+    except ValueError:
+        raise MotionsynthError(f"--keyframes must be comma-separated frame numbers, got {text!r}") from None
+
+
+def observed_joints(observe: list[str], skeleton) -> list[int]:
+    """``--observe`` values (body parts or joint names, repeated or comma-separated) → joint indices."""
     spec = [s for part in observe for s in part.replace(",", " ").split()]
     try:
-        joints = motion.skeleton.joints(spec)
+        joints = skeleton.joints(spec)
     except (KeyError, IndexError) as e:
         raise MotionsynthError(f"--observe: {e.args[0] if e.args else e}") from None
     if not joints:
         raise MotionsynthError(f"--observe {' '.join(observe)!r} selects no joints")
-    mask = joints_mask(motion.num_frames, motion.skeleton, joints, _frames(frames, motion.num_frames))
-    method = _method(ckpt, data, seed, {"restarts": restarts, "init": init, **_iters(iters)}, option)
-    _finish(method, motion, mask, out, samples, seed, preview, mask_out, label)
+    return joints
 
 
 def _frames(text: str | None, T: int) -> slice | None:
