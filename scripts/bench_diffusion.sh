@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The diffusion model's benchmarks (docs/BENCHMARKS.md, "Motion diffusion"), in two lanes (one per CPU core).
-#   bash scripts/bench_diffusion.sh [MODEL] [CLASSIFIER]
+#   bash scripts/bench_diffusion.sh [MODEL] [CLASSIFIER] [COND_MODEL]
 # Lane 1: the guidance sweep on the VALIDATION split (w chosen there by diffusion_bench.py's rule), generation on the
 # test split with that w,
 # seams of 60 s clips, the sampler table (FID and latency per 120-frame clip). Lane 2: every task against the
-# baselines on the test split. Records go to docs/bench/, logs to out/bench_diffusion/.
+# baselines on the test split, for MODEL (observation re-imposed) and COND_MODEL (a network conditioned on the
+# observation). Records go to docs/bench/, logs to out/bench_diffusion/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-runs/diffusion/best}
 CLASSIFIER=${2:-runs/classifier/model}
+COND=${3:-runs/diffusion-cond-x0/best}
 BIN=.venv/bin
 export OMP_NUM_THREADS=1
 mkdir -p out/bench_diffusion docs/bench
@@ -38,6 +40,10 @@ lane2() {
         --json docs/bench/predict_diffusion.json
     run $BIN/motionsynth bench denoise --data cache/bandai2 --model "$MODEL" --no-progress \
         --json docs/bench/denoise_diffusion.json
+    for task in inbetween complete predict; do
+        run $BIN/motionsynth bench $task --data cache/bandai2 --model "$COND" --no-progress \
+            --json docs/bench/${task}_diffusion_cond.json
+    done
 }
 
 lane1 > out/bench_diffusion/lane1.log 2>&1 &

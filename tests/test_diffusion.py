@@ -285,3 +285,28 @@ def test_generate_command_with_a_label(run, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main([*args[:-2], "--option", "guidance=-1"])
     assert e.value.code == 2 and "guidance" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [
+    ["inbetween", "{clip}", "--keyframes", "0,39", "--label", "content=jump"],  # a label the model does not know
+    ["inbetween", "{clip}", "--keyframes", "0,39", "--option", "guidance=-0.5"],
+    ["inbetween", "{clip}", "--keyframes", "0,39", "--option", "steps=0"],
+    ["inbetween", "{clip}", "--keyframes", "0,39", "--option", "steps=100000"],
+    ["inbetween", "{other}", "--keyframes", "0,39"],  # a clip of another skeleton
+])
+def test_bad_input_through_the_commands_exits_2_without_output(run, tmp_path, capsys, args):
+    from motionsynth.cli import main
+    from motionsynth.io import save_motion
+
+    clips = tmp_path / "in"
+    clips.mkdir()
+    save_motion(make_motion(make_skeleton(), 40, seed=3), clips / "clip.bvh")
+    save_motion(biped_motion(biped_skeleton(), 40), clips / "other.bvh")
+    files = {"clip": str(clips / "clip.bvh"), "other": str(clips / "other.bvh")}
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SystemExit) as e:
+        main([a.format(**files) for a in args] + ["--model", str(run / "model"), "-o", str(out / "o.bvh")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "error:" in err and len(err.strip().splitlines()) == 1, err
+    assert list(out.iterdir()) == []
