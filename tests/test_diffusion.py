@@ -191,7 +191,7 @@ def test_method_completes_every_task_at_every_length(method, T):
         missing = ~mask.joints
         assert not np.allclose(result[0].rotations[missing], result[1].rotations[missing]), kind  # distinct
         expected = "continue" if kind in ("predict", "generate") and T > 32 else "windows"
-        assert result.options["long"] == expected and result.options["inpaint"] == "both"
+        assert result.options["long"] == expected and result.options["inpaint"] == "condition"
 
 
 def test_inpainting_modes_samplers_and_seeds(method):

@@ -10,7 +10,8 @@ of two ways, or both (``inpaint``):
   resampling), with any network;
 - ``"condition"`` — given to a network trained on masked observations (``model.condition_on_observed``).
 
-The default is ``"both"`` for such a network, ``"impose"`` otherwise. Labels (``{"content": "walk"}``, checked
+The default is ``"condition"`` for such a network (chosen on the validation split: re-imposing as well made
+in-betweening worse, docs/BENCHMARKS.md), ``"impose"`` otherwise. Labels (``{"content": "walk"}``, checked
 against the checkpoint's vocabulary, `tasks.check_label`) condition the sample with classifier-free guidance of
 scale ``guidance`` (`diffusion.cfg`: (1 + w) f(c) − w f(∅); w = 0 is the plain conditional model; without a label the
 model is sampled unconditionally, one call per step).
@@ -72,7 +73,7 @@ class DiffusionMethod:
         steps: DDIM steps, 1 … T (None: 50, or T if smaller; DDPM runs all T).
         eta: DDIM's η (0: deterministic given x_T; 1: DDPM-like noise).
         guidance: classifier-free guidance scale w ≥ 0 when a label is given (MDM's s = 1 + w = 2.5).
-        inpaint: ``"impose"``, ``"condition"`` or ``"both"`` (None: ``"both"`` for a network conditioned on the
+        inpaint: ``"impose"``, ``"condition"`` or ``"both"`` (None: ``"condition"`` for a network conditioned on the
             observation, else ``"impose"``).
         denoise_level: SDEdit's noise level for denoising, a fraction of T in (0, 1].
         clip: clamp x̂0 to [−clip, clip] (normalised units) at every step (None: no clamp).
@@ -98,7 +99,7 @@ class DiffusionMethod:
         self.overlap = W // 4 if overlap is None else int(overlap)
         steps = min(50, T) if steps is None else steps
         conditioned = bool(model.config.condition_on_observed)
-        inpaint = ("both" if conditioned else "impose") if inpaint is None else inpaint
+        inpaint = ("condition" if conditioned else "impose") if inpaint is None else inpaint
         checks = [(sampler in SAMPLERS, f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}"),
                   (isinstance(steps, int) and 1 <= steps <= T, f"steps must be in 1 … {T} (the model's T), got {steps}"),
                   (eta >= 0, f"eta must be >= 0, got {eta}"),
