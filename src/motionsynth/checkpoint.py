@@ -391,8 +391,6 @@ def export_model(source: str | os.PathLike, name: str, fp16: bool = False, purpo
     """
     from safetensors.torch import save_file
 
-    from .io.atomic import atomic_open
-
     if not _NAME.match(name):
         raise MotionsynthError(f"--name {name!r}: use lower case letters, digits, '.', '_' and '-' "
                                f"(e.g. hmvae-bandai)")
@@ -434,14 +432,23 @@ def export_model(source: str | os.PathLike, name: str, fp16: bool = False, purpo
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    index = shipped_models(root)
-    index[name] = {"family": ckpt.family, "for": purpose or index.get(name, {}).get("for", ""),
-                   "source": str(src), "dtype": "float16" if fp16 else "float32"}
-    with atomic_open(base / INDEX) as f:
-        f.write(_INDEX_HEADER + yaml.safe_dump(index, sort_keys=False, allow_unicode=True))
+    old = shipped_models(root).get(name, {})
+    update_index(name, {"family": ckpt.family, "for": purpose or old.get("for", ""), "source": str(src),
+                        "dtype": "float16" if fp16 else "float32"}, root, replace=True)
     return folder
+
+
+def update_index(name: str, fields: dict, root: str | os.PathLike | None = None, replace: bool = False) -> None:
+    """Set ``fields`` of the shipped model ``name`` in the index (all of its entry with ``replace``); the index is
+    rewritten atomically."""
+    from .io.atomic import atomic_open
+
+    index = shipped_models(root)
+    index[name] = dict(fields) if replace else {**index.get(name, {}), **fields}
+    with atomic_open(pretrained_dir(root) / INDEX) as f:
+        f.write(_INDEX_HEADER + yaml.safe_dump(index, sort_keys=False, allow_unicode=True))
 
 
 __all__ = ["Checkpoint", "save_checkpoint", "read_checkpoint", "default_card", "FILES", "BANDAI_LICENCE",
            "PRETRAINED_ENV", "pretrained_dir", "shipped_models", "resolve_model", "model_table", "card_figures",
-           "export_model"]
+           "export_model", "update_index"]

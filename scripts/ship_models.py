@@ -1,0 +1,88 @@
+"""Export the trained models as the shipped ones (`src/motionsynth/pretrained/`), each with its test figures and a
+reproducibility check.
+
+    .venv/bin/python scripts/ship_models.py --data cache/bandai2 [--only cvae-bandai,...]
+
+For every entry of `SHIP` whose source exists: `checkpoint.export_model` (fp16 weight matrices), then
+
+- the card gets a "Test split" section: the markdown tables of the benchmark records named in ``figures``
+  (`bench.report.to_markdown`, docs/BENCHMARKS.md has the commands that wrote them; records of the float32 source);
+- the index entry gets ``check``: one small benchmark (``task``, ``settings``, ``limit`` evenly spaced test windows,
+  seed 0) run on the SHIPPED (fp16) model, with the value of ``metric`` in its first result row.
+  tests/test_shipped_models.py (real_data) reruns it and asserts the same value within ``rel_tol``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+SHIP = [
+    {"name": "cvae-bandai", "source": "runs/cvae/best",
+     "for": "every task in one forward pass: in-betweening, prediction, generation by label (issue 12)",
+     "figures": ["docs/bench/inbetween_cvae.json", "docs/bench/predict_cvae.json", "docs/bench/complete_cvae.json"],
+     "check": {"task": "inbetween", "settings": {"gaps": [30]}, "limit": 16, "metric": "l2p", "rel_tol": 0.02}},
+    {"name": "diffusion-bandai", "source": "runs/diffusion/best",
+     "for": "label-conditioned generation (DDIM, classifier-free guidance); tasks by re-imposed inpainting",
+     "figures": ["docs/bench/generate_diffusion.json"],
+     "check": {"task": "predict", "settings": {}, "limit": 8, "metric": "mpjpe_cm", "rel_tol": 0.02}},
+    {"name": "diffusion-cond-bandai", "source": "runs/diffusion-cond-x0/best",
+     "for": "in-betweening, completion, prediction by a diffusion network conditioned on the observation",
+     "figures": ["docs/bench/inbetween_diffusion_cond.json", "docs/bench/complete_diffusion_cond.json"],
+     "check": {"task": "inbetween", "settings": {"gaps": [30]}, "limit": 8, "metric": "l2p", "rel_tol": 0.02}},
+    {"name": "classifier-bandai", "source": "runs/classifier/model",
+     "for": "action recogniser (content, style): the evaluator of `bench generate` and `synthesize --classifier`",
+     "figures": ["docs/bench/classify.json"],
+     "check": {"task": "classify", "settings": {}, "limit": 64, "metric": "accuracy", "rel_tol": 0.0}},
+]
+
+
+def figures_section(paths: list[str]) -> str:
+    from motionsynth.bench.report import load_records, to_markdown
+
+    parts = ["## Test split", "", "Benchmark records of the float32 source (docs/BENCHMARKS.md has their commands):", ""]
+    for path in paths:
+        if not Path(path).is_file():
+            continue
+        for record in load_records(path):
+            parts += [f"`{path}`:", "", to_markdown(record), ""]
+    return "\n".join(parts)
+
+
+def check_value(name: str, data: str, check: dict) -> float:
+    from motionsynth.bench.protocol import run_benchmark
+
+    record = run_benchmark(check["task"], data, model=name, settings=check["settings"] or None, seed=0,
+                           limit=check["limit"], progress=False)
+    return float(record["results"][0][check["metric"]])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="cache/bandai2")
+    ap.add_argument("--only", help="comma-separated names")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    from motionsynth.checkpoint import export_model, update_index
+
+    only = set(args.only.split(",")) if args.only else None
+    for entry in SHIP:
+        name = entry["name"]
+        if (only and name not in only) or not Path(entry["source"]).is_dir():
+            continue
+        folder = export_model(entry["source"], name, fp16=True, purpose=entry["for"])
+        card = (folder / "card.md").read_text()
+        head, _, dist = card.partition("\n## Distribution\n")
+        (folder / "card.md").write_text(head.rstrip("\n") + "\n\n" + figures_section(entry["figures"])
+                                        + "\n## Distribution\n" + dist)
+        value = check_value(name, args.data, entry["check"])
+        update_index(name, {"check": {**entry["check"], "value": value}})
+        print(f"{name}: {folder} ({sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.1f} MB), "
+              f"check {entry['check']['task']} {entry['check']['metric']} = {value:.6g}")
+
+
+if __name__ == "__main__":
+    main()
