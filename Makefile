@@ -32,8 +32,14 @@ test-unit: install
 demo: install
 	$(BIN)/python -m motionsynth.demo --data-dir "$(DATA_DIR)" --cache "$(CACHE)" --out out/demo $(DEMO_ARGS)
 
+# Every method of every task side by side (quality, latency, frames/s, peak memory) on the same test windows →
+# docs/bench/summary.json and the summary section of docs/BENCHMARKS.md. Options: `make bench BENCH_ARGS="--limit 16
+# --model runs/cvae/best --device cuda"` (scripts/bench_summary.py --help). The full-split baseline tables:
+# `bash scripts/bench.sh DATA_DIR CACHE` → docs/bench/<task>.json.
 bench: install
-	bash scripts/bench.sh "$(DATA_DIR)" "$(CACHE)"
+	@test -f "$(CACHE)/meta.json" || $(BIN)/motionsynth data prepare "$(DATA_DIR)/bandai-namco-motion-2.zip" \
+		--dataset bandai-namco --out "$(CACHE)"
+	$(BIN)/python scripts/bench_summary.py --data "$(CACHE)" $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) cache out .pytest_cache

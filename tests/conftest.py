@@ -68,3 +68,13 @@ def cache(tmp_path_factory):
     for k, name in enumerate(names):
         write_bvh(biped_motion(sk, T=200, seed=k, name=name), src / f"{name}.bvh")
     return prepare(src, "bvh-folder", tmp_path_factory.mktemp("cache") / "c", workers=1, progress=False)
+
+
+@pytest.fixture()
+def pretrained(tmp_path, monkeypatch):
+    """An empty shipped-models folder (nothing ships), made the default through $MOTIONSYNTH_PRETRAINED."""
+    from motionsynth.checkpoint import PRETRAINED_ENV
+
+    root = tmp_path / "pretrained"
+    monkeypatch.setenv(PRETRAINED_ENV, str(root))
+    return root

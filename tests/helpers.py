@@ -246,3 +246,39 @@ class FakeCache:
 def labelled_batch(x: torch.Tensor) -> dict:
     """A training batch of feature windows (B <= 6, T, D) with content label indices (-1: no label)."""
     return {"features": x, "labels": {"content": torch.tensor([0, 1, 2, -1, 0, 1])[:len(x)]}}
+
+
+# ---- the command line, in process ------------------------------------------------------------------------------------
+def run_cli(*args) -> int:
+    """``motionsynth ARGS…`` in this process → its exit code (0 when it returns normally)."""
+    from motionsynth.cli import main
+
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def cli_output(capsys, *args) -> tuple[int, str, str]:
+    """``motionsynth ARGS…`` in this process → (exit code, stdout, stderr)."""
+    code = run_cli(*args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def assert_refused_without_output(model: Path, args: list[str], tmp_path: Path, capsys) -> None:
+    """A task command on ``model`` with ``args`` ("{clip}": a 40-frame clip of `make_skeleton`, "{other}": one of
+    another skeleton) fails with one ``error:`` line, exit 2, and writes nothing."""
+    from motionsynth.io import save_motion
+
+    clips = tmp_path / "in"
+    clips.mkdir()
+    save_motion(make_motion(make_skeleton(), 40, seed=3), clips / "clip.bvh")
+    save_motion(biped_motion(biped_skeleton(), 40), clips / "other.bvh")
+    files = {"clip": str(clips / "clip.bvh"), "other": str(clips / "other.bvh")}
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, err = cli_output(capsys, *[a.format(**files) for a in args], "--model", model, "-o", out / "o.bvh")
+    assert code == 2 and "error:" in err and len(err.strip().splitlines()) == 1, err
+    assert list(out.iterdir()) == []

@@ -12,6 +12,8 @@ from motionsynth import rotations as R
 from motionsynth.errors import FormatError
 from motionsynth.io.amass import SMPL_BODY_NAMES, SMPL_BODY_PARENTS, SMPL_NEUTRAL_REST_JOINTS, read_amass, smpl_skeleton
 
+from helpers import cli_output
+
 UPRIGHT = np.array([np.pi / 2, 0.0, 0.0])  # AMASS pelvis orientation of a person standing in the Z-up world
 
 
@@ -166,16 +168,6 @@ def test_exact_rest_joints_with_smplx(tmp_path, monkeypatch):
 
 
 # ---- `motionsynth data prepare --dataset amass --body-models DIR` ---------------------------------------------------
-def _prepare_cli(capsys, *args):
-    from motionsynth.cli import main
-
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _amass_folder(tmp_path, takes=3):
@@ -209,7 +201,7 @@ def test_prepare_with_body_models_uses_the_models(tmp_path, monkeypatch, capsys)
     monkeypatch.setitem(sys.modules, "smplx", types.SimpleNamespace(create=create))
     models = tmp_path / "body_models"
     models.mkdir()
-    code, out, err = _prepare_cli(capsys, "data", "prepare", _amass_folder(tmp_path), "--dataset", "amass", "--out",
+    code, out, err = cli_output(capsys, "data", "prepare", _amass_folder(tmp_path), "--dataset", "amass", "--out",
                                   tmp_path / "cache", "--body-models", models, "-j", "1", "--no-progress")
     assert code == 0, err
     assert "prepared 3 takes" in out and seen == [str(models)] * 3
@@ -240,7 +232,7 @@ def test_body_models_folder_lacking_models_is_the_readers_clear_error(tmp_path, 
     monkeypatch.setitem(sys.modules, "smplx", types.SimpleNamespace(create=create))
     empty = tmp_path / "empty_models"
     empty.mkdir()
-    code, out, err = _prepare_cli(capsys, "data", "prepare", _amass_folder(tmp_path), "--dataset", "amass", "--out",
+    code, out, err = cli_output(capsys, "data", "prepare", _amass_folder(tmp_path), "--dataset", "amass", "--out",
                                   tmp_path / "c", "--body-models", empty, "-j", "1", "--no-progress")
     assert code == 2 and "Traceback" not in err
     assert "no usable takes" in err and "cannot load the smplh female body model from" in err
@@ -248,11 +240,11 @@ def test_body_models_folder_lacking_models_is_the_readers_clear_error(tmp_path, 
 
 
 def test_body_models_option_errors(tmp_path, capsys):
-    code, _, err = _prepare_cli(capsys, "data", "prepare", _amass_folder(tmp_path), "--dataset", "amass", "--out",
+    code, _, err = cli_output(capsys, "data", "prepare", _amass_folder(tmp_path), "--dataset", "amass", "--out",
                                 tmp_path / "c", "--body-models", tmp_path / "nowhere", "--no-progress")
     assert code == 2 and "--body-models" in err and "no such folder" in err
     bvh = tmp_path / "bvh"
     bvh.mkdir()
-    code, _, err = _prepare_cli(capsys, "data", "prepare", bvh, "--dataset", "bvh-folder", "--out", tmp_path / "c",
+    code, _, err = cli_output(capsys, "data", "prepare", bvh, "--dataset", "bvh-folder", "--out", tmp_path / "c",
                                 "--body-models", tmp_path, "--no-progress")
     assert code == 2 and "--body-models only applies to --dataset amass, not bvh-folder" in err

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from motionsynth import rotations as R
-from motionsynth.cli import main
 from motionsynth.errors import FormatError, MotionsynthError
 from motionsynth.io import load_motion, save_motion
 from motionsynth.io import npz as npz_module
@@ -14,6 +13,8 @@ from motionsynth.io.bvh import parse_bvh
 from motionsynth.io.npz import load_npz, save_npz
 from motionsynth.motion import Motion
 from motionsynth.skeleton import Skeleton
+
+from helpers import run_cli
 
 BVH = """HIERARCHY
 ROOT Hips
@@ -45,12 +46,6 @@ Frame Time: 0.0333333
 """
 
 
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 def fk_error(a: Motion, b: Motion) -> float:

@@ -20,7 +20,15 @@ from motionsynth.models.cvae import CVAE, MASK_KINDS, CVAEConfig, draw_masks, fe
 from motionsynth.registry import build_model, load_checkpoint, load_method, model_config
 from motionsynth.train import load_yaml, resolve_config, train
 
-from helpers import TINY_MODELS, FakeCache, feature_batch, labelled_batch, make_motion, make_skeleton
+from helpers import (
+    TINY_MODELS,
+    FakeCache,
+    assert_refused_without_output,
+    feature_batch,
+    labelled_batch,
+    make_motion,
+    make_skeleton,
+)
 
 TINY = dict(window=32, channels=[8, 16], latent=4, label_slots=4)
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "motionsynth" / "configs"
@@ -345,23 +353,7 @@ def test_generate_command_with_a_label(run, tmp_path, capsys):
     ["predict", "{clip}", "--given", "10", "--option", "candidates=0"],
 ])
 def test_bad_input_through_the_commands_exits_2_without_output(run, tmp_path, capsys, args):
-    from motionsynth.cli import main
-    from motionsynth.io import save_motion
-
-    from helpers import biped_motion, biped_skeleton
-
-    clips = tmp_path / "in"
-    clips.mkdir()
-    save_motion(make_motion(make_skeleton(), 40, seed=3), clips / "clip.bvh")
-    save_motion(biped_motion(biped_skeleton(), 40), clips / "other.bvh")
-    files = {"clip": str(clips / "clip.bvh"), "other": str(clips / "other.bvh")}
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(SystemExit) as e:
-        main([a.format(**files) for a in args] + ["--model", str(run / "model"), "-o", str(out / "o.bvh")])
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and "error:" in err and len(err.strip().splitlines()) == 1, err
-    assert list(out.iterdir()) == []
+    assert_refused_without_output(run / "model", args, tmp_path, capsys)
 
 
 def test_generation_draws_every_sample(method):

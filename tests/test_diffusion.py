@@ -21,6 +21,7 @@ from motionsynth.train import load_yaml, resolve_config, train
 from helpers import (
     TINY_MODELS,
     FakeCache,
+    assert_refused_without_output,
     biped_motion,
     biped_skeleton,
     feature_batch,
@@ -295,18 +296,4 @@ def test_generate_command_with_a_label(run, tmp_path, capsys):
     ["inbetween", "{other}", "--keyframes", "0,39"],  # a clip of another skeleton
 ])
 def test_bad_input_through_the_commands_exits_2_without_output(run, tmp_path, capsys, args):
-    from motionsynth.cli import main
-    from motionsynth.io import save_motion
-
-    clips = tmp_path / "in"
-    clips.mkdir()
-    save_motion(make_motion(make_skeleton(), 40, seed=3), clips / "clip.bvh")
-    save_motion(biped_motion(biped_skeleton(), 40), clips / "other.bvh")
-    files = {"clip": str(clips / "clip.bvh"), "other": str(clips / "other.bvh")}
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(SystemExit) as e:
-        main([a.format(**files) for a in args] + ["--model", str(run / "model"), "-o", str(out / "o.bvh")])
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and "error:" in err and len(err.strip().splitlines()) == 1, err
-    assert list(out.iterdir()) == []
+    assert_refused_without_output(run / "model", args, tmp_path, capsys)

@@ -8,21 +8,12 @@ import pytest
 
 from motionsynth import postprocess as pp
 from motionsynth import rotations as R
-from motionsynth.cli import main
 from motionsynth.errors import MotionsynthError
 from motionsynth.io import load_motion, save_motion
 from motionsynth.kinematics import UP
 from motionsynth.motion import Motion
 
-from helpers import biped_motion, biped_skeleton
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
+from helpers import biped_motion, biped_skeleton, run_cli
 
 
 def accel(m: Motion) -> float:

@@ -26,19 +26,10 @@ from motionsynth.checkpoint import (
     resolve_model,
     shipped_models,
 )
-from motionsynth.cli import main
 from motionsynth.errors import MotionsynthError
 from motionsynth.registry import FAMILIES, load_checkpoint, load_method
 
-from helpers import biped_motion, feature_batch, make_skeleton, tiny_checkpoint
-
-
-@pytest.fixture()
-def pretrained(tmp_path, monkeypatch):
-    """An empty pretrained folder, made the default through the environment variable."""
-    root = tmp_path / "pretrained"
-    monkeypatch.setenv(PRETRAINED_ENV, str(root))
-    return root
+from helpers import biped_motion, cli_output, feature_batch, make_skeleton, tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +51,6 @@ def _run(tmp_path, family, sk, stats, best=True, model=True):
     return run
 
 
-def _cli(capsys, *args):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # ---- resolving --model ----------------------------------------------------------------------------------------
@@ -224,27 +207,27 @@ def test_card_figures():
 # ---- the command line -----------------------------------------------------------------------------------------
 def test_models_cli_export_and_list(tiny, cache, tmp_path, pretrained, capsys):
     sk, _, stats, _ = tiny
-    code, out, _ = _cli(capsys, "models")
+    code, out, _ = cli_output(capsys, "models")
     assert code == 0 and "no shipped models yet" in out
     run = _run(tmp_path, "meva", cache.skeleton, cache.stats)
     card = run / "best" / "card.md"
     card.write_text(card.read_text().replace("(none yet)", "denoising, mixed noise: MPJPE 4.33 cm"))
-    code, out, err = _cli(capsys, "models", "export", run, "--name", "meva-tiny", "--fp16", "--for",
+    code, out, err = cli_output(capsys, "models", "export", run, "--name", "meva-tiny", "--fp16", "--for",
                           "denoising pose estimates")
     assert code == 0, err
     assert f"exported {run / 'best'} as meva-tiny (meva" in out and "float16" in out
-    code, out, _ = _cli(capsys, "models")
+    code, out, _ = cli_output(capsys, "models")
     assert code == 0 and "meva-tiny" in out and "fp16" in out and "denoising pose estimates" in out
     assert "test: denoising, mixed noise: MPJPE 4.33 cm" in out and "1 model," in out
-    code, out, _ = _cli(capsys, "models", "list", "--json")
+    code, out, _ = cli_output(capsys, "models", "list", "--json")
     [row] = json.loads(out)
     assert row["name"] == "meva-tiny" and row["family"] == "meva" and row["bytes"] > 0
     # every command takes the name, the run folder and the checkpoint folder
     for model in ("meva-tiny", run, run / "model"):
-        code, out, err = _cli(capsys, "bench", "denoise", "--data", cache.path, "--model", model, "--limit", "1",
+        code, out, err = cli_output(capsys, "bench", "denoise", "--data", cache.path, "--model", model, "--limit", "1",
                               "--no-progress", "-s", "noise_models=[gaussian]")
         assert code == 0 and "**denoise** — meva" in out, err
-    code, out, err = _cli(capsys, "bench", "denoise", "--data", cache.path, "--model", "meva-bandai")
+    code, out, err = cli_output(capsys, "bench", "denoise", "--data", cache.path, "--model", "meva-bandai")
     assert code == 2 and "shipped models: meva-tiny" in err and "Traceback" not in err
-    code, out, err = _cli(capsys, "models", "export", tmp_path / "nothing", "--name", "x")
+    code, out, err = cli_output(capsys, "models", "export", tmp_path / "nothing", "--name", "x")
     assert code == 2 and "no such checkpoint folder" in err

@@ -11,35 +11,18 @@ from urllib.parse import unquote
 import pytest
 
 from motionsynth import demo
-from motionsynth.checkpoint import PRETRAINED_ENV, export_model
-from motionsynth.cli import main
+from motionsynth.checkpoint import export_model
 from motionsynth.errors import MotionsynthError
 from motionsynth.io import save_motion
 from motionsynth.viz.render import render
 from motionsynth.viz.report import Media, Section, Table, fmt, page_html, staged, write_page
 
-from helpers import biped_motion, biped_skeleton, feature_batch, other_skeleton, tiny_checkpoint
-
-
-def run_cli(*args) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
+from helpers import biped_motion, biped_skeleton, feature_batch, other_skeleton, run_cli, tiny_checkpoint
 
 
 def referenced_files(page: Path) -> list[Path]:
     text = page.read_text()
     return [page.parent / unquote(src) for src in re.findall(r'(?:src|href)="([^"#]+)"', text)]
-
-
-@pytest.fixture()
-def pretrained(tmp_path, monkeypatch):
-    """An empty shipped-models folder (nothing ships)."""
-    root = tmp_path / "pretrained"
-    monkeypatch.setenv(PRETRAINED_ENV, str(root))
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,11 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from motionsynth.cli import main
 from motionsynth.data.features import FeatureStats, encode
 from motionsynth.io import load_motion, read_bvh, save_motion
 from motionsynth.serve.app import MAX_SAMPLES, create_app, find_checkpoints
 
-from helpers import biped_motion, biped_skeleton, other_skeleton, tiny_checkpoint
+from helpers import biped_motion, biped_skeleton, other_skeleton, run_cli, tiny_checkpoint
 
 CHROMIUM = os.environ.get("MOTIONSYNTH_CHROMIUM", "/usr/bin/chromium")
 LIMIT = 256 * 1024
@@ -308,12 +307,6 @@ def test_concurrent_requests_get_their_own_results(files, tmp_path):
 
 
 # ---- the command ------------------------------------------------------------------------------------------------
-def run_cli(*args) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 @pytest.mark.parametrize("args, message", [

@@ -5,21 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from motionsynth.cli import main
 from motionsynth.io import load_motion, save_motion
 from motionsynth.tasks import load_mask
 
-from helpers import make_motion, make_skeleton, meva_checkpoint, save_tiny
+from helpers import make_motion, make_skeleton, meva_checkpoint, run_cli, save_tiny
 
 FAST = ["--restarts", "2", "--iters", "3,2"]
 
 
-def run_cli(*args) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 @pytest.fixture(scope="module")

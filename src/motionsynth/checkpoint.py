@@ -150,17 +150,22 @@ def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, config: d
         (tmp / "labels.json").write_text(json.dumps(labels or {}, indent=1))
         (tmp / "card.md").write_text(card if card is not None else default_card(config["family"], config))
         (tmp / "data_hash").write_text(f"{data_hash}\n")
-        if folder.exists():  # swap: move the old one aside, rename the new one in, then delete the old one
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            os.replace(folder, old / "x")
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
+        _swap_in(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def _swap_in(tmp: Path, folder: Path) -> None:
+    """Rename the finished folder ``tmp`` to ``folder``; an existing one is moved aside first, deleted after."""
+    if folder.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+        os.replace(folder, old / "x")
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, folder)
 
 
 def _plain(x):
@@ -422,13 +427,7 @@ def export_model(source: str | os.PathLike, name: str, fp16: bool = False, purpo
                 f"weights stored in {stored}, loaded as float32.")
         card = card.split("\n## Distribution\n")[0]  # a re-export replaces the note of the previous one
         (tmp / "card.md").write_text(card.rstrip("\n") + "\n\n## Distribution\n" + note + "\n")
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=base))
-            os.replace(folder, old / "x")
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
+        _swap_in(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
