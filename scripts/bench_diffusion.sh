@@ -24,8 +24,10 @@ lane1() {
     echo "guidance chosen on val: $W"
     run $BIN/motionsynth bench generate --data cache/bandai2 --model "$MODEL" --classifier "$CLASSIFIER" \
         --option guidance="$W" --samples-per-label 100 --repetitions 1 --no-progress --json docs/bench/generate_diffusion.json
-    run $BIN/python scripts/diffusion_bench.py seams --data cache/bandai2 --model "$MODEL" --guidance "$W" \
-        --seconds 60 --labels walk,run,wave-both-hands,raise-up-both-hands --json docs/bench/diffusion_seams.json
+    for m in "$MODEL" "$COND"; do
+        run $BIN/python scripts/diffusion_bench.py seams --data cache/bandai2 --model "$m" --guidance "$W" --seconds 60 \
+            --labels walk,run,wave-both-hands,raise-up-both-hands --json "docs/bench/seams_$(basename "$(dirname "$m")").json"
+    done
     run $BIN/python scripts/diffusion_bench.py sampling --data cache/bandai2 --model "$MODEL" --classifier "$CLASSIFIER" \
         --guidance "$W" --samplers ddim:10,ddim:20,ddim:50,ddim:100,ddpm --samples-per-label 10 --repetitions 1 \
         --repeats 1 --json docs/bench/diffusion_sampling.json

@@ -21,7 +21,8 @@
 - ``seams``: one ``--seconds`` clip per label (window after window, each continuing the frames already made:
   ``long="continue"``); per frame the mean joint acceleration (cm/frame²) and per step the foot speed in contact
   (cm/s, `metrics.foot_contact_speed`, toes and ankles, 5 cm above the clip's lowest foot point); both averaged
-  over the frames within ``--radius`` of a seam (the first frame each window adds) and over the rest of the clip.
+  over the seams — the frames two consecutive windows share, widened by ``--radius`` on each side — and over the
+  rest of the clip.
 
 Everything runs on ``--threads`` torch threads on the CPU; the JSON records the machine and the settings.
 """
@@ -145,11 +146,11 @@ def cmd_seams(args, ckpt, label) -> list[dict]:
     method = load_method(ckpt, long="continue", guidance=args.guidance, **sampler_options(args.sampler))
     frames = int(round(args.seconds * ckpt.fps))
     starts, _ = blend_weights(frames, method.window, method.overlap)
-    seams = (starts[:-1] + method.window).tolist()  # the first frame each later window adds
+    seams = list(zip(starts[1:].tolist(), (starts[:-1] + method.window).tolist()))  # where two windows overlap
     t = np.arange(frames)
     near = np.zeros(frames, bool)
-    for s in seams:
-        near |= np.abs(t - s) <= args.radius
+    for a, b in seams:
+        near |= (t >= a - args.radius) & (t < b + args.radius)
     rows = []
     for name in args.labels.split(","):
         t0 = time.perf_counter()

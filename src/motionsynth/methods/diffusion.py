@@ -24,8 +24,9 @@ Lengths. A clip shorter than W is padded to W by holding its last frame (the pad
 A longer clip goes one of two ways (``long``):
 
 - ``"continue"`` — window after window (starting W − ``overlap`` frames later), the frames already made are
-  observed in the next window, so its seam is inpainted and the sample continues the motion instead of being
-  blended with another one; the made frames are kept as they are. The ``n_samples`` chains run in one batch.
+  observed in the next window, so its seam is inpainted and the sample continues the motion; over those frames the
+  made motion is cross-faded into the new sample (inpainting alone left a jump where the new frames began: 1.2–16 ×
+  the clip's acceleration there, docs/BENCHMARKS.md). The ``n_samples`` chains run in one batch.
 - ``"windows"`` — `completion.windowed_best_of_n`: overlapping windows sampled independently (all in one batch) and
   cross-faded.
 
@@ -265,6 +266,9 @@ class DiffusionMethod:
                 diff = np.abs(stats.normalize(raw) - stats.normalize(feats[None, s:s + W])) * own
                 err = diff.sum((1, 2)) / own.sum()
             objective += err
+            if held:  # cross-fade the held frames into the new sample, which continues them (its own seam is smooth)
+                w = (np.arange(1, held + 1) / (held + 1))[None, :, None]
+                made[:, s:s + held] = (1 - w) * made[:, s:s + held] + w * raw[:, :held]
             made[:, s + held:s + W] = raw[:, held:]
             end = s + W
         objective /= len(starts)
