@@ -50,7 +50,7 @@ def list_command(
         size = "MISSING" if r["missing"] else _size(r["bytes"]) + (" fp16" if r["dtype"] == "float16" else "")
         typer.echo(f"{r['name']:<{width}}  {r['family']:<{fam}}  {size:>12}  {r['for'] or '(no description)'}")
         if r["figures"]:
-            typer.echo(f"{'':<{width}}  test: {r['figures']}")
+            typer.echo(f"{'':<{width}}  card: {r['figures']}")
     total = sum(r["bytes"] for r in rows)
     typer.echo(f"{len(rows)} model{'s' * (len(rows) != 1)}, {_size(total)} in {where}")
 
