@@ -218,7 +218,7 @@ def test_models_cli_export_and_list(tiny, cache, tmp_path, pretrained, capsys):
     assert f"exported {run / 'best'} as meva-tiny (meva" in out and "float16" in out
     code, out, _ = cli_output(capsys, "models")
     assert code == 0 and "meva-tiny" in out and "fp16" in out and "denoising pose estimates" in out
-    assert "test: denoising, mixed noise: MPJPE 4.33 cm" in out and "1 model," in out
+    assert "card: denoising, mixed noise: MPJPE 4.33 cm" in out and "1 model," in out
     code, out, _ = cli_output(capsys, "models", "list", "--json")
     [row] = json.loads(out)
     assert row["name"] == "meva-tiny" and row["family"] == "meva" and row["bytes"] > 0
