@@ -46,10 +46,10 @@ NAMES = {"inbetween": "in-betweening", "complete": "completion", "denoise": "den
          "generate": "label-conditioned generation", "classify": "action recognition"}
 # Shipped models the demo looks for, per task, in order of preference.
 PREFERRED = {
-    "inbetween": ("cvae-bandai", "hmvae-bandai", "diffusion-bandai"),
-    "complete": ("cvae-bandai", "hmvae-bandai", "diffusion-bandai"),
+    "inbetween": ("cvae-bandai", "diffusion-cond-bandai", "hmvae-bandai", "diffusion-bandai"),
+    "complete": ("diffusion-cond-bandai", "hmvae-bandai", "cvae-bandai", "diffusion-bandai"),
     "denoise": ("meva-bandai", "diffusion-bandai", "hmvae-bandai"),
-    "predict": ("cvae-bandai", "diffusion-bandai", "hmvae-bandai"),
+    "predict": ("cvae-bandai", "diffusion-cond-bandai", "diffusion-bandai", "hmvae-bandai"),
     "generate": ("diffusion-bandai", "cvae-bandai"),
     "classify": ("classifier-bandai",),
 }
