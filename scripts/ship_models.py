@@ -18,6 +18,13 @@ import argparse
 from pathlib import Path
 
 SHIP = [
+    {"name": "hmvae-bandai", "source": "runs/hmvae/best",
+     "for": "HM-VAE motion prior with its root trajectory module: in-betweening, completion, prediction and "
+            "denoising by latent optimisation (slow: seconds to a minute a window)",
+     "training": "3,000 steps of batch 16 (progressive_steps 1,000) in 31 minutes on one thread of the 2-core "
+                 "development CPU (no GPU), at low priority beside other jobs.",
+     "figures": ["docs/bench/inbetween_hmvae_bandai_limit8.json"],
+     "check": {"task": "inbetween", "settings": {"gaps": [30]}, "limit": 2, "metric": "l2p", "rel_tol": 0.02}},
     {"name": "cvae-bandai", "source": "runs/cvae/best",
      "for": "every task in one forward pass: in-betweening, prediction, generation by label (issue 12)",
      "training": "8,000 steps of batch 16 (this export: the best validation step, 7,500) in 55 minutes on one thread "
