@@ -121,12 +121,18 @@ def test_observed_parts_kept(skeleton):
         np.testing.assert_allclose(np.linalg.norm(out.rotations, axis=-1), 1.0)
 
 
-def test_filters_reduce_jitter(skeleton):
-    gt = rotating_motion(skeleton, T=90)
-    rng = np.random.default_rng(4)
+def jittered(gt, seed: int):
+    """``gt`` with Gaussian noise on its quaternions (σ 0.02, renormalised) and its root (σ 1 cm)."""
+    rng = np.random.default_rng(seed)
     noisy = gt.copy()
     noisy.rotations = R.quat_normalize(gt.rotations + rng.normal(size=gt.rotations.shape) * 0.02)
     noisy.root_positions = gt.root_positions + rng.normal(size=gt.root_positions.shape) * 1.0
+    return noisy
+
+
+def test_filters_reduce_jitter(skeleton):
+    gt = rotating_motion(skeleton, T=90)
+    noisy = jittered(gt, 4)
     mask = denoise_mask(gt.num_frames, J)
     noisy_pos = noisy.global_positions()
     for method in (B.SavitzkyGolay(9, 2), B.Gaussian(2.0), B.OneEuro(1.0, 0.1)):
@@ -152,10 +158,7 @@ def test_filters_handle_short_clips_and_missing_parts(skeleton):
 
 def test_smooth_is_the_thesis_smoother_and_reduces_jitter(skeleton):
     gt = rotating_motion(skeleton, T=60)
-    rng = np.random.default_rng(6)
-    noisy = gt.copy()
-    noisy.rotations = R.quat_normalize(gt.rotations + rng.normal(size=gt.rotations.shape) * 0.02)
-    noisy.root_positions = gt.root_positions + rng.normal(size=gt.root_positions.shape) * 1.0
+    noisy = jittered(gt, 6)
     mask = denoise_mask(gt.num_frames, J)
     noisy_pos, gt_pos = noisy.global_positions(), gt.global_positions()
     for params in ({"weight": 0.3, "norm": "l2", "iters": 20}, {"weight": 0.1, "norm": "squared"}):
