@@ -397,7 +397,7 @@ def _noise_args(d: dict) -> dict:
 
 
 def run_denoise(cache, method, s: dict, split: str, seed: int, limit, progress: bool,
-                baseline: str | None = None) -> tuple[list, dict]:
+                baseline: str | None = None, wrap: Callable | None = None) -> tuple[list, dict]:
     config = NoiseConfig(**_noise_args(s["noise"]))
     wins = split_windows(cache, split, s["window"], s["stride"], limit, s.get("only"))
     clips = list(iter_clips(cache, wins, s["window"]))
@@ -411,6 +411,7 @@ def run_denoise(cache, method, s: dict, split: str, seed: int, limit, progress: 
             chosen, scores = tune(baseline, cache, model, s, seed, progress)
             if chosen:
                 params, m = chosen, make_method(baseline, **chosen)
+                m = wrap(m) if wrap else m
                 tuning[model] = {"chosen": chosen, "grid": scores}
         noisy = _noisy(clips, model, seed, 0, config)
         inp = _identity_scores(clips, noisy)
@@ -545,7 +546,8 @@ def resolve_settings(task: str, settings: dict | None) -> dict:
 
 def run_benchmark(task: str, cache, method_name: str | None = None, model: str | None = None,
                   settings: dict | None = None, seed: int = 0, limit: int | None = None, progress: bool = True,
-                  method: Method | None = None, split: str = "test", only: dict | None = None) -> dict:
+                  method: Method | None = None, split: str = "test", only: dict | None = None,
+                  wrap: Callable | None = None) -> dict:
     """Run one task's benchmark for one method and return its record (see `bench.report`).
 
     Args:
@@ -567,6 +569,9 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
             evaluate only the takes of the split that match it (the unseen-actions protocol), recorded as the
             setting ``only``. Fitting, tuning and training statistics still read their whole splits. The record
             carries the checkpoint's ``train.hold_out`` (the actions its training left out) as ``hold_out``.
+        wrap: Method → Method, applied to every method the evaluation calls — the given or made one and each
+            filter made with its tuned parameters (not those scored while tuning on val); e.g. to time its calls
+            (`bench.summary.Timed`).
     """
     s = resolve_settings(task, settings)
     if split not in ("test", "val", "train"):
@@ -585,12 +590,14 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
     baseline = None
     if method is None and method_name is not None:
         method, baseline = make_method(method_name), method_name
+    if method is not None and wrap is not None:
+        method = wrap(method)
     if method is not None and method.skeleton is not None:
         method.skeleton.check_compatible(cache.skeleton, what="benchmark data")
     fit = {}
     if method is not None and method.needs_fit:
         fit = fit_method(method, cache, s.get("fit_takes"), seed)
-    rows, extra = (run_denoise(cache, method, s, split, seed, limit, progress, baseline) if task == "denoise"
+    rows, extra = (run_denoise(cache, method, s, split, seed, limit, progress, baseline, wrap) if task == "denoise"
                    else RUNNERS[task](cache, method, s, split, seed, limit, progress))
     if fit:
         extra["fit"] = fit

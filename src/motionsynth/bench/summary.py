@@ -48,11 +48,10 @@ from typing import Callable
 from ..checkpoint import read_checkpoint, resolve_model, shipped_models
 from ..errors import MotionsynthError
 from ..io.atomic import atomic_open
-from ..methods.baselines import BASELINES
 from ..methods.prior import PriorMethod
 from ..registry import family, load_checkpoint
 from .clips import open_cache, split_windows
-from .protocol import load_model, make_method, resolve_settings, run_benchmark, tune
+from .protocol import load_model, make_method, resolve_settings, run_benchmark
 from .report import _fmt, _table
 
 __all__ = ["SUMMARY_TASKS", "TASK_BASELINES", "BEGIN", "END", "Timed", "run_summary", "run_row", "save_summary",
@@ -71,7 +70,6 @@ BEGIN, END = "<!-- bench-summary:begin -->", "<!-- bench-summary:end -->"
 DEFAULT_CLASSIFIER = "classifier-bandai"
 # generate in the summary: fewer samples than the full protocol (100 per label, 5 repetitions)
 GENERATE_SETTINGS = {"samples_per_label": 20, "repetitions": 2}
-_DENOISE_OBJECTIVE = "lowest MPJPE (cm, rounded to 0.001), then lowest acceleration error"  # as run_denoise
 
 
 # ---- timing --------------------------------------------------------------------------------------------------------
@@ -115,28 +113,10 @@ def _rss_peak_mb() -> float:
 
 # ---- one row: one (task, method) -----------------------------------------------------------------------------------
 def _baseline_record(task: str, name: str, cache, settings: dict, limit, seed: int, calls: list) -> dict:
-    """A baseline's record, its ``complete`` calls timed. Denoising filters are tuned per noise model on val
-    (`protocol.tune`) and then run with the chosen parameters, noise model by noise model — the harness's
-    ``run_denoise`` with ``baseline``, whose tuned method is made inside it where no call can be timed."""
-    grid = getattr(BASELINES.get(name), "grid", None)
-    if task != "denoise" or not grid:
-        return run_benchmark(task, cache, method=Timed(make_method(name), calls), settings=settings, seed=seed,
-                             limit=limit, progress=False)
-    s = resolve_settings("denoise", settings)
-    parts, tuning = [], {}
-    for noise in s["noise_models"]:
-        chosen, scores = tune(name, cache, noise, s, seed)
-        tuning[noise] = {"chosen": chosen, "grid": scores}
-        parts.append(run_benchmark("denoise", cache, method=Timed(make_method(name, **chosen), calls),
-                                   settings={**settings, "noise_models": [noise]}, seed=seed, limit=limit,
-                                   progress=False))
-    record = parts[0]
-    record["method"] = name
-    record["results"] = [row for p in parts for row in p["results"]]
-    record["settings"]["noise_models"] = list(s["noise_models"])
-    record["settings"]["tuning"] = {"split": "val", "windows": s["tune_windows"], "objective": _DENOISE_OBJECTIVE,
-                                    "per_noise_model": tuning}
-    return record
+    """A baseline's record (denoising filters tuned per noise model on val by the harness), the ``complete`` calls
+    of the methods it evaluates timed."""
+    return run_benchmark(task, cache, method_name=name, settings=settings, seed=seed, limit=limit, progress=False,
+                         wrap=lambda m: Timed(m, calls))
 
 
 def run_row(spec: dict, cache=None) -> dict:
