@@ -44,6 +44,16 @@ SHIP = [
                  "the 2-core development CPU (no GPU), beside other jobs, about 45 minutes.",
      "figures": ["docs/bench/inbetween_diffusion_cond.json", "docs/bench/complete_diffusion_cond.json"],
      "check": {"task": "inbetween", "settings": {"gaps": [30]}, "limit": 8, "metric": "l2p", "rel_tol": 0.02}},
+    {"name": "meva-bandai", "source": "runs/meva/best",
+     "for": "denoising noisy per-frame poses (a video pose estimator's output): MEVA's coarse motion from the "
+            "motion VAE's latent plus residual refinement, one forward pass per window",
+     "training": "The motion VAE (`mvae`, mirror + speed + yaw augmentation): 6,000 steps of batch 16 in about 53 "
+                 "minutes over two sessions with --resume; then MEVA on it (`configs/meva.yaml`, trained on the mixed "
+                 "noise model): 3,000 steps of batch 16 in 28 minutes; each on one thread of the 2-core development "
+                 "CPU (no GPU), beside other jobs.",
+     "figures": ["docs/bench/denoise_meva.json"],
+     "check": {"task": "denoise", "settings": {"noise_models": ["mixed"]}, "limit": 8, "metric": "mpjpe_cm",
+               "rel_tol": 0.02}},
     {"name": "classifier-bandai", "source": "runs/classifier/model",
      "for": "action recogniser (content, style): the evaluator of `bench generate` and `synthesize --classifier`",
      "training": "3,000 steps of batch 64 (the family's defaults) on the 2-core development CPU (no GPU).",

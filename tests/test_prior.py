@@ -200,6 +200,24 @@ def test_model_init_starts_from_another_methods_completion(ckpt, skeleton, tmp_p
             PriorMethod(ckpt, **bad)
 
 
+def test_model_init_through_the_command(ckpt, skeleton, tmp_path, capsys):
+    """`motionsynth inbetween --init model --option init_model=CVAE`: the recipe the README gives for the best
+    in-betweening runs end to end and keeps the keyframes."""
+    from motionsynth.io import load_motion, save_motion
+
+    from helpers import cli_output, tiny_checkpoint
+
+    m = make_motion(skeleton, 32, seed=16)
+    save_motion(m, tmp_path / "clip.bvh")
+    cvae = tiny_checkpoint(tmp_path / "cvae", "cvae", skeleton, ckpt.stats)
+    code, _, err = cli_output(capsys, "inbetween", tmp_path / "clip.bvh", "--model", ckpt.path, "--init", "model",
+                              "--option", f"init_model={cvae}", "--restarts", "1", "--iters", "2,2",
+                              "--keyframes", "0,20,31", "-o", tmp_path / "filled.bvh")
+    assert code == 0, err
+    out = load_motion(tmp_path / "filled.bvh")
+    assert len(out) == 32 and np.allclose(out.root_positions[[0, 20, 31]], m.root_positions[[0, 20, 31]], atol=1e-3)
+
+
 def test_nearest_init_projects_the_retrieved_completion(ckpt, skeleton):
     """init="nearest" (fitted first): with the defaults of completion (1 restart, no iterations) the missing joints
     are the decoded posterior mean of the nearest-neighbour fill; more samples are posterior draws, best first."""

@@ -50,8 +50,10 @@ _Iters = Annotated[Optional[str], typer.Option(
                     "nearest).")]
 _Init = Annotated[Optional[str], typer.Option(
     "--init", help="Latent initialisation (HM-VAE): sample (from the prior, the paper's), interpolate (the first "
-                   "restart from the encoded SLERP fill) or nearest (from the encoded nearest-neighbour fill; needs "
-                   "--data; the best for completion on our benchmark). Default: sample.", show_default=False)]
+                   "restart from the encoded SLERP fill), nearest (from the encoded nearest-neighbour fill; needs "
+                   "--data; the best for completion on our benchmark) or model (from another model's completion, "
+                   "--option init_model=cvae-bandai; the best for in-betweening). Default: sample.",
+    show_default=False)]
 _Data = Annotated[Optional[Path], typer.Option("--data", help="Prepared motion cache (`motionsynth data prepare`) "
                                                                "whose TRAIN split a method that learns at run time "
                                                                "is fitted on (--init nearest's pose database).")]
