@@ -12,6 +12,7 @@ from motionsynth.errors import MotionsynthError
 from motionsynth.io import load_motion, save_motion
 from motionsynth.kinematics import UP
 from motionsynth.motion import Motion
+from motionsynth.postprocess import NORMS
 
 from helpers import biped_motion, biped_skeleton, run_cli
 
@@ -85,6 +86,62 @@ def test_heavy_smoothing_tends_to_constant_velocity():
                  for y in (x, pp.smooth_curve(x, 0.5, iters=1), pp.smooth_curve(x, 0.5, iters=50))]
     assert objective[2] < objective[1] < objective[0]  # the reweighting minimises eq. 4.1 further
     np.testing.assert_array_equal(pp.smooth_curve(x[:2]), x[:2])
+
+
+def _step_curve(T: int = 1000) -> np.ndarray:
+    """A constant 6D curve but for one rounding step of 1.7e-6 in one channel (as BVH writers leave on static
+    joints): its systems were numerically indefinite for the former 1e-9 residual floor (LinAlgError)."""
+    x = np.tile([0.3, 0.9, 0.1, 0.2, 0.7, 0.5], (T, 1))
+    x[T // 2:, 5] += 1.7e-6
+    return x
+
+
+def test_smoothing_never_fails_on_clean_static_or_rounded_curves():
+    t = np.arange(1000) / 30
+    curves = {"step": _step_curve(), "blip": _step_curve() - np.eye(1000)[:, 500:501] * np.eye(6)[2] * 1e-6,
+              "constant": np.full((1000, 3), 15.7), "rounded offset": np.c_[np.full(1000, 15.7), 1e-12 * (t > 9)],
+              "slow sine": np.c_[np.sin(0.1 * t), np.cos(0.1 * t)], "line": np.c_[t, 2 * t]}
+    for name, x in curves.items():
+        for norm in NORMS:
+            y = pp.smooth_curve(x, norm=norm)
+            assert np.isfinite(y).all() and y.shape == x.shape, name
+            assert np.abs(y - x).max() <= 1e-3 * (np.ptp(x) + 1e-9) + 1e-12, name  # clean curves stay put
+
+
+def test_curves_are_smoothed_together_as_one_by_one():
+    rng = np.random.default_rng(1)
+    x = np.cumsum(rng.normal(size=(5, 120, 3)), 1)
+    x[2] = 4.0  # a constant curve among them
+    together = pp.smooth_curves(x, 0.3)
+    for k in range(len(x)):
+        np.testing.assert_allclose(together[k], pp.smooth_curve(x[k], 0.3), rtol=0, atol=1e-9)
+
+
+def test_the_pivoting_fallback_solves_the_same_system(monkeypatch):
+    import scipy.linalg
+
+    rng = np.random.default_rng(2)
+    w, u, target = rng.uniform(0.1, 2, (2, 48)), rng.uniform(0.1, 2, (2, 50)), rng.normal(size=(2, 50, 3))
+    expected = pp._solve(w, u, 0.3, target)
+
+    def indefinite(*args, **kwargs):
+        raise np.linalg.LinAlgError("2th leading minor not positive definite")
+
+    monkeypatch.setattr(scipy.linalg, "solveh_banded", indefinite)
+    np.testing.assert_allclose(pp._solve(w, u, 0.3, target), expected, atol=1e-10)
+
+
+def test_smooth_command_on_a_long_clip_with_static_joints(tmp_path):
+    """Static joints with rounded values and a long clip: one solve for all curves, no error."""
+    from motionsynth.io import save_motion
+
+    clip = biped_motion(biped_skeleton(), T=3000)
+    clip.rotations[:, 3] = clip.rotations[0, 3]  # a static joint
+    clip.rotations[1500:, 3, 0] += 1e-7  # … with a rounding step
+    save_motion(clip, tmp_path / "clip.bvh")
+    assert run_cli("smooth", tmp_path / "clip.bvh", "-o", tmp_path / "out.bvh") == 0
+    out = load_motion(tmp_path / "out.bvh")
+    assert len(out) == 3000 and np.isfinite(out.rotations).all()
 
 
 # ---- floor: Rodrigues and RANSAC --------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from .kinematics import UP, fk, foot_contacts
 from .motion import Motion
 from .skeleton import Skeleton
 
-__all__ = ["NORMS", "NO_SMOOTHING_WEIGHT", "smooth_curve", "smooth_motion", "foot_joints", "contact_points",
+__all__ = ["NORMS", "NO_SMOOTHING_WEIGHT", "smooth_curve", "smooth_curves", "smooth_motion", "foot_joints", "contact_points",
            "fit_floor", "rodrigues", "transform_motion", "floor_transform", "align_floor"]
 
 NORMS = ("l2", "squared")
@@ -32,20 +32,83 @@ three accelerations with coefficients 1, -2, 1, so their subgradient at the inpu
 
 
 # ---- §4.2 smoothing ---------------------------------------------------------------------------------------------
+_EPS = 1e-7
+"""IRLS floor of a residual, relative to its curve's scale: the weights 1/‖r‖ stay within a ratio the banded
+Cholesky solve resolves (a floor far below the curve's rounding — the old 1e-9 of a mean step — made the systems of
+clean, slowly varying curves numerically indefinite). Changes the minimiser by about this fraction of the scale."""
+_TOL = 1e-6
+"""IRLS stops for a curve when no value moves more than this fraction of the curve's range in one step."""
+_STATIC = 1e-6
+"""A curve whose range is below this fraction of its largest magnitude is left as it is (static to rounding)."""
+
+
 def _solve(w: np.ndarray, u: np.ndarray, weight: float, target: np.ndarray) -> np.ndarray:
-    """argmin_x Σ_t w_t ‖x_t − 2x_{t−1} + x_{t−2}‖² + weight Σ_t u_t ‖x_t − target_t‖²: one banded SPD solve.
-    w (T−2,), u (T,), target (T, C) → (T, C)."""
+    """K independent problems ``argmin_x Σ_t w_t ‖x_t − 2x_{t−1} + x_{t−2}‖² + weight Σ_t u_t ‖x_t − target_t‖²``
+    in one banded SPD solve (the K curves laid end to end, nothing coupling them): linear in K·T.
+    w (K, T−2), u (K, T), target (K, T, C) → (K, T, C)."""
     from scipy.linalg import solveh_banded
 
-    T = len(target)
-    ab = np.zeros((3, T))  # upper banded form: ab[2] diagonal, ab[1, 1:] first, ab[0, 2:] second super-diagonal
-    for i, c in enumerate((1.0, -2.0, 1.0)):
-        ab[2, i:T - 2 + i] += w * c * c
-    ab[1, 1:T - 1] += -2 * w
-    ab[1, 2:] += -2 * w
-    ab[0, 2:] += w
+    K, T, C = target.shape
+    ab = np.zeros((3, K, T))  # upper banded form: [2] diagonal, [1, :, 1:] first, [0, :, 2:] second super-diagonal
+    ab[2, :, :-2] += w
+    ab[2, :, 1:-1] += 4 * w
+    ab[2, :, 2:] += w
+    ab[1, :, 1:-1] -= 2 * w
+    ab[1, :, 2:] -= 2 * w
+    ab[0, :, 2:] = w
     ab[2] += weight * u
-    return solveh_banded(ab, weight * u[:, None] * target)
+    ab, rhs = ab.reshape(3, K * T), ((weight * u)[..., None] * target).reshape(K * T, C)
+    try:
+        x = solveh_banded(ab, rhs, check_finite=False)
+    except np.linalg.LinAlgError:  # numerically indefinite after all: LU with pivoting on the full band
+        from scipy.linalg import solve_banded
+
+        full = np.concatenate([ab, np.zeros((2, K * T))])  # rows: 2 super-diagonals, diagonal, 2 sub-diagonals
+        full[3, :-1], full[4, :-2] = ab[1, 1:], ab[0, 2:]  # symmetric: the sub-diagonals mirror the super ones
+        x = solve_banded((2, 2), full, rhs, check_finite=False)
+    return x.reshape(K, T, C)
+
+
+def _norms(x: np.ndarray) -> np.ndarray:
+    """(..., C) → (...): Euclidean norms of the last axis (faster than `np.linalg.norm` for small C)."""
+    return np.sqrt(np.einsum("...c,...c->...", x, x))
+
+
+def smooth_curves(x: np.ndarray, weight: float = 0.3, iters: int = 50, norm: str = "l2") -> np.ndarray:
+    """(K, T, C) curves → (K, T, C): `smooth_curve` on each of the K curves, solved together (one banded solve per
+    reweighting step for all curves still changing): the fast path for every joint of a motion."""
+    if norm not in NORMS:
+        raise MotionsynthError(f"unknown norm {norm!r}; expected one of {', '.join(NORMS)}")
+    if not (np.isfinite(weight) and weight > 0):
+        raise MotionsynthError(f"the smoothing weight must be finite and positive, got {weight:g}")
+    if iters < 1:
+        raise MotionsynthError(f"the number of iterations must be at least 1, got {iters}")
+    x = np.asarray(x, dtype=np.float64)
+    out = x.copy()
+    K, T = x.shape[:2]
+    if T < 3 or K == 0 or (norm == "l2" and weight >= NO_SMOOTHING_WEIGHT):
+        return out
+    scale = np.ptp(x, axis=1).max(axis=-1)  # (K,)
+    # a constant curve is its own minimiser; so, to within the file's rounding, is one that moves less than a
+    # millionth of its magnitude (BVH writers round to about 6 digits)
+    moving = np.flatnonzero(scale > _STATIC * np.abs(x).max(axis=(1, 2)))
+    if not len(moving):
+        return out
+    x, scale = x[moving], scale[moving, None]
+    y = _solve(np.ones((len(x), T - 2)), np.ones((len(x), T)), weight, x)
+    active = np.arange(len(x))  # curves still changing
+    for _ in range(iters - 1 if norm == "l2" else 0):
+        ya, xa, eps = y[active], x[active], _EPS * scale[active]
+        acc = _norms(ya[:, 2:] - 2 * ya[:, 1:-1] + ya[:, :-2])
+        dev = _norms(ya - xa)
+        new = _solve(1 / np.maximum(acc, eps), 1 / np.maximum(dev, eps), weight, xa)
+        change = np.abs(new - ya).max(axis=(1, 2))
+        y[active] = new
+        active = active[change > _TOL * scale[active, 0]]
+        if not len(active):
+            break
+    out[moving] = y
+    return out
 
 
 def smooth_curve(x: np.ndarray, weight: float = 0.3, iters: int = 50, norm: str = "l2") -> np.ndarray:
@@ -55,36 +118,16 @@ def smooth_curve(x: np.ndarray, weight: float = 0.3, iters: int = 50, norm: str 
 
     ``norm="l2"`` (default) keeps the document's Euclidean norms: convex but not quadratic, solved by iteratively
     reweighted least squares from the squared solution (each further step of ≤ ``iters`` minimises a quadratic
-    majoriser exactly, a banded linear solve, so the objective never increases). The weight is unit-free: ``weight ≥ 4`` returns the input exactly
-    (`NO_SMOOTHING_WEIGHT`), ``weight → 0`` a straight line at constant velocity; between, the result follows the
-    input except where a kink in the velocity is cheaper (spikes and jitter are cut, the rest is kept).
-    ``norm="squared"`` squares both norms: the objective is then quadratic and its minimiser one exact linear solve
-    (a Whittaker–Henderson smoother, no optimiser needed; ``iters`` unused); ``weight → ∞`` returns the input.
-    Curves shorter than 3 frames have no acceleration and come back unchanged.
+    majoriser exactly, a banded linear solve, so the objective never increases; residuals are floored at 1e-7 of
+    the curve's range, which keeps every solve well conditioned). The weight is unit-free: ``weight ≥ 4`` returns
+    the input exactly (`NO_SMOOTHING_WEIGHT`), ``weight → 0`` a straight line at constant velocity; between, the
+    result follows the input except where a kink in the velocity is cheaper (spikes and jitter are cut, the rest is
+    kept). ``norm="squared"`` squares both norms: the objective is then quadratic and its minimiser one exact linear
+    solve (a Whittaker–Henderson smoother, no optimiser needed; ``iters`` unused); ``weight → ∞`` returns the input.
+    Curves shorter than 3 frames have no acceleration and come back unchanged. Time and memory are linear in T.
     """
-    if norm not in NORMS:
-        raise MotionsynthError(f"unknown norm {norm!r}; expected one of {', '.join(NORMS)}")
-    if not (np.isfinite(weight) and weight > 0):
-        raise MotionsynthError(f"the smoothing weight must be finite and positive, got {weight:g}")
-    if iters < 1:
-        raise MotionsynthError(f"the number of iterations must be at least 1, got {iters}")
     x = np.asarray(x, dtype=np.float64)
-    T = len(x)
-    if T < 3 or np.ptp(x, axis=0).max(initial=0) == 0:
-        return x.copy()
-    if norm == "l2" and weight >= NO_SMOOTHING_WEIGHT:
-        return x.copy()
-    eps = 1e-9 * (np.linalg.norm(np.diff(x, axis=0), axis=1).mean() + 1e-12)  # keeps 1/‖r‖ finite
-    y = _solve(np.ones(T - 2), np.ones(T), weight, x)
-    for _ in range(iters - 1 if norm == "l2" else 0):
-        acc = np.linalg.norm(y[2:] - 2 * y[1:-1] + y[:-2], axis=1)
-        dev = np.linalg.norm(y - x, axis=1)
-        new = _solve(1 / np.maximum(acc, eps), 1 / np.maximum(dev, eps), weight, x)
-        done = np.abs(new - y).max() <= 1e-9 * (np.abs(x).max() + 1e-12)
-        y = new
-        if done:
-            break
-    return y
+    return smooth_curves(x[None], weight, iters, norm)[0]
 
 
 def smooth_motion(motion: Motion, weight: float = 0.3, iters: int = 50, norm: str = "l2") -> Motion:
@@ -96,18 +139,19 @@ def smooth_motion(motion: Motion, weight: float = 0.3, iters: int = 50, norm: st
       by Gram–Schmidt (a proper rotation whatever the smoothed 6D), signs kept continuous with the input's;
     - animated joint ``translations`` (T, 3) per joint, when the file has them.
 
-    Same skeleton, length, fps, name and labels; parts that do not move are left as they are.
+    Same skeleton, length, fps, name and labels; parts that do not move are left as they are. All rotation curves
+    are solved together, then all position curves (`smooth_curves`).
     """
-    rot6 = R.quat_to_6d(motion.rotations)  # (T, J, 6)
-    rot6 = np.stack([smooth_curve(rot6[:, j], weight, iters, norm) for j in range(rot6.shape[1])], 1)
-    quats = R.sixd_to_quat(rot6)
+    rot6 = np.moveaxis(R.quat_to_6d(motion.rotations), 1, 0)  # (J, T, 6)
+    quats = R.sixd_to_quat(np.moveaxis(smooth_curves(rot6, weight, iters, norm), 0, 1))
     quats = np.where((quats * motion.rotations).sum(-1, keepdims=True) < 0, -quats, quats)
-    translations = motion.translations
-    if translations is not None:
-        translations = np.stack([smooth_curve(translations[:, j], weight, iters, norm)
-                                 for j in range(translations.shape[1])], 1)
+    positions = [motion.root_positions[None]]
+    if motion.translations is not None:
+        positions.append(np.moveaxis(motion.translations, 1, 0))
+    positions = smooth_curves(np.concatenate(positions), weight, iters, norm)
+    translations = None if motion.translations is None else np.moveaxis(positions[1:], 0, 1)
     return replace(motion, rotations=quats, translations=translations, labels=dict(motion.labels),
-                   root_positions=smooth_curve(motion.root_positions, weight, iters, norm))
+                   root_positions=positions[0])
 
 
 # ---- §4.3 floor alignment ---------------------------------------------------------------------------------------
