@@ -140,6 +140,25 @@ def test_fps_from_frame_time(frame_time, fps):
     assert parse_bvh(text).fps == fps
 
 
+@pytest.mark.parametrize("frames, frame_time", [
+    ("Frames:\t4", "Frame\tTime:\t0.00833333"),
+    ("Frames:  \t 4", "Frame  Time:    0.00833333"),
+    ("\tFrames:4 \t", "Frame \t Time:0.00833333"),
+])
+def test_motion_header_words_separated_by_any_spaces_and_tabs(frames, frame_time):
+    text = cmu_style(np.random.default_rng(4))
+    expected = parse_bvh(text)
+    m = parse_bvh(text.replace("Frames: 4", frames).replace("Frame Time: 0.00833333", frame_time))
+    assert m.num_frames == 4 and m.fps == 120.0 and np.array_equal(m.rotations, expected.rotations)
+
+
+@pytest.mark.parametrize("line", ["FrameTime: 0.01", "Frame Times: 0.01", "Frame\nTime: 0.01"])
+def test_frame_time_words_must_be_there(line):
+    text = cmu_style(np.random.default_rng(4)).replace("Frame Time: 0.00833333", line)
+    with pytest.raises(FormatError, match="expected 'Frame Time:'"):
+        parse_bvh(text)
+
+
 def test_partial_rotation_channels_round_trip():
     text = """HIERARCHY
 ROOT root

@@ -164,7 +164,7 @@ def test_convert_amass(tmp_path):
     (["bad.bvh", "out.bvh"], "bad.bvh:24: frame line has 14 values, expected 15"),
     (["missing.bvh", "out.npz"], "missing.bvh: no such file"),
     (["walk.bvh", "out.txt"], "unknown output type '.txt'"),
-    (["walk.bvh", "out.bvh", "--fps", "0"], "--fps must be a finite positive number"),
+    (["walk.bvh", "out.bvh", "--fps", "0"], "--fps must be a finite frame rate from 0.001 to 1,000,000"),
 ])
 def test_convert_errors_exit_2_without_output(bvh_file, tmp_path, monkeypatch, capsys, args, message):
     lines = BVH.splitlines()
@@ -183,3 +183,20 @@ def test_convert_does_not_overwrite_on_failure(tmp_path, capsys):
     out.write_text("previous")
     assert run_cli("convert", str(tmp_path / "bad.bvh"), str(out)) == 2
     assert out.read_text() == "previous"
+
+
+@pytest.mark.parametrize("fps", ["0", "-1", "nan", "inf", "-inf", "1e-9", "1e9", "1e400"])
+def test_convert_refuses_an_fps_out_of_range_in_one_line(bvh_file, tmp_path, capsys, fps):
+    from helpers import cli_output
+
+    for out in (tmp_path / "o.bvh", tmp_path / "o.npz"):
+        code, _, err = cli_output(capsys, "convert", bvh_file, out, "--fps", fps)
+        assert code == 2 and err.startswith("error: --fps") and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
+
+
+def test_convert_fps_at_the_ends_of_the_range(bvh_file, tmp_path):
+    assert run_cli("convert", bvh_file, tmp_path / "slow.bvh", "--fps", "0.001") == 0
+    assert load_motion(tmp_path / "slow.bvh").num_frames == 1
+    assert run_cli("convert", bvh_file, tmp_path / "fast.npz", "--fps", "1e6") == 0  # 100,001 frames x 3 joints
+    assert load_motion(tmp_path / "fast.npz").num_frames == 100_001

@@ -243,6 +243,33 @@ def test_bvh_folder_zip_and_csv_labels(tmp_path):
         prepare(src, "bvh-folder", tmp_path / "c3", labels=tmp_path / "bad.csv", progress=False)
 
 
+def test_labels_csv_rows_matching_no_take_are_warned(tmp_path):
+    import warnings
+
+    from motionsynth.data.adapters import BvhFolder
+
+    write_takes(tmp_path / "src" / "sub", {"a1": 20, "b2": 20})
+    csv_path = tmp_path / "labels.csv"
+
+    def listing(text: str) -> tuple[dict, list[str]]:
+        csv_path.write_text(text)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            takes = BvhFolder(csv_path).list(tmp_path / "src").takes
+        return {t.name: t.labels for t in takes}, [str(w.message) for w in caught]
+
+    labels, warned = listing("name,mood\na1,happy\nsub/b2.bvh,sad\n")  # every row matches: silent
+    assert labels == {"sub/a1": {"mood": "happy"}, "sub/b2": {"mood": "sad"}} and warned == []
+    labels, warned = listing("name,mood\nA1,happy\nb3,sad\n")  # none matches (names are case-sensitive)
+    assert labels == {"sub/a1": {}, "sub/b2": {}} and len(warned) == 1
+    assert "none of its 2 rows matches a take" in warned[0] and "'sub/a1'" in warned[0] and "'A1'" in warned[0]
+    rows = "".join(f"x{i},sad\n" for i in range(7))
+    labels, warned = listing(f"name,mood\na1,happy\n{rows}")  # some match: counted, the first five named
+    assert labels["sub/a1"] == {"mood": "happy"} and len(warned) == 1
+    assert "7 of its 8 rows match no take" in warned[0] and "'x0', 'x1', 'x2', 'x3', 'x4', …" in warned[0]
+    assert "'x5'" not in warned[0]
+
+
 def make_bandai(root: Path, part: int = 2, n: int = 4) -> Path:
     """A fake Bandai Namco layout: data/*.bvh + .json, cfg/*_label.txt (prefixed), with one bad label file."""
     contents, styles = ["walk", "run", "wave-both-hands"], ["active", "normal"]

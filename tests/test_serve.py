@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from motionsynth.data.features import FeatureStats, encode
 from motionsynth.io import load_motion, read_bvh, save_motion
-from motionsynth.serve.app import MAX_SAMPLES, create_app, find_checkpoints
+from motionsynth.serve.app import MAX_SAMPLES, TOKEN_HEADER, create_app, find_checkpoints
+from motionsynth.serve.server import make_server
 
 from helpers import biped_motion, biped_skeleton, other_skeleton, run_cli, tiny_checkpoint
 
@@ -59,8 +59,13 @@ def app(files, tmp_path):
 
 @pytest.fixture
 def client(app):
-    with TestClient(app) as c:
+    with TestClient(app, headers=token(app)) as c:
         yield c
+
+
+def token(app) -> dict:
+    """The header the editor's page sends with every POST."""
+    return {TOKEN_HEADER: app.state.token}
 
 
 def upload(client, path: Path, name: str | None = None):
@@ -68,8 +73,31 @@ def upload(client, path: Path, name: str | None = None):
         return client.post("/api/upload", files={"file": (name or path.name, f, "application/octet-stream")})
 
 
+def positions(encoded) -> np.ndarray:
+    """The (T, J, 3) array of a response's ``positions`` (base64 of little-endian float32)."""
+    import base64
+
+    assert encoded["dtype"] == "float32"
+    return np.frombuffer(base64.b64decode(encoded["data"]), "<f4").reshape(encoded["shape"])
+
+
 def positions_close(a, b, atol=1e-2):
+    a, b = (positions(x) if isinstance(x, dict) else x for x in (a, b))
     return np.allclose(np.asarray(a, float), np.asarray(b, float), atol=atol)
+
+
+def flat_bvh(frames: int, joints: int = 22) -> bytes:
+    """The tester's file: a chain of ``joints`` joints, three rotation channels on the root only, ``frames`` frames
+    of ``0 0 0`` (6 bytes a frame: 100,000 frames are 0.57 MiB and 2.2 million joint-frames)."""
+    lines = ["HIERARCHY", "ROOT j0", "{", "  OFFSET 0 0 0", "  CHANNELS 3 Zrotation Xrotation Yrotation"]
+    for j in range(1, joints):
+        pad = "  " * j
+        lines += [f"{pad}JOINT j{j}", f"{pad}{{", f"{pad}  OFFSET 0 1 0", f"{pad}  CHANNELS 0"]
+    pad = "  " * joints
+    lines += [f"{pad}End Site", f"{pad}{{", f"{pad}  OFFSET 0 1 0", f"{pad}}}"]
+    lines += ["  " * j + "}" for j in range(joints - 1, -1, -1)]
+    lines += ["MOTION", f"Frames: {frames}", "Frame Time: 0.033333"]
+    return ("\n".join(lines) + "\n").encode() + b"0 0 0\n" * frames
 
 
 # ---- models and uploads -----------------------------------------------------------------------------------------
@@ -91,7 +119,7 @@ def test_upload_returns_the_clip_for_display(client, files, tmp_path):
     assert r.status_code == 200, r.text
     clip = r.json()
     assert clip["frames"] == 60 and clip["fps"] == 30 and clip["name"] == "walk"
-    assert np.asarray(clip["positions"]).shape == (60, 20, 3)
+    assert positions(clip["positions"]).shape == (60, 20, 3)
     expected = load_motion(files["clip"]).global_positions()
     assert positions_close(clip["positions"], expected)
     sk = clip["skeleton"]
@@ -140,7 +168,8 @@ def test_foreign_skeleton_is_refused(client, files, tmp_path):
 
 
 def test_baselines_alone_take_any_skeleton(files, tmp_path):
-    with TestClient(create_app([], tmp_path / "out")) as c:
+    app = create_app([], tmp_path / "out")
+    with TestClient(app, headers=token(app)) as c:
         r = upload(c, files["other"])
         assert r.status_code == 200 and "slerp" in r.json()["models"]
 
@@ -158,9 +187,9 @@ def test_inbetween_with_slerp_writes_the_result(client, files, tmp_path):
     assert res["frames"] == 60 and len(res["samples"]) == 1 and res["id"] != clip["id"]
     assert [i for i, row in enumerate(res["observed"]) if set(row) == {"1"}] == KEYS
     sample = res["samples"][0]
-    pos = np.asarray(sample["positions"])
-    assert positions_close(pos[KEYS], np.asarray(clip["positions"])[KEYS])  # keyframes kept
-    assert not positions_close(pos[30], np.asarray(clip["positions"])[30], atol=1.0)  # the gap is synthesised
+    pos = positions(sample["positions"])
+    assert positions_close(pos[KEYS], positions(clip["positions"])[KEYS])  # keyframes kept
+    assert not positions_close(pos[30], positions(clip["positions"])[30], atol=1.0)  # the gap is synthesised
     d = client.get(sample["url"])
     assert d.status_code == 200 and 'filename="walk_inbetween_000.bvh"' in d.headers["content-disposition"]
     saved = tmp_path / "out" / res["id"] / "sample_000.bvh"
@@ -274,7 +303,7 @@ def test_downloads_cannot_leave_the_output_folder(client, files, tmp_path):
 def test_concurrent_requests_get_their_own_results(files, tmp_path):
     """Requests at once over a live server: distinct ids and folders, each result from its own clip and keyframes."""
     app = create_app([files["ckpt"]], tmp_path / "out", max_upload_bytes=LIMIT)
-    with live_server(app) as url, httpx.Client(base_url=url, timeout=120) as http:
+    with live_server(app) as url, httpx.Client(base_url=url, timeout=120, headers=token(app)) as http:
         clips = {}
         for key in ("clip", "clip2"):
             with open(files[key], "rb") as f:
@@ -284,7 +313,7 @@ def test_concurrent_requests_get_their_own_results(files, tmp_path):
 
         def job(spec):
             key, model, keys = spec
-            with httpx.Client(base_url=url, timeout=120) as h:
+            with httpx.Client(base_url=url, timeout=120, headers=token(app)) as h:
                 r = h.post("/api/run", json={"task": "inbetween", "model": model, "upload": clips[key]["id"],
                                              "keyframes": keys, "samples": 2})
                 assert r.status_code == 200, r.text
@@ -296,10 +325,10 @@ def test_concurrent_requests_get_their_own_results(files, tmp_path):
     ids = [res["id"] for _, res, _ in done]
     assert len(set(ids)) == len(ids) == len(jobs)
     for (key, model, keys), res, contents in done:
-        source = np.asarray(clips[key]["positions"])
+        source = positions(clips[key]["positions"])
         assert [i for i, row in enumerate(res["observed"]) if set(row) == {"1"}] == keys
         for sample, content in zip(res["samples"], contents):
-            pos = np.asarray(sample["positions"])
+            pos = positions(sample["positions"])
             assert positions_close(pos[keys], source[keys], atol=0.5), (key, model, keys)
             path = tmp_path / "out" / res["id"] / sample["file"]
             assert path.read_bytes() == content
@@ -312,6 +341,17 @@ def test_concurrent_requests_get_their_own_results(files, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--port", "0"], "--port must be 1..65535"),
     (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
+    (["--max-upload-mb", "inf"], "--max-upload-mb must be positive and finite, got inf"),
+    (["--max-upload-mb", "nan"], "--max-upload-mb must be positive and finite, got nan"),
+    (["--max-upload-mb", "-5"], "--max-upload-mb must be positive"),
+    (["--max-joint-frames", "0"], "--max-joint-frames must be a whole number >= 1"),
+    (["--max-joint-frames", "inf"], "--max-joint-frames must be a whole number >= 1"),
+    (["--max-result-joint-frames", "2.5"], "--max-result-joint-frames must be a whole number >= 1"),
+    (["--keep-hours", "nan"], "--keep-hours must be a finite number > 0"),
+    (["--keep-mb", "-1"], "--keep-mb must be a finite number > 0"),
+    (["--workers", "0"], "--workers must be a whole number >= 1"),
+    (["--body-timeout", "inf"], "--body-timeout must be a finite number > 0"),
+    (["--header-timeout", "0"], "--header-timeout must be a finite number > 0"),
     (["--model", "no/such/folder"], "no/such/folder"),
     (["--models", "no/such/folder"], "not a folder"),
 ])
@@ -341,17 +381,18 @@ def test_models_folder_offers_task_checkpoints_only(files, tmp_path):
 
 
 # ---- the page in a real browser ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
 @contextmanager
-def live_server(app):
-    """uvicorn serving ``app`` on a free loopback port in a thread; yields the base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+def live_server(app, host: str = "127.0.0.1", **options):
+    """The editor's server (`serve.server.make_server`: uvicorn with its timeouts; ``options`` are its keywords)
+    serving ``app`` on a free port of ``host`` in a thread; yields the base URL."""
+    port = free_port(host)
+    server = make_server(app, host, port, **options)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -360,7 +401,7 @@ def live_server(app):
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(30)
@@ -443,5 +484,9 @@ def test_editor_in_a_real_browser(files, tmp_path):
         # a bad upload shows the server's message on the page
         page.set_input_files("#file", str(files["other"]))
         expect(page.locator("#status")).to_contain_text("different skeleton")
-        problems = [p for p in problems if "422" not in p]  # the refused upload's response
+        long = tmp_path / "long.bvh"  # 0.17 MiB, but 30,000 frames x 22 joints: over the editor's work limit
+        long.write_bytes(flat_bvh(30_000))
+        page.set_input_files("#file", str(long))
+        expect(page.locator("#status")).to_contain_text("660,000 joint-frames")
+        problems = [p for p in problems if "422" not in p and "413" not in p]  # the refused uploads' responses
         assert not problems, problems

@@ -13,10 +13,14 @@ model and its task method from a folder is `motionsynth.registry` (`load_checkpo
 ===================  ==============================================================================================
 
 `save_checkpoint` writes the folder atomically (a temporary folder beside it, renamed into place; an existing
-checkpoint there is replaced only once the new one is complete). `read_checkpoint` reads and checks every file
-(types, the statistics against the skeleton's feature size, finite values) and returns a `Checkpoint` without a model;
-any problem is a `MotionsynthError` naming the file. Lightning ``.ckpt`` files (written during training) are for
-resuming a run only, never for distribution.
+checkpoint there is replaced only once the new one is complete; the folder and its files get the umask's permissions).
+`read_checkpoint` reads and checks every file (types, the statistics against the skeleton's feature size, finite
+values; ``config.yaml``: only `CONFIG_SECTIONS`, each of its type, ``fps`` finite and positive — `check_config`) and
+returns a `Checkpoint` without a model; any problem is a `MotionsynthError` naming the file. The model's
+hyper-parameters are checked against the family's config dataclass by `check_model_config` (types, sizes from 1 to
+`MAX_SIZE`) when `registry.load_checkpoint` builds the network — first on the ``meta`` device, so that a network
+larger than `MAX_PARAMETERS` or unlike the weights file is refused before anything is allocated. Lightning ``.ckpt``
+files (written during training) are for resuming a run only, never for distribution.
 
 Every ``--model`` value and every loader goes through `resolve_model` (`read_checkpoint` calls it): a value is a
 checkpoint folder, a training run folder (its ``best/``, else its ``model/``) or the name of a shipped model.
@@ -32,12 +36,16 @@ Licence: models trained on the Bandai Namco motion dataset inherit its CC BY-NC 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
+import numbers
 import os
 import re
 import shutil
-import tempfile
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +56,7 @@ import yaml
 
 from .data.features import FeatureStats, feature_dim
 from .errors import MotionsynthError
+from .io.atomic import atomic_open, check_output, default_permissions, short_path, temp_folder
 from .skeleton import Skeleton
 
 FILES = ("config.yaml", "weights.safetensors", "skeleton.json", "stats.npz", "labels.json", "card.md", "data_hash")
@@ -139,8 +148,7 @@ def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, config: d
     folder = Path(folder)
     if not isinstance(config.get("family"), str) or "model" not in config:
         raise MotionsynthError(f"a checkpoint config needs 'family' and 'model' entries, got {sorted(config)}")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    tmp = temp_folder(folder)
     try:
         state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "weights.safetensors"), metadata={"family": config["family"]})
@@ -150,6 +158,7 @@ def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, config: d
         (tmp / "labels.json").write_text(json.dumps(labels or {}, indent=1))
         (tmp / "card.md").write_text(card if card is not None else default_card(config["family"], config))
         (tmp / "data_hash").write_text(f"{data_hash}\n")
+        default_permissions(tmp)
         _swap_in(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -160,7 +169,7 @@ def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, config: d
 def _swap_in(tmp: Path, folder: Path) -> None:
     """Rename the finished folder ``tmp`` to ``folder``; an existing one is moved aside first, deleted after."""
     if folder.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+        old = temp_folder(folder, "old")
         os.replace(folder, old / "x")
         os.replace(tmp, folder)
         shutil.rmtree(old, ignore_errors=True)
@@ -197,10 +206,7 @@ def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
     missing = [f for f in FILES if not (folder / f).is_file() and f != "card.md"]
     if missing:
         raise MotionsynthError(f"{folder}: not a complete checkpoint (missing {', '.join(missing)})")
-    config = _read(folder / "config.yaml", lambda p: yaml.safe_load(p.read_text()))
-    if not isinstance(config, dict) or not isinstance(config.get("family"), str) \
-            or not isinstance(config.get("model"), dict):
-        raise MotionsynthError(f"{folder}/config.yaml: needs a 'family' name and a 'model' mapping")
+    config = read_config(folder / "config.yaml")
     skeleton = _read(folder / "skeleton.json", lambda p: Skeleton.from_json(p.read_text()))
     labels = _read(folder / "labels.json", lambda p: json.loads(p.read_text()))
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, list)
@@ -222,8 +228,137 @@ def read_checkpoint(folder: str | os.PathLike) -> Checkpoint:
 def _read(path: Path, reader):
     try:
         return reader(path)
+    except RecursionError:
+        raise MotionsynthError(f"{path}: damaged checkpoint file (nested too deeply to read)") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, yaml.YAMLError) as e:
-        raise MotionsynthError(f"{path}: damaged checkpoint file ({e})") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise MotionsynthError(f"{path}: damaged checkpoint file ({first})") from None
+
+
+# ---- what config.yaml may hold -----------------------------------------------------------------------------------
+CONFIG_SECTIONS = {"family": str, "model": dict, "fps": float, "preset": str, "train": dict, "data": dict,
+                   "command": str, "best": dict, "final_step": int}
+"""The top-level entries of a checkpoint's (and a training run's) ``config.yaml`` and their types."""
+MAX_SIZE = 1_000_000
+"""The largest value of a size hyper-parameter (`SIZES`): far above any real network, below a typo's."""
+MAX_PARAMETERS = 1_000_000_000
+"""The most parameters a checkpoint's network may have (counted before anything is allocated)."""
+SIZES = frozenset({"window", "channels", "kernel", "hidden", "layers", "latent", "local_latent", "global_latent",
+                   "mrr_hidden", "d_model", "heads", "ff", "T", "embedding", "branches"})
+"""Model hyper-parameters that are sizes or counts of layers: whole numbers from 1 to `MAX_SIZE` (every other whole
+number must not be negative)."""
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """Read and check a ``config.yaml`` of a checkpoint or a training run (`check_config`)."""
+    path = Path(path)
+    config = _read(path, lambda p: yaml.safe_load(p.read_text()))
+    check_config(config, str(path))
+    return config
+
+
+def check_config(config, where: str) -> None:
+    """Raise `MotionsynthError` (naming ``where``) unless ``config`` is a mapping of `CONFIG_SECTIONS` only, with a
+    ``family`` name, a ``model`` mapping, each section of its type and ``fps``, when present, a finite positive
+    number. The model's hyper-parameters are checked against its family by `check_model_config`."""
+    if not isinstance(config, dict) or not isinstance(config.get("family"), str) \
+            or not isinstance(config.get("model"), dict):
+        raise MotionsynthError(f"{where}: needs a 'family' name and a 'model' mapping")
+    unknown = sorted(str(k) for k in config if k not in CONFIG_SECTIONS)
+    if unknown:
+        raise MotionsynthError(f"{where}: unknown section{'s' * (len(unknown) > 1)} {', '.join(unknown)}; a config "
+                               f"has {', '.join(CONFIG_SECTIONS)}")
+    for key, kind in CONFIG_SECTIONS.items():
+        if key in config and not _is_type(config[key], kind):
+            raise MotionsynthError(f"{where}: {key} must be {_type_name(kind)}, got {_shown(config[key])}")
+    if "fps" in config and not config["fps"] > 0:
+        raise MotionsynthError(f"{where}: fps must be a positive number, got {_shown(config['fps'])}")
+
+
+def check_model_config(config_class: type, values, where: str) -> None:
+    """Check a family's hyper-parameters ``values`` (a mapping, as in ``config.yaml``'s ``model``) against its config
+    dataclass before any network is built: every key one of its fields; every value of the field's type (a whole
+    number is a number too, true/false is not one; a nested dataclass is a mapping, checked the same way); numbers
+    finite; `SIZES` from 1 to `MAX_SIZE`, other whole numbers not negative. Raises `MotionsynthError` naming
+    ``where`` and the setting."""
+    if not isinstance(values, dict):
+        raise MotionsynthError(f"{where}: must be a mapping of settings, got {_shown(values)}")
+    hints = typing.get_type_hints(config_class)
+    known = [f.name for f in dataclasses.fields(config_class)]
+    for key, value in values.items():
+        if key not in known:
+            raise MotionsynthError(f"{where}: {config_class.__name__} has no setting {key!r}; settings: "
+                                   f"{', '.join(sorted(known))}")
+        kind, what = hints[key], f"{where}.{key}"
+        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+            check_model_config(kind, value, what)
+            continue
+        if not _is_type(value, kind):
+            raise MotionsynthError(f"{what} must be {_type_name(kind)}, got {_shown(value)}")
+        low, high = (1, MAX_SIZE) if key in SIZES else (0, None)
+        for n in _whole_numbers(value):
+            if n < low or (high is not None and n > high):
+                raise MotionsynthError(f"{what} must be {'from 1 to ' + format(high, ',') if high else 'at least 0'}"
+                                       f", got {n:,}")
+
+
+def _is_type(value, kind) -> bool:
+    """Whether ``value`` (from YAML) is of the annotated type ``kind`` (int, float, str, bool, list[…], dict[…],
+    unions with None, dataclasses, Any)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is typing.Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_type(value, a) for a in args)
+    if kind is type(None):
+        return value is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if kind is str:
+        return isinstance(value, str)
+    if kind is list or origin is list:
+        return isinstance(value, (list, tuple)) and (not args or all(_is_type(v, args[0]) for v in value))
+    if kind is dict or origin is dict:
+        return isinstance(value, dict) and (not args or all(_is_type(k, args[0]) and _is_type(v, args[1])
+                                                            for k, v in value.items()))
+    if dataclasses.is_dataclass(kind):
+        return isinstance(value, kind)
+    return isinstance(value, kind) if isinstance(kind, type) else True
+
+
+def _type_name(kind) -> str:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is list:
+        return f"a list of {_type_name(args[0]).removeprefix('a ').removeprefix('an ')}s"
+    names = {int: "a whole number", float: "a finite number", str: "a text", bool: "true or false", dict: "a mapping",
+             list: "a list", type(None): "null"}
+    return names.get(origin or kind, "a mapping" if dataclasses.is_dataclass(kind) else str(kind))
+
+
+def _whole_numbers(value):
+    """The whole numbers in a value (itself, or the items of a list, or the values of a mapping)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, numbers.Integral):
+        yield int(value)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _whole_numbers(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _whole_numbers(v)
+
+
+def _shown(value, limit: int = 60) -> str:
+    """A value for a one-line message: its repr, cut."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _check_stats(stats, skeleton: Skeleton, path: Path) -> None:
@@ -287,11 +422,30 @@ def resolve_model(value: str | os.PathLike, root: str | os.PathLike | None = Non
        ``RUN/model`` (the last step);
     3. the name of a shipped model (`shipped_models`, in `pretrained_dir` ``root``), e.g. ``hmvae-bandai``.
 
-    A folder on disk wins over a shipped model of the same name. Raises `MotionsynthError` for anything else: a
-    missing path that is no shipped name (the message lists the shipped names), a Lightning ``.ckpt`` file, a file,
-    a run with nothing exported yet, a folder that is neither a checkpoint nor a run.
+    A folder on disk wins over a shipped model of the same name. Raises `MotionsynthError` (one line) for anything
+    else: an empty value, a NUL character, an unknown ``~user``, a name too long for the file system, a symbolic link
+    to nothing (or a loop), a missing path that is no shipped name (the message lists the shipped names), a
+    Lightning ``.ckpt`` file, another file, a run with nothing exported yet, a folder that is neither a checkpoint
+    nor a run.
     """
-    path = Path(value).expanduser()
+    text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(text, str) or not text.strip():
+        raise MotionsynthError(f"--model {text!r}: empty; give a checkpoint folder, a training run folder or a "
+                               f"shipped model name ({_shipped_hint(root)})")
+    if "\0" in text:
+        raise MotionsynthError(f"--model {short_path(text)!r}: a path cannot hold a NUL character")
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError as e:  # ~nosuchuser
+        raise MotionsynthError(f"--model {short_path(text)}: {e}") from None
+    try:
+        return _resolve_path(path, text, root)
+    except OSError as e:  # a name too long, a path through something unreadable
+        raise MotionsynthError(f"--model {short_path(text)}: {(e.strerror or str(e)).lower()}") from None
+
+
+def _resolve_path(path: Path, text: str, root) -> Path:
+    """`resolve_model` for a value that is a usable path (``~`` expanded)."""
     if path.is_dir():
         if (path / "weights.safetensors").is_file():
             return path
@@ -311,15 +465,16 @@ def resolve_model(value: str | os.PathLike, root: str | os.PathLike | None = Non
     if path.exists():
         raise MotionsynthError(f"{path}: not a folder; a model is a checkpoint folder, a training run folder or a "
                                f"shipped model name")
-    name = str(value)
+    if path.is_symlink():
+        raise MotionsynthError(f"{path}: a symbolic link to nothing (broken, or a loop)")
     shipped = shipped_models(root)
-    if name in shipped and _NAME.match(name):  # (a hand-edited index cannot point outside the folder)
-        folder = pretrained_dir(root) / name
+    if text in shipped and _NAME.match(text):  # (a hand-edited index cannot point outside the folder)
+        folder = pretrained_dir(root) / text
         if not folder.is_dir():
-            raise MotionsynthError(f"shipped model {name!r} is listed in {pretrained_dir(root) / INDEX} but its "
+            raise MotionsynthError(f"shipped model {text!r} is listed in {pretrained_dir(root) / INDEX} but its "
                                    f"folder {folder} is missing (a broken installation: reinstall motionsynth)")
         return folder
-    raise MotionsynthError(f"{value}: no such checkpoint folder, training run folder or shipped model; "
+    raise MotionsynthError(f"{short_path(text)}: no such checkpoint folder, training run folder or shipped model; "
                            f"{_shipped_hint(root)}")
 
 
@@ -401,12 +556,11 @@ def export_model(source: str | os.PathLike, name: str, fp16: bool = False, purpo
                                f"(e.g. hmvae-bandai)")
     src = resolve_model(source, root)
     ckpt = read_checkpoint(src)  # checks every file before anything is written
-    base = pretrained_dir(root)
-    base.mkdir(parents=True, exist_ok=True)
+    base = check_output(pretrained_dir(root), folder=True)
     folder = base / name
     if folder.resolve() == src.resolve():
         raise MotionsynthError(f"{src} is already the shipped model {name!r}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=base))
+    tmp = temp_folder(folder)
     try:
         from safetensors import safe_open
 
@@ -427,6 +581,7 @@ def export_model(source: str | os.PathLike, name: str, fp16: bool = False, purpo
                 f"weights stored in {stored}, loaded as float32.")
         card = card.split("\n## Distribution\n")[0]  # a re-export replaces the note of the previous one
         (tmp / "card.md").write_text(card.rstrip("\n") + "\n\n## Distribution\n" + note + "\n")
+        default_permissions(tmp)
         _swap_in(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -440,14 +595,13 @@ def export_model(source: str | os.PathLike, name: str, fp16: bool = False, purpo
 def update_index(name: str, fields: dict, root: str | os.PathLike | None = None, replace: bool = False) -> None:
     """Set ``fields`` of the shipped model ``name`` in the index (all of its entry with ``replace``); the index is
     rewritten atomically."""
-    from .io.atomic import atomic_open
-
     index = shipped_models(root)
     index[name] = dict(fields) if replace else {**index.get(name, {}), **fields}
     with atomic_open(pretrained_dir(root) / INDEX) as f:
         f.write(_INDEX_HEADER + yaml.safe_dump(index, sort_keys=False, allow_unicode=True))
 
 
-__all__ = ["Checkpoint", "save_checkpoint", "read_checkpoint", "default_card", "FILES", "BANDAI_LICENCE",
+__all__ = ["Checkpoint", "save_checkpoint", "read_checkpoint", "read_config", "check_config", "check_model_config",
+           "CONFIG_SECTIONS", "MAX_SIZE", "MAX_PARAMETERS", "SIZES", "default_card", "FILES", "BANDAI_LICENCE",
            "PRETRAINED_ENV", "pretrained_dir", "shipped_models", "resolve_model", "model_table", "card_figures",
            "export_model", "update_index"]

@@ -22,11 +22,13 @@ of 22 joints, 20 ms for 100,000 (docs/BENCHMARKS.md, "Hardening: readers and pre
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from . import limits
 from . import rotations as R
 from .errors import InvalidMotionError
 from .skeleton import Skeleton
@@ -203,16 +205,28 @@ class Motion:
     def resample(self, fps: float) -> Motion:
         """The same motion at another frame rate: slerp for rotations, linear for translations.
 
-        Keeps the first frame and the duration covered by the samples ((T - 1) / fps seconds).
+        Keeps the first frame and the duration covered by the samples ((T - 1) / fps seconds). Raises
+        `limits.LimitError` before building anything when the result (`resampled_length` frames) would exceed the
+        joint-frame limit.
         """
         if not (isinstance(fps, (int, float, np.integer, np.floating)) and np.isfinite(fps) and fps > 0):
             raise InvalidMotionError(f"cannot resample to {fps} fps: the frame rate must be finite and positive")
         if abs(fps - self.fps) < 1e-9:
             return self.copy()
+        limits.check_joint_frames(self.resampled_length(fps), len(self.skeleton),
+                                  f"motion {self.name!r} resampled to {fps:g} fps")
         times = np.arange(0.0, (self.num_frames - 1) / self.fps + 1e-9, 1.0 / fps)
         out = self.at_times(times)
         out.fps = float(fps)
         return out
+
+    def resampled_length(self, fps: float) -> int:
+        """The number of frames `resample` gives at ``fps`` (finite and positive), computed as ``np.arange`` sizes
+        its grid, without building it; at most 10^18 (a frame rate beyond any limit)."""
+        if abs(fps - self.fps) < 1e-9:
+            return self.num_frames
+        count = ((self.num_frames - 1) / self.fps + 1e-9) / (1.0 / fps)
+        return math.ceil(min(count, 1e18))
 
     def at_times(self, times: np.ndarray) -> Motion:
         """Motion sampled at arbitrary times in seconds (clamped to the clip)."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 
 import torch
 
-from .checkpoint import Checkpoint, read_checkpoint
+from .checkpoint import MAX_PARAMETERS, Checkpoint, check_model_config, read_checkpoint
 from .errors import MotionsynthError
 from .methods.cvae import CVAEMethod
 from .methods.diffusion import DiffusionMethod
@@ -151,9 +151,11 @@ def _merge(cfg, overrides: dict):
 
 
 def build_model(name: str, config, skeleton) -> torch.nn.Module:
-    """Instantiate family ``name`` from a config dataclass or a dict of resolved hyper-parameters."""
+    """Instantiate family ``name`` from a config dataclass or a dict of resolved hyper-parameters (a dict is checked
+    first: `checkpoint.check_model_config`, `MotionsynthError` for a wrong type or size)."""
     network = family(name).network
     if isinstance(config, dict):
+        check_model_config(network.Config, config, "model")
         config = _merge(network.Config(), config)
     return network.from_config(config, skeleton)
 
@@ -161,6 +163,9 @@ def build_model(name: str, config, skeleton) -> torch.nn.Module:
 def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint folder (`checkpoint.read_checkpoint`) and build its model in eval mode on ``device``.
 
+    Before anything is allocated, the hyper-parameters are checked against the family's config
+    (`checkpoint.check_model_config`) and the network is built on the ``meta`` device: at most
+    `checkpoint.MAX_PARAMETERS` parameters, and exactly the tensors (names and shapes) of the weights file.
     Raises `MotionsynthError` for anything `read_checkpoint` refuses, an unknown family, bad hyper-parameters or
     weights that do not fit the configured model.
     """
@@ -168,10 +173,9 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
     folder, name = ckpt.path, ckpt.family
     if name not in FAMILIES:
         raise MotionsynthError(f"{folder}: unknown model family {name!r}; this motionsynth knows {', '.join(names())}")
-    try:
-        model = build_model(name, ckpt.config["model"], ckpt.skeleton)
-    except (TypeError, ValueError) as e:
-        raise MotionsynthError(f"{folder}/config.yaml: bad {name} hyper-parameters ({e})") from None
+    with torch.device("meta"):
+        _check_weights(_build_checked(ckpt), ckpt)
+    model = _build_checked(ckpt)
     try:
         model.load_state_dict(ckpt.state, strict=True)
     except RuntimeError as e:
@@ -180,6 +184,35 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
             from None
     ckpt.model, ckpt.state = model.to(device).eval(), None
     return ckpt
+
+
+def _build_checked(ckpt: Checkpoint) -> torch.nn.Module:
+    """The checkpoint's network (on the current default device), its config checked; bad hyper-parameters are a
+    `MotionsynthError` naming config.yaml."""
+    where = f"{ckpt.path}/config.yaml"
+    check_model_config(family(ckpt.family).network.Config, ckpt.config["model"], f"{where}: model")
+    try:
+        return build_model(ckpt.family, ckpt.config["model"], ckpt.skeleton)
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        raise MotionsynthError(f"{where}: bad {ckpt.family} hyper-parameters ({e})") from None
+
+
+def _check_weights(network: torch.nn.Module, ckpt: Checkpoint) -> None:
+    """Refuse a configured network larger than `MAX_PARAMETERS`, or whose tensors (names, shapes) are not exactly
+    those of the checkpoint's weights; ``network`` may live on the meta device."""
+    count = sum(p.numel() for p in network.parameters())
+    if count > MAX_PARAMETERS:
+        raise MotionsynthError(f"{ckpt.path}/config.yaml: the configured {ckpt.family} network has {count:,} "
+                               f"parameters, more than the {MAX_PARAMETERS:,} a checkpoint may have")
+    want = {k: tuple(v.shape) for k, v in network.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in (ckpt.state or {}).items()}
+    problems = [f"missing {k}" for k in want if k not in have] + [f"unexpected {k}" for k in have if k not in want] \
+        + [f"{k}: {list(have[k])} in the file, {list(want[k])} configured" for k in want
+           if k in have and have[k] != want[k]]
+    if problems:
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise MotionsynthError(f"{ckpt.path}: weights do not fit the configured {ckpt.family} model "
+                               f"({'; '.join(problems[:3])}{more})")
 
 
 def load_method(checkpoint: Checkpoint | str | os.PathLike, device: str | torch.device = "cpu", **options):

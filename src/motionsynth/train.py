@@ -54,6 +54,7 @@ import math
 import os
 import random
 import shlex
+import shutil
 import sys
 import warnings
 from dataclasses import asdict, dataclass, fields
@@ -64,7 +65,7 @@ import numpy as np
 import torch
 import yaml
 
-from .checkpoint import default_card, read_checkpoint, save_checkpoint
+from .checkpoint import default_card, read_checkpoint, read_config, save_checkpoint
 from .config import deep_merge
 from .data.augment import Augment
 from .data.cache import MotionCache
@@ -505,6 +506,57 @@ def _init_weights(model: torch.nn.Module, family: str, folder: str, skeleton) ->
                                f"({' '.join(str(e).splitlines()[:2])})") from None
 
 
+# ---- resuming ----------------------------------------------------------------------------------------------------------
+def _saved_run_config(run: Path) -> dict:
+    """The checked ``config.yaml`` of the run to resume (`checkpoint.read_config`)."""
+    path = run / "config.yaml"
+    if not path.is_file():
+        raise MotionsynthError(f"{run}: nothing to resume (no config.yaml)")
+    return read_config(path)
+
+
+def check_resumable(path: str | os.PathLike) -> None:
+    """Raise `MotionsynthError` naming ``path`` unless it is a Lightning checkpoint that loads as plain data: tensors,
+    numbers, strings and containers only (``torch.load(weights_only=True)``, memory-mapped; nothing is run), holding
+    a ``state_dict``. A truncated file, another file and one carrying pickled objects (code) are refused before
+    anything in the run folder changes."""
+    import pickle
+    import zipfile
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as e:
+        if "weights only" in str(e).lower():
+            raise MotionsynthError(f"{path}: not a plain checkpoint (it holds pickled objects other than tensors and "
+                                   f"values, which are never loaded); refusing to resume from it") from None
+        raise MotionsynthError(f"{path}: damaged checkpoint ({_first_line(e)}); refusing to resume from it") from None
+    except (RuntimeError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError, ImportError,
+            zipfile.BadZipFile) as e:
+        raise MotionsynthError(f"{path}: damaged checkpoint (truncated or not a checkpoint: {_first_line(e)}); "
+                               f"refusing to resume from it") from None
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
+        raise MotionsynthError(f"{path}: not a training checkpoint (no state_dict); refusing to resume from it")
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+
+@contextlib.contextmanager
+def _new_run_folder(run: Path, last: Path):
+    """Make the run folder (with its parents) for the block; when the block fails before the first
+    ``checkpoints/last.ckpt`` (nothing to resume), the folders this call made are removed again: a run that never
+    got going leaves nothing behind."""
+    missing = [p for p in (run, *run.parents) if not p.exists()]
+    run.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except Exception:
+        if missing and not last.exists():
+            shutil.rmtree(missing[-1], ignore_errors=True)
+        raise
+
+
 # ---- the entry point -------------------------------------------------------------------------------------------------
 def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_file: str | os.PathLike | None = None,
           preset: str | None = None, overrides: dict | None = None, resume: bool = False,
@@ -527,12 +579,13 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
     if resume:
         if not last.is_file():
             raise MotionsynthError(f"{run}: nothing to resume (no checkpoints/last.ckpt)")
-        saved = yaml.safe_load((run / "config.yaml").read_text())
+        saved = _saved_run_config(run)
+        check_resumable(last)
         if saved.get("family") != family:
             raise MotionsynthError(f"{run} trains {saved.get('family')!r}, not {family!r}")
         if saved.get("data", {}).get("data_hash") != cache.data_hash:
             raise MotionsynthError(f"{run} was trained on other data (data hash differs); resume with the same cache")
-        file_config = {"preset": saved["preset"], "train": saved["train"], "model": saved["model"]}
+        file_config = {"preset": saved.get("preset"), "train": saved.get("train") or {}, "model": saved["model"]}
         train_cfg, model_cfg, preset = resolve_config(family, None, file_config, overrides)
     else:
         if last.exists():
@@ -599,10 +652,6 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
               "data": {"path": str(Path(str(data)).expanduser()), "data_hash": cache.data_hash,
                        "dataset": str(getattr(cache, "dataset", ""))},
               "command": command or shlex.join(["motionsynth", *sys.argv[1:]])}
-    run.mkdir(parents=True, exist_ok=True)
-    with atomic_open(run / "config.yaml") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
-
     callbacks = [
         *([_ema_callback(ema)] if ema is not None else []),
         L.pytorch.callbacks.ModelCheckpoint(dirpath=str(run / "checkpoints"), every_n_train_steps=c.ckpt_every * per,
@@ -622,7 +671,11 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
     trainer_ref["t"] = trainer
     # StreamSampler resumes the data stream itself (from global_step), so Lightning's mid-epoch warning is moot
     warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
-    trainer.fit(lit, train_dataloaders=loader, val_dataloaders=val_loader, ckpt_path=str(last) if resume else None)
+    with _new_run_folder(run, last):
+        with atomic_open(run / "config.yaml") as f:
+            yaml.safe_dump(config, f, sort_keys=False)
+        trainer.fit(lit, train_dataloaders=loader, val_dataloaders=val_loader,
+                    ckpt_path=str(last) if resume else None, weights_only=True)
     if trainer.is_global_zero:
         step = int(trainer.global_step) // per
         export(run / "model", model, family, {**config, "final_step": step}, cache,

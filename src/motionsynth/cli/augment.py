@@ -13,7 +13,7 @@ from ..errors import MotionsynthError
 
 
 def bench_augment(
-    generator: Path = typer.Option(..., "--generator", help="Label-conditioned generator checkpoint (a model with a "
+    generator: str = typer.Option(..., "--generator", help="Label-conditioned generator checkpoint (a model with a "
                                                             "content vocabulary, e.g. runs/cvae/model)."),
     data: Path = typer.Option(..., "--data", help="The real prepared cache (`motionsynth data prepare`)."),
     out: Path = typer.Option(..., "--out", help="Working folder: synthetic takes, training runs, one result per "
@@ -33,7 +33,7 @@ def bench_augment(
                                                  "takes)."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Synthetic take length (default: the generator's "
                                                                 "window)."),
-    classifier: Optional[Path] = typer.Option(None, "--classifier", help="Action classifier that filters the "
+    classifier: Optional[str] = typer.Option(None, "--classifier", help="Action classifier that filters the "
                                                                          "synthetic takes (with --filter-threshold)."),
     filter_threshold: Optional[float] = typer.Option(None, "--filter-threshold",
                                                      help="Keep a synthetic take only if --classifier gives its label "
@@ -58,12 +58,17 @@ def bench_augment(
     from ..bench.clips import open_cache
     from ..bench.report import save_json
     from ..config import parse_key_values
+    from ..io.atomic import check_output
     from ..registry import load_checkpoint, load_method
 
     if filter_threshold is not None and not 0.0 <= filter_threshold <= 1.0:
         raise MotionsynthError(f"--filter-threshold must be in 0..1, got {filter_threshold}")
     if frames is not None and frames < 1:
         raise MotionsynthError(f"--frames must be at least 1, got {frames}")
+    check_output(out, folder=True)
+    for path in (json_out, plot):
+        if path is not None:
+            check_output(path)
     overrides = parse_key_values(setting, "--set", nested=True)
     if set(overrides) - {"train", "model"}:
         raise MotionsynthError("--set takes train.KEY=VALUE or model.KEY=VALUE")

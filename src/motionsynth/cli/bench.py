@@ -23,7 +23,7 @@ def bench(
     data: Path = typer.Option(..., "--data", help="Prepared motion cache folder (`motionsynth data prepare`)."),
     method: List[str] = typer.Option([], "--method", "-m",
                                      help="Baseline name; repeat or comma-separate for several (one table)."),
-    model: List[Path] = typer.Option([], "--model",
+    model: List[str] = typer.Option([], "--model",
                                      help="Learned model: shipped name, training run folder "
                                           "(best/, else model/) or checkpoint folder; repeat for several "
                                           "(one table)."),
@@ -43,7 +43,7 @@ def bench(
     option: List[str] = typer.Option([], "--option",
                                      help="Option of the learned method, KEY=VALUE (YAML value), e.g. --option "
                                           "refine=overlap --option restarts=16; repeatable."),
-    classifier: Optional[Path] = typer.Option(None, "--classifier",
+    classifier: Optional[str] = typer.Option(None, "--classifier",
                                               help="generate: the action classifier checkpoint that scores the "
                                                    "samples (`motionsynth train classifier`)."),
     samples_per_label: Optional[int] = typer.Option(None, "--samples-per-label",
@@ -72,6 +72,7 @@ def bench(
     from ..bench import TASKS, compare_markdown, run_benchmark, save_json, to_markdown
     from ..bench.protocol import load_model, make_method, open_cache, resolve_settings
     from ..config import parse_key_values
+    from ..io.atomic import check_output
 
     if task not in TASKS:
         raise MotionsynthError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
@@ -94,6 +95,8 @@ def bench(
                                "`motionsynth train classifier`)")
     if not names and not model:
         raise MotionsynthError("give --method NAME (a baseline) or --model CKPT")
+    if json_out is not None:
+        check_output(json_out)
     if task in ("reconstruct", "classify") and names:
         raise MotionsynthError(f"{task} scores a learned model: give --model CKPT, not --method (baselines cannot "
                                f"{'reconstruct' if task == 'reconstruct' else 'classify'})")

@@ -21,7 +21,7 @@ from ..errors import MotionsynthError
 def classify_command(
     clip: Annotated[Path, typer.Argument(metavar="CLIP", help="Motion to classify: .bvh or .npz.",
                                          show_default=False)],
-    model: Annotated[Path, typer.Option("--model", help="Action classifier: shipped name, run folder or "
+    model: Annotated[str, typer.Option("--model", help="Action classifier: shipped name, run folder or "
                                                          "checkpoint folder.",
                                         show_default=False)],
     top: Annotated[int, typer.Option("--top", help="Labels shown per kind, most likely first.")] = 3,

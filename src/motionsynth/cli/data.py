@@ -33,9 +33,11 @@ def prepare_cmd(
 ) -> None:
     """Read a dataset once into a memory-mapped motion cache (arrays, features, train-split stats, splits)."""
     from ..data.cache import prepare, remove_stale_temp_folders
+    from ..io.atomic import check_output
 
     if workers is not None and workers < 1:
         raise MotionsynthError(f"--workers must be at least 1, got {workers}")
+    check_output(out, folder=True)
     t0 = time.perf_counter()
     for item in remove_stale_temp_folders(out):
         what = "put back the previous cache from" if item["action"] == "restored" else "removed"
@@ -104,9 +106,11 @@ def download_cmd(
 ) -> None:
     """Download (resumable) and verify a public dataset, then extract it ready for `data prepare`."""
     from ..data.download import DEFAULT_URL, fetch_bandai
+    from ..io.atomic import check_output
 
     if dataset != "bandai-namco":
         raise MotionsynthError(f"unknown dataset {dataset!r} to download; available: bandai-namco")
+    check_output(out, folder=True)
     folder = fetch_bandai(part, out, from_zip=from_zip, url=url or DEFAULT_URL, progress=progress)
     n = len(list((folder / "data").glob("*.bvh")))
     typer.echo(f"Bandai Namco dataset {part}: {n:,} takes verified in {folder} (licence CC BY-NC 4.0: "

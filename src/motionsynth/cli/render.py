@@ -37,11 +37,13 @@ def render_command(
 ) -> None:
     """Render motions as stick figures: observed parts grey, synthesised parts coloured (left/right/centre)."""
     from ..io import load_motion
+    from ..io.atomic import check_output
     from ..tasks import load_mask
     from ..viz.render import FORMATS, render
 
     if out.suffix.lower() not in FORMATS:
         raise MotionsynthError(f"{out}: unknown output format {out.suffix!r}; use one of {', '.join(FORMATS)}")
+    check_output(out)
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", size)
     if not match:
         raise MotionsynthError(f"--size must be WIDTHxHEIGHT in pixels (e.g. 320x320), got {size!r}")

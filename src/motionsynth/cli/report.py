@@ -88,7 +88,7 @@ def report_command(
     task: Annotated[str, typer.Option("--task", help="inbetween, complete, denoise or predict.", show_default=False)],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder: index.html, the animation, the error "
                                                           "plot and the motions as BVH.")] = Path("out/report"),
-    model: Annotated[Optional[Path], typer.Option(
+    model: Annotated[Optional[str], typer.Option(
         "--model", help="Model: a shipped name (`motionsynth models`), a training run folder (its best/, else "
                         "model/) or a checkpoint folder. Default: the demo's shipped model for the task, if one "
                         "ships.", show_default=False)] = None,
@@ -115,6 +115,7 @@ def report_command(
     from ..bench.protocol import fit_method, hide, make_method, open_cache
     from ..demo import NAMES, Result, choose_models, clip_section, run_method
     from ..io import load_motion
+    from ..io.atomic import check_output
     from ..registry import load_checkpoint
     from ..tasks import parse_label
     from ..viz.report import staged, write_page
@@ -125,6 +126,7 @@ def report_command(
         raise MotionsynthError(f"{out}: exists and is not a folder; the report is a folder (index.html + files)")
     if samples < 1:
         raise MotionsynthError(f"--samples must be at least 1, got {samples}")
+    check_output(out, folder=True)
     motion = load_motion(clip)
     mask = _task_mask(task, motion, keyframes, observe, frames, given)
     warnings: list[str] = []

@@ -23,9 +23,9 @@ from ..errors import MotionsynthError
 
 
 def synthesize_command(
-    model: Annotated[Path, typer.Option("--model", help="Generator: shipped name, run folder or checkpoint "
-                                                         "folder.",
-                                        show_default=False)],
+    model: Annotated[str, typer.Option("--model", help="Generator: shipped name, run folder or checkpoint "
+                                                        "folder.",
+                                       show_default=False)],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (takes + manifest.csv); an interrupted "
                                                           "run in it is resumed.", show_default=False)],
     per_label: Annotated[Optional[int], typer.Option("--per-label", help="Takes per label (labelled "
@@ -46,7 +46,7 @@ def synthesize_command(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Takes between two manifest updates.")] = 16,
     option: Annotated[list[str], typer.Option("--option", help="Option of the model's method, KEY=VALUE "
                                                                "(repeatable).")] = [],  # noqa: B006
-    classifier: Annotated[Optional[Path], typer.Option("--classifier", help="Action classifier checkpoint: keep "
+    classifier: Annotated[Optional[str], typer.Option("--classifier", help="Action classifier checkpoint: keep "
                                                                            "only takes it recognises as their label "
                                                                            "(see --min-prob).")] = None,
     min_prob: Annotated[float, typer.Option("--min-prob", help="With --classifier: the smallest probability of the "
@@ -63,11 +63,13 @@ def synthesize_command(
 ) -> None:
     """Write a synthetic dataset: generated takes per label plus a manifest; rerun to resume."""
     from ..config import parse_key_values
+    from ..io.atomic import check_output
     from ..registry import load_checkpoint, load_method
     from ..synthesize import FORMATS, synthesize
 
     if fmt not in FORMATS:
         raise MotionsynthError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    check_output(out, folder=True)
     for name, value in (("--per-label", per_label), ("--count", count), ("--frames", frames),
                         ("--batch-size", batch_size)):
         if value is not None and value < 1:

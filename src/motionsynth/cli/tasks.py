@@ -33,9 +33,9 @@ from ..errors import MotionsynthError
 
 REFINE_MODES = ("window", "overlap")
 
-_Model = Annotated[Path, typer.Option("--model", help="Model: a shipped name (`motionsynth models`), a training run "
-                                                      "folder (its best/, else model/) or a checkpoint folder.",
-                                      show_default=False)]
+_Model = Annotated[str, typer.Option("--model", help="Model: a shipped name (`motionsynth models`), a training run "
+                                                     "folder (its best/, else model/) or a checkpoint folder.",
+                                     show_default=False)]
 _Out = Annotated[Path, typer.Option("-o", "--out", help="Output motion: .bvh or .npz (K > 1 samples: "
                                                           "OUT_000.bvh, OUT_001.bvh, …).", show_default=False)]
 _In = Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh or .npz.", show_default=False)]
@@ -68,8 +68,9 @@ _MaskOut = Annotated[Optional[Path], typer.Option("--mask-out", help="Also write
 
 # ---- shared steps ---------------------------------------------------------------------------------------------------
 def _check_outputs(out: Path, preview: Path | None, mask_out: Path | None) -> None:
-    """Fail before any work on an output path of the wrong kind."""
+    """Fail before any work on an output path of the wrong kind or one that cannot be written."""
     from ..io import MOTION_SUFFIXES
+    from ..io.atomic import check_output
     from ..viz.render import FORMATS
 
     if out.suffix.lower() not in MOTION_SUFFIXES:
@@ -80,9 +81,12 @@ def _check_outputs(out: Path, preview: Path | None, mask_out: Path | None) -> No
                                f"{', '.join(FORMATS)}")
     if mask_out is not None and mask_out.suffix.lower() != ".npz":
         raise MotionsynthError(f"{mask_out}: the mask is written as .npz")
+    for path in (out, preview, mask_out):
+        if path is not None:
+            check_output(path)
 
 
-def _load(path: Path, model: Path):
+def _load(path: Path, model: str):
     """(motion, checkpoint), the checkpoint's skeleton checked against the motion's."""
     from ..io import load_motion
     from ..registry import load_checkpoint
@@ -141,10 +145,11 @@ def sample_paths(out: Path, k: int) -> list[Path]:
 
 def _finish(method, motion, mask, out: Path, samples: int, seed: int, preview: Path | None,
             mask_out: Path | None, label: str | None = None) -> None:
-    """Run the method, then write the outputs, the preview and the mask."""
+    """Run the method, then write the outputs, the preview and the mask: all of them or, on an error, none."""
     import time
 
     from ..io import save_motion
+    from ..io.atomic import atomic_paths
     from ..tasks import parse_label, save_mask
 
     if samples < 1:
@@ -153,18 +158,17 @@ def _finish(method, motion, mask, out: Path, samples: int, seed: int, preview: P
     results = method.complete(motion, mask, label=parse_label(label), n_samples=samples, seed=seed).samples
     seconds = time.perf_counter() - start
     paths = sample_paths(out, samples)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for result, path in zip(results, paths):
-        result.name = motion.name
-        save_motion(result, path)
-    if mask_out is not None:
-        mask_out.parent.mkdir(parents=True, exist_ok=True)
-        save_mask(mask, mask_out)
-    if preview is not None:
-        from ..viz.render import render
+    extra = [p for p in (mask_out, preview) if p is not None]
+    with atomic_paths([*paths, *extra]) as tmps:
+        for result, tmp in zip(results, tmps):
+            result.name = motion.name
+            save_motion(result, tmp)
+        if mask_out is not None:
+            save_mask(mask, tmps[len(paths)])
+        if preview is not None:
+            from ..viz.render import render
 
-        preview.parent.mkdir(parents=True, exist_ok=True)
-        render(results, preview, masks=[mask] * len(results), titles=[p.stem for p in paths])
+            render(results, tmps[-1], masks=[mask] * len(results), titles=[p.stem for p in paths])
     where = paths[0] if samples == 1 else f"{paths[0]} … {paths[-1].name}"
     typer.echo(f"wrote {where} ({motion.num_frames} frames, {seconds:.1f} s)"
                + (f", preview {preview}" if preview is not None else ""))
@@ -331,12 +335,14 @@ def generate_command(
     independent draws, so the motion changes character at each seam).
     """
     from ..io import save_motion
+    from ..io.atomic import atomic_paths, check_output
     from ..ops import rest_motion
     from ..registry import load_checkpoint
     from ..tasks import generate_mask, parse_label
 
     if n < 1:
         raise MotionsynthError(f"--n must be at least 1, got {n}")
+    check_output(out, folder=True)
     ckpt = load_checkpoint(model)
     frames = int(ckpt.config["model"].get("window", 64)) if frames is None else frames
     if frames < 1:
@@ -345,11 +351,12 @@ def generate_command(
     method = _method(ckpt, None, seed, {}, option)
     mask = generate_mask(frames, len(ckpt.skeleton))
     motions = method.complete(start, mask, label=parse_label(label), n_samples=n, seed=seed).samples
-    out.mkdir(parents=True, exist_ok=True)
-    for i, motion in enumerate(motions):
-        motion.name = f"sample_{i:03d}"
-        save_motion(motion, out / f"sample_{i:03d}.bvh")
-        save_motion(motion, out / f"sample_{i:03d}.npz")
+    names = [f"sample_{i:03d}" for i in range(len(motions))]
+    with atomic_paths([out / f"{name}{ext}" for name in names for ext in (".bvh", ".npz")]) as tmps:
+        for k, (motion, name) in enumerate(zip(motions, names)):
+            motion.name = name
+            save_motion(motion, tmps[2 * k])
+            save_motion(motion, tmps[2 * k + 1])
     typer.echo(f"wrote {len(motions)} motions of {frames} frames to {out}")
 
 

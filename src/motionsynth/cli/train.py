@@ -36,6 +36,7 @@ def train_command(
 ) -> None:
     """Train a model; exports the safe checkpoint folder OUT/model (and OUT/best, lowest validation loss)."""
     from ..config import parse_key_values
+    from ..io.atomic import check_output
     from ..registry import family
     from ..train import train
 
@@ -43,6 +44,7 @@ def train_command(
     if not data.exists():
         raise MotionsynthError(f"{data}: no such motion cache; make one with "
                                f"`motionsynth data prepare SOURCE --dataset NAME --out {data}`")
+    check_output(out, folder=True)
     overrides = parse_key_values(set_, "--set", nested=True)
     t = overrides.setdefault("train", {})
     for key, value in (("steps", max_steps), ("batch_size", batch_size), ("devices", devices),

@@ -12,7 +12,8 @@ Adapters (``--dataset`` on the command line):
 - ``bvh-folder``: any folder, zip or single file of BVH (searched recursively). Labels optionally from a CSV (a
   ``name`` column matching the take name, file stem or file name, plus one column per label key; the bookkeeping
   columns of a `motionsynth synthesize` manifest, `MANIFEST_COLUMNS`, are not labels) or from the named
-  groups of a regular expression searched in the take name (``(?P<action>[a-z]+)_\\d+``).
+  groups of a regular expression searched in the take name (``(?P<action>[a-z]+)_\\d+``). Rows of the CSV that
+  match no take are reported with a warning (``warnings.warn``; none matching at all: no take is labelled).
 - ``amass``: a folder of AMASS ``.npz`` files (recursive; per-subject ``shape.npz`` / ``*_stagei.npz`` are ignored).
   Optionally ``body_models`` (``--body-models``): a folder of SMPL / SMPL-H / SMPL-X model files, for exact
   per-subject bone lengths (`motionsynth.io.amass.read_amass`'s ``body_model_dir``; needs the optional ``smplx``).
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
+from .. import limits
 from ..errors import FormatError, InvalidMotionError, MotionsynthError
 from ..motion import Motion
 
@@ -41,6 +43,7 @@ DATASETS = ("bandai-namco", "bvh-folder", "amass")
 # Columns of a labels CSV that are not labels: the bookkeeping of a `motionsynth synthesize` manifest (which is a
 # labels CSV of the takes it wrote). They are read and ignored.
 MANIFEST_COLUMNS = ("file", "seed", "frames", "model_hash", "probability")
+_SHOWN_ROWS = 5  # unmatched rows of a labels CSV named in its warning
 
 
 @dataclass(frozen=True)
@@ -131,10 +134,12 @@ def safe_call(fn: Callable, ref: TakeRef):
         return FormatError(f"{type(e).__name__}: {e}", ref.where)
 
 
-def _init_worker() -> None:
+def _init_worker(max_joint_frames: int) -> None:
+    """Set up a worker: one torch thread, this process's joint-frame limit (a spawned worker would not inherit it)."""
     import torch
 
     torch.set_num_threads(1)
+    limits.set_max_joint_frames(max_joint_frames)
 
 
 def map_takes(fn: Callable, refs: list[TakeRef], workers: int = 1) -> Iterator:
@@ -152,7 +157,7 @@ def map_takes(fn: Callable, refs: list[TakeRef], workers: int = 1) -> Iterator:
     import multiprocessing as mp
 
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(min(workers, len(refs)), initializer=_init_worker) as pool:
+    with ctx.Pool(min(workers, len(refs)), initializer=_init_worker, initargs=(limits.max_joint_frames(),)) as pool:
         yield from pool.imap(partial(safe_call, fn), refs, chunksize=max(1, min(16, len(refs) // (8 * workers))))
 
 
@@ -296,19 +301,38 @@ class BvhFolder:
         if not found:
             raise MotionsynthError(f"{source}: no .bvh files found")
         table = self._read_csv() if self.labels_csv else None
-        takes = []
+        takes, matched = [], set()
         for name, path, member in found:
             labels: dict[str, str] = {}
             if table is not None:
                 stem = PurePosixPath(name).name
-                row = table.get(name) or table.get(stem) or table.get(stem + ".bvh") or {}
-                labels.update(row)
+                key = next((k for k in (name, stem, stem + ".bvh") if k in table), None)
+                if key is not None:
+                    matched.add(key)
+                    labels.update(table[key])
             if self.pattern is not None:
                 m = self.pattern.search(name)
                 if m:
                     labels.update({k: v for k, v in m.groupdict().items() if v is not None})
             takes.append(TakeRef(name, path, member, "bvh", labels))
+        if table is not None:
+            self._warn_unmatched(table, matched, [name for name, _, _ in found], source)
         return Listing(takes, {}, [])
+
+    def _warn_unmatched(self, table: dict, matched: set[str], takes: list[str], source: Path) -> None:
+        """Warn when rows of the labels CSV match no take: all of them (every take unlabelled), or some (counted,
+        the first few named)."""
+        unmatched = [name for name in table if name not in matched]
+        if not unmatched:
+            return
+        shown = ", ".join(repr(n) for n in unmatched[:_SHOWN_ROWS]) + (", …" if len(unmatched) > _SHOWN_ROWS else "")
+        if len(unmatched) == len(table):
+            warnings.warn(f"labels CSV {self.labels_csv}: none of its {len(table)} rows matches a take of {source}, so "
+                          f"no take is labelled (a row's 'name' must be a take name such as {takes[0]!r}, its file "
+                          f"stem or its file name; rows: {shown})", stacklevel=3)
+        else:
+            warnings.warn(f"labels CSV {self.labels_csv}: {len(unmatched)} of its {len(table)} rows match no take "
+                          f"of {source}: {shown}", stacklevel=3)
 
     def _read_csv(self) -> dict[str, dict[str, str]]:
         """The labels CSV as ``take name → {label key: value}`` (empty values left out).

@@ -22,7 +22,8 @@ PREDICTIONS = ("eps", "x0")  # what a denoiser predicts: the noise ε (Ho et al.
 
 
 class NoiseSchedule:
-    """A variance schedule {β_t} of ``T`` steps and every table derived from it (all ``(T,)`` float64).
+    """A variance schedule {β_t} of ``T`` steps and every table derived from it (all ``(T,)`` float64, on the CPU
+    whatever the default device — `gather` moves what it picks to the sample's device).
 
     ``betas`` β_t; ``alphas`` α_t = 1 − β_t; ``alpha_bars`` ᾱ_t = ∏ α_i; ``alpha_bars_prev`` ᾱ_{t−1} (1 at the first
     step); ``posterior_variance`` β̃_t (eq. 2.9, 0 at the first step); ``posterior_log_variance`` log β̃_t with the
@@ -31,7 +32,7 @@ class NoiseSchedule:
     """
 
     def __init__(self, betas: Tensor):
-        betas = torch.as_tensor(betas, dtype=torch.float64).flatten()
+        betas = torch.as_tensor(betas, dtype=torch.float64, device="cpu").flatten()
         if betas.numel() < 1 or not bool(((betas > 0) & (betas <= 1)).all()):
             raise ValueError("betas must be a non-empty sequence in (0, 1]")
         self.betas = betas
@@ -52,23 +53,23 @@ class NoiseSchedule:
         scale = 1000.0 / T
         start = scale * 1e-4 if beta_start is None else beta_start
         end = scale * 0.02 if beta_end is None else beta_end
-        return cls(torch.linspace(start, end, T, dtype=torch.float64))
+        return cls(torch.linspace(start, end, T, dtype=torch.float64, device="cpu"))
 
     @staticmethod
     def cosine_alpha_bar(t: Tensor | float, T: int, s: float = 0.008) -> Tensor:
         """ᾱ(t) = f(t) / f(0), f(t) = cos²((t/T + s) / (1 + s) · π/2) (eq. 2.15), at real ``t`` in [0, T]."""
-        t = torch.as_tensor(t, dtype=torch.float64)
+        t = torch.as_tensor(t, dtype=torch.float64, device=t.device if isinstance(t, Tensor) else "cpu")
 
         def f(u: Tensor) -> Tensor:
             return torch.cos((u / T + s) / (1 + s) * (math.pi / 2)) ** 2
 
-        return f(t) / f(torch.zeros((), dtype=torch.float64))
+        return f(t) / f(torch.zeros((), dtype=torch.float64, device=t.device))
 
     @classmethod
     def cosine(cls, T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> NoiseSchedule:
         """Nichol & Dhariwal's cosine schedule: β_t = min(1 − ᾱ(t) / ᾱ(t − 1), ``max_beta``) (thesis §2.4.1) with
         ᾱ of eq. 2.15, so ``alpha_bars`` equals eq. 2.15 wherever the clip is inactive (all but the last steps)."""
-        ab = cls.cosine_alpha_bar(torch.arange(T + 1, dtype=torch.float64), T, s)
+        ab = cls.cosine_alpha_bar(torch.arange(T + 1, dtype=torch.float64, device="cpu"), T, s)
         return cls((1.0 - ab[1:] / ab[:-1]).clamp(max=max_beta))
 
     @property

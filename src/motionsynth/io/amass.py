@@ -22,6 +22,11 @@ Rest joints: exact ones need the SMPL body model, so with ``body_model_dir`` and
 shapedirs · betas)``). Otherwise a built-in table is used: the neutral SMPL template's joints, **approximate** values
 (rounded to ~1 mm) of the SMPL neutral model's regressed rest joints — fine for learning and viewing, but bone lengths
 then ignore the subject's shape.
+
+Size: the headers of the arrays read are checked before any is loaded (`npz.array_headers`, shared with the project's
+npz reader): ``poses`` (T, 3·K) may hold at most `limits.max_joint_frames()` frames × K joints (the file's joints,
+hands included, since the whole array is read), so a small compressed file of millions of frames is refused with
+`limits.LimitError` instead of taking gigabytes.
 """
 
 from __future__ import annotations
@@ -32,11 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import limits
 from .. import rotations as R
 from ..errors import FormatError, InvalidMotionError
 from ..motion import Motion
 from ..skeleton import Skeleton
-from .npz import NPY_ERRORS
+from .npz import NPY_ERRORS, array_headers, check_array_bytes
 
 __all__ = ["SMPL_BODY_NAMES", "SMPL_BODY_PARENTS", "SMPL_NEUTRAL_REST_JOINTS", "Z_UP_TO_Y_UP", "smpl_skeleton",
            "read_amass"]
@@ -141,10 +147,13 @@ def read_amass(path: str | os.PathLike, body_model_dir: str | os.PathLike | None
             (``np.load`` runs with ``allow_pickle=False``; only the arrays used are read), text or other non-numbers
             where numbers belong, wrong ``poses`` width or ``trans`` shape, a frame rate that is not one finite
             positive number, NaN / infinite values or values beyond ±1e4 rad (``poses``) / ±1e6 m (``trans``), or
-            values that convert to NaN.
+            values that convert to NaN; array headers that disagree with the bytes held (see `npz.array_header`).
+        limits.LimitError: ``poses`` (T, 3·K) of more than `limits.max_joint_frames()` frames × K joints (the file's
+            joint count, hands included: the whole array is read), checked from the headers before any array is read.
     """
     path = Path(path)
     where = str(path)
+    _check_size(array_headers(path, _USED), where)
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = list(z.files)
@@ -203,6 +212,16 @@ def read_amass(path: str | os.PathLike, body_model_dir: str | os.PathLike | None
         return Motion(skeleton, R.quat_continuous(rotations, dim=0), root_positions, fps, name=path.stem)
     except InvalidMotionError as e:  # values the bounds above let through but the conversion could not use
         raise FormatError(f"{str(e).removeprefix(f'motion {path.stem!r}: ')} after conversion", where) from None
+
+
+def _check_size(headers: dict, where: str) -> None:
+    """`limits.LimitError` when the header of ``poses`` (T, 3·K) claims more than the limit's T × K joint-frames, or
+    any array read more bytes than a motion of the limit (`npz.check_array_bytes`)."""
+    poses = headers.get("poses")
+    if poses is not None and len(poses.shape) == 2:
+        frames, width = poses.shape
+        limits.check_joint_frames(frames, max(1, width // 3), f"{where}: 'poses'")
+    check_array_bytes(headers, where)
 
 
 def _array(z, key: str, where: str) -> np.ndarray:

@@ -21,13 +21,20 @@ Conventions (see `motionsynth.motion`):
 Every problem with the input raises `FormatError` naming the file and, where it applies, the line number. Limits
 (one parser each, `_integer` and `_number`, for every header field; ASCII digits only):
 
-- ``CHANNELS`` 0–6 per joint; ``Frames:`` 1–100,000,000; frames × joints at most 100,000,000 (the memory of the
-  parsed motion), and beyond 1,000,000 at least one channel per 8 joints (so that a small file cannot make the
-  reader allocate gigabytes); ``Frame Time:`` 1e-6 to 1,000 seconds (fps 0.001 to 1,000,000);
+- ``CHANNELS`` 0–6 per joint; ``Frames:`` 1–100,000,000; frames × joints at most `limits.max_joint_frames()`
+  (20,000,000 unless raised: ``MOTIONSYNTH_MAX_JOINT_FRAMES``, ``motionsynth --max-joint-frames N``, or
+  ``max_joint_frames=`` of `read_bvh` / `parse_bvh`), checked from the ``Frames:`` line before any frame is read and
+  refused with `limits.LimitError` naming file and line; beyond 1,000,000 joint-frames at least one channel per 8
+  joints (so that a small file cannot make the reader allocate gigabytes); ``Frame Time:`` 1e-6 to 1,000 seconds
+  (fps 0.001 to 1,000,000); the words of ``Frame Time:`` and the numbers after the colons may be separated by any
+  run of spaces or tabs;
 - every offset and channel value finite with ``|x| <= 1e9`` (beyond that float64 forward kinematics and Euler
   conversion lose all precision; no capture volume or angle comes near it);
 - joint names printable (no control characters) and not ``{`` / ``}`` — what the writer can write back: `write_bvh`
-  refuses with `MotionsynthError` what the reader would refuse (names, values, frame rate, an empty layout).
+  refuses with `MotionsynthError` what the reader would refuse (names, values, frame rate, an empty layout, the
+  channel-per-8-joints rule). The writer's size cap is fixed at 100,000,000 joint-frames, not the reader's
+  adjustable limit: writing what was computed is never refused for being over a limit that the reader of the file
+  can raise.
 
 Reading and writing take time linear in the file size, whatever the number of joints or the depth of the tree.
 """
@@ -46,6 +53,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from .. import limits
 from .. import rotations as R
 from ..errors import FormatError, MotionsynthError
 from ..motion import Motion
@@ -61,7 +69,7 @@ _WHITESPACE[list(b" \t\n\r\x0b\x0c")] = True
 _STATIC_TOLERANCE = 1e-6  # a position channel moving less than this (file units) counts as static
 _MAX_CHANNELS = 6  # per joint: 3 positions + 3 rotations
 _MAX_FRAMES = 100_000_000
-_MAX_JOINT_FRAMES = 100_000_000  # frames x joints: the parsed motion holds 56 bytes per joint-frame
+_WRITE_MAX_JOINT_FRAMES = 100_000_000  # frames x joints the writer writes (the reader's limit is `limits`)
 _FREE_JOINT_FRAMES = 1_000_000  # beyond this, at most 8 joints per channel (no small file with many static joints
 _JOINTS_PER_CHANNEL = 8  # and many frames can make the reader allocate gigabytes)
 _MAX_ABS = 1e9  # largest |value| of an offset or channel value
@@ -69,12 +77,15 @@ _FRAME_TIME = (1e-6, 1e3)  # seconds: 1,000,000 to 0.001 fps
 _MAX_NUMBER_CHARS = 100  # longest header number
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DIGITS = re.compile(r"[0-9]+")
+_MOTION_KEYS = (("Frames:", re.compile(rb"Frames:")), ("Frame Time:", re.compile(rb"Frame[ \t]+Time:")))
 _MAX_INDENT = 32  # tabs: deeper joints are written at this indentation, so a deep chain's file grows linearly
 
 
 # ---- reading --------------------------------------------------------------------------------------------------------
-def read_bvh(path: str | os.PathLike) -> Motion:
-    """Read one BVH file. Raises `FormatError` (naming file and line) on bad input."""
+def read_bvh(path: str | os.PathLike, *, max_joint_frames: int | None = None) -> Motion:
+    """Read one BVH file. Raises `FormatError` (naming file and line) on bad input, `limits.LimitError` (naming file
+    and the ``Frames:`` line) when frames × joints exceeds ``max_joint_frames`` (default
+    `limits.max_joint_frames()`; a caller such as the editor may pass a tighter one)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -82,17 +93,18 @@ def read_bvh(path: str | os.PathLike) -> Motion:
         raise FormatError("no such file", str(path)) from None
     except IsADirectoryError:
         raise FormatError("is a folder, not a BVH file (use iter_bvh for folders)", str(path)) from None
-    return _parse(data, str(path), path.stem)
+    return _parse(data, str(path), path.stem, max_joint_frames)
 
 
-def parse_bvh(text: str | bytes, path: str = "<string>") -> Motion:
-    """Parse BVH text (``str`` or ``bytes``); ``path`` names the source in error messages and gives the name."""
+def parse_bvh(text: str | bytes, path: str = "<string>", *, max_joint_frames: int | None = None) -> Motion:
+    """Parse BVH text (``str`` or ``bytes``); ``path`` names the source in error messages and gives the name.
+    ``max_joint_frames``: as for `read_bvh`."""
     data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
     name = "" if path == "<string>" else PurePosixPath(str(path).replace("\\", "/")).stem
-    return _parse(data, path, name)
+    return _parse(data, path, name, max_joint_frames)
 
 
-def _parse(data: bytes, where: str, name: str) -> Motion:
+def _parse(data: bytes, where: str, name: str, max_joint_frames: int | None = None) -> Motion:
     if not data or data.isspace():
         raise FormatError("empty file", where)
     if b"\x00" in data[:4096] or data[:2] in (b"PK", b"\x1f\x8b"):
@@ -109,7 +121,7 @@ def _parse(data: bytes, where: str, name: str) -> Motion:
         raise FormatError("missing MOTION section after the HIERARCHY", where, header.count("\n") + 1)
     motion_line = header.count("\n") + 1
     pos = found.end() + 1 if data[found.end():found.end() + 1] == b"\n" else found.end()
-    n_frames, frame_time, values = _parse_motion(data, pos, motion_line, skel, where)
+    n_frames, frame_time, values = _parse_motion(data, pos, motion_line, skel, where, max_joint_frames)
     return _build_motion(skel, n_frames, frame_time, values, name, where)
 
 
@@ -319,36 +331,40 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-def _parse_motion(data: bytes, pos: int, motion_line: int, h: _Hierarchy, where: str):
+def _parse_motion(data: bytes, pos: int, motion_line: int, h: _Hierarchy, where: str,
+                  max_joint_frames: int | None = None):
     """Parse ``Frames:``, ``Frame Time:`` and the frame lines from ``data[pos:]`` (the line after MOTION).
 
+    The size (frames × joints) is checked from the ``Frames:`` line, before any frame line is read.
     Returns (frames, frame_time, (frames, channels) float64 values).
     """
     line_no = motion_line
     fields = {}
-    for key in (b"Frames:", b"Frame Time:"):
+    for key, pattern in _MOTION_KEYS:
         while True:  # the next non-blank line
             if pos >= len(data):
-                raise FormatError(f"truncated MOTION block: missing '{key.decode()}'", where, line_no + 1)
+                raise FormatError(f"truncated MOTION block: missing '{key}'", where, line_no + 1)
             end = data.find(b"\n", pos)
             end = len(data) if end < 0 else end
             line, pos = data[pos:end].strip(), end + 1
             line_no += 1
             if line:
                 break
-        if not line.startswith(key):
-            raise FormatError(f"expected '{key.decode()}', found {line[:40].decode('latin-1')!r}", where, line_no)
-        fields[key] = (_decode(line[len(key):].strip()), line_no)
-    text, ln = fields[b"Frames:"]
+        found = pattern.match(line)
+        if not found:
+            raise FormatError(f"expected '{key}', found {line[:40].decode('latin-1')!r}", where, line_no)
+        fields[key] = (_decode(line[found.end():].strip()), line_no)
+    text, ln = fields["Frames:"]
     if _DIGITS.fullmatch(text) and not text.strip("0"):
         raise FormatError("the MOTION block has 0 frames", where, ln)
     n_frames = _integer(text, "Frames:", "a frame count", 1, _MAX_FRAMES, where, ln)
     if h.num_channels == 0:
         raise FormatError("the HIERARCHY declares no CHANNELS: there is nothing to animate", where, ln)
-    problem = _size_problem(n_frames, len(h.names), h.num_channels)
+    limits.check_joint_frames(n_frames, len(h.names), f"{where}:{ln}", max_joint_frames)
+    problem = _amplification_problem(n_frames, len(h.names), h.num_channels)
     if problem:
         raise FormatError(problem, where, ln)
-    text, ln = fields[b"Frame Time:"]
+    text, ln = fields["Frame Time:"]
     frame_time = _number(text, where, ln, "Frame Time:")
     if not _FRAME_TIME[0] <= frame_time <= _FRAME_TIME[1]:
         raise FormatError(f"Frame Time: {text[:40]} is out of range (a positive number of seconds from "
@@ -358,14 +374,12 @@ def _parse_motion(data: bytes, pos: int, motion_line: int, h: _Hierarchy, where:
     return n_frames, frame_time, values
 
 
-def _size_problem(n_frames: int, n_joints: int, n_channels: int) -> str | None:
-    """Why a motion of this size is refused (by the reader and the writer alike), or None. The parsed motion holds
-    56 bytes per joint-frame, so the limit is 100,000,000 joint-frames; beyond 1,000,000 there must be a channel per
-    8 joints, so that the memory stays proportional to the file's frame lines (a joint without channels costs the
-    file nothing per frame)."""
+def _amplification_problem(n_frames: int, n_joints: int, n_channels: int) -> str | None:
+    """Why a motion of this size is refused by the reader and the writer alike, or None: beyond 1,000,000
+    joint-frames there must be a channel per 8 joints, so that the memory stays proportional to the file's frame
+    lines (a joint without channels costs the file nothing per frame). The joint-frame limit itself is checked
+    apart: `limits` for the reader, `_WRITE_MAX_JOINT_FRAMES` for the writer."""
     size = n_frames * n_joints
-    if size > _MAX_JOINT_FRAMES:
-        return f"too large: {n_frames:,} frames x {n_joints:,} joints is more than {_MAX_JOINT_FRAMES:,} joint-frames"
     if size > _FREE_JOINT_FRAMES and n_joints > _JOINTS_PER_CHANNEL * n_channels:
         return (f"too large: {n_frames:,} frames x {n_joints:,} joints with only {n_channels} channels (beyond "
                 f"{_FREE_JOINT_FRAMES:,} joint-frames, at least one channel per {_JOINTS_PER_CHANNEL} joints)")
@@ -519,16 +533,16 @@ def _moving_root(trans: np.ndarray, has_pos: list[int]) -> int:
 
 
 # ---- many files -----------------------------------------------------------------------------------------------------
-def iter_bvh(source: str | os.PathLike, workers: int = 1) -> Iterator[tuple[str, Motion | FormatError]]:
-    """Read every BVH take of a file, a folder or a zip, yielding ``(name, Motion)`` or ``(name, FormatError)``.
+def iter_bvh(source: str | os.PathLike, workers: int = 1) -> Iterator[tuple[str, Motion | MotionsynthError]]:
+    """Read every BVH take of a file, a folder or a zip, yielding ``(name, Motion)`` or ``(name, error)``.
 
     - a ``.bvh`` file: one item, named by the path as given;
     - a folder: every ``*.bvh`` below it (recursive), sorted, named by the path relative to the folder
       (``/``-separated);
     - a ``.zip``: every member ending ``.bvh``, sorted, read in memory (never extracted), named by the member name.
 
-    A take that cannot be read is yielded as its `FormatError` instead of stopping the iteration, so that a dataset
-    can report and skip it. A missing source raises `FormatError`. ``workers > 1`` parses in that many processes
+    A take that cannot be read is yielded as its `FormatError` (or `limits.LimitError`, too large) instead of stopping
+    the iteration, so that a dataset can report and skip it. A missing source raises `FormatError`. ``workers > 1`` parses in that many processes
     (each reads its own members from disk or the zip, so only the parsed motions travel back); order is kept.
     """
     source = Path(source)
@@ -550,14 +564,15 @@ def iter_bvh(source: str | os.PathLike, workers: int = 1) -> Iterator[tuple[str,
 
 
 def iter_bvh_members(zip_path: str | os.PathLike, members: Iterable[str],
-                     workers: int = 1) -> Iterator[tuple[str, Motion | FormatError]]:
+                     workers: int = 1) -> Iterator[tuple[str, Motion | MotionsynthError]]:
     """Like `iter_bvh` for chosen members of a zip (in the given order); a missing member yields a FormatError."""
     if not Path(zip_path).is_file():
         raise FormatError("no such file", str(zip_path))
     yield from _run_jobs([(str(zip_path), m, m) for m in members], workers)
 
 
-def _run_jobs(jobs: list[tuple[str | None, str, str]], workers: int) -> Iterator[tuple[str, Motion | FormatError]]:
+def _run_jobs(jobs: list[tuple[str | None, str, str]],
+              workers: int) -> Iterator[tuple[str, Motion | MotionsynthError]]:
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             yield _unpack(_load_job(job))
@@ -566,7 +581,7 @@ def _run_jobs(jobs: list[tuple[str | None, str, str]], workers: int) -> Iterator
     ctx = multiprocessing.get_context("fork" if "fork" in methods else None)  # fork: no re-import of torch
     workers = min(workers, len(jobs))
     chunk = max(1, min(16, len(jobs) // (workers * 8)))
-    pool = ctx.Pool(workers, initializer=_init_worker)
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(limits.max_joint_frames(),))
     try:
         for item in pool.imap(_load_job, jobs, chunksize=chunk):
             yield _unpack(item)
@@ -576,10 +591,12 @@ def _run_jobs(jobs: list[tuple[str | None, str, str]], workers: int) -> Iterator
         pool.join()
 
 
-def _init_worker() -> None:
+def _init_worker(max_joint_frames: int) -> None:
+    """Set up a worker: one torch thread, this process's joint-frame limit (a spawned worker would not inherit it)."""
     import torch
 
     torch.set_num_threads(1)  # parallelism comes from the processes; also avoids OpenMP state inherited by fork
+    limits.set_max_joint_frames(max_joint_frames)
 
 
 _open_zips: dict[tuple[int, str], zipfile.ZipFile] = {}
@@ -605,9 +622,11 @@ def _load_job(job: tuple[str | None, str, str]):
         return name, _parse(data, where, PurePosixPath(member).stem)
     except FormatError as e:
         return name, ("FormatError", e.reason, e.path, e.line)
+    except limits.LimitError as e:  # one message, pickles as it is
+        return name, e
 
 
-def _unpack(item) -> tuple[str, Motion | FormatError]:
+def _unpack(item) -> tuple[str, Motion | MotionsynthError]:
     name, result = item
     if isinstance(result, tuple):
         result = FormatError(*result[1:])
@@ -663,7 +682,11 @@ def _check_writable(motion: Motion) -> None:
         raise MotionsynthError("cannot write BVH: the skeleton has no channels (nothing to animate)")
     if not 1 <= motion.num_frames <= _MAX_FRAMES:
         raise MotionsynthError(f"cannot write BVH: {motion.num_frames:,} frames (from 1 to {_MAX_FRAMES:,})")
-    problem = _size_problem(motion.num_frames, len(skel), sum(len(c) for c in skel.channels))
+    size = motion.num_frames * len(skel)
+    if size > _WRITE_MAX_JOINT_FRAMES:
+        raise MotionsynthError(f"cannot write BVH: too large: {motion.num_frames:,} frames x {len(skel):,} joints is "
+                               f"more than {_WRITE_MAX_JOINT_FRAMES:,} joint-frames")
+    problem = _amplification_problem(motion.num_frames, len(skel), sum(len(c) for c in skel.channels))
     if problem:
         raise MotionsynthError(f"cannot write BVH: {problem}")
     if not 1 / _FRAME_TIME[1] <= motion.fps <= 1 / _FRAME_TIME[0]:

@@ -7,29 +7,42 @@ Arrays (no pickled objects, so loading a file cannot run code):
 - ``rotations`` (T, J, 4) float64 quaternions (x, y, z, w); ``root_positions`` (T, 3);
   ``translations`` (T, J, 3), present only when the motion has them.
 - ``fps`` (scalar), ``labels`` (JSON text), ``name`` (text).
+
+Before any array is read, the header of each (`array_header`: shape and dtype, read from the zip member) is checked:
+a member that is not a ``.npy`` array, holds Python objects, or whose header disagrees with the bytes it holds is
+damaged (`FormatError`); ``rotations`` / ``translations`` of more frames × joints than `limits.max_joint_frames()`,
+or any array larger than a motion of that many joint-frames (56 bytes each; at least 16 MiB), is refused with `limits.LimitError` —
+so a small file whose header claims 10^13 frames allocates nothing. The AMASS reader shares these checks.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tokenize
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import limits
 from ..errors import FormatError, InvalidMotionError
 from ..motion import Motion
 from ..skeleton import POSITION_CHANNELS, ROTATION_CHANNELS, Skeleton
 from .atomic import atomic_open
 
-__all__ = ["save_npz", "load_npz", "FORMAT_TAG"]
+__all__ = ["save_npz", "load_npz", "FORMAT_TAG", "ArrayHeader", "array_header", "array_headers", "check_array_bytes"]
 
 FORMAT_TAG = "motionsynth.motion"
 VERSION = 1
 _REQUIRED = ("format", "skeleton", "rotations", "root_positions", "fps")
+_KEYS = _REQUIRED + ("version", "translations", "labels", "name")  # the arrays read; others are never loaded
+_BYTES_PER_JOINT_FRAME = 56  # what a parsed motion holds per joint-frame: no array may be larger than such a motion
+_MIN_ARRAY_BYTES = 16 * 2**20  # … or than this (a small limit must not refuse the skeleton's text)
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _CHANNELS = set(POSITION_CHANNELS + ROTATION_CHANNELS)
 
 NPY_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError,
@@ -75,11 +88,97 @@ def npz_keys(path: str | os.PathLike) -> list[str]:
         raise FormatError(f"not a valid .npz file ({e})", str(path)) from None
 
 
+# ---- array headers, read before any array ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ArrayHeader:
+    """What a ``.npy`` header says, read without loading the array."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes the array needs (a Python int: no overflow whatever the header claims)."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def array_header(z: zipfile.ZipFile, member: str, where: str) -> ArrayHeader:
+    """The header of the ``.npy`` member ``member`` of the open zip ``z``, checked against the member's size.
+
+    Raises `FormatError` naming ``where`` (the file) and the array when the member is not a ``.npy`` array of format
+    1.0 or 2.0, holds Python objects (never loaded), has negative dimensions, or holds another number of bytes than
+    its shape and dtype need (a crafted or truncated header). Reads a few hundred bytes, allocates no array.
+    """
+    key = member.removesuffix(".npy")
+    try:
+        info = z.getinfo(member)
+        with z.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version not in _HEADER_READERS:
+                raise FormatError(f"'{key}' has .npy format version {version}, which is not read (1.0 or 2.0)", where)
+            shape, _, dtype = _HEADER_READERS[version](f)
+            data_bytes = info.file_size - f.tell()
+    except FormatError:
+        raise
+    except (*NPY_ERRORS, RuntimeError) as e:  # RuntimeError: an encrypted member
+        raise FormatError(f"'{key}' is damaged ({type(e).__name__}: {e})", where) from None
+    header = ArrayHeader(tuple(shape), dtype)
+    if dtype.hasobject:
+        raise FormatError(f"'{key}' holds pickled Python objects, which are never loaded (only plain arrays are "
+                          f"read)", where)
+    if any(n < 0 for n in header.shape) or header.nbytes != data_bytes:
+        raise FormatError(f"'{key}' is damaged: its header claims shape {header.shape} of {dtype} "
+                          f"({header.nbytes:,} bytes) but it holds {data_bytes:,} bytes", where)
+    return header
+
+
+def array_headers(path: str | os.PathLike, keys: tuple[str, ...]) -> dict[str, ArrayHeader]:
+    """The checked headers (`array_header`) of the arrays ``keys`` of the ``.npz`` at ``path`` (those present; an
+    array ``k`` is the member ``k.npy`` or ``k``, as `np.load` names them)."""
+    where = str(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = {m.removesuffix(".npy"): m for m in z.namelist()}  # the last of a repeated name, as np.load
+            headers = {k: array_header(z, members[k], where) for k in keys if k in members}
+    except FileNotFoundError:
+        raise FormatError("no such file", where) from None
+    except FormatError:
+        raise
+    except NPY_ERRORS as e:
+        raise FormatError(f"not a valid .npz file ({e})", where) from None
+    return headers
+
+
+def check_array_bytes(headers: dict[str, ArrayHeader], where: str) -> None:
+    """`limits.LimitError` when an array needs more bytes than a motion of `limits.max_joint_frames()` joint-frames
+    (56 bytes each; at least 16 MiB): what bounds the arrays that are not frames × joints (text, scalars, a
+    malformed shape)."""
+    budget = max(_BYTES_PER_JOINT_FRAME * limits.max_joint_frames(), _MIN_ARRAY_BYTES)
+    for key, header in headers.items():
+        if header.nbytes > budget:
+            raise limits.LimitError(
+                f"{where}: '{key}' needs {header.nbytes:,} bytes (shape {header.shape} of {header.dtype}), more than "
+                f"{budget:,} (a motion of the joint-frame limit, {limits.max_joint_frames():,} x "
+                f"{_BYTES_PER_JOINT_FRAME} bytes, or 16 MiB); raise the limit ({limits.ENV_VAR}=N, or motionsynth "
+                f"--max-joint-frames N …)")
+
+
+def _check_motion_size(headers: dict[str, ArrayHeader], where: str) -> None:
+    """`limits.LimitError` when ``rotations`` (T, J, 4) or ``translations`` (T, J, 3) exceed the joint-frame limit,
+    or any array the byte bound (`check_array_bytes`)."""
+    for key in ("rotations", "translations"):
+        if key in headers and len(headers[key].shape) == 3:
+            frames, joints, _ = headers[key].shape
+            limits.check_joint_frames(frames, joints, f"{where}: '{key}'")
+    check_array_bytes(headers, where)
+
+
 def load_npz(path: str | os.PathLike) -> Motion:
     """Read a motion written by `save_npz`. Other ``.npz`` files (AMASS included) raise `FormatError`.
 
-    Every array is checked before use, and anything malformed raises `FormatError` naming the file and the array:
-    arrays that would need unpickling (never loaded), wrong types (text where numbers belong and vice versa), wrong
+    Every array's header is checked before any array is read (see the module docstring: `limits.LimitError` for a
+    motion over the joint-frame limit), and anything malformed raises `FormatError` naming the file and the array:
+    arrays that would need unpickling (never loaded), headers that disagree with the bytes held, wrong types (text where numbers belong and vice versa), wrong
     shapes, a skeleton that is not valid JSON of a skeleton, NaN or infinite values, zero-norm quaternions, an fps
     that is not finite and positive, labels that are not a JSON object.
     """
@@ -89,6 +188,7 @@ def load_npz(path: str | os.PathLike) -> Motion:
         hint = " — it looks like an AMASS file, read it with load_motion or read_amass" if "poses" in keys else ""
         raise FormatError(f"not a motionsynth motion file (arrays: {', '.join(sorted(keys)[:8])}){hint}", str(path))
     where = str(path)
+    _check_motion_size(array_headers(path, _KEYS), where)
     try:
         with np.load(path, allow_pickle=False) as z:
             fmt = _text(z, "format", where)

@@ -1,63 +1,88 @@
 """The web editor's application: a JSON API over the task interface, and the static page that drives it.
 
-Endpoints (every error is JSON ``{"error": "one line"}`` with a 4xx status; 5xx only for a bug):
+Endpoints (every error is JSON ``{"error": "one line"}`` with a 4xx status, or 503 when busy; 5xx only for a bug):
 
 ==========================  ==========================================================================================
-``GET /``                    the editor page (``static/index.html``; three.js vendored under ``static/vendor/``)
+``GET /``                    the editor page (``static/index.html`` with this app's token; three.js vendored under
+                             ``static/vendor/``)
 ``GET /api/models``          the models offered: the checkpoint folders given to `create_app`, then the baselines
                              that learn nothing at run time (``slerp``, ``zero-velocity``, …); the tasks; the limits
 ``POST /api/upload``         a BVH file as multipart field ``file`` → an upload id, the skeleton (names, parents, sides,
-                             body-part groups), joint positions per frame, and the models that fit its skeleton.
-                             Refused: larger than ``max_upload_bytes`` (413), not BVH or malformed (422: the reader's
-                             message with file and line), a skeleton no offered checkpoint was trained on (422)
+                             body-part groups), joint positions per frame (`encode_positions`), and the models that
+                             fit its skeleton. Refused: larger than ``max_upload_bytes`` or, from the header's
+                             ``Frames:`` × joints before anything is parsed, than ``max_joint_frames`` (413); not BVH
+                             or malformed (422: the reader's message with file and line); a skeleton no offered
+                             checkpoint was trained on (422)
 ``POST /api/run``            JSON ``{task, model, upload, samples, seed, keyframes | observe | given | frames, label}``
-                             → a fresh run id, per sample its joint positions and a download URL, the observed mask
+                             (at most ``max_json_bytes``) → a fresh run id, per sample its joint positions and a
+                             download URL, the observed mask. Refused (422): a task motion over ``max_joint_frames``,
+                             samples × frames × joints over ``max_result_joint_frames``, any number out of its range
 ``GET /api/files/ID/NAME``   a result file (``sample_000.bvh``, …) of run ID
 ==========================  ==========================================================================================
+
+Positions travel compactly: ``{"dtype": "float32", "shape": [T, J, 3], "data": BASE64}``, the little-endian float32
+bytes of the (T, J, 3) world positions (12 bytes a joint-frame, 16 as text; nested JSON lists took ~25).
+
+Guard (`motionsynth.serve.guard`, before any request runs): the ``Host`` must be one of ``allowed_hosts`` (against
+DNS rebinding); POSTs must come from the editor's own page — no cross-site ``Sec-Fetch-Site`` or foreign ``Origin``,
+and the page's random token in ``X-Motionsynth-Token`` (403 otherwise); bodies are cut at their limit (413) and at
+``body_timeout`` seconds (408). Half-sent headers are timed out by the server (`motionsynth.serve.server`).
+
+Work. The limits are work, not bytes: frames × joints (`motionsynth.limits.check_joint_frames`) is checked from the
+BVH header and from a run's numbers before any array is built. Parsing, running and encoding happen in bounded worker
+pools (`work.WorkPool`), never on the event loop: other clients are answered while a model runs, and a full pool
+answers 503 at once. Model calls run one at a time (one lock): methods draw from torch's global random state, so two
+calls at once would make each other's seeded samples irreproducible.
+
+Files. Everything is written under ``out_dir``: an upload to ``out_dir/ID/input.npz`` (the project's lossless motion
+file), a run to ``out_dir/ID/sample_000.bvh``, … and ``run.json`` (task, model, options, timings), each file
+atomically; ID is a fresh random 32-hex-digit id per request, so concurrent requests never share a folder. A failed
+request leaves nothing. Folders expire after ``keep_hours`` and while all of them exceed ``keep_mb`` (`work.Outputs`).
+Lookups accept only such ids and the file names the app writes, and check that the resolved path lies inside
+``out_dir``.
 
 Tasks build their masks with `motionsynth.tasks` (``keyframe_mask``, ``joints_mask``, ``predict_mask``,
 ``denoise_mask``, ``generate_mask``) exactly as the commands ``inbetween`` / ``complete`` / ``predict`` / ``denoise``
 / ``generate`` do, then call ``complete`` on the method: a baseline (`methods.baselines.make_baseline`) or a
 checkpoint's method (`registry.load_method`).
-
-Files. Everything is written under ``out_dir``: an upload to ``out_dir/ID/input.npz`` (the project's lossless motion
-file), a run to ``out_dir/ID/sample_000.bvh``, … and ``run.json`` (task, model, options, timings), each file
-atomically; ID is a fresh random 32-hex-digit id per request, so concurrent requests never share a folder. Lookups
-accept only such ids and the file names the app writes, and check that the resolved path lies inside ``out_dir``.
-
-Concurrency. Requests are served concurrently, but model calls run one at a time (one lock): methods draw from
-torch's global random state, so two calls at once would make each other's seeded samples irreproducible.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import math
 import re
+import secrets
 import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Annotated, Any, BinaryIO, Optional, Union
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from ..errors import MotionsynthError
+from ..limits import LimitError, check_joint_frames
 from ..motion import Motion
 from ..skeleton import Skeleton
+from .guard import TOKEN_HEADER, Guard, host_name
+from .work import ID, Busy, Outputs, WorkPool
 
-__all__ = ["create_app", "find_checkpoints", "TASKS", "DEFAULT_MAX_UPLOAD_BYTES", "MAX_SAMPLES", "MAX_FRAMES"]
+__all__ = ["create_app", "find_checkpoints", "allowed_hosts_for", "encode_positions", "declared_size", "EditorLimits",
+           "TASKS", "DEFAULT_MAX_UPLOAD_BYTES", "DEFAULT_MAX_JOINT_FRAMES", "DEFAULT_MAX_RESULT_JOINT_FRAMES",
+           "MAX_SAMPLES", "MAX_FRAMES", "TOKEN_HEADER"]
 
 log = logging.getLogger("motionsynth.serve")
 
@@ -77,11 +102,21 @@ BASELINE_TASKS = {
     "savgol": ["denoise"], "gaussian": ["denoise"], "one-euro": ["denoise"], "smooth": ["denoise"],
 }
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# frames x joints of an upload or a task's motion: 22,700 frames (12.6 min at 30 fps) of the 22-joint Bandai skeleton
+DEFAULT_MAX_JOINT_FRAMES = 500_000
+# samples x frames x joints of a run's result: e.g. 16 samples of 2,840 frames of 22 joints
+DEFAULT_MAX_RESULT_JOINT_FRAMES = 1_000_000
+MAX_JSON_BYTES = 1024 * 1024
 MAX_SAMPLES = 16
 MAX_FRAMES = 20_000  # output length of predict / generate
+_MAX_INDEX = 2**31 - 1  # frame and joint indices
+_MAX_SEED = 2**32 - 1
+_MAX_LIST = 100_000  # keyframes / observed joints in one request
 _MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
-_ID = re.compile(r"[0-9a-f]{32}")
+_FK_CHUNK = 8_192  # joint-frames per forward-kinematics call when positions are encoded (small: fast, and lean)
+_HEAD_BYTES = 1024 * 1024  # the first bytes of an upload, read to check its header before the rest
 _RESULT_FILE = re.compile(r"sample_[0-9]{3}\.bvh")
+_TOKEN_PLACEHOLDER = "{{motionsynth-token}}"
 
 
 class ServeError(Exception):
@@ -92,8 +127,42 @@ class ServeError(Exception):
         self.status, self.message = status, message
 
 
-class _TooLarge(Exception):
-    pass
+@dataclass(frozen=True)
+class EditorLimits:
+    """How much work the editor takes on; each is a flag of ``motionsynth serve``.
+
+    Attributes:
+        max_upload_bytes: largest BVH upload (413).
+        max_joint_frames: largest frames × joints of an upload or of a task's motion (413 / 422).
+        max_result_joint_frames: largest samples × frames × joints of a run's result (422).
+        max_json_bytes: largest JSON request body (413).
+        body_timeout: seconds a request's body may take from the request's start (408).
+        keep_hours, keep_mb: request folders are removed when older, or (oldest first) while all exceed this.
+        workers, queue: worker threads per pool (uploads; runs) and jobs that may wait for one (then 503).
+    """
+
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_joint_frames: int = DEFAULT_MAX_JOINT_FRAMES
+    max_result_joint_frames: int = DEFAULT_MAX_RESULT_JOINT_FRAMES
+    max_json_bytes: int = MAX_JSON_BYTES
+    body_timeout: float = 60.0
+    keep_hours: float = 24.0
+    keep_mb: float = 1024.0
+    workers: int = 2
+    queue: int = 8
+
+    def __post_init__(self):
+        for f in fields(self):
+            value, flag = getattr(self, f.name), "--" + f.name.replace("_", "-")
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if f.type == "int":
+                lowest = 0 if f.name == "queue" else 1
+                ok = number and math.isfinite(value) and value == int(value) and value >= lowest
+                kind = f"a whole number >= {lowest}"
+            else:
+                ok, kind = number and math.isfinite(value) and value > 0, "a finite number > 0"
+            if not ok:
+                raise MotionsynthError(f"{flag} must be {kind}, got {value!r}")
 
 
 # ---- the models on offer ---------------------------------------------------------------------------------------
@@ -230,36 +299,73 @@ def find_checkpoints(folder: str | Path, depth: int = 3) -> list[Path]:
 
 
 # ---- requests ----------------------------------------------------------------------------------------------------
+_Index = Annotated[int, Field(ge=0, le=_MAX_INDEX)]
+_Name = Annotated[str, Field(max_length=200)]
+
+
 class RunRequest(BaseModel):
-    """What ``POST /api/run`` takes. Fields a task does not use are ignored."""
+    """What ``POST /api/run`` takes. Fields a task does not use are ignored. Every number has a range (422 outside)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    task: str
-    model: str
-    upload: Optional[str] = None  # the upload id (every task but generate)
+    task: _Name
+    model: Annotated[str, Field(max_length=4096)]
+    upload: Optional[_Name] = None  # the upload id (every task but generate)
     samples: int = Field(1, ge=1, le=MAX_SAMPLES)
-    seed: int = 0
-    keyframes: Optional[list[int]] = None  # inbetween
-    observe: Optional[list[Union[int, str]]] = None  # complete: observed joints (indices, names or group names)
-    given: Optional[int] = None  # predict: observed prefix
+    seed: int = Field(0, ge=0, le=_MAX_SEED)
+    keyframes: Optional[Annotated[list[_Index], Field(max_length=_MAX_LIST)]] = None  # inbetween
+    # complete: observed joints (indices, names or group names)
+    observe: Optional[Annotated[list[Union[_Index, _Name]], Field(max_length=_MAX_LIST)]] = None
+    given: Optional[_Index] = None  # predict: observed prefix
     frames: Optional[int] = Field(None, ge=1, le=MAX_FRAMES)  # predict: output length; generate: length
-    label: Optional[Union[dict[str, str], str]] = None  # generate (and any labelled model): {"content": "walk"}
+    label: Optional[Union[Annotated[dict[_Name, _Name], Field(max_length=64)], _Name]] = None  # {"content": "walk"}
 
 
-def _positions(motion: Motion) -> list:
-    """(T, J, 3) world joint positions, rounded to 1e-3 of the file's unit, as nested lists."""
-    return np.round(motion.global_positions(), 3).tolist()
+def _parse_request(body: bytes) -> RunRequest:
+    """The run request in a JSON body; a `ServeError` (422, one line) for bad JSON or a field out of range."""
+    try:
+        return RunRequest.model_validate_json(body)
+    except ValidationError as e:
+        raise ServeError(422, "bad request: " + _errors(e.errors())) from None
+
+
+def _errors(errors: list[dict], most: int = 3) -> str:
+    """Validation errors on one line: ``field: message; …`` (the first ``most``)."""
+    parts = []
+    for err in errors[:most]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        message = " ".join(str(err.get("msg", "invalid")).split())
+        parts.append(f"{where}: {message}" if where else message)
+    more = f"; and {len(errors) - most} more" if len(errors) > most else ""
+    return "; ".join(parts) + more
+
+
+# ---- responses ---------------------------------------------------------------------------------------------------
+def encode_positions(motion: Motion) -> dict:
+    """(T, J, 3) world joint positions as ``{"dtype": "float32", "shape": [T, J, 3], "data": base64}`` (the
+    little-endian float32 bytes; the page views them as a Float32Array). Forward kinematics runs on chunks of
+    frames, so that its float64 temporaries stay small whatever the length."""
+    T, J = motion.num_frames, len(motion.skeleton)
+    pos = np.empty((T, J, 3), dtype="<f4")
+    step = max(1, _FK_CHUNK // max(J, 1))
+    for t in range(0, T, step):
+        pos[t:t + step] = motion[t:t + step].global_positions()
+    return {"dtype": "float32", "shape": [T, J, 3], "data": base64.b64encode(pos.tobytes()).decode("ascii")}
 
 
 def _mask_rows(joints: np.ndarray) -> list[str]:
     """(T, J) bool → one '0'/'1' string per frame (compact JSON)."""
-    return ["".join("1" if v else "0" for v in row) for row in joints]
+    table = np.where(np.asarray(joints, bool), ord("1"), ord("0")).astype(np.uint8)
+    return [row.tobytes().decode("ascii") for row in table]
 
 
 def _skeleton_json(sk: Skeleton) -> dict:
     return {"names": sk.names, "parents": sk.parents.tolist(), "root": int(sk.root), "sides": sk.sides,
             "drawn": sk.subtree(sk.root), "groups": sk.groups}
+
+
+def _json(data: dict) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def _safe_name(text: str, default: str = "motion") -> str:
@@ -268,22 +374,77 @@ def _safe_name(text: str, default: str = "motion") -> str:
     return stem[:80] or default
 
 
+# ---- the work a BVH asks for, from its header ----------------------------------------------------------------------
+_MOTION = re.compile(rb"^[ \t]*MOTION[ \t]*\r?$", re.MULTILINE)
+_FRAMES = re.compile(rb"\s*Frames:[ \t]*([0-9]{1,18})[ \t]*\r?(?:\n|$)")
+_JOINT_WORDS = (b"ROOT", b"JOINT")
+
+
+def declared_size(data: bytes) -> tuple[int, int, int] | None:
+    """(frames, joints, offset of the MOTION line's end) that a BVH's header declares, or None when ``data`` holds
+    no complete header (the reader then names the problem). Cheap: one scan of the HIERARCHY's lines, nothing
+    parsed beyond ``Frames:``."""
+    if b"\n" not in data:
+        data = data.replace(b"\r", b"\n")  # classic Mac line ends, as the reader takes them
+    motion = _MOTION.search(data)
+    if motion is None:
+        return None
+    frames = _FRAMES.match(data, motion.end())
+    if frames is None:
+        return None
+    first_words = (line.split(None, 1)[:1] for line in data[:motion.start()].split(b"\n"))
+    joints = sum(1 for words in first_words if words and words[0] in _JOINT_WORDS)
+    return int(frames.group(1)), joints, motion.end()
+
+
+def _check_work(frames: int, joints: int, what: str, limit: int, flag: str, status: int) -> None:
+    """`limits.check_joint_frames` with the editor's limit; refused as a `ServeError` naming the flag that raises
+    it."""
+    try:
+        check_joint_frames(frames, joints, what, limit)
+    except LimitError:
+        raise ServeError(status, f"{what}: {frames:,} frames x {joints:,} joints = {frames * joints:,} joint-frames, "
+                                 f"more than the editor's limit of {limit:,} (motionsynth serve {flag} N)") from None
+
+
 # ---- the application ---------------------------------------------------------------------------------------------
 class Editor:
-    """The state behind the app: models, output folder, limits and the model lock."""
+    """The state behind the app: models, output folders, limits, worker pools and the model lock."""
 
-    def __init__(self, models: Sequence[ModelEntry], out_dir: Path, max_upload_bytes: int):
+    def __init__(self, models: Sequence[ModelEntry], out_dir: Path, limits: EditorLimits):
         self.models = {m.id: m for m in models}
-        self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.root = self.out_dir.resolve()
-        self.max_upload_bytes = int(max_upload_bytes)
+        self.limits = limits
+        self.outputs = Outputs(Path(out_dir), limits.keep_hours * 3600, int(limits.keep_mb * 1024 * 1024))
+        self.out_dir, self.root = Path(out_dir), self.outputs.root
+        self.max_upload_bytes = limits.max_upload_bytes
         self.lock = threading.Lock()
+        self.uploads = WorkPool("uploads", limits.workers, limits.queue)
+        self.runs = WorkPool("runs", limits.workers, limits.queue)
+
+    def close(self) -> None:
+        self.uploads.close()
+        self.runs.close()
+
+    def body_limit(self, path: str) -> tuple[int, str]:
+        """(largest body, message when larger) of a request to ``path`` (the `guard.Guard`'s ``body_limit``)."""
+        if path == "/api/upload":
+            return self.max_upload_bytes + _MULTIPART_SLACK, self.too_large_upload
+        most = self.limits.max_json_bytes
+        return most, f"the request is larger than the limit of {_size(most)}"
+
+    @property
+    def too_large_upload(self) -> str:
+        return f"the upload is larger than the limit of {_size(self.max_upload_bytes)}"
+
+    def describe_limits(self) -> dict:
+        lim = self.limits
+        return {"max_upload_bytes": lim.max_upload_bytes, "max_samples": MAX_SAMPLES, "max_frames": MAX_FRAMES,
+                "max_joint_frames": lim.max_joint_frames, "max_result_joint_frames": lim.max_result_joint_frames}
 
     # -- files
     def folder(self, ident: str) -> Path:
         """The folder of an upload or run id, refusing anything but a well-formed id inside the output folder."""
-        if not isinstance(ident, str) or not _ID.fullmatch(ident):
+        if not isinstance(ident, str) or not ID.fullmatch(ident):
             raise ServeError(404, f"no such upload or result {ident!r}")
         path = (self.root / ident).resolve()
         if path.parent != self.root or not path.is_dir():
@@ -298,42 +459,93 @@ class Editor:
             raise ServeError(404, f"no such result file {name!r}")
         return path
 
-    def new_folder(self) -> tuple[str, Path]:
-        ident = uuid.uuid4().hex
-        path = self.root / ident
-        path.mkdir()  # a collision (never expected) raises rather than sharing a folder
-        return ident, path
-
     def write_json(self, path: Path, data: dict) -> None:
         from ..io.atomic import atomic_open
 
         with atomic_open(path, "w") as f:
             json.dump(data, f, indent=1)
 
+    def _new_request_folder(self, write) -> str:
+        """A fresh request folder filled by ``write(folder)``; removed again if that fails, else kept (and older
+        folders expired). Returns its id."""
+        ident, folder = self.outputs.new()
+        try:
+            write(folder)
+        except BaseException:
+            self.outputs.discard(ident)
+            raise
+        self.outputs.keep(ident)
+        return ident
+
     # -- upload
-    def accept_upload(self, data: bytes, filename: str) -> dict:
+    def accept_upload(self, file: BinaryIO, filename: str) -> bytes:
+        """Check, parse and store an uploaded BVH (a worker's job) → the JSON response."""
         from ..io import save_motion
         from ..io.bvh import parse_bvh
 
         name = Path(filename.replace("\\", "/")).name or "upload.bvh"
         if Path(name).suffix.lower() != ".bvh":
             raise ServeError(415, f"{name}: only BVH files (.bvh) can be uploaded")
-        motion = parse_bvh(data, path=name)  # FormatError (file:line: reason) → 422
+        data = self._read_checked(file, name)
+        limit = self.limits.max_joint_frames
+        try:  # the reader checks its header too (where `declared_size` found none): FormatError (file:line) → 422
+            motion = parse_bvh(data, path=name, max_joint_frames=limit)
+        except LimitError:
+            raise ServeError(413, f"uploaded motion {name}: more frames x joints than the editor's limit of "
+                                  f"{limit:,} joint-frames (motionsynth serve --max-joint-frames N)") from None
+        del data
         motion.name = _safe_name(Path(name).stem)
+        fits = self._fitting_models(motion.skeleton, name)
+
+        def write(folder: Path) -> None:
+            save_motion(motion, folder / "input.npz")
+            self.write_json(folder / "upload.json", {"kind": "upload", "filename": name, "name": motion.name,
+                                                     "frames": motion.num_frames, "fps": motion.fps})
+
+        ident = self._new_request_folder(write)
+        return _json({"id": ident, "name": motion.name, "filename": name, "frames": motion.num_frames,
+                      "fps": motion.fps, "skeleton": _skeleton_json(motion.skeleton),
+                      "positions": encode_positions(motion), "models": fits})
+
+    def _read_checked(self, file: BinaryIO, name: str) -> bytes:
+        """The upload's bytes, refused (413) from its header's ``Frames:`` × joints before the rest is read, and
+        (422) when it has far more lines than its header declares frames (the reader would parse them all first)."""
+        file.seek(0)
+        data = file.read(_HEAD_BYTES)
+        declared = declared_size(data)
+        if declared is None:
+            data += file.read(self.max_upload_bytes + 1 - len(data))
+            declared = declared_size(data)
+        if declared is not None:
+            frames, joints, motion_end = declared
+            self.check_motion(frames, joints, f"uploaded motion {name}", 413)
+        data += file.read(self.max_upload_bytes + 1 - len(data))
+        if len(data) > self.max_upload_bytes:
+            raise ServeError(413, self.too_large_upload)
+        if declared is not None and data.count(b"\n", motion_end) > 2 * frames + 64:
+            raise ServeError(422, f"{name}: far more lines after MOTION than the {frames:,} frames its header "
+                                  f"declares")
+        return data
+
+    def _fitting_models(self, skeleton: Skeleton, name: str) -> list[str]:
+        """The ids of the models that fit ``skeleton``; a 422 when checkpoints are offered and none fits."""
         checkpoints = [m for m in self.models.values() if m.checkpoint is not None]
-        fits = [m.id for m in self.models.values() if m.fits(motion.skeleton)]
+        fits = [m.id for m in self.models.values() if m.fits(skeleton)]
         if checkpoints and not any(m.checkpoint is not None for m in self.models.values() if m.id in fits):
             try:
-                checkpoints[0].checkpoint.check_skeleton(motion.skeleton, what=f"uploaded motion {name}")
+                checkpoints[0].checkpoint.check_skeleton(skeleton, what=f"uploaded motion {name}")
             except MotionsynthError as e:
                 raise ServeError(422, str(e)) from None
-        ident, folder = self.new_folder()
-        save_motion(motion, folder / "input.npz")
-        self.write_json(folder / "upload.json", {"kind": "upload", "filename": name, "name": motion.name,
-                                                 "frames": motion.num_frames, "fps": motion.fps})
-        return {"id": ident, "name": motion.name, "filename": name, "frames": motion.num_frames,
-                "fps": motion.fps, "skeleton": _skeleton_json(motion.skeleton), "positions": _positions(motion),
-                "models": fits}
+        return fits
+
+    def check_motion(self, frames: int, joints: int, what: str, status: int = 422) -> None:
+        """Refuse a motion of more than ``max_joint_frames`` (before it is built)."""
+        _check_work(frames, joints, what, self.limits.max_joint_frames, "--max-joint-frames", status)
+
+    def check_result(self, samples: int, frames: int, joints: int) -> None:
+        """Refuse a result of more than ``max_result_joint_frames`` over all its samples (before the run)."""
+        _check_work(samples * frames, joints, f"the result ({samples} sample{'s' * (samples != 1)} of {frames:,} "
+                    f"frames)", self.limits.max_result_joint_frames, "--max-result-joint-frames", 422)
 
     def load_upload(self, ident: str | None) -> Motion:
         from ..io import load_motion
@@ -346,9 +558,32 @@ class Editor:
         return load_motion(path)
 
     # -- run
+    def run_json(self, body: bytes) -> bytes:
+        """A run from its JSON request body (a worker's job) → the JSON response."""
+        return _json(self.run(_parse_request(body)))
+
     def run(self, req: RunRequest) -> dict:
+        """Check the request, size the work, run the model (under the lock) and store the samples."""
         from ..tasks import parse_label
 
+        entry = self._entry(req)
+        label = parse_label(req.label) if isinstance(req.label, str) else (req.label or None)
+        source = None if req.task == "generate" else self.load_upload(req.upload)
+        if source is not None and entry.checkpoint is not None:
+            entry.checkpoint.check_skeleton(source.skeleton, what="uploaded motion")
+        frames, joints = self._output_size(req, entry, source)
+        samples = 1 if req.task == "denoise" else req.samples
+        self.check_motion(frames, joints, f"the {req.task} motion")
+        self.check_result(samples, frames, joints)
+        work, mask = self._task(req, entry, source, frames)
+        with self.lock:
+            method = entry.method()
+            start = time.perf_counter()
+            completion = method.complete(work, mask, label=label, n_samples=samples, seed=req.seed)
+            seconds = time.perf_counter() - start
+        return self._store_run(req, entry, source, work, mask, completion, seconds)
+
+    def _entry(self, req: RunRequest) -> ModelEntry:
         if req.task not in TASKS:
             raise ServeError(422, f"unknown task {req.task!r}; tasks are {', '.join(TASKS)}")
         entry = self.models.get(req.model)
@@ -356,49 +591,51 @@ class Editor:
             raise ServeError(422, f"unknown model {req.model!r}; models are {', '.join(self.models)}")
         if req.task not in entry.tasks:
             raise ServeError(422, f"{entry.id} cannot do {req.task}: it does {', '.join(entry.tasks)}")
-        label = parse_label(req.label) if isinstance(req.label, str) else (req.label or None)
-        source = None if req.task == "generate" else self.load_upload(req.upload)
-        if source is not None and entry.checkpoint is not None:
-            entry.checkpoint.check_skeleton(source.skeleton, what="uploaded motion")
-        work, mask = self._task(req, entry, source)
-        samples = 1 if req.task == "denoise" else req.samples
-        with self.lock:
-            method = entry.method()
-            start = time.perf_counter()
-            completion = method.complete(work, mask, label=label, n_samples=samples, seed=req.seed)
-            seconds = time.perf_counter() - start
-        ident, folder = self.new_folder()
+        return entry
+
+    def _store_run(self, req, entry, source, work, mask, completion, seconds) -> dict:
+        """Write the samples and ``run.json`` into a fresh folder (nothing left if that fails) → the response."""
         from ..io import save_motion
 
         name = source.name if source is not None else "generated"
-        results = []
-        for i, result in enumerate(completion.samples):
-            result.name = name
-            file = f"sample_{i:03d}.bvh"
-            save_motion(result, folder / file)
-            results.append({"file": file, "url": f"/api/files/{ident}/{file}",
-                            "download": f"{name}_{req.task}_{i:03d}.bvh", "positions": _positions(result)})
+        files = [f"sample_{i:03d}.bvh" for i in range(len(completion.samples))]
+
+        def write(folder: Path) -> None:
+            for result, file in zip(completion.samples, files):
+                result.name = name
+                save_motion(result, folder / file)
+            self.write_json(folder / "run.json", {
+                "kind": "run", "task": req.task, "model": entry.id, "family": entry.family, "upload": req.upload,
+                "name": name, "request": req.model_dump(), "options": _plain(completion.options),
+                "timings": _plain(completion.timings), "seconds": seconds, "frames": work.num_frames,
+                "files": files})
+
+        ident = self._new_request_folder(write)
+        results = [{"file": file, "url": f"/api/files/{ident}/{file}", "download": f"{name}_{req.task}_{i:03d}.bvh",
+                    "positions": encode_positions(result)}
+                   for i, (result, file) in enumerate(zip(completion.samples, files))]
         observed = np.zeros_like(mask.joints) if mask.noisy else mask.joints
-        record = {"kind": "run", "task": req.task, "model": entry.id, "family": entry.family, "upload": req.upload,
-                  "name": name, "request": req.model_dump(), "options": _plain(completion.options),
-                  "timings": _plain(completion.timings), "seconds": seconds, "frames": work.num_frames,
-                  "files": [r["file"] for r in results]}
-        self.write_json(folder / "run.json", record)
         return {"id": ident, "task": req.task, "model": entry.id, "name": name, "frames": work.num_frames,
                 "fps": work.fps, "seconds": seconds, "skeleton": _skeleton_json(work.skeleton),
                 "observed": _mask_rows(observed), "noisy": bool(mask.noisy), "samples": results}
 
-    def _task(self, req: RunRequest, entry: ModelEntry, motion: Motion | None):
+    def _output_size(self, req: RunRequest, entry: ModelEntry, motion: Motion | None) -> tuple[int, int]:
+        """(frames, joints) of the task's motion, from the request's numbers: checked before anything is built."""
+        if req.task == "generate":
+            if entry.checkpoint is None:
+                raise ServeError(422, f"{entry.id} cannot generate: choose a learned model")
+            return req.frames or entry.window or 64, len(entry.checkpoint.skeleton)
+        T, J = motion.num_frames, len(motion.skeleton)
+        return (req.frames or T, J) if req.task == "predict" else (T, J)
+
+    def _task(self, req: RunRequest, entry: ModelEntry, motion: Motion | None, frames: int):
         """The task's working motion and mask, built with `motionsynth.tasks` as the commands build them."""
         from .. import tasks
 
         if req.task == "generate":
-            if entry.checkpoint is None:
-                raise ServeError(422, f"{entry.id} cannot generate: choose a learned model")
             from ..ops import rest_motion
 
             ckpt = entry.checkpoint
-            frames = req.frames or entry.window or 64
             start = rest_motion(ckpt.skeleton, frames, float(ckpt.fps or 30.0), name="generated")
             return start, tasks.generate_mask(frames, len(ckpt.skeleton))
         T, J = motion.num_frames, len(motion.skeleton)
@@ -422,8 +659,7 @@ class Editor:
             given = req.given
             if given is None or not 0 < given <= T:
                 raise ServeError(422, f"prediction needs the observed prefix: given must be 1..{T} frames")
-            total = req.frames or T
-            return pad(motion[:given], total), tasks.predict_mask(total, J, given)
+            return pad(motion[:given], frames), tasks.predict_mask(frames, J, given)
         # denoise
         if entry.window is not None and T < entry.window:
             raise ServeError(422, f"{T} frames is shorter than the model's window of {entry.window} frames; "
@@ -446,110 +682,95 @@ def _plain(x):
     return str(x)
 
 
-async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
-    total = 0
-    async for chunk in stream:
-        total += len(chunk)
-        if total > limit:
-            raise _TooLarge
-        yield chunk
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def allowed_hosts_for(host: str) -> list[str] | None:
+    """The ``Host`` names to accept when listening on ``host``: for a loopback address, that address and the
+    loopback names (``127.0.0.1``, ``localhost``, ``::1``; any port); for another address None (any: the editor is
+    exposed anyway)."""
+    import ipaddress
+
+    name = host_name(host) or host
+    try:
+        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = False
+    return sorted({name, "127.0.0.1", "localhost", "::1"}) if loopback else None
 
 
 def create_app(models: Sequence[str | Path] = (), out_dir: str | Path = "out/serve",
-               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, allowed_hosts: Sequence[str] | None = None,
-               baselines: bool = True) -> FastAPI:
+               max_upload_bytes: int | None = None, allowed_hosts: Sequence[str] | None = None,
+               baselines: bool = True, limits: EditorLimits | None = None) -> FastAPI:
     """The editor's FastAPI app.
 
     Args:
         models: checkpoint folders to offer (each loaded now: `registry.load_checkpoint`; a folder that is not a
             task model's checkpoint is a `MotionsynthError`).
-        out_dir: where uploads and results are written (created).
-        max_upload_bytes: larger uploads are refused with 413.
-        allowed_hosts: Host header values accepted (e.g. the loopback names, against DNS rebinding); None: any.
+        out_dir: where uploads and results are written (created; expired folders are removed now).
+        max_upload_bytes: larger uploads are refused with 413 (overrides ``limits.max_upload_bytes``).
+        allowed_hosts: Host header names accepted, any port (`allowed_hosts_for`; against DNS rebinding); None: any.
         baselines: also offer the baselines that need no training data.
+        limits: the work limits, pools, timeouts and folder expiry (`EditorLimits`; defaults when None).
+
+    ``app.state.token`` is the token POSTs must carry in ``X-Motionsynth-Token`` (the page embeds it).
     """
-    if max_upload_bytes < 1:
-        raise MotionsynthError(f"the upload size limit must be positive, got {max_upload_bytes}")
+    limits = limits or EditorLimits()
+    if max_upload_bytes is not None:
+        if not max_upload_bytes >= 1:
+            raise MotionsynthError(f"the upload size limit must be positive, got {max_upload_bytes}")
+        limits = EditorLimits(**{**limits.__dict__, "max_upload_bytes": int(max_upload_bytes)})
     entries = _checkpoints(models) + (_baselines() if baselines else [])
-    editor = Editor(entries, Path(out_dir), max_upload_bytes)
-    app = FastAPI(title="motionsynth editor", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.editor = editor
-    if allowed_hosts:
-        from starlette.middleware.trustedhost import TrustedHostMiddleware
+    editor = Editor(entries, Path(out_dir), limits)
+    token = secrets.token_urlsafe(24)
+    page = (STATIC / "index.html").read_text().replace(_TOKEN_PLACEHOLDER, token)
 
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        editor.close()
 
-    @app.exception_handler(ServeError)
-    async def _serve_error(request: Request, e: ServeError):
-        return _error(e.status, e.message)
-
-    @app.exception_handler(MotionsynthError)
-    async def _user_error(request: Request, e: MotionsynthError):
-        return _error(422, str(e))
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, e: RequestValidationError):
-        parts = []
-        for err in e.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")))
-        return _error(422, "bad request: " + "; ".join(parts))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, e: StarletteHTTPException):
-        return _error(e.status_code, str(e.detail))
-
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, e: Exception):
-        log.exception("internal error on %s", request.url.path)
-        return _error(500, f"internal error: {type(e).__name__}: {e}")
-
-    @app.get("/", include_in_schema=False)
-    def index():
-        return FileResponse(STATIC / "index.html", media_type="text/html")
-
+    app = FastAPI(title="motionsynth editor", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.editor, app.state.token = editor, token
+    hosts = None if not allowed_hosts else {host_name(h) or h for h in allowed_hosts}
+    app.add_middleware(Guard, token=token, hosts=hosts, body_limit=editor.body_limit,
+                       body_timeout=limits.body_timeout)
+    _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
     @app.get("/api/models")
-    def list_models():
-        return {"models": [m.describe() for m in editor.models.values()], "tasks": TASKS,
-                "max_upload_bytes": editor.max_upload_bytes, "max_samples": MAX_SAMPLES, "max_frames": MAX_FRAMES}
+    async def list_models():
+        return {"models": [m.describe() for m in editor.models.values()], "tasks": TASKS, **editor.describe_limits()}
 
     @app.post("/api/upload")
     async def upload(request: Request):
-        limit = editor.max_upload_bytes
-        too_large = ServeError(413, f"the upload is larger than the limit of {_size(limit)}")
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit + _MULTIPART_SLACK:
-            raise too_large
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise ServeError(415, "send the BVH file as multipart/form-data, field 'file'")
-        parser = MultiPartParser(request.headers, _limited(request.stream(), limit + _MULTIPART_SLACK),
-                                 max_files=1, max_fields=8)
+        parser = MultiPartParser(request.headers, request.stream(), max_files=1, max_fields=8)
         try:
-            form = await parser.parse()
-        except _TooLarge:
-            raise too_large from None
+            form = await parser.parse()  # the file goes to a temporary file (on disk beyond 1 MiB)
         except MultiPartException as e:
             raise ServeError(400, f"bad upload: {e.message}") from None
         try:
             file = form.get("file")
             if not isinstance(file, UploadFile):
                 raise ServeError(422, "no file: send the BVH file in the multipart field 'file'")
-            data = await file.read(limit + 1)
-            if len(data) > limit:
-                raise too_large
-            return await run_in_threadpool(editor.accept_upload, data, file.filename or "upload.bvh")
+            if file.size is not None and file.size > editor.max_upload_bytes:
+                raise ServeError(413, editor.too_large_upload)
+            body = await editor.uploads.run(editor.accept_upload, file.file, file.filename or "upload.bvh")
+            return Response(body, media_type="application/json")
         finally:
             await form.close()
 
     @app.post("/api/run")
-    def run(req: RunRequest):
-        return editor.run(req)
+    async def run(request: Request):
+        body = await request.body()  # at most max_json_bytes (the guard)
+        return Response(await editor.runs.run(editor.run_json, body), media_type="application/json")
 
     @app.get("/api/files/{ident}/{name}")
     def download(ident: str, name: str):
@@ -563,6 +784,35 @@ def create_app(models: Sequence[str | Path] = (), out_dir: str | Path = "out/ser
         return FileResponse(path, media_type="application/octet-stream", filename=filename)
 
     return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every refusal as ``{"error": "one line"}``; a 500 only for a bug (logged with its traceback)."""
+
+    @app.exception_handler(ServeError)
+    async def _serve_error(request: Request, e: ServeError):
+        return _error(e.status, e.message)
+
+    @app.exception_handler(Busy)
+    async def _busy(request: Request, e: Busy):
+        return _error(503, f"the editor is busy ({e.args[0]}): try again in a moment", {"Retry-After": "2"})
+
+    @app.exception_handler(MotionsynthError)
+    async def _user_error(request: Request, e: MotionsynthError):
+        return _error(422, " ".join(str(e).split()))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, e: RequestValidationError):
+        return _error(422, "bad request: " + _errors(list(e.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, e: StarletteHTTPException):
+        return _error(e.status_code, str(e.detail))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, e: Exception):
+        log.exception("internal error on %s", request.url.path)
+        return _error(500, f"internal error: {type(e).__name__}: {e}")
 
 
 def _size(n: int) -> str:

@@ -17,14 +17,13 @@ import math
 import numbers
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
 from ..errors import MotionsynthError
-from ..io.atomic import atomic_open
+from ..io.atomic import atomic_open, temp_folder
 
 PAGE = "index.html"
 IMAGE_SUFFIXES = (".gif", ".png", ".svg", ".jpg", ".jpeg")
@@ -185,8 +184,7 @@ def staged(out: str | os.PathLike) -> Iterator[Path]:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MotionsynthError(f"{out}: exists and is not a folder; the report is a folder (index.html + files)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = temp_folder(out)
     try:
         yield tmp
         files = sorted((p for p in tmp.rglob("*") if p.is_file()), key=lambda p: (p.name == PAGE, str(p)))

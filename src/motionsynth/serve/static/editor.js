@@ -13,17 +13,22 @@ const PART_NAMES = { upper: "upper body", lower: "lower body", left_arm: "left a
 
 const state = {
   models: [], tasks: {}, maxUpload: 0, maxSamples: 16,
-  clip: null,        // the upload: {id, name, frames, fps, skeleton, positions, models}
+  clip: null,        // the upload: {id, name, frames, fps, skeleton, positions (decoded), models}
   result: null,      // the last run: {id, task, model, frames, fps, skeleton, observed, samples}
   keyframes: new Set(),
   frame: 0, playing: false, playStart: 0, playFrame0: 0, busy: false,
 };
 
 // ---- the API ------------------------------------------------------------------------------------------------------
-async function api(path, options) {
+// The server refuses a POST without the token it embedded in this page (so that no other site can use the editor).
+const TOKEN = document.querySelector('meta[name="motionsynth-token"]').content;
+
+async function api(path, options = {}) {
   let response;
   try {
-    response = await fetch(path, options);
+    const headers = { ...(options.headers || {}) };
+    if (options.method === "POST") headers["X-Motionsynth-Token"] = TOKEN;
+    response = await fetch(path, { ...options, headers });
   } catch (e) {
     throw new Error(`cannot reach the editor's server (${e.message})`);
   }
@@ -31,6 +36,18 @@ async function api(path, options) {
   try { body = await response.json(); } catch (e) { /* not JSON */ }
   if (!response.ok) throw new Error((body && body.error) || `${response.status} ${response.statusText}`);
   return body;
+}
+
+// Joint positions arrive as {dtype: "float32", shape: [T, J, 3], data: base64 of little-endian float32 bytes}.
+function decodePositions(p) {
+  if (p.dtype !== "float32" || p.shape.length !== 3 || p.shape[2] !== 3) throw new Error("unknown positions format");
+  const text = atob(p.data);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  const data = new Float32Array(bytes.buffer);  // every browser in use is little-endian
+  const [T, J] = p.shape;
+  if (data.length !== T * J * 3) throw new Error("positions of the wrong size");
+  return { frames: T, joints: J, data, at: (t, j, k) => data[(t * J + j) * 3 + k] };
 }
 
 function setStatus(text, kind = "") {
@@ -102,7 +119,7 @@ class Figure {
   // A stick figure: one cylinder per bone (coloured by its child joint), one sphere per joint.
   constructor(skeleton, positions, observed, role, title) {
     this.sk = skeleton;
-    this.positions = positions;   // [T][J][3]
+    this.positions = positions;   // decodePositions(…): at(t, j, k)
     this.observed = observed;     // (t, j) => bool: kept from the input
     this.role = role;             // "input" | "result"
     this.title = title;
@@ -135,7 +152,7 @@ class Figure {
     this.label.remove();
   }
 
-  frames() { return this.positions.length; }
+  frames() { return this.positions.frames; }
 
   kind(t, j) {
     const side = this.sk.sides[j] || "centre";
@@ -145,10 +162,10 @@ class Figure {
 
   update(frame, offset, centre) {
     const t = Math.min(frame, this.frames() - 1);
-    const P = this.positions[t];
-    const root = P[this.sk.root];
+    const P = (j, k) => this.positions.at(t, j, k);
+    const root = [P(this.sk.root, 0), P(this.sk.root, 1), P(this.sk.root, 2)];
     const dx = offset - (centre ? root[0] : 0), dz = centre ? -root[2] : 0;
-    const at = (j) => new THREE.Vector3(P[j][0] + dx, P[j][1], P[j][2] + dz);
+    const at = (j) => new THREE.Vector3(P(j, 0) + dx, P(j, 1), P(j, 2) + dz);
     for (const b of this.bones) {
       const a = at(b.p), c = at(b.j);
       const d = c.clone().sub(a);
@@ -163,7 +180,7 @@ class Figure {
       k.mesh.material = this.kind(t, k.j);
     }
     let top = -Infinity;
-    for (const j of this.sk.drawn) top = Math.max(top, P[j][1]);
+    for (const j of this.sk.drawn) top = Math.max(top, P(j, 1));
     return { root: at(this.sk.root), top: new THREE.Vector3(root[0] + dx, top, root[2] + dz) };
   }
 }
@@ -173,10 +190,10 @@ function rebuildFigures() {
   view.figures = [];
   if (!view.scene || !state.clip && !state.result) return;
   const sk = (state.clip || state.result).skeleton;
-  const first = (state.clip || { positions: state.result.samples[0].positions }).positions;
+  const first = (state.clip || state.result.samples[0]).positions;
   let lo = Infinity, hi = -Infinity, floor = Infinity;
-  for (const j of sk.drawn) { lo = Math.min(lo, first[0][j][1]); hi = Math.max(hi, first[0][j][1]); }
-  for (const frame of first) for (const j of sk.drawn) floor = Math.min(floor, frame[j][1]);
+  for (const j of sk.drawn) { lo = Math.min(lo, first.at(0, j, 1)); hi = Math.max(hi, first.at(0, j, 1)); }
+  for (let t = 0; t < first.frames; t++) for (const j of sk.drawn) floor = Math.min(floor, first.at(t, j, 1));
   view.height = Math.max(hi - lo, 1e-3);
   setGrid(view.height, floor);
   if (state.clip) {
@@ -497,6 +514,7 @@ async function run() {
   try {
     const result = await api("/api/run", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(req) });
+    for (const s of result.samples) s.positions = decodePositions(s.positions);
     state.result = result;
     showResult();
     setStatus(`Done in ${result.seconds.toFixed(2)} s: ${result.samples.length} sample` +
@@ -545,6 +563,7 @@ async function upload(file) {
   form.append("file", file, file.name);
   try {
     const clip = await api("/api/upload", { method: "POST", body: form });
+    clip.positions = decodePositions(clip.positions);
     state.clip = clip;
     state.result = null;
     $("result-section").hidden = true;
