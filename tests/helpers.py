@@ -3,6 +3,7 @@ family. Tests import them from here (``from helpers import …``); fixtures live
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
@@ -282,3 +283,12 @@ def assert_refused_without_output(model: Path, args: list[str], tmp_path: Path, 
     code, _, err = cli_output(capsys, *[a.format(**files) for a in args], "--model", model, "-o", out / "o.bvh")
     assert code == 2 and "error:" in err and len(err.strip().splitlines()) == 1, err
     assert list(out.iterdir()) == []
+
+
+def load_script(name: str):
+    """The module ``scripts/NAME.py`` (the measurement scripts are not a package): tests reuse what they measure."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,9 +3,7 @@ same windows, timed, through the one harness; the markdown section replaced betw
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +23,7 @@ from motionsynth.checkpoint import save_checkpoint
 from motionsynth.errors import MotionsynthError
 from motionsynth.registry import build_model
 
-from helpers import LABELS, TINY_MODELS, tiny_checkpoint
+from helpers import LABELS, TINY_MODELS, load_script, tiny_checkpoint
 
 FAST = {"tune_windows": 2, "limit": 2}
 
@@ -172,10 +170,7 @@ def test_errors_before_any_work(cache, tmp_path):
 
 
 def test_script(cache, tmp_path, capsys):
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_summary.py"
-    spec = importlib.util.spec_from_file_location("bench_summary", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("bench_summary")
     doc = tmp_path / "B.md"
     doc.write_text("# Benchmarks\n\nrest\n")
     code = script.main(["--data", str(cache.path), "--tasks", "inbetween", "--limit", "2", "--in-process",

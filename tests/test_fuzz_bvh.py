@@ -8,24 +8,15 @@ which also runs the long fuzz outside the suite (figures in docs/BENCHMARKS.md).
 
 from __future__ import annotations
 
-import importlib.util
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import load_script
 
-def _load_fuzz():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "fuzz_bvh.py"
-    spec = importlib.util.spec_from_file_location("fuzz_bvh", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz()
+fuzz = load_script("fuzz_bvh")
 SEEDS = fuzz.seed_texts()
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

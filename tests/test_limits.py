@@ -19,7 +19,7 @@ from motionsynth.io.bvh import format_bvh, iter_bvh, parse_bvh, read_bvh, write_
 from motionsynth.io.npz import load_npz, save_npz
 from motionsynth.limits import LimitError
 
-from helpers import cli_output, make_motion, make_skeleton
+from helpers import assert_refused_without_output, cli_output, make_motion, make_skeleton, save_tiny
 
 MB = 2**20
 
@@ -209,7 +209,7 @@ def test_limit_raised_by_the_environment_or_the_flag_lets_a_file_through(tmp_pat
     code, _, err = cli_output(capsys, "--max-joint-frames", "1000", "convert", tmp_path / "m.bvh", out)
     assert code == 0 and out.exists(), err
     assert limits.max_joint_frames() == 500  # the flag held for that call only
-    with limits.allow_joint_frames(1000):
+    with limits.allow_joint_frames(2200):  # 100 frames of 22 joints
         assert load_motion(out).num_frames == 40
     out.unlink()
     monkeypatch.setenv(limits.ENV_VAR, "1e3")
@@ -245,3 +245,34 @@ def test_convert_fps_over_the_limit_names_the_option(tmp_path, capsys):
                               tmp_path / "o.bvh", "--fps", "1000")  # 1,001 frames x 22 joints
     assert_one_line_refusal(code, err, "--fps 1000", "1,001 frames x 22 joints")
     assert not (tmp_path / "o.bvh").exists()
+
+
+# ---- task results ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args", [
+    ["predict", "{clip}", "--given", "10", "--frames", "100000000"],
+    ["predict", "{clip}", "--given", "10", "--frames", "400", "--samples", "3"],
+    ["inbetween", "{clip}", "--keyframes", "0,39", "--samples", "30"],
+])
+def test_task_results_over_the_limit_are_refused_before_any_work(args, tmp_path, capsys, monkeypatch):
+    """samples x frames x joints of the result (here 22 joints; limit 10,000 joint-frames) is checked first."""
+    monkeypatch.setenv(limits.ENV_VAR, "10000")
+    assert_refused_without_output(save_tiny(tmp_path / "model"), args, tmp_path, capsys)
+
+
+def test_generate_over_the_limit_is_refused_before_any_work(tmp_path, capsys):
+    model, out = save_tiny(tmp_path / "model"), tmp_path / "gen"
+    code, _, err = cli_output(capsys, "generate", "--model", model, "--frames", "100000000", "--n", "16", "-o", out)
+    assert_one_line_refusal(code, err, "--n 16 x 100,000,000 frames", "joint-frames")
+    assert not out.exists()
+
+
+def test_library_motions_are_sized_against_the_limit():
+    from motionsynth.ops import pad, rest_motion
+
+    sk = make_skeleton()
+    with limits.allow_joint_frames(2200):  # 100 frames of 22 joints
+        assert len(pad(make_motion(sk, 10), 100)) == 100
+        with pytest.raises(LimitError, match="padded to 101 frames"):
+            pad(make_motion(sk, 10), 101)
+        with pytest.raises(LimitError, match="joint-frames"):
+            rest_motion(sk, 10**9, 30.0)

@@ -117,6 +117,12 @@ def test_curves_are_smoothed_together_as_one_by_one():
         np.testing.assert_allclose(together[k], pp.smooth_curve(x[k], 0.3), rtol=0, atol=1e-9)
 
 
+def test_the_shared_factorisation_solves_the_unweighted_system():
+    target = np.random.default_rng(3).normal(size=(3, 40, 6))
+    np.testing.assert_allclose(pp._solve_unweighted(0.3, target),
+                               pp._solve(np.ones((3, 38)), np.ones((3, 40)), 0.3, target), atol=1e-12)
+
+
 def test_the_pivoting_fallback_solves_the_same_system(monkeypatch):
     import scipy.linalg
 

@@ -26,7 +26,7 @@ from motionsynth.io import load_motion, read_bvh, save_motion
 from motionsynth.serve.app import MAX_SAMPLES, TOKEN_HEADER, create_app, find_checkpoints
 from motionsynth.serve.server import make_server
 
-from helpers import biped_motion, biped_skeleton, other_skeleton, run_cli, tiny_checkpoint
+from helpers import biped_motion, biped_skeleton, load_script, other_skeleton, run_cli, tiny_checkpoint
 
 CHROMIUM = os.environ.get("MOTIONSYNTH_CHROMIUM", "/usr/bin/chromium")
 LIMIT = 256 * 1024
@@ -86,18 +86,7 @@ def positions_close(a, b, atol=1e-2):
     return np.allclose(np.asarray(a, float), np.asarray(b, float), atol=atol)
 
 
-def flat_bvh(frames: int, joints: int = 22) -> bytes:
-    """The tester's file: a chain of ``joints`` joints, three rotation channels on the root only, ``frames`` frames
-    of ``0 0 0`` (6 bytes a frame: 100,000 frames are 0.57 MiB and 2.2 million joint-frames)."""
-    lines = ["HIERARCHY", "ROOT j0", "{", "  OFFSET 0 0 0", "  CHANNELS 3 Zrotation Xrotation Yrotation"]
-    for j in range(1, joints):
-        pad = "  " * j
-        lines += [f"{pad}JOINT j{j}", f"{pad}{{", f"{pad}  OFFSET 0 1 0", f"{pad}  CHANNELS 0"]
-    pad = "  " * joints
-    lines += [f"{pad}End Site", f"{pad}{{", f"{pad}  OFFSET 0 1 0", f"{pad}}}"]
-    lines += ["  " * j + "}" for j in range(joints - 1, -1, -1)]
-    lines += ["MOTION", f"Frames: {frames}", "Frame Time: 0.033333"]
-    return ("\n".join(lines) + "\n").encode() + b"0 0 0\n" * frames
+flat_bvh = load_script("serve_hardening").flat_bvh  # the tester's file, as measured there
 
 
 # ---- models and uploads -----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from . import limits
 from . import rotations as R
 from .errors import MotionsynthError
 from .motion import Motion
@@ -25,7 +26,9 @@ def hold_pad(x: np.ndarray, length: int) -> np.ndarray:
 
 
 def pad(motion: Motion, frames: int) -> Motion:
-    """``motion`` lengthened to ``frames`` frames (at least its own) by holding its last frame."""
+    """``motion`` lengthened to ``frames`` frames (at least its own) by holding its last frame. `limits.LimitError`
+    when ``frames`` × joints exceeds the joint-frame limit."""
+    limits.check_joint_frames(frames, len(motion.skeleton), f"motion {motion.name!r} padded to {frames:,} frames")
     return replace(motion, rotations=hold_pad(motion.rotations, frames),
                    root_positions=hold_pad(motion.root_positions, frames),
                    translations=None if motion.translations is None else hold_pad(motion.translations, frames),
@@ -57,6 +60,7 @@ def rest_motion(skeleton: Skeleton, frames: int, fps: float, name: str = "") -> 
     if frames < 1:
         raise MotionsynthError(f"frames must be positive, got {frames}")
     J = len(skeleton)
+    limits.check_joint_frames(frames, J, f"a motion of {frames:,} frames")
     rotations = np.broadcast_to(R.quat_identity(), (frames, J, 4)).copy()
     root = np.repeat(np.asarray(skeleton.offsets[skeleton.root], dtype=np.float64)[None], frames, 0)
     return Motion(skeleton, rotations, root, float(fps), name=name)

@@ -69,6 +69,24 @@ def _solve(w: np.ndarray, u: np.ndarray, weight: float, target: np.ndarray) -> n
     return x.reshape(K, T, C)
 
 
+def _solve_unweighted(weight: float, target: np.ndarray) -> np.ndarray:
+    """`_solve` with every ``w`` and ``u`` one: the same matrix for all K curves, so one factorisation serves them
+    all (the squared norm's whole solution, and the reweighting's start). target (K, T, C) → (K, T, C)."""
+    from scipy.linalg import solveh_banded
+
+    K, T, C = target.shape
+    ab = np.zeros((3, T))
+    ab[2, :-2] += 1
+    ab[2, 1:-1] += 4
+    ab[2, 2:] += 1
+    ab[2] += weight
+    ab[1, 1:-1] -= 2
+    ab[1, 2:] -= 2
+    ab[0, 2:] = 1
+    rhs = weight * np.moveaxis(target, 1, 0).reshape(T, K * C)
+    return np.moveaxis(solveh_banded(ab, rhs, check_finite=False).reshape(T, K, C), 0, 1)
+
+
 def _norms(x: np.ndarray) -> np.ndarray:
     """(..., C) → (...): Euclidean norms of the last axis (faster than `np.linalg.norm` for small C)."""
     return np.sqrt(np.einsum("...c,...c->...", x, x))
@@ -95,7 +113,7 @@ def smooth_curves(x: np.ndarray, weight: float = 0.3, iters: int = 50, norm: str
     if not len(moving):
         return out
     x, scale = x[moving], scale[moving, None]
-    y = _solve(np.ones((len(x), T - 2)), np.ones((len(x), T)), weight, x)
+    y = _solve_unweighted(weight, x)
     active = np.arange(len(x))  # curves still changing
     for _ in range(iters - 1 if norm == "l2" else 0):
         ya, xa, eps = y[active], x[active], _EPS * scale[active]

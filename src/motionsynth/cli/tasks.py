@@ -143,6 +143,14 @@ def sample_paths(out: Path, k: int) -> list[Path]:
     return [out.with_name(f"{out.stem}_{i:03d}{out.suffix}") for i in range(k)]
 
 
+def _check_work(samples: int, frames: int, joints: int, flag: str = "--samples") -> None:
+    """Refuse, before any work, a result of more joint-frames than the limit: ``samples`` × ``frames`` × ``joints``
+    (`limits.check_joint_frames`; ``motionsynth --max-joint-frames N`` raises it)."""
+    from .. import limits
+
+    limits.check_joint_frames(samples * frames, joints, f"{flag} {samples} x {frames:,} frames (the result)")
+
+
 def _finish(method, motion, mask, out: Path, samples: int, seed: int, preview: Path | None,
             mask_out: Path | None, label: str | None = None) -> None:
     """Run the method, then write the outputs, the preview and the mask: all of them or, on an error, none."""
@@ -154,6 +162,7 @@ def _finish(method, motion, mask, out: Path, samples: int, seed: int, preview: P
 
     if samples < 1:
         raise MotionsynthError(f"--samples must be at least 1, got {samples}")
+    _check_work(samples, motion.num_frames, len(motion.skeleton))
     start = time.perf_counter()
     results = method.complete(motion, mask, label=parse_label(label), n_samples=samples, seed=seed).samples
     seconds = time.perf_counter() - start
@@ -313,6 +322,7 @@ def predict_command(
     total = motion.num_frames if frames is None else int(frames)
     if not 0 < given <= motion.num_frames:
         raise MotionsynthError(f"--given {given}: need 1..{motion.num_frames} (the input's frames)")
+    _check_work(samples, total, len(motion.skeleton))
     mask = predict_mask(total, len(motion.skeleton), given)
     work = pad(motion[:given], total)  # unobserved frames: the last given one held
     method = _method(ckpt, data, seed, {"restarts": restarts, "init": init, **_iters(iters)}, option)
@@ -347,6 +357,7 @@ def generate_command(
     frames = int(ckpt.config["model"].get("window", 64)) if frames is None else frames
     if frames < 1:
         raise MotionsynthError(f"--frames must be positive, got {frames}")
+    _check_work(n, frames, len(ckpt.skeleton), "--n")
     start = rest_motion(ckpt.skeleton, frames, float(ckpt.fps or 30.0))
     method = _method(ckpt, None, seed, {}, option)
     mask = generate_mask(frames, len(ckpt.skeleton))
