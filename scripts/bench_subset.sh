@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A fixed --limit subset of every task for the baselines, the HM-VAE prior and MEVA: minutes on a CPU. Run it before
 # and after a change that must not move any figure, then compare with scripts/compare_records.py.
-# usage: bash scripts/bench_subset.sh CACHE RUNS OUT   (RUNS holds hmvae/, mvae/, meva/ runs with best/ exports)
+# usage: bash scripts/bench_subset.sh CACHE RUNS OUT   (RUNS holds hmvae/, mvae/, meva/ runs with best/ exports and,
+# when present, cvae/ and diffusion/ runs: the shipped models can stand in, linked as RUNS/NAME/best)
 set -u
 C=$1; R=$2; OUT=$3
 export OMP_NUM_THREADS=1
@@ -20,3 +21,12 @@ b predict_hmvae predict --model "$R/hmvae/best" --limit 2 --option restarts=2
 b denoise_hmvae denoise --model "$R/hmvae/best" --limit 3 -s noise_models=[mixed] --option refine=overlap
 b denoise_meva denoise --model "$R/meva/best" --limit 6 -s noise_models=[mixed]
 b reconstruct reconstruct --model "$R/hmvae/best" --model "$R/mvae/best" --limit 16
+if [ -e "$R/cvae/best" ]; then
+  b inbetween_cvae inbetween --model "$R/cvae/best" --limit 4 -s gaps=[15] -s samples=2
+  b complete_cvae complete --model "$R/cvae/best" --limit 3 -s missing=[lower_body]
+  b predict_cvae predict --model "$R/cvae/best" --limit 3
+fi
+if [ -e "$R/diffusion/best" ]; then
+  b inbetween_diffusion inbetween --model "$R/diffusion/best" --limit 2 -s gaps=[15] --option steps=5
+  b predict_diffusion predict --model "$R/diffusion/best" --limit 2 --option steps=5
+fi
