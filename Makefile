@@ -8,7 +8,7 @@ CACHE   ?= cache/bandai2
 # project machines, while users with GPUs keep their own build.
 TORCH   ?= torch==2.13.0
 
-.PHONY: install lint test test-unit demo bench clean
+.PHONY: install lint typecheck test test-fast test-unit demo bench clean
 
 $(BIN)/motionsynth: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,11 +22,19 @@ install: $(BIN)/motionsynth
 lint: install
 	$(BIN)/ruff check .
 
+# mypy on src/motionsynth (lenient settings in pyproject.toml); not part of `lint` yet: it still reports errors
+typecheck: install
+	$(BIN)/python -m mypy src/motionsynth
+
 test: install
 	MOTIONSYNTH_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 test-unit: install
 	$(BIN)/python -m pytest -q -n 2 -m "not real_data"
+
+# the quick loop while editing: no shared data, no browser, none of the tests marked slow
+test-fast: install
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow and not real_data and not browser"
 
 # `make demo DEMO_ARGS="--model inbetween=runs/cvae/best …"`: models other than the shipped ones
 demo: install

@@ -16,52 +16,38 @@
   filters with the parameters the harness tuned for ``mixed`` (docs/BENCHMARKS.md), HM-VAE window and overlap
   refinement, MEVA. Throughput in frames/s.
 
-Each figure is the median wall time of ``--repeats`` runs after one warm-up, with ``--threads`` torch threads.
+Each figure is the median wall time of ``--repeats`` runs after one warm-up (`bench.timing.median_call_s`, the
+harness the bench summary times with), with ``--threads`` torch threads; the JSON records the machine
+(`bench.timing.machine_info`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
 import time
 from pathlib import Path
-
-import numpy as np
 
 FILTERS = {"savgol": {"window": 21, "order": 3}, "gaussian": {"sigma": 3.0},
            "one-euro": {"min_cutoff": 4.0, "beta": 0.1, "d_cutoff": 1.0}}  # tuned on val for `mixed`
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def long_sequence(cache, frames: int):
     """Test takes end to end (each continuing where the previous one stopped) until ``frames`` frames."""
     from motionsynth.bench.protocol import split_takes
+    from motionsynth.ops import concat
 
     parts, total = [], 0
     for take in split_takes(cache, "test"):
         m = cache.motion(int(take))
+        m.translations = None
         if parts:
             m.root_positions = m.root_positions - m.root_positions[0] + parts[-1].root_positions[-1]
         parts.append(m)
         total += m.num_frames
         if total >= frames:
             break
-    seq = parts[0].copy()
-    seq.rotations = np.concatenate([p.rotations for p in parts])[:frames]
-    seq.root_positions = np.concatenate([p.root_positions for p in parts])[:frames]
-    seq.translations = None
-    return seq
+    return concat(parts)[:frames]
 
 
 def main() -> None:
@@ -84,6 +70,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from motionsynth.bench.protocol import fit_method, iter_clips, open_cache, split_windows
+    from motionsynth.bench.timing import machine_info, median_call_s
     from motionsynth.data.noise import add_noise
     from motionsynth.methods.baselines import make_baseline
     from motionsynth.registry import load_checkpoint, load_method
@@ -111,15 +98,14 @@ def main() -> None:
     for name, m in (("zero-velocity", make_baseline("zero-velocity")), ("slerp", make_baseline("slerp")),
                     ("hmvae prior", prior)):
         if m is not None and window is not None:
-            add(task, name, timed(lambda m=m: m.complete(window, mask, seed=0), args.repeats))
+            add(task, name, median_call_s(m, window, mask, args.repeats, seed=0))
     if args.cvae and window is not None:
         batch = 64
         cvae = load_method(args.cvae)
-        add(task, "cvae, one sample (the prior's mean)", timed(lambda: cvae.complete(window, mask, seed=0),
-                                                               args.repeats))
+        add(task, "cvae, one sample (the prior's mean)", median_call_s(cvae, window, mask, args.repeats, seed=0))
         for candidates in (1, 32):
             cvae = load_method(args.cvae, candidates=candidates)
-            seconds = timed(lambda m=cvae: m.complete(window, mask, n_samples=batch, seed=0), args.repeats)
+            seconds = median_call_s(cvae, window, mask, args.repeats, n_samples=batch, seed=0)
             add(task, f"cvae, {batch} samples in one call (the mean + draws, best of {candidates}), per sample",
                 seconds / batch)
             rows[-1]["batch_seconds"] = round(seconds, 4)
@@ -136,11 +122,11 @@ def main() -> None:
                 fit_method(m, cache, None, 0)
                 fit_s = time.perf_counter() - t0
             add("complete, one 64-frame window (lower body missing)", name,
-                timed(lambda m=m: m.complete(window, mask, seed=0), args.repeats))
+                median_call_s(m, window, mask, args.repeats, seed=0))
             if fit_s is not None:
                 rows[-1]["fit_seconds"] = round(fit_s, 1)
     if prior is None or "denoise" not in tasks:
-        return _write(args, rows, torch)
+        return _write(args, rows, machine_info(threads=args.threads))
 
     seq = long_sequence(cache, args.frames)
     noisy = add_noise(seq, "mixed", 0)
@@ -152,13 +138,13 @@ def main() -> None:
         methods.append(("meva", load_method(args.meva)))
     for name, m in methods:
         add(f"denoise, {seq.num_frames} frames (mixed noise)", name,
-            timed(lambda m=m: m.complete(noisy, mask, seed=0), args.repeats), seq.num_frames, "frames_per_s")
-    _write(args, rows, torch)
+            median_call_s(m, noisy, mask, args.repeats, seed=0), seq.num_frames, "frames_per_s")
+    _write(args, rows, machine_info(threads=args.threads))
 
 
-def _write(args, rows: list, torch) -> None:
-    record = {"threads": args.threads, "repeats": args.repeats, "cpu": platform.processor() or platform.machine(),
-              "torch": torch.__version__, "rows": rows}
+def _write(args, rows: list, machine: dict) -> None:
+    record = {"threads": args.threads, "repeats": args.repeats, "cpu": machine["cpu"], "torch": machine["torch"],
+              "machine": machine, "rows": rows}
     print("\n| task | method | wall s | frames/s |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['task']} | {r['method']} | {r['seconds']:.3g} | {r.get('frames_per_s', '')} |")

@@ -30,8 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--classifier", default=None,
                    help="action classifier scoring generation (default: the shipped classifier-bandai if it ships; "
                         "none: generation is skipped with a note)")
-    p.add_argument("--tasks", default="inbetween,complete,predict,denoise,generate",
-                   help="comma-separated subset of inbetween,complete,predict,denoise,generate")
+    p.add_argument("--tasks", default="",
+                   help="comma-separated subset of the tasks with a benchmark protocol (default: every one)")
     p.add_argument("--limit", type=int, default=33,
                    help="test windows per task, evenly spaced (default 33: they include the prior's 3)")
     p.add_argument("--all-windows", action="store_true", help="every test window (no --limit)")
@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from motionsynth.bench.summary import SUMMARY_TASKS, run_summary, save_summary, summary_markdown, update_markdown
+    from motionsynth.bench.summary import run_summary, save_summary, summary_markdown, summary_tasks, update_markdown
     from motionsynth.config import parse_key_values
     from motionsynth.errors import MotionsynthError
 
@@ -73,12 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run_summary(
             args.data, models=args.model, classifier=args.classifier,
-            tasks=[t.strip() for t in args.tasks.split(",") if t.strip()],
+            tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] or None,
             limit=None if args.all_windows else args.limit, prior_limit=args.prior_limit,
             prior_options=parse_key_values(args.prior_option, "--prior-option"),
             options=parse_key_values(args.option, "--option"), generate=generate, tune_windows=args.tune_windows,
             seed=args.seed, device=args.device, threads=args.threads, isolate=not args.in_process,
-            baselines={t: [] for t in SUMMARY_TASKS} if args.no_baselines else None, command=command,
+            baselines={t: [] for t in summary_tasks()} if args.no_baselines else None, command=command,
             log=lambda line: print(line, file=sys.stderr, flush=True))
         save_summary(summary, args.json)
         body = summary_markdown(summary)

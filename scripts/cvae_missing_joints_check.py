@@ -28,7 +28,8 @@ for path in sys.argv[1:]:
             msk = torch.as_tensor(fm, dtype=torch.float32)[None]
             pos, head = __import__("motionsynth.methods.root", fromlist=["world_root"]).world_root(c)
             tr = torch.as_tensor(np.stack([pos[:,0], pos[:,2], head], -1), dtype=torch.float32)[None]
-            out = m.model.sample(x, msk, temperature=0.0, track=tr if m.model.config.track else None)[0].numpy()
+            out = m.model.sample({"observed": x, "mask": msk, "track": tr if m.model.config.track else None},
+                                 temperature=0.0)[0].numpy()
             miss = ~fm
             errs.append([np.abs(out - x[0].numpy())[miss].mean(), np.abs(x[0].numpy())[miss].mean()])
         print(path, key, "model err %.3f  fill(0) err %.3f" % tuple(np.mean(errs, 0)))

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_speed import timed  # scripts/ is on sys.path when a script in it runs
+from motionsynth.bench.timing import median_call_s
 
 
 def generate_row(args, method, split: str) -> dict:
@@ -75,11 +75,10 @@ def cmd_sampling(args, ckpt, label) -> list[dict]:
     rows = []
     for spec in args.samplers.split(","):
         method = load_method(ckpt, **sampler_options(spec), guidance=args.guidance)
-        one = timed(lambda m=method: m.complete(clip, mask, label=label, seed=0), args.repeats)
+        one = median_call_s(method, clip, mask, args.repeats, label=label, seed=0)
         row = {"sampler": spec, "clip_s": round(one, 3), "batched_clip_s": None, "batch": args.batch}
         if spec != "ddpm" or args.batch_ddpm:  # batched DDPM: T / N times a batched N-step DDIM; minutes here
-            batch = timed(lambda m=method: m.complete(clip, mask, label=label, n_samples=args.batch, seed=0),
-                          args.repeats)
+            batch = median_call_s(method, clip, mask, args.repeats, label=label, n_samples=args.batch, seed=0)
             row["batched_clip_s"] = round(batch / args.batch, 4)
         t0 = time.perf_counter()
         row.update(generate_row(args, method, args.split))
@@ -136,7 +135,8 @@ def plot_guidance(rows: list[dict], path: Path) -> None:
 
 
 def cmd_seams(args, ckpt, label) -> list[dict]:
-    from motionsynth.bench.clips import feet_joints, global_transforms
+    from motionsynth.bench.clips import global_transforms
+    from motionsynth.kinematics import foot_joints
     from motionsynth.metrics import accel, foot_contact_speed
     from motionsynth.ops import blend_weights, rest_motion
     from motionsynth.registry import load_method
@@ -159,7 +159,7 @@ def cmd_seams(args, ckpt, label) -> list[dict]:
         wall = time.perf_counter() - t0
         _, pos = global_transforms([motion])
         acc = accel(pos[0], reduce=False)  # (T-2,), frame i centred on i+1
-        speed, contact = foot_contact_speed(pos[0], feet_joints(sk), fps=ckpt.fps)  # (T-1, F), step t → t+1
+        speed, contact = foot_contact_speed(pos[0], foot_joints(sk, ankles=True), fps=ckpt.fps)  # (T-1, F), step t → t+1
         a_near, s_near = near[1:-1], near[:-1] | near[1:]
 
         def skate(where, speed=speed, contact=contact):

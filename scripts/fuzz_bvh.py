@@ -379,7 +379,7 @@ def run(n: int, seed: int, timeout: float, save: Path | None, start: int = 0) ->
             kind = outcome(data, times)
         except Hang:
             kind, key = "hang", "hang"
-        except Exception as e:  # noqa: BLE001 - counting every escape is the point
+        except Exception as e:  # counting every escape is the point
             kind, key = "other", f"{type(e).__name__}: {str(e)[:80]}" if isinstance(e, AssertionError) \
                 else type(e).__name__
         finally:

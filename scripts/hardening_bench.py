@@ -67,7 +67,7 @@ def readers() -> None:
             try:
                 load_motion(path)
                 outcome = "nothing: loaded"
-            except Exception as e:  # noqa: BLE001 — the outcome is what is measured
+            except Exception as e:  # the outcome is what is measured
                 outcome = f"{type(e).__name__}: {str(e).replace(tmp + '/', '')}"
             seconds = time.perf_counter() - start
             peak = tracemalloc.get_traced_memory()[1]
@@ -114,7 +114,7 @@ def smooth_all(data: Path, iters: int) -> None:
             takes += 1
             try:
                 out = smooth_motion(motion, iters=iters)
-            except Exception as e:  # noqa: BLE001 — failures are what is counted
+            except Exception as e:  # failures are what is counted
                 failures.append(f"{name}: {type(e).__name__}: {e}")
                 continue
             size += motion.num_frames * len(motion.skeleton)

@@ -56,7 +56,7 @@ class Server:
         self.host, self.out = host, out
         self.url = f"http://{host}:{self.port}"
         cmd = [sys.executable, "-m", "motionsynth", "serve", "--host", host, "--port", str(self.port), "--out",
-               str(out), "--header-timeout", "2", "--body-timeout", "2", "--keep-mb", "1", *extra]
+               str(out), "--header-timeout", "2", "--body-timeout", "2", "--keep-mb", "1", "--no-shipped", *extra]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
         while True:
@@ -165,10 +165,22 @@ def read_status(sock: socket.socket) -> str:
     return data.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 1)[-1] or "closed"
 
 
+def run_job(http: httpx.Client, body: dict) -> httpx.Response:
+    """``POST /api/run``, then the job followed to its end: its last ``GET /api/jobs/ID`` (with the result when done);
+    a refused request's response as it is."""
+    res = http.post("/api/run", json=body)
+    if res.status_code != 202:
+        return res
+    url = f"/api/jobs/{res.json()['id']}"
+    while (res := http.get(url)).json()["state"] in ("queued", "running"):
+        time.sleep(0.05)
+    return res
+
+
 def warm_up(http: httpx.Client) -> None:
     """One small upload and run before measuring: the server imports torch and the methods on first use."""
     clip = upload(http, flat_bvh(100)).json()["id"]
-    http.post("/api/run", json={"task": "inbetween", "model": "slerp", "upload": clip, "keyframes": [0, 99]})
+    run_job(http, {"task": "inbetween", "model": "slerp", "upload": clip, "keyframes": [0, 99]})
 
 
 def upload_cases(server: Server, http: httpx.Client) -> str:
@@ -188,9 +200,9 @@ def run_cases(server: Server, http: httpx.Client, clip: str) -> None:
     long_clip = upload(http, flat_bvh(20_000)).json()["id"]
     body = {"task": "predict", "model": "zero-velocity", "upload": long_clip, "given": 100, "frames": 20_000}
     with case(server, "predict 20,000 frames x 16 samples") as r:
-        r["status"] = http.post("/api/run", json={**body, "samples": 16}).status_code
+        r["status"] = run_job(http, {**body, "samples": 16}).status_code
     with case(server, "predict 20,000 frames x 2 samples (the largest accepted)") as r:
-        res = http.post("/api/run", json={**body, "samples": 2})
+        res = run_job(http, {**body, "samples": 2})
         r["status"], r["note"] = res.status_code, f"response {len(res.content) / 2**20:.1f} MiB"
     host = f"Host: {server.host}:{server.port}\r\n"
     for field, value, shown in [("keyframes", [0, 10**30], "keyframe 10**30"), ("seed", 2**64, "seed 2**64")]:
@@ -285,8 +297,8 @@ def sequential_case(server: Server, http: httpx.Client, n: int) -> None:
         statuses, clip = [], None
         for i in range(n):
             if i % 4 == 3:
-                res = http.post("/api/run", json={"task": "inbetween", "model": "slerp", "upload": clip,
-                                                  "keyframes": [0, 300, 599]})
+                res = run_job(http, {"task": "inbetween", "model": "slerp", "upload": clip,
+                                     "keyframes": [0, 300, 599]})
             else:
                 res = upload(http, data)
                 clip = res.json().get("id")

@@ -99,3 +99,43 @@ def test_the_graph_sees_function_local_imports():
     """The walker finds imports inside functions too (a cycle hidden in a function body still counts)."""
     graph = import_graph()
     assert "motionsynth.registry" in graph["motionsynth.cli.tasks"]  # imported inside the commands
+
+
+def _task_lists(tree: ast.AST, names: set[str]) -> list[int]:
+    """Lines of literal lists, tuples, sets and dicts (keys or values) holding three or more task names."""
+    lines = []
+    for node in ast.walk(tree):
+        items = node.keys if isinstance(node, ast.Dict) else node.elts if isinstance(
+            node, (ast.List, ast.Tuple, ast.Set)) else None
+        if items is None:
+            continue
+        found = {i.value for i in items if isinstance(i, ast.Constant) and i.value in names}
+        if len(found) >= 3:
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_module_spells_out_a_task_list():
+    """The task table (`tasks.TASKS`) is the one list of tasks: every front end (the task commands, report, serve,
+    the demo, bench and its summary) iterates it. Only `tasks.py` defines tasks; a method says which it serves
+    (``Method.tasks``, in `methods/`); the networks' training masks (`models/`: a curriculum of mask kinds, some named
+    like tasks) are not the task table."""
+    from motionsynth.tasks import TASKS
+
+    names = set(TASKS)
+    assert len(names) >= 3
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel == "tasks.py" or rel.startswith(("methods/", "models/")):
+            continue
+        bad += [f"{rel}:{line}" for line in _task_lists(ast.parse(path.read_text()), names)]
+    assert not bad, "task lists spelled out (iterate tasks.TASKS instead): " + ", ".join(bad)
+
+
+def test_the_task_list_check_sees_a_list():
+    """The check above finds a literal task list (keys of a dict, items of a tuple)."""
+    names = {"inbetween", "complete", "predict", "denoise"}
+    tree = ast.parse('A = {"inbetween": 1, "complete": 2, "predict": 3}\nB = ("denoise", "x")\n'
+                     'C = ["inbetween", "complete", "denoise"]\n')
+    assert _task_lists(tree, names) == [1, 3]

@@ -33,6 +33,7 @@ def _check_record(rec, task, method, n_rows):
 
 
 # ---- tasks -------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_inbetween_slerp_beats_zero_velocity(cache):
     recs = {m: run_benchmark("inbetween", cache, m, limit=6, progress=False) for m in ("zero-velocity", "slerp")}
     for m, rec in recs.items():
@@ -119,6 +120,7 @@ def test_predict(cache):
     assert e == sorted(e)
 
 
+@pytest.mark.slow
 def test_denoise_tunes_on_val_only(cache, monkeypatch):
     settings = {"noise_models": ["gaussian", "dropped"], "tune_windows": 2}
     rec = run_benchmark("denoise", cache, "gaussian", settings=settings, limit=2, progress=False)
@@ -302,6 +304,7 @@ def test_cli_model_skeleton_mismatch(cache, tmp_path, capsys):
     assert code == 2 and "different skeleton" in err
 
 
+@pytest.mark.slow
 def test_inbetween_samples_measure_diversity(cache, tmp_path):
     """K samples per window: a deterministic method has no diversity and every sample scores alike; the CVAE's K
     draws differ, and the best of K is never worse than their mean."""

@@ -66,7 +66,7 @@ def test_regimes_counts_seeds_and_nesting():
     cache = fake_cache()
     assert [r.name for r in parse_regimes("5%, 10%,25%,cut5,5%")] == ["5%", "10%", "25%", "cut5"]
     assert parse_regimes("12.5%")[0] == Regime("12.5%", fraction=0.125) and Regime("5%", 0.05).key == "p5"
-    counts = lambda sel: {n: len(v) for n, v in sel.items()}  # noqa: E731
+    counts = lambda sel: {n: len(v) for n, v in sel.items()}
     assert counts(select_regime(cache, Regime("5%", 0.05), 0)) == {n: 1 for n in CLASSES}  # at least one each
     assert counts(select_regime(cache, Regime("25%", 0.25), 0)) == {"walk": 5, "wave-left-hand": 2,
                                                                     "wave-right-hand": 2}
@@ -129,6 +129,7 @@ TINY = ["--set", "model.channels=8", "--set", "model.layers=2", "--set", "model.
         "--set", "train.batch_size=8", "--set", "train.stride=16"]
 
 
+@pytest.mark.slow
 def test_end_to_end_record_plot_and_resume(lcache, generator, tmp_path, capsys, monkeypatch):
     out = tmp_path / "aug"
     args = ["--generator", generator, "--data", lcache.path, "--out", out, "--regimes", "50%", "--seeds", "0",
@@ -164,6 +165,7 @@ def test_end_to_end_record_plot_and_resume(lcache, generator, tmp_path, capsys, 
     assert code == 2 and "other settings (steps" in err
 
 
+@pytest.mark.slow
 def test_errors_exit_2(lcache, generator, tmp_path, capsys):
     hm = tiny_checkpoint(tmp_path / "hm", "hmvae", lcache.skeleton, lcache.stats)
     base = ["--data", lcache.path, "--out", tmp_path / "o", "--no-progress"]

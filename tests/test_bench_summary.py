@@ -41,6 +41,7 @@ def summary(cache, tmp_path_factory):
                        baselines={"denoise": ["savgol", "gaussian"]}, **FAST)  # smooth's grid costs seconds
 
 
+@pytest.mark.slow
 def test_every_method_of_every_task_on_the_same_windows(summary):
     rows = {(r["task"], r["name"] if r["kind"] == "baseline" else r["family"]): r for r in summary["rows"]}
     assert set(rows) == {("inbetween", "zero-velocity"), ("inbetween", "slerp"), ("inbetween", "cvae"),
@@ -64,6 +65,7 @@ def test_every_method_of_every_task_on_the_same_windows(summary):
     json.dumps(summary)  # plain JSON
 
 
+@pytest.mark.slow
 def test_a_refused_task_is_na(summary):
     [row] = [r for r in summary["rows"] if r["task"] == "denoise" and r["kind"] == "model"]
     assert row["status"] == "n/a" and row["record"] is None and "cvae" in row["reason"]
@@ -74,6 +76,7 @@ def test_a_refused_task_is_na(summary):
     assert "- n/a, cvae" in denoise
 
 
+@pytest.mark.slow
 def test_tuned_filter_record_is_the_harness_record(summary, cache):
     """The per-noise-model runs of a tuned filter give the harness's own baseline record (`run_denoise`)."""
     [row] = [r for r in summary["rows"] if r["task"] == "denoise" and r["name"] == "gaussian"]
@@ -85,6 +88,7 @@ def test_tuned_filter_record_is_the_harness_record(summary, cache):
     assert row["timing"]["calls"] == len(own["settings"]["noise_models"]) * summary["windows"]["denoise"]["kept"]
 
 
+@pytest.mark.slow
 def test_markdown_tables(summary):
     text = summary_markdown(summary)
     assert "python scripts/bench_summary.py --test" in text and summary["machine"]["cpu"] in text
@@ -96,6 +100,7 @@ def test_markdown_tables(summary):
     assert "Peak memory**: not measured" in text
 
 
+@pytest.mark.slow
 def test_section_replaced_between_markers_only(summary, tmp_path):
     doc = tmp_path / "BENCHMARKS.md"
     before, after = "# Benchmarks\n\nintro\n\n", "\n## BVH parsing speed\n\ntext | with | pipes\n"
@@ -123,6 +128,7 @@ def test_markers_added_after_the_title():
         replace_section(f"{END}\n{BEGIN}\n", "x")
 
 
+@pytest.mark.slow
 def test_isolated_rows_measure_peak_memory(cache, tmp_path):
     s = run_summary(cache.path, models=[], classifier="", tasks=["predict"], limit=2, isolate=True,
                     baselines={"predict": ["constant-velocity"]})

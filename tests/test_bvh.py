@@ -544,6 +544,7 @@ def wide_bvh(n_joints: int, n_frames: int = 2, chain: int = 10) -> str:
     return "\n".join(out) + "\n"
 
 
+@pytest.mark.slow
 def test_forty_thousand_joints_read_and_write():
     # speed (linear in the joints; 40,000 joints in well under 2 s) is measured in docs/BENCHMARKS.md
     m = parse_bvh(wide_bvh(40_000))

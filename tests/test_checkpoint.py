@@ -88,6 +88,7 @@ def test_clear_errors_for_bad_folders(tmp_path):
         load_checkpoint(folder)
 
 
+@pytest.mark.slow
 def test_every_family_roundtrips(tmp_path):
     sk = make_skeleton()
     x, stats = feature_batch(sk, 2, 32)

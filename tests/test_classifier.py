@@ -203,6 +203,7 @@ class LabelledGenerator:
     asked label (any take without one)."""
 
     name, params, checkpoint_hash, needs_fit = "fake-conditional", {}, None, False
+    tasks, window = ("generate",), None
 
     def __init__(self, cache):
         self.cache, self.skeleton = cache, cache.skeleton
@@ -278,7 +279,7 @@ def test_bench_generate_errors(clf, lcache, tmp_path, capsys):
         run_benchmark("generate", lcache, model=str(hm))
     with pytest.raises(MotionsynthError, match="not an action classifier"):
         run_benchmark("generate", lcache, model=str(hm), settings={"classifier": str(hm)})
-    with pytest.raises(MotionsynthError, match="cannot generate from nothing"):  # a baseline is no generator
+    with pytest.raises(MotionsynthError, match="cannot do generation"):  # a baseline is no generator
         run_benchmark("generate", lcache, "slerp", settings={"classifier": str(clf)}, progress=False)
     with pytest.raises(MotionsynthError, match="no label kind 'mood'"):
         run_benchmark("generate", lcache, model=str(hm), settings={"classifier": str(clf), "kind": "mood"},

@@ -119,11 +119,12 @@ def test_sample_shapes_and_labels_condition():
     model, x = tiny()
     model.eval()
     fmask = feature_mask(*draw_masks(6, 32, model.skeleton, {"inbetween": 1.0}), model.skeleton)
-    out = model.sample(x, fmask, generator=torch.Generator().manual_seed(0))
+    out = model.sample({"observed": x, "mask": fmask}, generator=torch.Generator().manual_seed(0))
     assert out.shape == x.shape and torch.isfinite(out).all()
     onehot = model.one_hot({"content": torch.tensor([1] * 6)}, 6)
     assert onehot.shape == (6, 2 * 4) and onehot.sum() == 6
-    labelled = model.sample(x, fmask, onehot, generator=torch.Generator().manual_seed(0))
+    labelled = model.sample({"observed": x, "mask": fmask, "label": onehot},
+                            generator=torch.Generator().manual_seed(0))
     assert not torch.allclose(out, labelled)
     with pytest.raises(ValueError, match="label_slots"):
         model.one_hot({"content": torch.tensor([9] * 6)}, 6)
@@ -145,7 +146,7 @@ def test_the_decoder_adds_to_the_fill(fill):
     model, x = tiny(fill=fill, track=False)
     _zero_heads(model)
     fmask = feature_mask(*draw_masks(6, 32, model.skeleton, {"keyframes": 1.0}), model.skeleton)
-    out = model.sample(x, fmask, temperature=0.0)
+    out = model.sample({"observed": x, "mask": fmask}, temperature=0.0)
     expected = interpolate_gaps(x, fmask) if fill == "interpolate" else torch.zeros_like(x)
     assert torch.allclose(out, expected, atol=1e-6)
 
@@ -160,7 +161,7 @@ def test_the_root_fill_follows_the_track_to_the_target():
     joints = torch.zeros(6, 32, len(model.skeleton), dtype=torch.bool)
     joints[:, :10] = joints[:, 30] = True
     fmask = feature_mask(joints, joints[..., model.skeleton.root], model.skeleton)
-    out = model.sample(x, fmask, temperature=0.0)
+    out = model.sample({"observed": x, "mask": fmask}, temperature=0.0)
     path, truth = (root_track(model.denormalize(v)[..., model.rot_dim:]) for v in (out, x))
     assert torch.allclose(path[:, :10], truth[:, :10], atol=1e-3)  # the observed context
     assert torch.allclose(path[:, 30, :2], truth[:, 30, :2], atol=1e-2)  # reaches the target's position
@@ -171,7 +172,7 @@ def test_the_root_fill_follows_the_track_to_the_target():
     # the track is what tells the model where the target is: moving it changes the prior's input
     far = root_track(model.denormalize(x)[..., model.rot_dim:]).clone()
     far[:, 30, 0] += 300.0
-    assert not torch.allclose(model.sample(x, fmask, temperature=0.0, track=far), out)
+    assert not torch.allclose(model.sample({"observed": x, "mask": fmask, "track": far}, temperature=0.0), out)
 
 
 def test_every_loss_is_finite_and_reaches_its_networks():
@@ -227,6 +228,7 @@ def test_ablations_are_config_switches(switch, variant, phases, absent):
     assert absent not in logs
 
 
+@pytest.mark.slow
 def test_overfitting_one_batch_reduces_the_reconstruction_loss():
     model, x = tiny(gan_weight=0.0, action_weight=0.0, channels=[16, 32], latent=8)
     opt = model.configure_optimizers(SimpleNamespace(lr=3e-3))["generator"]
@@ -251,6 +253,7 @@ def test_trainer_runs_both_gan_phases_and_exports(run):
     assert ckpt.family == "cvae" and ckpt.labels == LABELS and (run / "best").is_dir()
 
 
+@pytest.mark.slow
 def test_checkpoint_roundtrip_gives_the_same_model(run, tmp_path):
     ckpt = load_checkpoint(run / "model")
     model = build_model("cvae", ckpt.config["model"], ckpt.skeleton)
@@ -272,6 +275,7 @@ def _masks(T: int, sk) -> dict[str, tasks.Mask]:
             "predict": tasks.predict_mask(T, J, 6), "generate": tasks.generate_mask(T, J)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("T", [20, 32, 90])  # shorter than, exactly and longer than the window (32)
 def test_method_completes_every_task_at_every_length(method, T):
     motion = make_motion(method.skeleton, T, seed=4)
@@ -331,6 +335,7 @@ def test_denoising_and_bad_inputs_are_clear_errors(method):
         method.complete(make_motion(method.skeleton, 32, fps=60.0), tasks.generate_mask(32, len(method.skeleton)))
 
 
+@pytest.mark.slow
 def test_generate_command_with_a_label(run, tmp_path, capsys):
     from motionsynth.cli import main
 
@@ -345,6 +350,7 @@ def test_generate_command_with_a_label(run, tmp_path, capsys):
     assert e.value.code == 2 and "knows no content 'jump'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ["inbetween", "{clip}", "--keyframes", "0,39", "--label", "content=jump"],  # a label the checkpoint lacks
     ["inbetween", "{clip}", "--keyframes", "0,39", "--label", "style=happy"],  # a kind it is not conditioned on

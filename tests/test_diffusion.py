@@ -13,8 +13,9 @@ import torch
 from motionsynth import tasks
 from motionsynth.data.features import FeatureStats, encode
 from motionsynth.errors import MotionsynthError
+from motionsynth.kinematics import foot_joints
 from motionsynth.methods.diffusion import DiffusionMethod
-from motionsynth.models.diffusion import DiffusionConfig, MotionDiffusion, foot_joints
+from motionsynth.models.diffusion import DiffusionConfig, MotionDiffusion
 from motionsynth.registry import build_model, load_checkpoint, load_method, model_config
 from motionsynth.train import load_yaml, resolve_config, train
 
@@ -87,13 +88,13 @@ def test_denoiser_shapes_labels_and_observation():
     t = torch.tensor([0, 5, 19, 3, 7, 11])
     plain = model(x, t)
     assert plain.shape == x.shape and torch.isfinite(plain).all()
-    labelled = model(x, t, {"content": torch.tensor([1] * 6)})
+    labelled = model(x, t, {"label": {"content": torch.tensor([1] * 6)}})
     assert not torch.allclose(plain, labelled)
-    assert torch.allclose(model(x, t, {"content": torch.full((6,), -1)}), plain)  # -1 is "no label"
+    assert torch.allclose(model(x, t, {"label": {"content": torch.full((6,), -1)}}), plain)  # -1 is "no label"
     fmask = torch.zeros_like(x)
     fmask[:, :5] = 1.0
-    assert not torch.allclose(model(x, t, None, x, fmask), plain)  # the observation is read
-    assert torch.allclose(model(x, t, None, x, torch.zeros_like(x)), plain)  # nothing observed = no observation
+    assert not torch.allclose(model(x, t, {"observed": x, "mask": fmask}), plain)  # the observation is read
+    assert torch.allclose(model(x, t, {"observed": x, "mask": torch.zeros_like(x)}), plain)  # nothing observed = no observation
     with pytest.raises(ValueError, match="label_slots"):
         model.label_index({"content": torch.tensor([9] * 6)}, 6)
     assert model.label_index(None, 2).tolist() == [[4, 4], [4, 4]]
@@ -144,6 +145,7 @@ def test_every_loss_is_finite_and_reaches_the_network(prediction):
     assert float(val["loss"]) == float(model.validation_step(labelled_batch(x))["loss"])  # a fixed draw
 
 
+@pytest.mark.slow
 def test_overfitting_one_batch_reduces_the_loss():
     model, x = tiny(d_model=64, ff=128, layers=2, dropout=0.0)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)

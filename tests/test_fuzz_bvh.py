@@ -58,6 +58,7 @@ def test_each_mutation_kind(mutation):
             assert fuzz.outcome(mutation(base, random.Random(1000 * k + i))) in ("ok", "format_error")
 
 
+@pytest.mark.slow
 def test_mutated_inputs_both_parse_and_fail():
     """The property is not vacuous: some mutated inputs are still read (and round-trip), most are refused."""
     outcomes = [fuzz.outcome(fuzz.make_input(7, i)) for i in range(200)]

@@ -138,6 +138,7 @@ def _overfit(model, x, steps, lr=3e-3):
     return first, float(model.validation_step({"features": x})["loss"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["hmvae", "m", "tcn"])
 def test_each_variant_overfits_one_batch(variant):
     torch.manual_seed(0)
@@ -149,6 +150,7 @@ def test_each_variant_overfits_one_batch(variant):
     assert last < first / 10, (first, last)
 
 
+@pytest.mark.slow
 def test_trajectory_model_overfits_and_completes():
     torch.manual_seed(0)
     sk = make_skeleton()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from motionsynth.data.augment import Augment, mirror
-from motionsynth.data.labels import mirror_indices, mirror_label_map, mirror_labels, swap_sides
+from motionsynth.data.labels import label_indices, mirror_label_map, mirror_labels, swap_sides
 from motionsynth.data.windows import WindowDataset
 from motionsynth.errors import MotionsynthError
 
@@ -43,8 +43,11 @@ def test_map_is_derived_from_the_vocabulary():
     assert m["style"] == {"calm": "calm", "left": "right", "right": "left"}  # every kind, generically
     for kind, mk in m.items():  # an involution over the whole vocabulary
         assert set(mk) == set(VOCAB[kind]) and all(mk[mk[n]] == n for n in mk)
-    idx = mirror_indices(VOCAB, m)["content"]
-    assert idx[1] == 2 and idx[2] == 1 and idx[0] == 0
+
+
+def test_label_indices_cover_every_kind_of_the_vocabulary():
+    assert label_indices({"content": "walk-turn-right"}, VOCAB) == {"content": 2, "style": -1}
+    assert label_indices({"content": "fly", "style": "left", "other": "x"}, VOCAB) == {"content": -1, "style": 1}
 
 
 def test_overrides_replace_derived_pairs_symmetrically():

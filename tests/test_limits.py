@@ -40,7 +40,7 @@ def peak_bytes(fn) -> tuple[int, BaseException | None]:
     try:
         fn()
         raised = None
-    except Exception as e:  # noqa: BLE001 — returned to the test, which checks its type
+    except Exception as e:  # returned to the test, which checks its type
         raised = e
     finally:
         peak = tracemalloc.get_traced_memory()[1]

@@ -27,6 +27,7 @@ def test_hmvae_families_give_the_prior_method(family, cache, tmp_path):
     assert method.restarts == 7 and method.lr == 0.01 and method.name == family
 
 
+@pytest.mark.slow
 def test_every_method_family_loads_through_the_registry(cache, tmp_path):
     """The registry is the one table: each family of role 'method' gives its own method class."""
     assert set(names()) == set(FAMILIES)

@@ -552,6 +552,7 @@ def test_cli_convert_refuses_infinite_fps_option(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
 
 
+@pytest.mark.slow
 def test_cli_convert_bad_bytes_exit_2(tmp_path):
     save_npz(good_motion(), tmp_path / "m.npz")
     data = (tmp_path / "m.npz").read_bytes()

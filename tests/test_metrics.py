@@ -11,7 +11,6 @@ import torch
 from motionsynth import metrics as M
 from motionsynth import rotations as R
 from motionsynth.errors import MotionsynthError
-from motionsynth.skeleton import Skeleton
 
 
 @pytest.fixture
@@ -205,16 +204,6 @@ def test_foot_skating():
     np.testing.assert_array_equal(contact, [[1.0, 0.0]] * (T - 1))
 
 
-def test_bone_length_error():
-    sk = Skeleton(["top", "hips", "spine", "head"], [-1, 0, 1, 2], [[0, 0, 0], [0, 90, 0], [0, 10, 0], [0, 20, 0]],
-                  root=1)
-    pos = np.array([[0, 0, 0], [5, 90, 3], [5, 100, 3], [5, 120, 3]], dtype=float)[None]
-    assert M.bone_length_error(pos, sk) == pytest.approx(0.0)
-    pos2 = pos.copy()
-    pos2[0, 3, 1] += 4.0  # head bone 24 instead of 20
-    assert M.bone_length_error(pos2, sk) == pytest.approx(2.0)
-
-
 # ---- generation --------------------------------------------------------------------------------------------------
 def test_fid_identical_and_shifted(rng):
     a = rng.normal(size=(4000, 3))
@@ -243,11 +232,10 @@ def test_torch_and_numpy_agree(rng):
     pred, gt = rng.normal(size=(2, 6, 4, 3)), rng.normal(size=(2, 6, 4, 3))
     qp, qg = random_rotation(rng, (2, 6, 4)), random_rotation(rng, (2, 6, 4))
     mean, std = M.l2p_stats(gt)
-    sk = Skeleton(["a", "b", "c", "d"], [-1, 0, 1, 1], rng.normal(size=(4, 3)))
     cases = [
         lambda p, g: M.mpjpe(p, g), lambda p, g: M.mpjpe(p, g, reduce=False), lambda p, g: M.pa_mpjpe(p, g),
         lambda p, g: M.accel(p, 30), lambda p, g: M.accel_error(p, g),
-        lambda p, g: M.foot_skating(p, [1, 2], 30.0, height=0.5), lambda p, g: M.bone_length_error(p, sk),
+        lambda p, g: M.foot_skating(p, [1, 2], 30.0, height=0.5),
     ]
     for fn in cases:
         a = fn(pred, gt)

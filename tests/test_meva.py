@@ -53,6 +53,7 @@ def test_motion_vae_config_presets_and_validation():
         MotionVAEConfig.preset("huge")
 
 
+@pytest.mark.slow
 def test_motion_vae_overfits_one_batch():
     sk = make_skeleton()
     x, stats = feature_batch(sk, n=4, T=32)
@@ -184,6 +185,7 @@ def bvh_folder(folder: Path, takes: int = 6, frames: int = 60) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_train_mvae_then_meva_end_to_end(tmp_path):
     from motionsynth.cli import app
     from motionsynth.train import train

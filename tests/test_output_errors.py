@@ -310,6 +310,7 @@ CONFIG_CASES = {  # what is done to config.yaml → words of the message
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CONFIG_CASES) + ["deep YAML", "deep JSON labels", "deep JSON skeleton",
                                                         "stats truncated", "labels not JSON"])
 def test_damaged_checkpoint_config_is_one_line(case, tmp_path, capsys):
@@ -355,6 +356,7 @@ def test_configured_network_is_checked_before_it_is_allocated(tmp_path, monkeypa
         load_checkpoint(folder)
 
 
+@pytest.mark.slow
 def test_every_family_still_loads(tmp_path):
     from motionsynth.registry import FAMILIES
 
@@ -384,6 +386,7 @@ def run(world, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage,words", [
     ("truncated", "damaged checkpoint"),
     ("empty", "damaged checkpoint"),

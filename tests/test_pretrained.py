@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ import torch
 import yaml
 from safetensors import safe_open
 
+import motionsynth
 from motionsynth import tasks
 from motionsynth.checkpoint import (
     INDEX,
@@ -160,6 +163,7 @@ def test_fp16_export_loads_as_float32_and_gives_close_outputs(tiny, tmp_path, pr
     assert "float16" in (half / "card.md").read_text()
 
 
+@pytest.mark.slow
 def test_fp16_every_family_loads_and_a_method_completes_alike(tiny, cache, tmp_path, pretrained):
     sk, _, stats, _ = tiny
     for family in FAMILIES:
@@ -174,6 +178,7 @@ def test_fp16_every_family_loads_and_a_method_completes_alike(tiny, cache, tmp_p
     assert np.abs(a - b).max() < 0.5  # cm
 
 
+@pytest.mark.slow
 def test_export_replaces_atomically_and_checks_its_input(tiny, tmp_path, pretrained):
     sk, _, stats, _ = tiny
     src = tiny_checkpoint(tmp_path / "c", "cvae", sk, stats)
@@ -184,7 +189,7 @@ def test_export_replaces_atomically_and_checks_its_input(tiny, tmp_path, pretrai
                                      "dtype": "float16"}
     assert sorted(p.name for p in pretrained.iterdir()) == [INDEX, "m"]  # no temporary folders left
     assert (pretrained / "m" / "card.md").read_text().count("## Distribution") == 1
-    with pytest.raises(MotionsynthError, match="--name 'Bad/Name'"):
+    with pytest.raises(MotionsynthError, match="`name` 'Bad/Name'"):
         export_model(src, "Bad/Name")
     with pytest.raises(MotionsynthError, match="no such checkpoint folder"):
         export_model(tmp_path / "missing", "n")
@@ -204,7 +209,18 @@ def test_card_figures():
     assert card_figures("## Test figures\n" + "x" * 300).endswith("…")
 
 
+def test_shipped_cards_show_test_figures_not_validation_losses():
+    """`motionsynth models` shows each shipped card's test-split figures: no validation losses, no issue numbers."""
+    root = Path(motionsynth.__file__).parent / "pretrained"
+    rows = model_table(root)
+    assert rows
+    for row in rows:
+        assert row["figures"] and "alidation" not in row["figures"] and "loss" not in row["figures"], row
+        assert not re.search(r"\bissue\b|#\d", row["for"] + row["figures"]), row
+
+
 # ---- the command line -----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_models_cli_export_and_list(tiny, cache, tmp_path, pretrained, capsys):
     sk, _, stats, _ = tiny
     code, out, _ = cli_output(capsys, "models")
@@ -218,7 +234,7 @@ def test_models_cli_export_and_list(tiny, cache, tmp_path, pretrained, capsys):
     assert f"exported {run / 'best'} as meva-tiny (meva" in out and "float16" in out
     code, out, _ = cli_output(capsys, "models")
     assert code == 0 and "meva-tiny" in out and "fp16" in out and "denoising pose estimates" in out
-    assert "card: denoising, mixed noise: MPJPE 4.33 cm" in out and "1 model," in out
+    assert "test: denoising, mixed noise: MPJPE 4.33 cm" in out and "1 model," in out
     code, out, _ = cli_output(capsys, "models", "list", "--json")
     [row] = json.loads(out)
     assert row["name"] == "meva-tiny" and row["family"] == "meva" and row["bytes"] > 0

@@ -71,6 +71,7 @@ def test_root_is_pinned_to_observed_keyframes(ckpt, skeleton):
     assert np.abs(np.angle(np.exp(1j * (h_out - h_in)))).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_latent_optimisation_reduces_the_objective(ckpt, skeleton):
     m = make_motion(skeleton, 32, seed=4)
     mask = keyframe_mask(32, len(skeleton), [0, 1, 2, 20, 31])
@@ -96,6 +97,7 @@ def test_phase2_leaves_the_shared_model_unchanged(ckpt, skeleton):
     assert all(p.grad is None for p in ckpt.model.parameters())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("frames", [20, 32, 75])
 def test_observed_parts_unchanged_for_short_exact_and_long_clips(ckpt, skeleton, frames):
     m = make_motion(skeleton, frames, seed=frames)
@@ -128,6 +130,7 @@ def test_prediction_and_generation_masks(ckpt, skeleton):
     assert method.kind(joints_mask(40, skeleton, "lower")) == "complete"
 
 
+@pytest.mark.slow
 def test_n_samples_best_first_and_distinct(ckpt, skeleton, monkeypatch):
     m = make_motion(skeleton, 40, seed=7)
     mask = keyframe_mask(40, len(skeleton), [0, 1, 39])
@@ -180,6 +183,7 @@ def test_interpolation_init_starts_from_the_encoded_interpolation(ckpt, skeleton
         PriorMethod(ckpt, init="zeros")
 
 
+@pytest.mark.slow
 def test_model_init_starts_from_another_methods_completion(ckpt, skeleton, tmp_path):
     """init="model": restart 0 decodes the encoder's mean of ``init_model``'s completion; a path given to
     `load_method` is loaded as that method (here a tiny CVAE on the same skeleton)."""
@@ -200,6 +204,7 @@ def test_model_init_starts_from_another_methods_completion(ckpt, skeleton, tmp_p
             PriorMethod(ckpt, **bad)
 
 
+@pytest.mark.slow
 def test_model_init_through_the_command(ckpt, skeleton, tmp_path, capsys):
     """`motionsynth inbetween --init model --option init_model=CVAE`: the recipe the README gives for the best
     in-betweening runs end to end and keeps the keyframes."""

@@ -15,7 +15,7 @@ from motionsynth.io import save_motion
 from motionsynth.motion import Motion
 from motionsynth.skeleton import Skeleton
 from motionsynth.tasks import Mask, denoise_mask, generate_mask, predict_mask, save_mask
-from motionsynth.viz import plot_bars, plot_error_curves, plot_trajectories, render
+from motionsynth.viz import plot_error_curves, render
 
 W, H = 96, 80  # small panels keep the tests fast
 
@@ -59,6 +59,7 @@ def test_gif_frames_and_size(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.gif"]  # no temporary left behind
 
 
+@pytest.mark.slow
 def test_mp4_frames_and_size(tmp_path):
     out = tmp_path / "a.mp4"
     render([walking(30)], out, size=(W, H), fps=15)
@@ -140,11 +141,7 @@ def test_plots_write_images(tmp_path):
     curves = {"interpolation": rng.random(60).cumsum(), "model": rng.random(50).cumsum()}
     plot_error_curves(curves, tmp_path / "err.png", ylabel="position error (cm)", title="in-betweening")
     plot_error_curves(curves, tmp_path / "acc.pdf", ylabel="acceleration (cm/s²)", fps=30)
-    plot_trajectories({"truth": walking(40), "xz": rng.random((40, 2)).cumsum(0), "xyz": rng.random((30, 3))},
-                      tmp_path / "traj.png", title="root trajectories")
-    plot_bars({"L2P": {"a": 1.0, "b": 2.0}, "L2Q": {"a": 0.5, "b": 0.7}}, tmp_path / "bars.png", ylabel="error")
-    plot_bars({"a": 1.0, "b": 2.0}, tmp_path / "bars1.png")
-    for name in ("err.png", "traj.png", "bars.png", "bars1.png"):
+    for name in ("err.png",):
         img = iio.imread(tmp_path / name)
         assert img.ndim == 3 and img.shape[0] > 100 and img.std() > 0
     assert (tmp_path / "acc.pdf").read_bytes().startswith(b"%PDF")
@@ -153,8 +150,6 @@ def test_plots_write_images(tmp_path):
 def test_plot_errors(tmp_path):
     with pytest.raises(MotionsynthError, match="unknown plot format"):
         plot_error_curves({"a": np.ones(3)}, tmp_path / "x.gif")
-    with pytest.raises(MotionsynthError, match="trajectory must be"):
-        plot_trajectories({"a": np.ones((4, 5))}, tmp_path / "x.png")
     with pytest.raises(MotionsynthError, match="no curves"):
         plot_error_curves({}, tmp_path / "x.png")
     assert list(tmp_path.iterdir()) == []

@@ -107,6 +107,7 @@ def _check_page(out: Path) -> str:
     return page.read_text()
 
 
+@pytest.mark.slow
 def test_report_with_the_baseline_alone(tiny, tmp_path, pretrained, capsys):
     out = tmp_path / "r"
     assert run_cli("report", tiny["clip"], "--task", "inbetween", "--keyframes", "0,20,39", "-o", out) == 0
@@ -118,6 +119,7 @@ def test_report_with_the_baseline_alone(tiny, tmp_path, pretrained, capsys):
     assert "constant-velocity" in _check_page(out)
 
 
+@pytest.mark.slow
 def test_report_with_a_tiny_checkpoint(tiny, tmp_path, pretrained):
     out = tmp_path / "r"
     assert run_cli("report", tiny["clip"], "--task", "complete", "--observe", "upper", "--frames", "5:35",
@@ -134,6 +136,7 @@ def test_report_denoise_has_no_truth_and_no_curves(tiny, tmp_path, pretrained):
     assert "error.png" not in text and "no error curves" in text and "ACCEL" in text
 
 
+@pytest.mark.slow
 def test_report_uses_the_shipped_model_by_default(tiny, tmp_path, pretrained):
     export_model(tiny["cvae"], "cvae-bandai")
     out = tmp_path / "s"
@@ -162,6 +165,7 @@ def test_report_bad_input_is_one_line_and_writes_nothing(tiny, tmp_path, pretrai
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_report_refuses_a_model_of_another_skeleton_and_a_missing_clip(tiny, tmp_path, pretrained, capsys):
     out = tmp_path / "r"
     assert run_cli("report", tiny["other"], "--task", "predict", "--given", "5", "--model", tiny["cvae"],
@@ -183,7 +187,7 @@ def test_report_failing_midway_leaves_no_output(tiny, tmp_path, pretrained, monk
 # ---- the demo's choice of models -------------------------------------------------------------------------------------
 def test_demo_without_shipped_models_says_so(pretrained):
     choices = demo.choose_models()
-    assert set(choices) == set(demo.ROLES)
+    assert set(choices) == set(demo.roles())
     assert all(c.path is None and c.note.startswith("no shipped model") for c in choices.values())
     assert "meva-bandai" in choices["denoise"].note
 
@@ -219,14 +223,16 @@ def test_demo_model_overrides(tiny, pretrained):
         demo.choose_models({"predict": "nothing-here"})
 
 
+@pytest.mark.slow
 def test_demo_runs_without_models_on_a_tiny_cache(cache, tmp_path, pretrained):
     """Nothing ships: every section still shows its baseline (and says so); generation has nothing to show."""
     page = demo.run_demo(cache, tmp_path / "demo", windows=1)
     text = _check_page(page.parent)
-    assert "no shipped model for in-betweening" in text and "no shipped model for label-conditioned" in text
+    assert "no shipped model for in-betweening" in text and "no shipped model for generation" in text
     assert "inbetween.gif" in text and (page.parent / "numbers.json").is_file()
 
 
+@pytest.mark.slow
 def test_demo_with_shipped_models_on_a_tiny_cache(tiny, cache, tmp_path, pretrained):
     """Shipped (tiny, untrained) models: each section shows the learned model beside the baseline, with numbers."""
     export_model(tiny["cvae"], "cvae-bandai")

@@ -131,3 +131,17 @@ def test_twist_angle_about_up(angle):
     assert np.isclose(R.quat_twist_angle(q, up), angle)
     tilt = Sci.from_rotvec([0.4, 0, 0]).as_quat()  # a swing about x after the heading keeps the heading
     assert np.isclose(R.quat_twist_angle(R.quat_mul(q, tilt), up), angle, atol=0.1)
+
+
+def test_yaw_matrix_and_wrap_angle_take_numpy_or_torch():
+    angles = np.array([-4.0, -np.pi / 2, 0.0, 0.3, np.pi, 7.0])
+    m = R.yaw_matrix(angles)
+    assert isinstance(m, np.ndarray) and m.shape == (6, 3, 3)
+    np.testing.assert_allclose(m, Sci.from_rotvec(angles[:, None] * np.array([0.0, 1.0, 0.0])).as_matrix(),
+                               atol=1e-12)
+    np.testing.assert_allclose(R.yaw_matrix(torch.from_numpy(angles)).numpy(), m, atol=0)
+    np.testing.assert_allclose(R.quat_to_matrix(R.quat_about_axis(angles, np.array([0.0, 1.0, 0.0]))), m, atol=1e-12)
+    wrapped = R.wrap_angle(angles)
+    assert np.all((wrapped > -np.pi - 1e-12) & (wrapped <= np.pi + 1e-12))
+    np.testing.assert_allclose(np.cos(wrapped), np.cos(angles), atol=1e-12)
+    np.testing.assert_allclose(R.wrap_angle(torch.from_numpy(angles)).numpy(), wrapped, atol=0)

@@ -2,11 +2,14 @@
 the page itself in a real headless Chromium driven by Playwright (Debian's /usr/bin/chromium; the test fails, never
 skips, when it is missing).
 
-Set MOTIONSYNTH_SERVE_SCREENSHOT=PATH.png to keep a screenshot of the page with its result from the browser test.
+Set MOTIONSYNTH_SERVE_SCREENSHOT=PATH.png to keep screenshots of the page from the browser tests: PATH.png (a result),
+PATH_job.png (a long job in progress) and PATH_refused.png (a model refused for a task before Run); the README's are
+``MOTIONSYNTH_SERVE_SCREENSHOT=docs/img/serve.png pytest -m browser tests/test_serve.py``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -21,6 +24,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from motionsynth.checkpoint import default_card
 from motionsynth.data.features import FeatureStats, encode
 from motionsynth.io import load_motion, read_bvh, save_motion
 from motionsynth.serve.app import MAX_SAMPLES, TOKEN_HEADER, create_app, find_checkpoints
@@ -103,6 +107,7 @@ def test_models_are_the_checkpoints_then_the_baselines(client, files):
     assert info["max_upload_bytes"] == LIMIT
 
 
+@pytest.mark.slow
 def test_upload_returns_the_clip_for_display(client, files, tmp_path):
     r = upload(client, files["clip"])
     assert r.status_code == 200, r.text
@@ -118,6 +123,7 @@ def test_upload_returns_the_clip_for_display(client, files, tmp_path):
     assert (tmp_path / "out" / clip["id"] / "input.npz").is_file()
 
 
+@pytest.mark.slow
 def test_oversized_upload_is_refused(client, files, tmp_path):
     big = tmp_path / "big.bvh"
     big.write_bytes(files["clip"].read_bytes() + b" " * LIMIT)
@@ -135,6 +141,7 @@ def test_oversized_upload_is_refused(client, files, tmp_path):
     assert not any((tmp_path / "out").iterdir())  # nothing written
 
 
+@pytest.mark.slow
 def test_malformed_upload_names_file_and_line(client, files, tmp_path):
     r = upload(client, files["bad"], name="clip.bvh")
     assert r.status_code == 422
@@ -149,6 +156,7 @@ def test_malformed_upload_names_file_and_line(client, files, tmp_path):
     assert not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.slow
 def test_foreign_skeleton_is_refused(client, files, tmp_path):
     r = upload(client, files["other"])
     assert r.status_code == 422
@@ -164,8 +172,49 @@ def test_baselines_alone_take_any_skeleton(files, tmp_path):
 
 
 # ---- tasks ------------------------------------------------------------------------------------------------------
+ENDED = ("done", "failed", "cancelled")
+
+
+class Ran:
+    """A run followed to its end, read like a response: 200 and the result when done; the job's status and error when
+    it failed (499 when cancelled). ``job`` is the last job seen."""
+
+    def __init__(self, status_code: int, body: dict, job: dict):
+        self.status_code, self.body, self.job = status_code, body, job
+
+    def json(self) -> dict:
+        return self.body
+
+    @property
+    def text(self) -> str:
+        return json.dumps(self.job)
+
+
+def wait_job(http, ident: str, states=ENDED) -> dict:
+    """Poll ``GET /api/jobs/ID`` until the job is in one of ``states`` (a deadline only against a hung test)."""
+    deadline = time.monotonic() + 120
+    while True:
+        r = http.get(f"/api/jobs/{ident}")
+        assert r.status_code == 200, r.text
+        job = r.json()
+        if job["state"] in states:
+            return job
+        assert time.monotonic() < deadline, f"job {ident} never reached {states}: {job}"
+        time.sleep(0.01)
+
+
+def follow(http, r):
+    """The end of the job a ``POST /api/run`` response started (`Ran`), or the response itself when it was refused."""
+    if r.status_code != 202:
+        return r
+    job = wait_job(http, r.json()["id"])
+    if job["state"] == "done":
+        return Ran(200, job["result"], job)
+    return Ran(job.get("status") or 499, {"error": job.get("error") or job["state"]}, job)
+
+
 def run(client, **request):
-    return client.post("/api/run", json=request)
+    return follow(client, client.post("/api/run", json=request))
 
 
 def test_inbetween_with_slerp_writes_the_result(client, files, tmp_path):
@@ -188,6 +237,7 @@ def test_inbetween_with_slerp_writes_the_result(client, files, tmp_path):
     assert '"model": "slerp"' in record and '"task": "inbetween"' in record
 
 
+@pytest.mark.slow
 def test_inbetween_with_a_checkpoint_and_samples(client, files):
     clip = upload(client, files["clip"]).json()
     r = run(client, task="inbetween", model=str(files["ckpt"]), upload=clip["id"], keyframes=KEYS, samples=3, seed=1)
@@ -210,6 +260,7 @@ def httpx_bytes(client, url) -> Path:
     return Path(f.name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("request_, frames", [
     ({"task": "complete", "observe": ["upper"]}, 60),
     ({"task": "predict", "given": 20, "frames": 80}, 80),
@@ -234,6 +285,7 @@ def test_other_tasks_with_a_checkpoint(client, files, request_, frames):
         assert not observed.any()
 
 
+@pytest.mark.slow
 def test_completion_with_slerp_and_denoising_with_a_filter(client, files):
     clip = upload(client, files["clip"]).json()
     groups = clip["skeleton"]["groups"]
@@ -244,6 +296,7 @@ def test_completion_with_slerp_and_denoising_with_a_filter(client, files):
     assert r.status_code == 200 and len(r.json()["samples"]) == 1  # denoising gives one result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change, status, message", [
     ({"model": "no-such-model"}, 422, "unknown model 'no-such-model'"),
     ({"task": "dance"}, 422, "unknown task 'dance'"),
@@ -254,8 +307,8 @@ def test_completion_with_slerp_and_denoising_with_a_filter(client, files):
     ({"upload": "../../etc"}, 404, "no such upload"),
     ({"samples": MAX_SAMPLES + 1}, 422, "samples"),
     ({"label": {"content": "walk"}}, 422, "not conditioned on labels"),
-    ({"task": "generate"}, 422, "slerp cannot do generate"),
-    ({"task": "complete", "observe": ["tail"]}, 422, "no joint named 'tail'"),
+    ({"task": "generate"}, 422, "slerp cannot do generation: it does in-betweening"),
+    ({"task": "complete", "observe": ["tail"]}, 422, "no body part or joint named 'tail'"),
     ({"task": "predict", "model": "zero-velocity", "given": 0}, 422, "given must be 1..60"),
     ({"surprise": 1}, 422, "surprise"),
 ])
@@ -267,6 +320,7 @@ def test_bad_requests_are_clear_4xx(client, files, change, status, message):
     assert message in r.json()["error"]
 
 
+@pytest.mark.slow
 def test_downloads_cannot_leave_the_output_folder(client, files, tmp_path):
     clip = upload(client, files["clip"]).json()
     res = run(client, task="inbetween", model="slerp", upload=clip["id"], keyframes=KEYS).json()
@@ -289,6 +343,7 @@ def test_downloads_cannot_leave_the_output_folder(client, files, tmp_path):
     assert client.get(f"/api/files/{good}/sample_000.bvh").status_code == 200
 
 
+@pytest.mark.slow
 def test_concurrent_requests_get_their_own_results(files, tmp_path):
     """Requests at once over a live server: distinct ids and folders, each result from its own clip and keyframes."""
     app = create_app([files["ckpt"]], tmp_path / "out", max_upload_bytes=LIMIT)
@@ -303,8 +358,8 @@ def test_concurrent_requests_get_their_own_results(files, tmp_path):
         def job(spec):
             key, model, keys = spec
             with httpx.Client(base_url=url, timeout=120, headers=token(app)) as h:
-                r = h.post("/api/run", json={"task": "inbetween", "model": model, "upload": clips[key]["id"],
-                                             "keyframes": keys, "samples": 2})
+                r = follow(h, h.post("/api/run", json={"task": "inbetween", "model": model,
+                                                       "upload": clips[key]["id"], "keyframes": keys, "samples": 2}))
                 assert r.status_code == 200, r.text
                 res = r.json()
                 return spec, res, [h.get(s["url"]).content for s in res["samples"]]
@@ -369,6 +424,52 @@ def test_models_folder_offers_task_checkpoints_only(files, tmp_path):
     assert find_checkpoints(tmp_path / "runs") == [tmp_path / "runs" / "diff" / "best"]
 
 
+# ---- deliberately slow models -------------------------------------------------------------------------------------
+def replace_method(app, model: str, mixin: type, **attributes):
+    """Make ``model``'s method of ``app`` an instance of ``mixin`` over its own class, with its state (options,
+    vocabulary, tasks — everything the editor reads stays the method's) and ``attributes``: ``mixin.complete`` runs
+    first and may call ``super().complete``."""
+    entry = app.state.editor.models[model]
+    inner = entry.method()
+    method = object.__new__(type(f"{mixin.__name__}{type(inner).__name__}", (mixin, type(inner)), {}))
+    method.__dict__.update(inner.__dict__)
+    method.__dict__.update(attributes)
+    entry._method = method
+    return method
+
+
+class SteppedMethod:
+    """``complete`` first takes ``steps`` steps of `motionsynth.progress` (the editor's progress and Cancel), each
+    waiting for `advance` — a deliberately slow model whose progress the test controls."""
+
+    def advance(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.allowed.release()
+
+    def complete(self, *args, **kwargs):
+        from motionsynth import progress
+
+        self.started.set()
+        for _ in progress.steps(range(self.steps)):
+            assert self.allowed.acquire(timeout=60), "never advanced"
+        return super().complete(*args, **kwargs)
+
+
+def stepped(app, model: str, steps: int = 8) -> SteppedMethod:
+    """Make ``model`` of ``app`` a `SteppedMethod`."""
+    return replace_method(app, model, SteppedMethod, steps=steps, started=threading.Event(),
+                          allowed=threading.Semaphore(0))
+
+
+class FailingMethod:
+    """``complete`` fails as a method refusing its input would."""
+
+    def complete(self, *args, **kwargs):
+        from motionsynth.errors import MotionsynthError
+
+        raise MotionsynthError("the model ran out of ideas")
+
+
 # ---- the page in a real browser ---------------------------------------------------------------------------------
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
@@ -411,6 +512,14 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+def screenshot(page, name: str = "") -> None:
+    """Keep a screenshot of ``page`` when $MOTIONSYNTH_SERVE_SCREENSHOT (PATH.png) asks: PATH.png, or PATH_NAME.png."""
+    shot = os.environ.get("MOTIONSYNTH_SERVE_SCREENSHOT")
+    if shot:
+        path = Path(shot)
+        page.screenshot(path=str(path.with_name(f"{path.stem}_{name}{path.suffix}") if name else path))
 
 
 @pytest.mark.browser
@@ -467,9 +576,7 @@ def test_editor_in_a_real_browser(files, tmp_path):
         expect(page.locator("a.download")).to_have_count(2, timeout=60_000)
         expect(page.locator("#labels3d div")).to_have_count(3)  # input and two samples
         page.wait_for_timeout(300)
-        shot = os.environ.get("MOTIONSYNTH_SERVE_SCREENSHOT")
-        if shot:
-            page.screenshot(path=shot)
+        screenshot(page)
         # a bad upload shows the server's message on the page
         page.set_input_files("#file", str(files["other"]))
         expect(page.locator("#status")).to_contain_text("different skeleton")
@@ -478,4 +585,124 @@ def test_editor_in_a_real_browser(files, tmp_path):
         page.set_input_files("#file", str(long))
         expect(page.locator("#status")).to_contain_text("660,000 joint-frames")
         problems = [p for p in problems if "422" not in p and "413" not in p]  # the refused uploads' responses
+        assert not problems, problems
+
+
+@pytest.mark.browser
+def test_editor_jobs_and_refusals_in_a_real_browser(files, tmp_path):
+    """The editor as a tool: models listed by task and a model that cannot do a task refused on the page before Run;
+    label pickers only for a model that takes labels; a long job in progress (progress bar, percent, time left) and
+    cancelled; a failed run leaves no stale result; the request log; no redraw while paused."""
+    from playwright.sync_api import expect
+
+    sk = biped_skeleton()
+    stats = FeatureStats.from_arrays([encode(biped_motion(sk, T=64, seed=i)) for i in range(3)])
+    labelled = tiny_checkpoint(tmp_path / "models" / "cvae-labelled", "cvae", sk, stats)
+    (labelled / "labels.json").write_text(json.dumps({"content": ["walk", "run"], "style": ["calm"]}))
+    (labelled / "card.md").write_text(default_card("cvae", {}, data="cache/bandai2", dataset="bandai-namco"))
+    prior = tiny_checkpoint(tmp_path / "models" / "hmvae", "hmvae", sk, stats)
+    (prior / "labels.json").write_text(json.dumps({"content": ["walk", "run"]}))  # the data's: it takes none
+    meva = tiny_checkpoint(tmp_path / "models" / "meva", "meva", sk, stats)
+    app = create_app([labelled, prior, meva], tmp_path / "out", allowed_hosts=["127.0.0.1", "localhost"])
+    slow = stepped(app, str(labelled), steps=8)
+    replace_method(app, "zero-velocity", FailingMethod)
+    with chromium() as browser, live_server(app) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 760})
+        problems = []
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.set_input_files("#file", str(files["clip"]))
+        expect(page.locator("#clip-info")).to_contain_text("60 frames")
+
+        # models by task: MEVA is not offered for in-betweening, and the note says why
+        page.select_option("#task", "inbetween")
+        expect(page.locator("#model option[value='slerp']")).to_have_count(1)
+        expect(page.locator(f"#model option[value='{meva}']")).to_have_count(0)
+        expect(page.locator("#model-note")).to_have_text("Not for in-betweening: meva (denoising only).")
+        # label pickers only for the model that takes labels
+        page.select_option("#model", str(prior))
+        expect(page.locator("#labels")).to_be_hidden()
+        page.select_option("#model", str(labelled))
+        expect(page.locator("#labels select")).to_have_count(2)
+        expect(page.locator("#labels select[aria-label='content'] option")).to_have_text(
+            ["content: any", "content: walk", "content: run"])
+        expect(page.locator("#model-licence")).to_have_text("Licence: CC BY-NC 4.0")
+        assert "non-commercial use" in page.get_attribute("#model-licence", "title")
+
+        # denoise with MEVA, then ask it for in-betweening: refused before Run, the stale result gone
+        page.select_option("#task", "denoise")
+        expect(page.locator(f"#model option[value='{labelled}']")).to_have_count(0)
+        page.select_option("#model", str(meva))
+        page.click("#run")
+        expect(page.locator("#status")).to_contain_text("Done in", timeout=60_000)
+        expect(page.locator("#result-section")).to_be_visible()
+        page.select_option("#task", "inbetween")
+        note = page.locator("#model-note.refused")
+        expect(note).to_contain_text("meva cannot do in-betweening: it does denoising. Switched to cvae-labelled")
+        expect(page.locator("#result-section")).to_be_hidden()
+        expect(page.locator("#labels3d div")).to_have_count(1)  # the input alone
+        assert page.input_value("#model") == str(labelled)
+        page.wait_for_timeout(300)
+        screenshot(page, "refused")
+
+        # a long job: queued/running with a progress bar, the percentage and the time left; then cancelled
+        page.click("#run")
+        assert slow.started.wait(60)
+        expect(page.locator("#job")).to_be_visible()
+        expect(page.locator("#job-title")).to_have_text("In-betweening with cvae-labelled")
+        expect(page.locator("#run")).to_be_disabled()
+        slow.advance(3)
+        expect(page.locator("#job-text")).to_contain_text("37 %", timeout=30_000)
+        expect(page.locator("#job-text")).to_contain_text("left")
+        assert float(page.get_attribute("#job-progress", "value")) == pytest.approx(0.375)
+        expect(page.locator("#log li").first).to_contain_text("in-betweening · cvae-labelled · running 37 %")
+        page.wait_for_timeout(300)
+        screenshot(page, "job")
+        page.click("#cancel")
+        expect(page.locator("#job-text")).to_contain_text("Cancelling")
+        slow.advance(1)
+        expect(page.locator("#status")).to_have_text("Cancelled: nothing was kept.", timeout=30_000)
+        expect(page.locator("#job")).to_be_hidden()
+        expect(page.locator("#log li").first).to_contain_text("cancelled")
+
+        # a run that fails leaves no stale result on screen
+        page.select_option("#model", "slerp")
+        page.click("#run")
+        expect(page.locator("a.download")).to_have_count(1, timeout=60_000)
+        page.select_option("#model", "zero-velocity")
+        page.click("#run")
+        expect(page.locator("#status")).to_have_text("the model ran out of ideas", timeout=60_000)
+        expect(page.locator("#result-section")).to_be_hidden()
+        expect(page.locator("#labels3d div")).to_have_count(1)
+        states = page.locator("#log li").all_inner_texts()
+        assert [t.split(" · ")[2].split()[0] for t in states] == ["failed", "done", "cancelled", "done"], states
+        # "show" in the log brings a result back
+        page.locator("#log li", has_text="slerp").locator("button").click()
+        expect(page.locator("a.download")).to_have_count(1)
+        expect(page.locator("#labels3d div")).to_have_count(2)
+        expect(page.locator("#status")).to_contain_text("Showing the")
+
+        # generation: the view and the timeline are sized to the generated motion, without the input
+        slow.advance(100)
+        page.select_option("#task", "generate")
+        expect(page.locator("#labels3d div")).to_have_count(0)
+        page.select_option("#model", str(labelled))
+        page.fill("#gen-frames", "40")
+        page.select_option("#labels select[aria-label='content']", "run")
+        page.click("#run")
+        expect(page.locator("a.download")).to_have_count(1, timeout=60_000)
+        expect(page.locator("#labels3d div")).to_have_count(1)
+        expect(page.locator("#frame-label")).to_have_text(re.compile(r"^[0-9]+ / 39$"))
+
+        # paused and untouched, the view is not redrawn; a step of the cursor redraws it
+        page.keyboard.press("ArrowRight")  # pauses
+        page.wait_for_timeout(300)
+        before = int(page.get_attribute("body", "data-renders"))
+        page.wait_for_timeout(700)
+        assert int(page.get_attribute("body", "data-renders")) == before
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"Number(document.body.dataset.renders) > {before}")
+        problems = [p for p in problems if "422" not in p]
         assert not problems, problems

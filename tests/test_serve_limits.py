@@ -32,7 +32,7 @@ from motionsynth.serve.app import (
     create_app,
     declared_size,
 )
-from test_serve import flat_bvh, live_server, positions, token, upload
+from test_serve import flat_bvh, follow, live_server, positions, replace_method, token, upload, wait_job
 
 from helpers import biped_motion, biped_skeleton
 
@@ -134,6 +134,9 @@ def test_runs_are_refused_by_their_size_before_they_run(clip, tmp_path):
             calls.append(1)
             return inner.complete(*args, **kwargs)
 
+        def __getattr__(self, name):  # the rest of the method (window, Options, …) is the wrapped one's
+            return getattr(inner, name)
+
     entry._method = Counting()
     with client_for(app) as c:
         clip_id = upload(c, clip).json()["id"]
@@ -145,7 +148,7 @@ def test_runs_are_refused_by_their_size_before_they_run(clip, tmp_path):
         assert "the result (3 samples of 200 frames)" in r.json()["error"]
         assert "--max-result-joint-frames" in r.json()["error"]
         assert calls == []
-        r = c.post("/api/run", json={**body, "frames": 200, "samples": 2})
+        r = follow(c, c.post("/api/run", json={**body, "frames": 200, "samples": 2}))
         assert r.status_code == 200 and calls == [1]
         assert positions(r.json()["samples"][1]["positions"]).shape == (200, 20, 3)
         tiny = create_app([], tmp_path / "out2", limits=EditorLimits(max_joint_frames=1_000))
@@ -170,21 +173,17 @@ def test_the_command_defaults_are_the_apps():
 
 # ---- never blocking ---------------------------------------------------------------------------------------------
 class SlowMethod:
-    """Wraps a method: ``complete`` signals ``started``, then waits for ``release`` (a deliberately slow model)."""
-
-    def __init__(self, inner):
-        self.inner, self.started, self.release = inner, threading.Event(), threading.Event()
+    """``complete`` signals ``started``, then waits for ``release`` (a deliberately slow model over a real one, whose
+    options, vocabulary and tasks stay: `test_serve.replace_method`)."""
 
     def complete(self, *args, **kwargs):
         self.started.set()
         assert self.release.wait(60), "never released"
-        return self.inner.complete(*args, **kwargs)
+        return super().complete(*args, **kwargs)
 
 
 def slow_slerp(app) -> SlowMethod:
-    entry = app.state.editor.models["slerp"]
-    entry._method = SlowMethod(entry.method())
-    return entry._method
+    return replace_method(app, "slerp", SlowMethod, started=threading.Event(), release=threading.Event())
 
 
 def test_other_clients_are_answered_while_a_run_works(clip, tmp_path):
@@ -198,8 +197,8 @@ def test_other_clients_are_answered_while_a_run_works(clip, tmp_path):
 
         def run():
             with httpx.Client(base_url=url, timeout=60, headers=token(app)) as h:
-                result["r"] = h.post("/api/run", json={"task": "inbetween", "model": "slerp", "upload": clip_id,
-                                                       "keyframes": KEYS})
+                result["r"] = follow(h, h.post("/api/run", json={"task": "inbetween", "model": "slerp",
+                                                                 "upload": clip_id, "keyframes": KEYS}))
 
         worker = threading.Thread(target=run)
         worker.start()
@@ -222,9 +221,8 @@ def test_a_full_pool_answers_busy(clip, tmp_path):
     with live_server(app) as url, httpx.Client(base_url=url, timeout=60, headers=token(app)) as http:
         clip_id = http.post("/api/upload", files={"file": (clip.name, clip.read_bytes())}).json()["id"]
         body = {"task": "inbetween", "model": "slerp", "upload": clip_id, "keyframes": KEYS}
-        worker = threading.Thread(target=lambda: httpx.post(url + "/api/run", json=body, headers=token(app),
-                                                            timeout=60))
-        worker.start()
+        first = http.post("/api/run", json=body)
+        assert first.status_code == 202, first.text
         try:
             assert slow.started.wait(30)
             r = http.post("/api/run", json=body)
@@ -232,8 +230,11 @@ def test_a_full_pool_answers_busy(clip, tmp_path):
             assert http.post("/api/upload", files={"file": (clip.name, clip.read_bytes())}).status_code == 200
         finally:
             slow.release.set()
-            worker.join(60)
-        assert http.post("/api/run", json=body).status_code == 200  # the slot was given back
+        assert wait_job(http, first.json()["id"])["state"] == "done"
+        pool = app.state.editor.runs
+        while pool.taken:  # the worker gives its slot back just after the job's end
+            time.sleep(0.01)
+        assert follow(http, http.post("/api/run", json=body)).status_code == 200  # the slot was given back
 
 
 # ---- slow and greedy clients --------------------------------------------------------------------------------------
@@ -284,6 +285,7 @@ def connect(url: str, timeout: float = 10) -> socket.socket:
     return socket.create_connection((host, int(port)), timeout=timeout)
 
 
+@pytest.mark.slow
 def test_a_slow_body_is_cut_off(tmp_path):
     """Five bytes a second no longer hold a request for 60 s: 408 at the body deadline, and the connection closed."""
     app = create_app([], tmp_path / "out", limits=EditorLimits(body_timeout=1.0))
@@ -313,6 +315,7 @@ def test_a_slow_body_is_cut_off(tmp_path):
         assert closed(sock)
 
 
+@pytest.mark.slow
 def test_half_sent_headers_are_dropped(tmp_path):
     """Connections that never complete their headers (or send nothing) are answered 408 and closed after the header
     timeout (before: all held for 60 s); beyond ``max_connections`` a new connection closes the one that has waited
@@ -351,6 +354,7 @@ def test_a_flood_makes_room_for_a_real_client(tmp_path):
                 sock.close()
 
 
+@pytest.mark.slow
 def test_a_complete_request_is_not_cut_by_the_header_timeout(clip, tmp_path):
     """The header clock stops once the headers are complete; keep-alive requests each get their own clock."""
     app = create_app([], tmp_path / "out")
@@ -358,7 +362,8 @@ def test_a_complete_request_is_not_cut_by_the_header_timeout(clip, tmp_path):
     with live_server(app, header_timeout=0.5) as url, httpx.Client(base_url=url, timeout=60, headers=token(app)) as h:
         clip_id = h.post("/api/upload", files={"file": (clip.name, clip.read_bytes())}).json()["id"]
         threading.Timer(1.5, slow.release.set).start()  # the run outlasts the header timeout three times
-        r = h.post("/api/run", json={"task": "inbetween", "model": "slerp", "upload": clip_id, "keyframes": KEYS})
+        r = follow(h, h.post("/api/run", json={"task": "inbetween", "model": "slerp", "upload": clip_id,
+                                               "keyframes": KEYS}))
         assert r.status_code == 200, r.text
         assert h.get("/api/models").status_code == 200
 
@@ -472,6 +477,7 @@ def disk(out: Path) -> int:
     return sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
 
 
+@pytest.mark.slow
 def test_request_folders_expire_by_total_size(clip, tmp_path):
     """200 requests (each folder +63 KiB before, never removed): the folders stay within --keep-mb (plus the newest)."""
     out = tmp_path / "out"
@@ -482,8 +488,8 @@ def test_request_folders_expire_by_total_size(clip, tmp_path):
         clip_id = None
         for i in range(200):  # three uploads, then a run on the last
             if i % 4 == 3:
-                r = c.post("/api/run", json={"task": "inbetween", "model": "slerp", "upload": clip_id,
-                                             "keyframes": KEYS})
+                r = follow(c, c.post("/api/run", json={"task": "inbetween", "model": "slerp", "upload": clip_id,
+                                                       "keyframes": KEYS}))
             else:
                 r = upload(c, clip)
                 clip_id = r.json()["id"]
@@ -525,7 +531,8 @@ def test_failed_requests_leave_nothing(clip, tmp_path, monkeypatch):
         monkeypatch.setattr(io, "save_motion", failing_save)
         r = upload(c, clip)
         assert r.status_code == 422 and "no space left" in r.json()["error"]
-        r = c.post("/api/run", json={"task": "inbetween", "model": "slerp", "upload": clip_id, "keyframes": KEYS})
+        r = follow(c, c.post("/api/run", json={"task": "inbetween", "model": "slerp", "upload": clip_id,
+                                               "keyframes": KEYS}))
         assert r.status_code == 422 and "no space left" in r.json()["error"]
     assert [p.name for p in folders(out)] == [clip_id]
     assert app.state.editor.outputs.total_bytes == disk(out)

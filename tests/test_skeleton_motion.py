@@ -7,7 +7,9 @@ from scipy.spatial.transform import Rotation as Sci
 
 from motionsynth import Motion, MotionsynthError, Skeleton, SkeletonMismatchError, tasks
 from motionsynth import rotations as R
-from motionsynth.kinematics import fk, foot_contacts, heading_angle
+from motionsynth.kinematics import fk, foot_contacts, foot_joints, heading_angle
+
+from helpers import biped_skeleton
 
 
 def humanoid(style: str = "suffix") -> Skeleton:
@@ -53,7 +55,7 @@ def test_overrides_and_joint_specs():
     assert sk.joints("left-arm") == sk.groups["left_arm"]
     assert sk.joints("Head,Neck") == [4, 5]
     assert sk.joints([3, "Head"]) == [3, 5]
-    with pytest.raises(KeyError, match="no joint named"):
+    with pytest.raises(KeyError, match="no body part or joint named .Tail.; body parts: upper body"):
         sk.joints("Tail")
     custom = Skeleton(sk.names, sk.parents, sk.offsets, root=1, groups_override={"upper": [2, 3]})
     assert custom.groups == {"upper": [2, 3]}
@@ -145,6 +147,28 @@ def test_heading_and_foot_contacts():
     pos[:, 1, 0] = np.arange(10) * 5.0  # joint 1 slides at 5 units/frame = 150 units/s
     c = foot_contacts(pos, [0, 1], fps=30)
     assert c[:, 0].all() and not c[:, 1].any()
+    # the height test alone, against the feet's lowest point (numpy and torch alike), or a given floor
+    pos[:, 1, 0] = 0.0
+    pos[:, 1, 1] = np.arange(10) * 1.0  # joint 1 rises 1 unit a frame
+    low = foot_contacts(pos, [0, 1], max_speed=None, max_height=2.5)
+    assert low[:, 0].all() and low[:3, 1].all() and not low[3:, 1].any()
+    assert np.array_equal(foot_contacts(torch.from_numpy(pos), [0, 1], max_speed=None, max_height=2.5).numpy(), low)
+    assert not foot_contacts(pos, [0, 1], max_speed=None, max_height=2.5, floor=-5.0).any()
+    both = foot_contacts(pos, [0, 1], fps=30, max_speed=15.0, max_height=2.5)
+    assert both[:, 0].all() and not both[:, 1].any()  # joint 1 is low for 3 frames but never still
+    with pytest.raises(ValueError, match="needs fps"):
+        foot_contacts(pos, [0, 1])
+
+
+def test_foot_joints_are_the_toes_of_the_leg_groups():
+    sk = biped_skeleton()
+    toes = foot_joints(sk)
+    assert [sk.names[j] for j in toes] == ["LeftToe", "RightToe"]
+    assert [sk.names[j] for j in foot_joints(sk, ankles=True)] == ["LeftFoot", "LeftToe", "RightFoot", "RightToe"]
+    legless = Skeleton(["Hips", "Spine"], [-1, 0], np.zeros((2, 3)), groups_override={"torso": [0, 1]})
+    assert foot_joints(legless, required=False) == []
+    with pytest.raises(MotionsynthError, match="no leg groups"):
+        foot_joints(legless)
 
 
 def test_task_masks():

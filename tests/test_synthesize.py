@@ -85,7 +85,7 @@ def test_seeds_names_and_targets():
                         ((vocab, None, "mood"), "no label kind 'mood'"),
                         ((vocab, ["content=walk,content=walk"]), "asked for twice"),
                         ((vocab, ["walk"]), "KIND=NAME"),
-                        ((vocab, None, "style", "calm"), "--style"),
+                        ((vocab, None, "style", "calm"), "`style` is added"),
                         (({}, ["content=walk"], None, None, "the hmvae model M"), "hmvae model M is not conditioned")]:
         with pytest.raises(MotionsynthError, match=match):
             label_targets(*args)
@@ -158,15 +158,15 @@ def test_library_refusals_write_nothing(tmp_path):
     synthesize(gen, out, frames=32, fps=30.0, per_label=1, seed=0)
     before = _files(out)
     for kw, match in [(dict(per_label=1, labels=["content=run"]), "knows no content 'run'"),
-                      (dict(per_label=1, seed=5), "another --seed"),
-                      (dict(per_label=1, frames=40), "rerun with --frames 32"),
+                      (dict(per_label=1, seed=5), "another `seed`"),
+                      (dict(per_label=1, frames=40), "rerun with `frames` 32"),
                       (dict(per_label=1, fmt="npz"), "bvh takes"),
-                      (dict(per_label=1, fmt="gif"), "--format"),
-                      (dict(per_label=0), "--per-label must be at least 1"),
-                      (dict(count=0), "--count must be at least 1"),
-                      (dict(per_label=1, frames=0), "--frames must be at least 1"),
+                      (dict(per_label=1, fmt="gif"), "`format`"),
+                      (dict(per_label=0), "`per_label` must be at least 1"),
+                      (dict(count=0), "`count` must be at least 1"),
+                      (dict(per_label=1, frames=0), "`frames` must be at least 1"),
                       (dict(per_label=1, count=1), "exactly one"),
-                      (dict(count=2, labels=["content=walk"]), "--count writes unlabelled"),
+                      (dict(count=2, labels=["content=walk"]), "`count` writes unlabelled"),
                       (dict(per_label=1, model_hash="0" * 64), "another model")]:
         args = {"frames": 32, "fps": 30.0, "seed": 0, **kw}
         with pytest.raises(MotionsynthError, match=match):
@@ -184,6 +184,7 @@ def test_library_refusals_write_nothing(tmp_path):
 
 
 # ---- the command -----------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_command_unconditional_generator(hmvae, tmp_path, capsys):
     a, b = hmvae
     out = tmp_path / "synth"
@@ -261,6 +262,7 @@ S.synthesize(FakeConditional(), Path({out!r}), frames=36, fps=30.0, per_label=3,
 """
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9(tmp_path):
     """A real ``kill -9`` in the middle of writing a take, then a rerun: the uninterrupted run's files exactly."""
     import signal
@@ -312,12 +314,13 @@ def test_classifier_filter(tmp_path):
 
     none = synthesize(FakeConditional(), tmp_path / "none", min_prob=1.0, **kw)
     assert none["written"] == 0 and none["rejected"] == 9 and _rows(tmp_path / "none") == []
-    with pytest.raises(MotionsynthError, match="use it with --per-label"):
+    with pytest.raises(MotionsynthError, match="use it with `per_label`"):
         synthesize(FakeConditional(), tmp_path / "x", frames=36, fps=30.0, count=2, classifier=rec)
-    with pytest.raises(MotionsynthError, match="--min-prob must be in 0..1"):
+    with pytest.raises(MotionsynthError, match="`min_prob` must be in 0..1"):
         synthesize(FakeConditional(), tmp_path / "x", min_prob=1.5, **{**kw, "classifier": rec})
 
 
+@pytest.mark.slow
 def test_command_with_a_cvae_checkpoint(tmp_path, capsys):
     """The command end to end with a real conditional family (a tiny untrained CVAE given the labels of `LABELS`):
     takes per label with a style, a rerun that writes nothing, classifier filtering, an unknown label."""
@@ -436,6 +439,7 @@ def test_command_device_errors(hmvae, tmp_path, capsys):
         assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_command_two_processes(tmp_path, capsys):
     """A real run of two processes on the CPU (Lightning's launcher re-runs ``python -m motionsynth …`` for rank 1):
     the takes and the manifest of one process, printed once."""

@@ -99,6 +99,7 @@ def test_tiny_run_writes_run_folder(tmp_path):
         _run(tmp_path / "run", 6, cache)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     cache = FakeCache()
     _run(tmp_path / "full", 12, cache)
@@ -182,6 +183,7 @@ def bvh_cache(tmp_path_factory):
     return root / "cache"
 
 
+@pytest.mark.slow
 def test_cli_errors_exit_2(tmp_path, bvh_cache, capsys):
     assert _cli(["train", "vae9000", "--data", bvh_cache, "--out", tmp_path / "r"]) == 2
     assert "unknown model family 'vae9000'" in capsys.readouterr().err
@@ -200,6 +202,7 @@ def test_cli_errors_exit_2(tmp_path, bvh_cache, capsys):
     assert "no such checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_train_then_generate(tmp_path, bvh_cache):
     from motionsynth.io import load_motion, read_bvh
 
@@ -225,6 +228,7 @@ def test_cli_train_then_generate(tmp_path, bvh_cache):
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["steps"] == 5
 
 
+@pytest.mark.slow
 def test_bf16_mixed_precision_and_augmentation_run(tmp_path):
     over = {"train": {**TINY["train"], "steps": 3, "val_every": 0, "precision": "bf16-mixed",
                       "augment": {"p_mirror": 0.5, "speed_range": None}}, "model": TINY["model"]}
@@ -302,6 +306,7 @@ def test_family_optimisers_run_in_phases_and_count_steps():
     assert 0 < float(model.d) <= 1.0 and 0 < float(model.g) <= 2.0
 
 
+@pytest.mark.slow
 def test_ema_weights_are_exported_and_resume(tmp_path):
     """train.ema: the exported weights are the moving average (not the last step's), and resume continues it."""
     from motionsynth.train import EMA
@@ -387,6 +392,7 @@ def test_hold_out_must_include_the_mirrors_of_held_out_actions(tmp_path):
         train("hmvae", "synthetic", tmp_path / "run", overrides=over, cache=cache, progress=False)
 
 
+@pytest.mark.slow
 def test_init_starts_from_another_runs_weights(tmp_path):
     cache = FakeCache()
     _run(tmp_path / "first", 4, cache)

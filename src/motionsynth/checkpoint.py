@@ -55,7 +55,7 @@ import torch
 import yaml
 
 from .data.features import FeatureStats, feature_dim
-from .errors import MotionsynthError
+from .errors import MotionsynthError, ParamError
 from .io.atomic import atomic_open, check_output, default_permissions, short_path, temp_folder
 from .skeleton import Skeleton
 
@@ -96,6 +96,11 @@ class Checkpoint:
     def fps(self) -> float | None:
         return self.config.get("fps")
 
+    @property
+    def window(self) -> int:
+        """The frames the model works on at once (its config's ``window``; 64, the presets', when it has none)."""
+        return int(self.config["model"].get("window", 64))
+
     def check_skeleton(self, skeleton: Skeleton, what: str = "motion") -> None:
         """Raise `SkeletonMismatchError` unless ``skeleton`` matches the one the model was trained on."""
         try:
@@ -115,8 +120,10 @@ def _file_hash(path: Path) -> str:
 
 
 def default_card(family: str, config: dict, data: str = "", command: str = "", results: str = "",
-                 dataset: str = "") -> str:
-    """A model card in markdown: family, data, licence, command, hyper-parameters, test figures."""
+                 dataset: str = "", validation: str = "") -> str:
+    """A model card in markdown: family, data, licence, command, hyper-parameters, test figures (``results``: a few
+    bullets on the test split, what `motionsynth models` shows) and validation figures (``validation``: what
+    training saw)."""
     licence = BANDAI_LICENCE if "bandai" in (dataset + data).lower() else \
         "The licence of the training data applies to this model; check it before redistributing."
     return "\n".join([
@@ -126,6 +133,7 @@ def default_card(family: str, config: dict, data: str = "", command: str = "", r
         "## Command", f"```\n{command}\n```" if command else "(not recorded)", "",
         "## Hyper-parameters", f"```yaml\n{yaml.safe_dump(config.get('model', {}), sort_keys=False)}```", "",
         "## Test figures", results or "(none yet)", "",
+        *(["## Validation figures", validation, ""] if validation else []),
     ])
 
 
@@ -430,18 +438,18 @@ def resolve_model(value: str | os.PathLike, root: str | os.PathLike | None = Non
     """
     text = os.fspath(value) if isinstance(value, os.PathLike) else value
     if not isinstance(text, str) or not text.strip():
-        raise MotionsynthError(f"--model {text!r}: empty; give a checkpoint folder, a training run folder or a "
-                               f"shipped model name ({_shipped_hint(root)})")
+        raise ParamError(f"`model` {text!r}: empty; give a checkpoint folder, a training run folder or a "
+                         f"shipped model name ({_shipped_hint(root)})", "model")
     if "\0" in text:
-        raise MotionsynthError(f"--model {short_path(text)!r}: a path cannot hold a NUL character")
+        raise ParamError(f"`model` {short_path(text)!r}: a path cannot hold a NUL character", "model")
     try:
         path = Path(text).expanduser()
     except RuntimeError as e:  # ~nosuchuser
-        raise MotionsynthError(f"--model {short_path(text)}: {e}") from None
+        raise ParamError(f"`model` {short_path(text)}: {e}", "model") from None
     try:
         return _resolve_path(path, text, root)
     except OSError as e:  # a name too long, a path through something unreadable
-        raise MotionsynthError(f"--model {short_path(text)}: {(e.strerror or str(e)).lower()}") from None
+        raise ParamError(f"`model` {short_path(text)}: {(e.strerror or str(e)).lower()}", "model") from None
 
 
 def _resolve_path(path: Path, text: str, root) -> Path:
@@ -552,7 +560,7 @@ def export_model(source: str | os.PathLike, name: str, fp16: bool = False, purpo
     from safetensors.torch import save_file
 
     if not _NAME.match(name):
-        raise MotionsynthError(f"--name {name!r}: use lower case letters, digits, '.', '_' and '-' "
+        raise ParamError(f"`name` {name!r}: use lower case letters, digits, '.', '_' and '-' "
                                f"(e.g. hmvae-bandai)")
     src = resolve_model(source, root)
     ckpt = read_checkpoint(src)  # checks every file before anything is written

@@ -19,6 +19,19 @@ class FormatError(MotionsynthError):
         return (type(self), (self.reason, self.path, self.line))
 
 
+class ParamError(MotionsynthError):
+    """A bad value of a parameter, said in the library's words: the message writes each parameter it names in
+    backquotes (`` `per_label` must be at least 1``) and ``params`` lists them, so that a front end names its own
+    flag or control for each (the command line: ``--per-label``, `cli.tasks.flag_error`; the editor its field)."""
+
+    def __init__(self, message: str, *params: str):
+        super().__init__(message)
+        self.params = params
+
+    def __reduce__(self):
+        return (type(self), (str(self), *self.params))
+
+
 class SkeletonMismatchError(MotionsynthError):
     """Motion and model (or two motions) use different skeletons."""
 

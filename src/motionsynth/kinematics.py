@@ -1,4 +1,5 @@
-"""Forward kinematics, heading (facing) frames and foot contacts.
+"""Forward kinematics, heading (facing) frames, and the one definition of feet (`foot_joints`) and of a foot contact
+(`foot_contacts`).
 
 Numpy or torch in, the same out; torch is differentiable. Shapes carry any leading batch dims ``(...)``, usually
 (B, T).
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 
 from . import rotations as R
+from .errors import MotionsynthError
 
 UP = np.array([0.0, 1.0, 0.0])
 """The project's up axis (+Y)."""
@@ -70,18 +72,51 @@ def heading_quat(angle):
     return R.quat_about_axis(angle, axis)
 
 
-def foot_contacts(positions, feet: list[int], fps: float, max_speed: float = 15.0, max_height: float | None = None):
-    """(..., T, J, 3) global positions → (..., T, len(feet)) booleans: a foot is in contact when its speed is below
-    ``max_speed`` (units/s; 15 cm/s by default) and, if given, its height above the clip's lowest foot point is below
-    ``max_height``. The speed of frame t is taken between t-1 and t (frame 0 copies frame 1)."""
-    xp = torch if isinstance(positions, torch.Tensor) else np
-    f = positions[..., feet, :]
-    vel = (f[..., 1:, :, :] - f[..., :-1, :, :]) * fps
-    speed = xp.sqrt((vel ** 2).sum(-1))
-    speed = xp.concatenate([speed[..., :1, :], speed], -2) if xp is np else torch.cat([speed[..., :1, :], speed], -2)
-    contact = speed < max_speed
+def foot_joints(skeleton, ankles: bool = False, required: bool = True) -> list[int]:
+    """The feet of a skeleton — the one definition every module uses (floor alignment, foot skating, the diffusion
+    model's foot loss): the leaf joint (toe) of each leg group of ``skeleton.groups`` (``left_leg``, ``right_leg``),
+    sorted; with ``ankles``, also each toe's parent (the ankle): the whole foot, what foot-skating measures take. The
+    moving root is never a foot. Without leg groups: `MotionsynthError` (``required``), else ``[]``."""
+    root = skeleton.root
+    toes = sorted(j for side in ("left_leg", "right_leg") for j in skeleton.groups.get(side, [])
+                  if not skeleton.children[j] and j != root)
+    feet = sorted({k for j in toes for k in (j, int(skeleton.parents[j])) if k != root}) if ankles else toes
+    if not feet and required:
+        raise MotionsynthError("the skeleton has no leg groups (Skeleton.groups 'left_leg', 'right_leg'): it has no "
+                               "feet")
+    return feet
+
+
+def foot_contacts(positions, feet: list[int], fps: float | None = None, max_speed: float | None = 15.0,
+                  max_height: float | None = None, floor: float | None = None):
+    """Which feet touch the ground, frame by frame: (..., T, J, 3) global positions → (..., T, len(feet)) booleans.
+
+    The one meaning of a contact in motionsynth: the foot is **still** — its speed below ``max_speed`` (file units
+    per second, so ``fps`` is needed; 15 cm/s by default; the speed of frame t is taken from t-1 to t, frame 0 copies
+    frame 1) — and **low** — its height (+Y) above the floor below ``max_height``; the floor is ``floor`` (a
+    height) or each sequence's lowest point of the given feet over the clip. A caller leaves out a test it cannot or
+    must not make by passing None: floor alignment (`postprocess.contact_points`) does not know the up axis yet and
+    tests speed only; foot skating (`metrics.foot_skating`) measures the speed of contacts and tests height only.
+    """
+    if max_speed is None and max_height is None:
+        raise ValueError("foot_contacts: give max_speed, max_height or both")
+    is_np = not isinstance(positions, torch.Tensor)
+    f = positions[..., list(feet), :]
+    contact = None
+    if max_speed is not None:
+        if fps is None:
+            raise ValueError("foot_contacts: max_speed (units per second) needs fps")
+        vel = (f[..., 1:, :, :] - f[..., :-1, :, :]) * fps
+        speed = np.sqrt((vel ** 2).sum(-1)) if is_np else torch.sqrt((vel ** 2).sum(-1))
+        first = speed[..., :1, :]
+        speed = np.concatenate([first, speed], -2) if is_np else torch.cat([first, speed], -2)
+        contact = speed < max_speed
     if max_height is not None:
         h = f[..., 1]
-        lowest = h.min(-2, keepdims=True) if xp is np else h.amin(-2, keepdim=True)
-        contact = contact & (h - lowest < max_height)
+        if floor is not None:
+            lowest = floor if is_np else torch.as_tensor(floor, dtype=h.dtype)
+        else:
+            lowest = h.min(axis=(-2, -1), keepdims=True) if is_np else h.amin((-2, -1), keepdim=True)
+        low = (h - lowest) < max_height
+        contact = low if contact is None else contact & low
     return contact

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 
 from .errors import MotionsynthError
+from .kinematics import foot_contacts
 
 __all__ = [
     "mpjpe", "pa_mpjpe", "root_relative", "accel", "accel_error", "canonical_quats", "l2q", "l2p", "l2p_stats",
-    "npss", "foot_contact_speed", "foot_skating", "bone_length_error", "fid", "diversity", "multimodality",
+    "npss", "foot_contact_speed", "foot_skating", "fid", "diversity", "multimodality",
 ]
 
 
@@ -275,12 +276,11 @@ def npss(pred, gt, canonical: bool = True):
 @_numpy_or_torch
 def foot_contact_speed(positions, feet, fps: float | None = None, height: float = 5.0, floor: float | None = None):
     """Per step and foot: the horizontal (x, z) speed |Δ(x, z)| from frame t to t+1 and whether that step is a
-    contact (the foot's height above the floor below ``height`` at both frames). Arguments as `foot_skating`.
-    Returns (speed, contact), each (..., T-1, F) for the F feet (contact as 0/1 of the positions' dtype)."""
+    contact: the foot is in contact (`kinematics.foot_contacts`, the height test only — the speed is what is
+    measured) at both frames. Arguments as `foot_skating`. Returns (speed, contact), each (..., T-1, F) for the F
+    feet (contact as 0/1 of the positions' dtype)."""
     f = positions[..., list(feet), :]
-    h = f[..., 1]
-    lowest = h.amin((-2, -1), keepdim=True) if floor is None else torch.as_tensor(floor, dtype=h.dtype)
-    low = (h - lowest) < height
+    low = foot_contacts(positions, feet, max_speed=None, max_height=height, floor=floor)
     contact = (low[..., 1:, :] & low[..., :-1, :]).to(f.dtype)
     step = f[..., 1:, :, :] - f[..., :-1, :, :]
     speed = torch.sqrt(step[..., 0] ** 2 + step[..., 2] ** 2)
@@ -300,7 +300,8 @@ def foot_skating(positions, feet, fps: float | None = None, height: float = 5.0,
 
     Args:
         positions: (..., T, J, 3) global positions (cm), +Y up.
-        feet: indices of the foot joints (e.g. toes and ankles of both feet).
+        feet: indices of the foot joints (the benchmarks: toes and ankles, `kinematics.foot_joints` with
+            ``ankles=True``).
         fps: None → cm per frame; a frame rate → cm/s.
         height: contact threshold above the floor (cm; 5 by default).
         reduce: True → scalar mean over all contact steps of every foot and sequence (0 if there is none);
@@ -310,33 +311,6 @@ def foot_skating(positions, feet, fps: float | None = None, height: float = 5.0,
     if reduce:
         return (speed * contact).sum() / contact.sum().clamp_min(1)
     return (speed * contact).sum((-2, -1)) / contact.sum((-2, -1)).clamp_min(1)
-
-
-def bone_length_error(positions, skeleton, reduce: bool = True):
-    """Mean |bone length − rest length| over the skeleton's bones (cm).
-
-    A bone joins a joint to its parent; the rest length is the norm of the joint's rest offset. Bones from the moving
-    root up to the skeleton's top (the root's offset is its trajectory, not a bone) are skipped.
-
-    Args:
-        positions: (..., T, J, 3) global positions, numpy or torch.
-        skeleton: the `Skeleton`.
-        reduce: True → scalar; False → (..., T) per-frame mean over bones.
-    """
-    skip = set(skeleton.ancestors(skeleton.root)) | {skeleton.root}
-    bones = [j for j in range(len(skeleton)) if skeleton.parents[j] >= 0 and j not in skip]
-    if not bones:
-        raise MotionsynthError("bone_length_error: the skeleton has no bones below its moving root")
-    rest = np.linalg.norm(skeleton.offsets[bones], axis=-1)
-    parents = skeleton.parents[bones]
-    return _bone_error(positions, np.asarray(bones), parents, rest, reduce=reduce)
-
-
-@_numpy_or_torch
-def _bone_error(positions, bones, parents, rest, reduce: bool = True):
-    lengths = torch.linalg.vector_norm(positions[..., bones.long(), :] - positions[..., parents.long(), :], dim=-1)
-    err = (lengths - rest.to(lengths)).abs().mean(-1)
-    return err.mean() if reduce else err
 
 
 # ---- generation --------------------------------------------------------------------------------------------------

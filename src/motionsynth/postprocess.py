@@ -18,11 +18,10 @@ import numpy as np
 
 from . import rotations as R
 from .errors import MotionsynthError
-from .kinematics import UP, fk, foot_contacts
+from .kinematics import UP, fk, foot_contacts, foot_joints
 from .motion import Motion
-from .skeleton import Skeleton
 
-__all__ = ["NORMS", "NO_SMOOTHING_WEIGHT", "smooth_curve", "smooth_curves", "smooth_motion", "foot_joints", "contact_points",
+__all__ = ["NORMS", "NO_SMOOTHING_WEIGHT", "smooth_curve", "smooth_curves", "smooth_motion", "contact_points",
            "fit_floor", "rodrigues", "transform_motion", "floor_transform", "align_floor"]
 
 NORMS = ("l2", "squared")
@@ -173,19 +172,11 @@ def smooth_motion(motion: Motion, weight: float = 0.3, iters: int = 50, norm: st
 
 
 # ---- §4.3 floor alignment ---------------------------------------------------------------------------------------
-def foot_joints(skeleton: Skeleton) -> list[int]:
-    """The joints that touch the floor: the leaf joint (toes) of each leg group, found from ``skeleton.groups``."""
-    legs = [skeleton.groups.get(side, []) for side in ("left_leg", "right_leg")]
-    feet = sorted(j for leg in legs for j in leg if not skeleton.children[j] and j != skeleton.root)
-    if not feet:
-        raise MotionsynthError("the skeleton has no leg groups: cannot find its feet")
-    return feet
-
-
 def contact_points(motion: Motion, max_speed: float = 15.0, feet: list[int] | None = None) -> np.ndarray:
-    """(N, 3) world positions of the feet (`foot_joints` unless given) in the frames where they are slow: speed
-    below ``max_speed`` (file units per second; 15 cm/s by default). "Low" is left to the plane fit: a height
-    threshold needs the up axis the motion may not have yet."""
+    """(N, 3) world positions of the feet (`kinematics.foot_joints`, the toes, unless given) in the frames where
+    they are in contact (`kinematics.foot_contacts`) by speed alone: below ``max_speed`` (file units per second;
+    15 cm/s by default). "Low" is left to the plane fit: a height threshold needs the up axis the motion may not
+    have yet."""
     feet = foot_joints(motion.skeleton) if feet is None else list(feet)
     pos = motion.global_positions()
     slow = foot_contacts(pos, feet, motion.fps, max_speed=max_speed)  # (T, F)
@@ -306,9 +297,10 @@ def floor_transform(motion: Motion, threshold: float = 10.0, iters: int = 1000, 
 
 
 def align_floor(motion: Motion, threshold: float = 10.0, iters: int = 1000, seed: int = 0, max_speed: float = 15.0,
-                feet: list[int] | None = None) -> Motion:
+                feet: list[int] | None = None) -> tuple[Motion, dict]:
     """The motion with its floor (the plane of its foot contacts, `floor_transform`) turned level and moved to
     height 0: contact points end up on ``y ≈ 0`` and the up direction of the capture on `UP`. Same skeleton,
-    length and fps; only the root's position and orientation change."""
-    rotation, origin, _ = floor_transform(motion, threshold, iters, seed, max_speed, feet)
-    return transform_motion(motion, rotation, origin)
+    length and fps; only the root's position and orientation change. Returns ``(motion, info)``, ``info`` as
+    `floor_transform`'s (`motionsynth align-floor` reports it)."""
+    rotation, origin, info = floor_transform(motion, threshold, iters, seed, max_speed, feet)
+    return transform_motion(motion, rotation, origin), info

@@ -24,7 +24,6 @@ and ``config_from_data(config, cache)`` (see `motionsynth.train`). A method clas
 
 from __future__ import annotations
 
-import inspect
 import os
 from dataclasses import dataclass, field, fields, is_dataclass
 
@@ -32,6 +31,7 @@ import torch
 
 from .checkpoint import MAX_PARAMETERS, Checkpoint, check_model_config, read_checkpoint
 from .errors import MotionsynthError
+from .methods.baselines import BASELINES, make_baseline
 from .methods.cvae import CVAEMethod
 from .methods.diffusion import DiffusionMethod
 from .methods.meva import MEVAMethod
@@ -44,7 +44,7 @@ from .models.meva import AUGMENT, MEVA, MotionVAE
 from .models.trajectory import TrajectoryModel
 
 __all__ = ["ROLES", "FamilySpec", "FAMILIES", "register", "family", "names", "model_config", "build_model",
-           "load_checkpoint", "load_method"]
+           "load_checkpoint", "load_method", "method_class", "serving", "check_serves", "open_method"]
 
 ROLES = ("method", "component", "evaluator")
 
@@ -165,7 +165,10 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
 
     Before anything is allocated, the hyper-parameters are checked against the family's config
     (`checkpoint.check_model_config`) and the network is built on the ``meta`` device: at most
-    `checkpoint.MAX_PARAMETERS` parameters, and exactly the tensors (names and shapes) of the weights file.
+    `checkpoint.MAX_PARAMETERS` parameters, and exactly the tensors (names and shapes) of the weights file. That
+    same network then takes the file's tensors as its parameters and buffers (``assign=True``): no random
+    initialisation is run and overwritten. Buffers left out of the weights file (``persistent=False``: skeleton
+    offsets, masks) are constants a network builds with ``device="cpu"``, so they are real on the meta device too.
     Raises `MotionsynthError` for anything `read_checkpoint` refuses, an unknown family, bad hyper-parameters or
     weights that do not fit the configured model.
     """
@@ -174,14 +177,18 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
     if name not in FAMILIES:
         raise MotionsynthError(f"{folder}: unknown model family {name!r}; this motionsynth knows {', '.join(names())}")
     with torch.device("meta"):
-        _check_weights(_build_checked(ckpt), ckpt)
-    model = _build_checked(ckpt)
+        model = _build_checked(ckpt)
+    _check_weights(model, ckpt)
     try:
-        model.load_state_dict(ckpt.state, strict=True)
+        model.load_state_dict(ckpt.state, strict=True, assign=True)
     except RuntimeError as e:
         first = str(e).splitlines()[:3]
         raise MotionsynthError(f"{folder}: weights do not fit the configured {name} model ({' '.join(first)})") \
             from None
+    empty = [k for k, v in [*model.named_parameters(), *model.named_buffers()] if v.is_meta]
+    if empty:  # a network that builds a buffer left out of the weights file without device="cpu"
+        raise RuntimeError(f"{name}: {', '.join(empty)} built on the meta device and not in the weights file; "
+                           f"build constant buffers with device='cpu'")
     ckpt.model, ckpt.state = model.to(device).eval(), None
     return ckpt
 
@@ -215,17 +222,20 @@ def _check_weights(network: torch.nn.Module, ckpt: Checkpoint) -> None:
                                f"({'; '.join(problems[:3])}{more})")
 
 
-def load_method(checkpoint: Checkpoint | str | os.PathLike, device: str | torch.device = "cpu", **options):
+def load_method(checkpoint: Checkpoint | str | os.PathLike, device: str | torch.device = "cpu",
+                progress: bool = False, **options):
     """A checkpoint as its family's `tasks.Method` — the object every command, the harness and the scripts call
     ``complete`` on.
 
     Args:
         checkpoint: a checkpoint folder (loaded on ``device``) or an already loaded `Checkpoint`.
-        options: keyword options of the family's method (e.g. ``restarts=16`` for the prior, ``overlap=16`` for
-            MEVA). An option named ``*_model`` given as a path is another model the method uses (e.g. the prior's
-            ``init_model``): it is loaded here, through this same door, as a `tasks.Method` on ``device``.
+        progress: let the method show progress bars (stderr) where it has some.
+        options: options of the family's method, checked against its ``Options`` (`config.Options`; e.g.
+            ``restarts=16`` for the prior, ``overlap=16`` for MEVA). An option named ``*_model`` given as a path is
+            another model the method uses (e.g. the prior's ``init_model``): it is loaded here, through this same
+            door, as a `tasks.Method` on ``device``.
     Raises:
-        `MotionsynthError` for a component or evaluator family, an unknown family or an unknown option.
+        `MotionsynthError` for a component or evaluator family, an unknown family or option, or a bad value.
     """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint, device)
     where = f"{ckpt.path}: " if ckpt.path else ""
@@ -233,10 +243,67 @@ def load_method(checkpoint: Checkpoint | str | os.PathLike, device: str | torch.
     if spec.method is None:
         raise MotionsynthError(where + (spec.help or f"the {spec.name} family has no task method; methods exist for "
                                                      f"{', '.join(names('method'))}"))
+    spec.method.Options.build(options, f"the {spec.name} method")  # names and values, before loading anything more
     options = {k: load_method(v, device) if k.endswith("_model") and isinstance(v, (str, os.PathLike)) else v
                for k, v in options.items()}
-    try:
-        inspect.signature(spec.method).bind(ckpt, **options)
-    except TypeError as e:  # an option the method does not take
-        raise MotionsynthError(f"{where}bad option for the {spec.name} method {spec.method.__name__}: {e}") from None
-    return spec.method(ckpt, **options)
+    method = spec.method(ckpt, **options)
+    method.progress = progress
+    return method
+
+
+# ---- what serves which task ------------------------------------------------------------------------------------------
+def method_class(name: str) -> type:
+    """The method class of a family (role ``method``) or of a baseline (`methods.baselines.BASELINES`), by name."""
+    if name in BASELINES:
+        return BASELINES[name]
+    spec = family(name)
+    if spec.method is None:
+        raise MotionsynthError(spec.help or f"the {name} family has no task method")
+    return spec.method
+
+
+def serving(task: str) -> tuple[list[str], list[str]]:
+    """What serves ``task`` (a `tasks.TASKS` name): (the families whose method lists it, the baselines that do)."""
+    return ([n for n in names("method") if task in family(n).method.tasks],
+            [n for n, cls in BASELINES.items() if task in cls.tasks])
+
+
+def check_serves(method, task: str) -> None:
+    """Refuse, before any work, a method that does not serve ``task`` — ``method``: a family or baseline name, or a
+    `tasks.Method` — in one line of the user's words: what it does, and what can do the task instead."""
+    from .tasks import TASKS
+    from .tasks import task as task_named
+
+    wanted = task_named(task)
+    if isinstance(method, str):
+        name, cls = method, method_class(method)
+        what = f"the {name} baseline" if name in BASELINES else f"a {name} model"
+    else:
+        cls, what = method, f"the {method.name} method"
+    if task in cls.tasks:
+        return
+    does = ", ".join(TASKS[t].noun for t in cls.tasks if t in TASKS) or "no task"
+    families, baselines = serving(task)
+    alternatives = ([f"a {' / '.join(families)} model"] if families else []) + \
+        ([f"the baseline{'s' * (len(baselines) > 1)} {', '.join(baselines)}"] if baselines else [])
+    raise MotionsynthError(f"{what} cannot do {wanted.noun} (it does {does}); for {wanted.noun} use "
+                           + (" or ".join(alternatives) or "a model trained for it"))
+
+
+def open_method(value: str, task: str | None = None, device: str | torch.device = "cpu", progress: bool = False,
+                **options):
+    """A ``--model`` value as a `tasks.Method`: a baseline name (`methods.baselines.BASELINES`, unless a folder of
+    that name exists) or a model — a shipped name, a training run folder or a checkpoint folder
+    (`checkpoint.resolve_model`). With ``task``, a method that does not serve it is refused (`check_serves`) before
+    its weights are built. ``options`` go to the method (`load_method`, `baselines.make_baseline`)."""
+    from .checkpoint import read_config, resolve_model
+
+    if value in BASELINES and not os.path.exists(value):
+        if task is not None:
+            check_serves(value, task)
+        return make_baseline(value, **options)
+    folder = resolve_model(value)
+    name = read_config(folder / "config.yaml").get("family")
+    if task is not None and name in FAMILIES and family(name).method is not None:
+        check_serves(name, task)
+    return load_method(load_checkpoint(folder, device), device, progress, **options)

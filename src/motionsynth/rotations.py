@@ -38,6 +38,7 @@ __all__ = [
     "quat_identity", "quat_normalize", "quat_mul", "quat_inv", "quat_apply", "quat_to_matrix", "matrix_to_quat",
     "quat_to_axis_angle", "axis_angle_to_quat", "matrix_to_6d", "sixd_to_matrix", "quat_to_6d", "sixd_to_quat",
     "euler_to_quat", "quat_to_euler", "slerp", "quat_continuous", "quat_twist_angle", "quat_about_axis",
+    "yaw_matrix", "wrap_angle",
 ]
 
 
@@ -210,7 +211,7 @@ def quat_twist_angle(q, axis):
     """
     axis = axis.to(q.dtype)
     angle = 2 * torch.atan2((q[..., :3] * axis).sum(-1), q[..., 3])
-    return torch.atan2(torch.sin(angle), torch.cos(angle))
+    return wrap_angle(angle)
 
 
 @_numpy_or_torch
@@ -219,3 +220,18 @@ def quat_about_axis(angle, axis):
     axis = axis.to(angle.dtype)
     half = angle[..., None] / 2
     return torch.cat([torch.sin(half) * axis, torch.cos(half)], dim=-1)
+
+
+@_numpy_or_torch
+def yaw_matrix(angle):
+    """(...) angles (radians) → (..., 3, 3) rotation matrices about +Y, the up axis (a heading turn)."""
+    c, s = torch.cos(angle), torch.sin(angle)
+    zero, one = torch.zeros_like(angle), torch.ones_like(angle)
+    return torch.stack([torch.stack([c, zero, s], -1), torch.stack([zero, one, zero], -1),
+                        torch.stack([-s, zero, c], -1)], -2)
+
+
+@_numpy_or_torch
+def wrap_angle(angle):
+    """Angles (radians) wrapped to (-π, π]."""
+    return torch.atan2(torch.sin(angle), torch.cos(angle))

@@ -26,6 +26,17 @@ POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
 
 GROUP_NAMES = ("torso", "head", "left_arm", "right_arm", "left_leg", "right_leg", "upper", "lower")
+GROUP_TITLES = {"upper": "upper body", "lower": "lower body", "left_arm": "left arm", "right_arm": "right arm",
+                "left_leg": "left leg", "right_leg": "right leg", "torso": "torso", "head": "head"}
+"""Body-part groups by the names people use (the editor shows these; `Skeleton.joints` reads them and the keys)."""
+
+
+def _part_key(text: str) -> str:
+    """A body-part name as typed → its comparison form: case, spaces, hyphens and underscores alike."""
+    return re.sub(r"[\s_\-]+", "_", text.strip().lower())
+
+
+_PART_KEYS = {**{_part_key(g): g for g in GROUP_NAMES}, **{_part_key(t): g for g, t in GROUP_TITLES.items()}}
 
 # (pattern, left replacement, right replacement): a name matching the left form has the right form as its mirror.
 _SIDE_PATTERNS = [
@@ -246,22 +257,46 @@ class Skeleton:
             if not self._subtree_side(k) and k not in g["head"]:
                 g["torso"] += self.subtree(k)
 
-    def joints(self, spec: str | list[str] | list[int]) -> list[int]:
-        """Joint indices from a group name ('upper', 'left_arm', 'left-arm'…), joint names, or indices."""
-        if isinstance(spec, str):
-            key = spec.replace("-", "_")
-            if key in self.groups:
-                return self.groups[key]
-            spec = [s for s in re.split(r"[,\s]+", spec) if s]
-        out = []
-        for s in spec:
-            if isinstance(s, (int, np.integer)):
-                out.append(int(s))
-            elif s.replace("-", "_") in self.groups:
-                out += self.groups[s.replace("-", "_")]
-            else:
-                out.append(self.index(s))
+    def joints(self, spec: str | int | list[str | int]) -> list[int]:
+        """Joint indices (sorted, once each) from body parts, joint names and indices: a body part by the name the
+        editor shows or its group key — ``upper body``, ``upper``, ``left arm``, ``left-arm``, ``left_arm`` (any case;
+        spaces, hyphens and underscores alike; `GROUP_TITLES`) —, a joint name, an index, or a list of these. A string
+        may list several, comma-separated (or space-separated where it is not one name as a whole: ``upper head``).
+        A `KeyError` listing the valid body parts and joints for anything else."""
+        items = [spec] if isinstance(spec, (str, int, np.integer)) else list(spec)
+        out: list[int] = []
+        for item in items:
+            if isinstance(item, (int, np.integer)):
+                out.append(int(item))
+                continue
+            for piece in str(item).split(","):
+                if piece.strip():
+                    out += self._part(piece.strip())
         return sorted(set(out))
+
+    def part_names(self) -> list[str]:
+        """The body parts of this skeleton (its non-empty groups) by the names people use (`GROUP_TITLES`)."""
+        order = [*GROUP_TITLES, *(g for g in self.groups if g not in GROUP_TITLES)]
+        return [GROUP_TITLES.get(g, g.replace("_", " ")) for g in order if self.groups.get(g)]
+
+    def _part(self, text: str) -> list[int]:
+        """One body part or joint (`joints`): a group key as written, a joint name as written, then a body part by
+        any of its names."""
+        if text.replace("-", "_") in self.groups and self.groups[text.replace("-", "_")]:
+            return self.groups[text.replace("-", "_")]
+        if text in self.names:
+            return [self.names.index(text)]
+        group = _PART_KEYS.get(_part_key(text), _part_key(text))
+        if self.groups.get(group):
+            return self.groups[group]
+        words = text.split()
+        if len(words) > 1:
+            try:
+                return [j for w in words for j in self._part(w)]
+            except KeyError:
+                pass
+        raise KeyError(f"no body part or joint named {text!r}; body parts: {', '.join(self.part_names())} (spaces, "
+                       f"hyphens or underscores alike: left arm, left-arm, left_arm); joints: {', '.join(self.names)}")
 
     # ---- comparison and serialisation --------------------------------------------------------------------------
     def check_compatible(self, other: Skeleton, atol: float = 1e-2, what: str = "motion") -> None:

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Callable
 
 from .data.adapters import MANIFEST_COLUMNS
-from .errors import MotionsynthError
+from .errors import MotionsynthError, ParamError
 from .io import save_motion
 from .io.atomic import atomic_open
 from .ops import rest_motion
@@ -91,8 +91,8 @@ def _parse_labels(items: list[str]) -> list[dict]:
                 continue
             kind, sep, name = part.partition("=")
             if not sep or not kind.strip() or not name.strip():
-                raise MotionsynthError(f"--labels must be KIND=NAME[,KIND=NAME…] (one label each), e.g. "
-                                       f"content=walk,content=run; got {text!r}")
+                raise ParamError(f"`labels` must be KIND=NAME[,KIND=NAME…] (one label each), e.g. "
+                                 f"content=walk,content=run; got {text!r}", "labels")
             out.append({kind.strip(): name.strip()})
     return out
 
@@ -106,14 +106,14 @@ def label_targets(vocabulary: dict | None, labels: list[str] | None = None, kind
     unknown kind or name (`tasks.check_label`), or a target given twice.
     """
     if not vocabulary:
-        raise MotionsynthError(f"{who} is not conditioned on labels, so it cannot write takes per label; use --count N "
-                               f"for unlabelled takes (or a generator trained with labels)")
+        raise ParamError(f"{who} is not conditioned on labels, so it cannot write takes per label; use `count` N "
+                         f"for unlabelled takes (or a generator trained with labels)", "count")
     if labels:
         if kind is not None:
-            raise MotionsynthError("give either --labels or --kind (all names of one label kind), not both")
+            raise ParamError("give either `labels` or `kind` (all names of one label kind), not both", "labels", "kind")
         targets = _parse_labels(labels)
         if not targets:
-            raise MotionsynthError("--labels is empty; give KIND=NAME items, e.g. content=walk")
+            raise ParamError("`labels` is empty; give KIND=NAME items, e.g. content=walk", "labels")
     else:
         if kind is None:
             kind = "content" if "content" in vocabulary or len(vocabulary) != 1 else next(iter(vocabulary))
@@ -122,7 +122,8 @@ def label_targets(vocabulary: dict | None, labels: list[str] | None = None, kind
         targets = [{kind: name} for name in vocabulary[kind]]
     if style is not None:
         if any("style" in t for t in targets):
-            raise MotionsynthError("--style is added to every label; drop it or the style in --labels / --kind")
+            raise ParamError("`style` is added to every label; drop it or the style in `labels` / `kind`", "style", "labels",
+                             "kind")
         targets = [{**t, "style": style} for t in targets]
     seen = set()
     for t in targets:
@@ -165,8 +166,8 @@ def read_manifest(path: Path) -> list[dict]:
             header = reader.fieldnames or []
             missing = [c for c in _REQUIRED if c not in header]
             if missing:
-                raise MotionsynthError(f"{path}: not a motionsynth synthesize manifest (no column "
-                                       f"{', '.join(missing)}); write into another --out folder")
+                raise ParamError(f"{path}: not a motionsynth synthesize manifest (no column "
+                                 f"{', '.join(missing)}); write into another `out` folder", "out")
             return [dict(row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise MotionsynthError(f"{path}: cannot read the manifest ({e})") from None
@@ -229,20 +230,20 @@ def _check_folder(out: Path, rows: list[dict], takes: list[Take], model_hash: st
     planned = {t.name: t for t in takes}
     for row in rows:
         if row["model_hash"] != model_hash:
-            raise MotionsynthError(f"{out} holds takes of another model (model hash {row['model_hash'][:12]}…, this "
-                                   f"one is {model_hash[:12]}…); write into another --out folder")
+            raise ParamError(f"{out} holds takes of another model (model hash {row['model_hash'][:12]}…, this "
+                             f"one is {model_hash[:12]}…); write into another `out` folder", "out")
         if str(row["frames"]) != str(frames):
-            raise MotionsynthError(f"{out} holds takes of {row['frames']} frames; rerun with --frames "
-                                   f"{row['frames']} to resume, or write into another --out folder")
+            raise ParamError(f"{out} holds takes of {row['frames']} frames; rerun with `frames` "
+                             f"{row['frames']} to resume, or write into another `out` folder", "frames", "out")
         if Path(row["file"]).suffix.lower() != f".{fmt}":
-            raise MotionsynthError(f"{out} holds {Path(row['file']).suffix[1:]} takes ({row['file']}); rerun with "
-                                   f"that --format to resume, or write into another --out folder")
+            raise ParamError(f"{out} holds {Path(row['file']).suffix[1:]} takes ({row['file']}); rerun with "
+                             f"that `format` to resume, or write into another `out` folder", "format", "out")
         take = planned.get(row["name"])
         if take is not None and row["seed"] not in {str(take_seed(seed, take.label, take.index, a))
                                                     for a in range(tries)}:
-            raise MotionsynthError(f"{out}: take {row['name']} was written with another --seed (take seed "
-                                   f"{row['seed']}, now {take.seed}); rerun with the same --seed to resume, or "
-                                   f"write into another --out folder")
+            raise ParamError(f"{out}: take {row['name']} was written with another `seed` (take seed "
+                             f"{row['seed']}, now {take.seed}); rerun with the same `seed` to resume, or "
+                             f"write into another `out` folder", "seed", "out")
 
 
 def synthesize(method, out: str | Path, *, frames: int, fps: float, per_label: int | None = None,
@@ -277,23 +278,23 @@ def synthesize(method, out: str | Path, *, frames: int, fps: float, per_label: i
     """
     out = Path(out)
     who = who or f"the {getattr(method, 'name', 'generator')} model"
-    checks = [(fmt in FORMATS, f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}"),
-              ((per_label is None) != (count is None), "give exactly one of --per-label N (takes per label) and "
-                                                        "--count N (unlabelled takes)"),
-              (per_label is None or per_label >= 1, f"--per-label must be at least 1, got {per_label}"),
-              (count is None or count >= 1, f"--count must be at least 1, got {count}"),
-              (frames >= 1, f"--frames must be at least 1, got {frames}"),
-              (batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}"),
-              (0.0 <= min_prob <= 1.0, f"--min-prob must be in 0..1, got {min_prob}"),
-              (max_tries >= 1, f"--max-tries must be at least 1, got {max_tries}")]
-    for ok, message in checks:
+    checks = [(fmt in FORMATS, f"`format` must be one of {', '.join(FORMATS)}, got {fmt!r}", ("format",)),
+              ((per_label is None) != (count is None), "give exactly one of `per_label` N (takes per label) and "
+                                                        "`count` N (unlabelled takes)", ("per_label", "count")),
+              (per_label is None or per_label >= 1, f"`per_label` must be at least 1, got {per_label}", ("per_label",)),
+              (count is None or count >= 1, f"`count` must be at least 1, got {count}", ("count",)),
+              (frames >= 1, f"`frames` must be at least 1, got {frames}", ("frames",)),
+              (batch_size >= 1, f"`batch_size` must be at least 1, got {batch_size}", ("batch_size",)),
+              (0.0 <= min_prob <= 1.0, f"`min_prob` must be in 0..1, got {min_prob}", ("min_prob",)),
+              (max_tries >= 1, f"`max_tries` must be at least 1, got {max_tries}", ("max_tries",))]
+    for ok, message, params in checks:
         if not ok:
-            raise MotionsynthError(message)
+            raise ParamError(message, *params)
     vocabulary = method.vocabulary
     if count is not None:
         if labels or kind is not None or style is not None:
-            raise MotionsynthError("--count writes unlabelled takes; for labelled ones use --per-label N with "
-                                   "--labels / --kind / --style")
+            raise ParamError("`count` writes unlabelled takes; for labelled ones use `per_label` N with "
+                             "`labels` / `kind` / `style`", "count", "per_label", "labels", "kind", "style")
         targets: list = [None]
         takes = plan_takes(targets, count, seed)
     else:
@@ -301,14 +302,15 @@ def synthesize(method, out: str | Path, *, frames: int, fps: float, per_label: i
         takes = plan_takes(targets, per_label, seed)
     if classifier is not None:
         if count is not None:
-            raise MotionsynthError("--classifier keeps takes recognised as their label: use it with --per-label")
+            raise ParamError("`classifier` keeps takes recognised as their label: use it with `per_label`", "classifier",
+                             "per_label")
         for t in targets:
             check_label(t, classifier.labels, f"the classifier {getattr(classifier.ckpt, 'path', '')}".rstrip())
     model_hash = model_hash or getattr(method, "checkpoint_hash", None) or ""
     if not model_hash:
         raise MotionsynthError(f"{who} has no checkpoint hash to record in the manifest")
     if out.exists() and not out.is_dir():
-        raise MotionsynthError(f"{out} is a file; --out is a folder")
+        raise ParamError(f"{out} is a file; `out` is a folder", "out")
 
     rank, world = shard
     if not 0 <= rank < world:

@@ -71,7 +71,7 @@ from .data.augment import Augment
 from .data.cache import MotionCache
 from .data.selection import check_label_filter, matches
 from .data.windows import WindowDataset
-from .errors import MotionsynthError
+from .errors import MotionsynthError, ParamError
 from .io.atomic import atomic_open
 from .registry import build_model, model_config
 from .registry import family as get_family
@@ -448,11 +448,11 @@ def validation_summary(trainer, step: int) -> str:
 
 def export(folder: Path, model, family: str, config: dict, cache, results: str = "", ema: EMA | None = None) -> Path:
     """Write the safe checkpoint folder of ``model`` (see `motionsynth.checkpoint`) with the cache's skeleton,
-    statistics, labels and data hash; ``results`` goes into the card's test figures; with ``ema``, the averaged
-    weights are written."""
+    statistics, labels and data hash; ``results`` (`validation_summary`) goes into the card's validation figures —
+    its test figures wait for a benchmark on the test split; with ``ema``, the averaged weights are written."""
     data = f"cache {config.get('data', {}).get('path', '')} (dataset {getattr(cache, 'dataset', '?')}, " \
            f"data_hash {cache.data_hash})"
-    card = default_card(family, config, data=data, command=config.get("command", ""), results=results,
+    card = default_card(family, config, data=data, command=config.get("command", ""), validation=results,
                         dataset=str(getattr(cache, "dataset", "")))
     was_training = model.training
     model.eval()
@@ -557,6 +557,52 @@ def _new_run_folder(run: Path, last: Path):
         raise
 
 
+def _run_config(family: str, run: Path, cache, config_file, preset: str | None, overrides: dict | None,
+                resume: bool) -> tuple:
+    """(train config, model config, preset) of a new run (``config_file``, ``preset``, ``overrides``) or of the run
+    in ``run`` to resume (its saved configuration, ``overrides`` still applied; same family and data)."""
+    last = run / "checkpoints" / "last.ckpt"
+    if not resume:
+        if last.exists():
+            raise ParamError(f"{run} already holds a run; pass `resume` to continue it or choose another `out`", "resume",
+                             "out")
+        file_config = load_yaml(config_file) if config_file else {}
+        return resolve_config(family, preset, file_config, overrides)
+    if not last.is_file():
+        raise MotionsynthError(f"{run}: nothing to resume (no checkpoints/last.ckpt)")
+    saved = _saved_run_config(run)
+    check_resumable(last)
+    if saved.get("family") != family:
+        raise MotionsynthError(f"{run} trains {saved.get('family')!r}, not {family!r}")
+    if saved.get("data", {}).get("data_hash") != cache.data_hash:
+        raise MotionsynthError(f"{run} was trained on other data (data hash differs); resume with the same cache")
+    file_config = {"preset": saved.get("preset"), "train": saved.get("train") or {}, "model": saved["model"]}
+    return resolve_config(family, None, file_config, overrides)
+
+
+def _datasets(cache, c, data) -> tuple:
+    """The training windows (augmented by ``train.augment``, without the ``train.hold_out`` takes, whose filter is
+    checked and set on ``c``) and the validation windows (None without ``val_every`` or any window)."""
+    augment = Augment(**c.augment) if c.augment else None
+    c.hold_out = check_label_filter(c.hold_out, cache.label_names, "train.hold_out") or None
+    if c.hold_out and augment is not None and augment.p_mirror > 0:  # a mirrored kept take must not be held out
+        mirrored = augment.with_labels(dict(cache.label_names)).label_map
+        for kind, pats in c.hold_out.items():
+            leak = sorted(n for n, m in mirrored[kind].items() if matches(m, pats) and not matches(n, pats))
+            if leak:
+                raise MotionsynthError(f"train.hold_out: mirroring (train.augment) turns the kept {kind} labels "
+                                       f"{', '.join(leak)} into held-out ones; hold them out too")
+    train_set = WindowDataset(cache, "train", c.window, c.stride, augment=augment, seed=c.seed, exclude=c.hold_out)
+    if len(train_set) == 0:
+        raise MotionsynthError(f"no training windows of {c.window} frames in {data} (train split too short"
+                               f"{' once train.hold_out is left out' if c.hold_out else ''})")
+    val_set = WindowDataset(cache, "val", c.window, c.window // 2 or 1, seed=c.seed,
+                            exclude=c.hold_out) if c.val_every else None
+    if val_set is not None and len(val_set) == 0:
+        val_set = None
+    return train_set, val_set
+
+
 # ---- the entry point -------------------------------------------------------------------------------------------------
 def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_file: str | os.PathLike | None = None,
           preset: str | None = None, overrides: dict | None = None, resume: bool = False,
@@ -576,22 +622,7 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
         if not Path(data).expanduser().exists():
             raise MotionsynthError(f"{data}: no such motion cache; make one with `motionsynth data prepare`")
         cache = MotionCache(data)
-    if resume:
-        if not last.is_file():
-            raise MotionsynthError(f"{run}: nothing to resume (no checkpoints/last.ckpt)")
-        saved = _saved_run_config(run)
-        check_resumable(last)
-        if saved.get("family") != family:
-            raise MotionsynthError(f"{run} trains {saved.get('family')!r}, not {family!r}")
-        if saved.get("data", {}).get("data_hash") != cache.data_hash:
-            raise MotionsynthError(f"{run} was trained on other data (data hash differs); resume with the same cache")
-        file_config = {"preset": saved.get("preset"), "train": saved.get("train") or {}, "model": saved["model"]}
-        train_cfg, model_cfg, preset = resolve_config(family, None, file_config, overrides)
-    else:
-        if last.exists():
-            raise MotionsynthError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
-        file_config = load_yaml(config_file) if config_file else {}
-        train_cfg, model_cfg, preset = resolve_config(family, preset, file_config, overrides)
+    train_cfg, model_cfg, preset = _run_config(family, run, cache, config_file, preset, overrides, resume)
     c = train_cfg
     from_data = getattr(get_family(family).network, "config_from_data", None)
     if callable(from_data):  # a network sized by the data (the classifier's heads by the cache's vocabulary)
@@ -603,25 +634,7 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
     if c.threads:
         torch.set_num_threads(int(c.threads))
     L.seed_everything(c.seed, workers=True, verbose=False)
-    augment = None
-    if c.augment:
-        augment = Augment(**c.augment)
-    c.hold_out = check_label_filter(c.hold_out, cache.label_names, "train.hold_out") or None
-    if c.hold_out and augment is not None and augment.p_mirror > 0:  # a mirrored kept take must not be held out
-        mirrored = augment.with_labels(dict(cache.label_names)).label_map
-        for kind, pats in c.hold_out.items():
-            leak = sorted(n for n, m in mirrored[kind].items() if matches(m, pats) and not matches(n, pats))
-            if leak:
-                raise MotionsynthError(f"train.hold_out: mirroring (train.augment) turns the kept {kind} labels "
-                                       f"{', '.join(leak)} into held-out ones; hold them out too")
-    train_set = WindowDataset(cache, "train", c.window, c.stride, augment=augment, seed=c.seed, exclude=c.hold_out)
-    if len(train_set) == 0:
-        raise MotionsynthError(f"no training windows of {c.window} frames in {data} (train split too short"
-                               f"{' once train.hold_out is left out' if c.hold_out else ''})")
-    val_set = WindowDataset(cache, "val", c.window, c.window // 2 or 1, seed=c.seed,
-                            exclude=c.hold_out) if c.val_every else None
-    if val_set is not None and len(val_set) == 0:
-        val_set = None
+    train_set, val_set = _datasets(cache, c, data)
 
     model = build_model(family, asdict(model_cfg), cache.skeleton)
     model.set_stats(cache.stats)

@@ -58,7 +58,7 @@ import numpy as np
 from ..config import deep_merge
 from ..data.cache import MotionCache, Take
 from ..data.features import encode
-from ..errors import MotionsynthError
+from ..errors import MotionsynthError, ParamError
 from ..io import load_motion
 from ..io.atomic import atomic_open
 from ..models.meva import AUGMENT
@@ -92,8 +92,8 @@ def parse_regimes(text: str) -> list[Regime]:
     for item in (s.strip() for s in text.split(",")):
         m = re.fullmatch(r"(\d+(?:\.\d+)?)%|cut(\d+)", item)
         if not m or (m[1] and not 0 < float(m[1]) <= 100) or (m[2] and int(m[2]) < 1):
-            raise MotionsynthError(f"--regimes: unknown regime {item!r}; give P% (0 < P ≤ 100, e.g. 5%) or cutN "
-                                   f"(one class cut to N ≥ 1 takes, e.g. cut5), comma-separated")
+            raise ParamError(f"`regimes`: unknown regime {item!r}; give P% (0 < P ≤ 100, e.g. 5%) or cutN "
+                             f"(one class cut to N ≥ 1 takes, e.g. cut5), comma-separated", "regimes")
         regime = Regime(item, fraction=float(m[1]) / 100) if m[1] else Regime(item, cut=int(m[2]))
         if regime not in out:
             out.append(regime)
@@ -318,7 +318,7 @@ def _check_settings(out: Path, settings: dict) -> None:
         if diff:
             raise MotionsynthError(f"{out} holds results of other settings ({', '.join(diff)}: "
                                    f"{', '.join(f'{old.get(k)!r} → {settings.get(k)!r}' for k in diff)}); rerun "
-                                   f"with the same ones to resume, or write into another --out folder")
+                                   f"with the same ones to resume, or write into another out folder")
     out.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "w") as f:
         json.dump(settings, f, indent=1)
@@ -357,9 +357,10 @@ def run_augment(method, cache, out, cfg: AugmentConfig, classifier=None, model: 
         raise MotionsynthError(f"{who} is not conditioned on {kind} labels (its vocabulary: "
                                f"{', '.join(vocab) or 'none'}); bench augment needs a generator of labelled takes")
     if (classifier is None) != (cfg.filter_threshold is None):
-        raise MotionsynthError("--filter-threshold and --classifier go together (the classifier filters the takes)")
+        raise ParamError("`filter_threshold` and `classifier` go together (the classifier filters the takes)",
+                         "filter_threshold", "classifier")
     if cfg.steps < 1:
-        raise MotionsynthError(f"--steps must be at least 1, got {cfg.steps}")
+        raise ParamError(f"`steps` must be at least 1, got {cfg.steps}", "steps")
     if method.skeleton is not None:
         method.skeleton.check_compatible(cache.skeleton, what="the real data")
     per = class_takes(cache, kind)
@@ -368,8 +369,8 @@ def run_augment(method, cache, out, cfg: AugmentConfig, classifier=None, model: 
         raise MotionsynthError(f"{who} cannot generate the {kind} classes {', '.join(unknown)} of the data")
     cut_class = cfg.cut_class or default_cut_class(cache, kind)
     if cut_class not in per:
-        raise MotionsynthError(f"--cut-class {cut_class!r} is not a {kind} class with train takes; classes: "
-                               f"{', '.join(per)}")
+        raise ParamError(f"`cut_class` {cut_class!r} is not a {kind} class with train takes; classes: "
+                         f"{', '.join(per)}", "cut_class")
     frames = int(cfg.frames or getattr(method, "window", None) or 64)
     settings = {"generator_hash": getattr(method, "checkpoint_hash", None), "data_hash": cache.data_hash,
                 "kind": kind, "steps": cfg.steps, "cut_class": cut_class, "frames": frames,

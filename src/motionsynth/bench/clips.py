@@ -17,7 +17,7 @@ from ..kinematics import fk
 from ..motion import Motion
 
 __all__ = ["open_cache", "select", "split_windows", "iter_clips", "split_takes", "global_transforms",
-           "moving_joints", "feet_joints", "method_label", "progress_bar"]
+           "moving_joints", "method_label", "progress_bar"]
 
 
 def open_cache(cache):
@@ -95,21 +95,12 @@ def moving_joints(skeleton) -> list[int]:
     return skeleton.subtree(skeleton.root)
 
 
-def feet_joints(skeleton) -> list[int]:
-    """The leaf joints of the two leg groups (toes) and their parents (ankles), for foot skating."""
-    leaves = [j for side in ("left_leg", "right_leg") for j in skeleton.groups[side] if not skeleton.children[j]]
-    feet = sorted({j for k in leaves for j in (k, int(skeleton.parents[k])) if j != skeleton.root})
-    if not feet:
-        raise MotionsynthError("the skeleton has no leg groups: cannot measure foot skating")
-    return feet
-
-
 def method_label(method) -> str:
     return str(method.name or type(method).__name__)
 
 
 def progress_bar(items, progress: bool, desc: str):
-    """``items`` behind a tqdm progress bar on stderr (none when ``progress`` is False)."""
-    from tqdm import tqdm
+    """``items`` behind a tqdm progress bar on stderr (none when ``progress`` is False): `motionsynth.progress.bar`."""
+    from ..progress import bar
 
-    return tqdm(items, desc=desc, disable=not progress, leave=False)
+    return bar(items, progress, desc)

@@ -40,10 +40,11 @@ import numpy as np
 from .. import metrics as M
 from ..data.features import encode
 from ..data.selection import matches
-from ..errors import MotionsynthError
+from ..errors import MotionsynthError, ParamError
+from ..kinematics import foot_joints
 from ..ops import rest_motion
 from ..tasks import generate_mask
-from .clips import feet_joints, global_transforms, iter_clips, method_label, progress_bar, split_windows
+from .clips import global_transforms, iter_clips, method_label, progress_bar, split_windows
 from .recognition import Recognizer, classifier_families
 
 __all__ = ["run_generate", "interval"]
@@ -63,7 +64,8 @@ def _seed(*parts: int) -> int:
 
 def _foot_skate(motions, fps: float) -> float:
     pos = global_transforms(motions)[1]
-    return float(np.asarray(M.foot_skating(pos, feet_joints(motions[0].skeleton), fps=fps, reduce=False)).mean())
+    feet = foot_joints(motions[0].skeleton, ankles=True)
+    return float(np.asarray(M.foot_skating(pos, feet, fps=fps, reduce=False)).mean())
 
 
 def _na(*keys: str) -> dict:
@@ -78,14 +80,14 @@ def _draw(n_pool: int, n: int, rng: np.random.Generator) -> np.ndarray:
 def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress: bool):
     """The ``generate`` protocol (module docstring) → (rows, extra)."""
     if not s.get("classifier"):
-        raise MotionsynthError("generate needs an action classifier: --classifier CKPT (train one with "
-                               "`motionsynth train classifier`)")
+        raise ParamError("generate needs an action classifier: `classifier` CKPT (train one with "
+                         "`motionsynth train classifier`)", "classifier")
     rec = s["classifier"] if isinstance(s["classifier"], Recognizer) else Recognizer(s["classifier"])
     if isinstance(method, Recognizer):
-        raise MotionsynthError(f"--model is the generator; the classifier ({', '.join(classifier_families())}) "
-                               f"goes to --classifier")
+        raise ParamError(f"`model` is the generator; the classifier ({', '.join(classifier_families())}) "
+                         f"goes to `classifier`", "model", "classifier")
     if method is None or not callable(getattr(method, "complete", None)):
-        raise MotionsynthError("generate scores a generator: give --model CKPT of a generative model")
+        raise ParamError("generate scores a generator: give `model` CKPT of a generative model", "model")
     sk = cache.skeleton
     rec.ckpt.check_skeleton(sk, what="benchmark data")
     fps = float(cache.fps)
@@ -106,8 +108,8 @@ def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress:
     names = [n for n in rec.labels[kind] if (not vocab or n in vocab.get(kind, []))
              and (kind not in only or matches(n, only[kind]))]  # --only on the asked kind: only those are asked
     if not names:
-        raise MotionsynthError(f"the generator knows none of the classifier's {kind} labels"
-                               + (" matching --only" if kind in only else ""))
+        raise ParamError(f"the generator knows none of the classifier's {kind} labels"
+                         + (" matching `only`" if kind in only else ""), "only")
     rest = rest_motion(sk, frames, fps)
     mask = generate_mask(frames, len(sk))
     total = N * len(names)

@@ -40,7 +40,9 @@ keeps the takes of the split that match it, before ``limit``: with a model train
     Test-split windows of 64 frames every 40. Three settings: lower body missing (``groups['upper']`` observed),
     upper body missing (``groups['lower']`` observed), left arm missing (everything but ``groups['left_arm']``
     observed). The root position is observed where the root joint is — so with the lower body missing the whole
-    trajectory is unobserved and the global error is dominated by where the method puts the root. MPJPE (cm) on the
+    trajectory is unobserved and the global error is dominated by where the method puts the root (setting ``root``:
+    ``synthesised``, the default and the HM-VAE document's protocol, recorded in every record; ``observed`` keeps the
+    root path as ``motionsynth complete`` does by default, `tasks.observe_root`). MPJPE (cm) on the
     missing joints, leaving out the static ancestors of the moving root (e.g. Bandai's ``joint_Root``): ``mpjpe_cm``
     on global positions, ``mpjpe_rel_cm`` on root-relative positions (each frame's moving-root position subtracted
     from prediction and ground truth), which isolates the pose, and ``mpjpe_local_cm`` on root-relative positions
@@ -88,7 +90,8 @@ keeps the takes of the split that match it, before ``limit``: with a model train
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -99,13 +102,12 @@ from ..data.features import decode, origin
 from ..data.noise import NOISE_MODELS, NoiseConfig, add_noise
 from ..data.selection import check_label_filter
 from ..errors import MotionsynthError
-from ..kinematics import heading_angle, heading_quat
+from ..kinematics import foot_joints, heading_angle, heading_quat
 from ..methods.baselines import BASELINES, make_baseline
 from ..motion import Motion
-from ..registry import family, load_checkpoint, load_method, names
-from ..tasks import Mask, Method, denoise_mask, inbetween_mask, joints_mask, predict_mask
+from ..registry import check_serves, family, load_checkpoint, load_method, names
+from ..tasks import TASKS, Mask, Method, Request, denoise_mask, inbetween_mask, joints_mask, observe_root, predict_mask
 from .clips import (
-    feet_joints,
     global_transforms,
     iter_clips,
     method_label,
@@ -117,21 +119,58 @@ from .clips import (
 from .clips import progress_bar as _progress
 from .generation import run_generate
 from .recognition import Recognizer, run_classify
+from .report import _fmt
 
-TASKS = ("inbetween", "complete", "predict", "denoise", "generate", "reconstruct", "classify")
 
-DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
-    "inbetween": {"window": 65, "stride": 40, "context": 10, "gaps": [5, 15, 30, 45], "samples": 1,
-                  "stats_window": 50, "stats_stride": 20, "stats_windows": 2000},
-    "complete": {"window": 64, "stride": 40, "missing": ["lower_body", "upper_body", "left_arm"], "fit_takes": None},
-    "predict": {"window": 40, "stride": 40, "given": 10, "horizons": [5, 10, 20, 30]},
-    "denoise": {"window": 128, "stride": 128, "noise_models": list(NOISE_MODELS), "noise": NoiseConfig().to_dict(),
-                "tune_windows": 64},
-    "generate": {"classifier": None, "kind": None, "frames": None, "stride": None, "samples_per_label": 100,
-                 "repetitions": 5, "diversity_pairs": 200, "multimodality_pairs": 20},  # None: from the classifier
-    "reconstruct": {"window": None, "stride": None, "batch_size": 64},  # None: the model's window W
-    "classify": {"window": None, "stride": None, "batch_size": 256},  # None: the classifier's W, W / 2
-}
+@dataclass(frozen=True)
+class DemoPlan:
+    """What the demo (`motionsynth.demo`, ``make demo``) shows of a task's protocol: the harness on a few test
+    windows, and one of them as a clip.
+
+    Attributes:
+        title: the section's heading; ``note``: what the shown clip is given and what is synthesised.
+        settings: the protocol's settings for the demo (overrides of `Protocol.settings`).
+        shown: the content label of the test window shown (the first of the harness's windows with it).
+        request: (clip, settings) → the `tasks.Request` the shown window makes (its motion: the ground truth).
+        models: the shipped models to use, in order of preference (the first that ships and serves the task).
+        baselines: baselines shown beside the task's best one (`tasks.Task.baseline`).
+        bench_columns: (record key, column) of the harness's numbers in the demo's table, from each record's first
+            result row (none: the bench summary's columns, `Protocol.columns`).
+        clip_columns: the columns of the shown clip's numbers (`demo.clip_numbers`).
+    """
+
+    title: str
+    note: str
+    request: Callable
+    settings: dict = field(default_factory=dict)
+    shown: str | None = None
+    models: tuple[str, ...] = ()
+    baselines: tuple[str, ...] = ()
+    bench_columns: tuple[tuple[str, str], ...] = ()
+    clip_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How the harness scores one task (a `tasks.Task`'s ``bench``), or a learned model apart from any task
+    (`MODEL_PROTOCOLS`: reconstruct, classify).
+
+    Attributes:
+        settings: the default settings (`resolve_settings` merges overrides; every one is recorded).
+        run: (cache, method, settings, split, seed, limit, progress) → (rows, extra): windows, masks and metrics;
+            with ``tunes``, also ``baseline`` (a baseline name whose ``grid`` it tunes on val) and ``wrap``.
+        title: the bench summary's table title: what the numbers are and which way is better.
+        columns: settings → [(column, record → cell)]: the task's main quality figures in the bench summary.
+        demo: what the demo shows of it (`DemoPlan`), or None.
+    """
+
+    settings: dict
+    run: Callable
+    title: str = ""
+    columns: Callable | None = None
+    tunes: bool = False
+    demo: DemoPlan | None = None
+
 
 # Completion settings: name → (what is missing, in words; function skeleton → observed joint indices).
 COMPLETE_SETTINGS: dict[str, tuple[str, Callable]] = {
@@ -139,6 +178,8 @@ COMPLETE_SETTINGS: dict[str, tuple[str, Callable]] = {
     "upper_body": ("upper body missing", lambda s: s.groups["lower"]),
     "left_arm": ("left arm missing", lambda s: sorted(set(range(len(s))) - set(s.groups["left_arm"]))),
 }
+COMPLETE_ROOT = ("synthesised", "observed")
+"""Completion's ``root`` setting: the root path hidden with the root joint (the benchmark's figures), or kept."""
 
 
 # ---- data access -------------------------------------------------------------------------------------------------
@@ -250,13 +291,13 @@ def _chunks(it, size: int):
 def run_inbetween(cache, method, s: dict, split: str, seed: int, limit, progress: bool) -> tuple[list, dict]:
     mean, std = l2p_stats(cache, s, progress)
     extra = {"l2p_mean": np.round(mean, 4).tolist(), "l2p_std": np.round(std, 4).tolist(),
-             "feet": [cache.skeleton.names[j] for j in feet_joints(cache.skeleton)]}
+             "feet": [cache.skeleton.names[j] for j in foot_joints(cache.skeleton, ankles=True)]}
     wins = split_windows(cache, split, s["window"], s["stride"], limit, s.get("only"))
     sk, ctx, rows, K = cache.skeleton, s["context"], [], int(s.get("samples", 1))
     if K < 1:
         raise MotionsynthError(f"samples must be at least 1, got {K}")
     mv = moving_joints(sk)
-    feet = [mv.index(j) for j in feet_joints(sk)]
+    feet = [mv.index(j) for j in foot_joints(sk, ankles=True)]
     clips = list(iter_clips(cache, wins, s["window"]))
     g_rot, g_pos = global_transforms(clips)
     offset, q = canonical_frame(g_pos, g_rot, sk.root, ctx - 1)
@@ -294,7 +335,7 @@ def _sample_scores(preds: list[list[Motion]], offset, q, mv: list[int], gap_f: s
     docstring, ``samples``); ``offset``, ``q``: the windows' canonical frames, ``g_pos`` (N, T, J', 3) the truth."""
     N, K = len(preds), len(preds[0])
     rot, pos = global_transforms([m for p in preds for m in p])
-    rep = lambda x: np.repeat(x, K, 0)  # noqa: E731
+    rep = lambda x: np.repeat(x, K, 0)
     pos = to_frame(pos, rot, rep(offset), rep(q))[0][:, gap_f][:, :, mv].reshape(N, K, -1, len(mv), 3)
     i, j = np.triu_indices(K, 1)
     apd = np.linalg.norm(pos[:, i] - pos[:, j], axis=-1).mean((1, 2, 3))
@@ -310,12 +351,16 @@ def run_complete(cache, method, s: dict, split: str, seed: int, limit, progress:
     wins = split_windows(cache, split, s["window"], s["stride"], limit, s.get("only"))
     clips = list(iter_clips(cache, wins, s["window"]))
     g_rot, g_pos = global_transforms(clips)
+    if s["root"] not in COMPLETE_ROOT:
+        raise MotionsynthError(f"unknown completion root setting {s['root']!r}; choose {' or '.join(COMPLETE_ROOT)}")
     rows = []
     for key in s["missing"]:
         if key not in COMPLETE_SETTINGS:
             raise MotionsynthError(f"unknown completion setting {key!r}; choose from {', '.join(COMPLETE_SETTINGS)}")
         words, observed = COMPLETE_SETTINGS[key]
         mask = joints_mask(s["window"], sk, observed(sk))
+        if s["root"] == "observed":
+            mask = observe_root(mask, sk)
         missing = [j for j in np.flatnonzero(~mask.joints[0]) if j not in static]
         preds = [_complete_one(method, c, mask, seed)
                  for c in _progress(clips, progress, f"complete {method_label(method)} {key}")]
@@ -490,7 +535,7 @@ def load_model(model, task: str, cache=None, **options):
 
 def run_reconstruct(cache, method, s, split, seed, limit, progress):
     if method is None or not hasattr(method, "reconstruct"):
-        raise MotionsynthError(f"reconstruct needs a learned model with encode/decode (--model CKPT of "
+        raise MotionsynthError(f"reconstruct needs a learned model with encode/decode (a checkpoint of "
                                f"{', '.join(_reconstructors())}); baselines cannot reconstruct")
     sk = cache.skeleton
     method.ckpt.check_skeleton(sk, what="benchmark data")
@@ -516,8 +561,145 @@ def run_reconstruct(cache, method, s, split, seed, limit, progress):
     return [row], extra
 
 
-RUNNERS = {"inbetween": run_inbetween, "complete": run_complete, "predict": run_predict, "denoise": run_denoise,
-           "generate": run_generate, "reconstruct": run_reconstruct, "classify": run_classify}
+# ---- the bench summary's columns: a task's main quality figures (record → cell) ----------------------------------
+def _pick(record: dict, **key) -> dict | None:
+    """The first result row of ``record`` whose values match ``key`` (compared as text)."""
+    return next((r for r in record["results"] if all(str(r.get(k)) == str(v) for k, v in key.items())), None)
+
+
+def _value(metric: str, **key) -> Callable[[dict], object]:
+    return lambda rec: (_pick(rec, **key) or {}).get(metric)
+
+
+def _inbetween_columns(settings: dict) -> list:
+    gaps = list(settings.get("gaps") or [])
+    head = 30 if 30 in gaps else (gaps[-1] if gaps else None)
+    cols = [(f"L2P gap {g}", _value("l2p", gap=g)) for g in gaps]
+    return cols + [(f"L2Q gap {head}", _value("l2q", gap=head)), (f"NPSS gap {head}", _value("npss", gap=head))]
+
+
+def _complete_columns(settings: dict) -> list:
+    return [(f"{COMPLETE_SETTINGS[k][0].replace(' missing', '')} (cm)",
+             _value("mpjpe_rel_cm", setting=COMPLETE_SETTINGS[k][0]))
+            for k in settings.get("missing") or [] if k in COMPLETE_SETTINGS]
+
+
+def _predict_columns(settings: dict) -> list:
+    hs = list(settings.get("horizons") or [])
+    total = f"1-{settings['window'] - settings['given']}"
+    return [(f"{h} frames (cm)", _value("mpjpe_cm", horizon=h)) for h in hs] + \
+        [(f"{total} (cm)", _value("mpjpe_cm", horizon=total)), (f"NPSS {total}", _value("npss", horizon=total))]
+
+
+def _denoise_columns(settings: dict) -> list:
+    def both(noise):
+        def cell(rec):
+            r = _pick(rec, noise=noise)
+            return None if r is None else f"{_fmt(r['mpjpe_cm'])} / {_fmt(r['accel_error'])}"
+        return cell
+    return [(f"{n}: MPJPE / ACCEL err", both(n)) for n in settings.get("noise_models") or []]
+
+
+def _generate_columns(settings: dict) -> list:
+    def stat(metric, data="generated"):
+        def cell(rec):
+            r = _pick(rec, data=data, label="all")
+            if r is None or r.get(metric) is None:
+                return None
+            ci = r.get(f"{metric}_ci95")
+            return _fmt(r[metric]) + (f" ± {_fmt(ci)}" if ci is not None else "")
+        return cell
+    return [(name, stat(m)) for name, m in (("accuracy", "accuracy"), ("FID", "fid"), ("diversity", "diversity"),
+                                            ("multimodality", "multimodality"), ("foot skating cm/s", "foot_skate"))]
+
+
+# ---- the shown window of the demo: the request each protocol makes of it ------------------------------------------
+def _inbetween_request(clip: Motion, s: dict) -> Request:
+    n = s["context"] + s["gaps"][0] + 1
+    return Request(motion=clip[:n], keyframes=[*range(s["context"]), n - 1])
+
+
+def _complete_request(clip: Motion, s: dict) -> Request:
+    return Request(motion=clip, observe=COMPLETE_SETTINGS[s["missing"][0]][1](clip.skeleton),
+                   synthesise_root=s["root"] == "synthesised")  # what the harness scores beside it
+
+
+def _predict_request(clip: Motion, s: dict) -> Request:
+    return Request(motion=clip, given=s["given"])
+
+
+def _denoise_request(clip: Motion, s: dict) -> Request:
+    return Request(motion=clip)
+
+
+# ---- the protocols: the `tasks.TASKS` entries name theirs (``bench``); MODEL_PROTOCOLS score models apart ----------
+INBETWEEN = Protocol(
+    {"window": 65, "stride": 40, "context": 10, "gaps": [5, 15, 30, 45], "samples": 1, "stats_window": 50,
+     "stats_stride": 20, "stats_windows": 2000},
+    run_inbetween, "In-betweening — L2P per gap, L2Q and NPSS (lower is better)", _inbetween_columns,
+    demo=DemoPlan("In-betweening", "10 context frames and 1 target frame given, the 30 frames between synthesised.",
+                  _inbetween_request, {"gaps": [30]}, "walk-turn-left",
+                  ("cvae-bandai", "diffusion-cond-bandai", "hmvae-bandai", "diffusion-bandai"), ("zero-velocity",),
+                  (("l2q", "L2Q"), ("l2p", "L2P"), ("npss", "NPSS"), ("mpjpe_cm", "MPJPE cm"),
+                   ("foot_skate", "foot skate cm/s")),
+                  ("MPJPE cm (missing frames)", "max cm", "time s")))
+COMPLETE = Protocol(
+    {"window": 64, "stride": 40, "missing": ["lower_body", "upper_body", "left_arm"], "fit_takes": None,
+     "root": "synthesised"},
+    run_complete, "Completion — root-relative MPJPE of the missing joints, cm (lower is better); the root path "
+                  "synthesised where the root joint is missing", _complete_columns,
+    demo=DemoPlan("Completion (lower body missing)", "the upper body is given on every frame; the legs and the root "
+                  "trajectory (position and heading) are synthesised, as the benchmark scores it — `motionsynth "
+                  "complete` keeps the clip's root path unless asked to synthesise it (--synthesise-root).",
+                  _complete_request, {"missing": ["lower_body"]}, "walk",
+                  ("diffusion-cond-bandai", "hmvae-bandai", "cvae-bandai", "diffusion-bandai"), ("mean-pose",),
+                  (("mpjpe_rel_cm", "MPJPE root-rel. cm"), ("mpjpe_local_cm", "MPJPE local cm"),
+                   ("mpjpe_cm", "MPJPE global cm")),
+                  ("MPJPE root-rel. cm (missing joints)", "MPJPE global cm (missing joints)", "time s")))
+PREDICT = Protocol(
+    {"window": 40, "stride": 40, "given": 10, "horizons": [5, 10, 20, 30]},
+    run_predict, "Prediction — MPJPE at frames ahead, cm, and NPSS (lower is better)", _predict_columns,
+    demo=DemoPlan("Prediction", "the first 10 frames given, the next 30 predicted.", _predict_request, {}, "run",
+                  ("cvae-bandai", "diffusion-cond-bandai", "diffusion-bandai", "hmvae-bandai"),
+                  clip_columns=("MPJPE cm (predicted frames)", "last frame cm", "time s")))
+DENOISE = Protocol(
+    {"window": 128, "stride": 128, "noise_models": list(NOISE_MODELS), "noise": NoiseConfig().to_dict(),
+     "tune_windows": 64},
+    run_denoise, "Denoising — MPJPE cm / acceleration error cm/frame² per noise model (lower is better)",
+    _denoise_columns, tunes=True,
+    demo=DemoPlan("Denoising (estimator-like mixed noise)", "the clean clip corrupted by the benchmark's mixed noise "
+                  "(drift, jitter, spikes, dropped frames); the methods see only the noisy input.", _denoise_request,
+                  {"noise_models": ["mixed"], "tune_windows": 16}, "raise-up-both-hands",
+                  ("meva-bandai", "diffusion-bandai", "hmvae-bandai"), ("gaussian",),
+                  (("mpjpe_cm", "MPJPE cm"), ("pa_mpjpe_cm", "PA-MPJPE cm"), ("accel_error", "ACCEL error cm/frame²")),
+                  ("MPJPE cm", "PA-MPJPE cm", "ACCEL error cm/frame²", "time s")))
+GENERATE = Protocol(
+    {"classifier": None, "kind": None, "frames": None, "stride": None, "samples_per_label": 100, "repetitions": 5,
+     "diversity_pairs": 200, "multimodality_pairs": 20},  # None: from the classifier
+    run_generate, "Generation — scored by the action classifier (accuracy, diversity, multimodality: higher is "
+                  "better; FID, foot skating: lower)", _generate_columns,
+    demo=DemoPlan("Label-conditioned generation", "", lambda clip, s: Request(skeleton=clip.skeleton),
+                  models=("diffusion-bandai", "cvae-bandai")))
+MODEL_PROTOCOLS: dict[str, Protocol] = {
+    "reconstruct": Protocol({"window": None, "stride": None, "batch_size": 64}, run_reconstruct),  # None: the W
+    "classify": Protocol({"window": None, "stride": None, "batch_size": 256}, run_classify),  # None: W, W / 2
+}
+"""Protocols that score a learned model apart from any task: encode → decode, and an action classifier."""
+
+
+def protocol_names() -> list[str]:
+    """What ``motionsynth bench`` runs: every task of `tasks.TASKS` with a protocol, then `MODEL_PROTOCOLS`."""
+    return [t.name for t in TASKS.values() if t.bench is not None] + list(MODEL_PROTOCOLS)
+
+
+def protocol_of(name: str) -> Protocol:
+    """The protocol of a task (`tasks.Task.protocol`) or of `MODEL_PROTOCOLS`; a clear error listing them."""
+    if name in MODEL_PROTOCOLS:
+        return MODEL_PROTOCOLS[name]
+    found = TASKS[name].protocol() if name in TASKS else None
+    if found is None:
+        raise MotionsynthError(f"unknown task {name!r}; choose from {', '.join(protocol_names())}")
+    return found
 
 
 def _jsonable(x):
@@ -534,9 +716,7 @@ def _jsonable(x):
 
 def resolve_settings(task: str, settings: dict | None) -> dict:
     """The task's default settings updated with ``settings`` (unknown keys are an error)."""
-    if task not in TASKS:
-        raise MotionsynthError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
-    s = copy.deepcopy(DEFAULT_SETTINGS[task])
+    s = copy.deepcopy(protocol_of(task).settings)
     for k, v in (settings or {}).items():
         if k not in s:
             raise MotionsynthError(f"unknown {task} setting {k!r}; known: {', '.join(s) or 'none'}")
@@ -551,7 +731,7 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
     """Run one task's benchmark for one method and return its record (see `bench.report`).
 
     Args:
-        task: one of `TASKS`.
+        task: a task of `tasks.TASKS` with a protocol, or one of `MODEL_PROTOCOLS` (`protocol_names`).
         cache: a `MotionCache` or the path of a prepared cache folder.
         method_name: a baseline name (``motionsynth.baselines.BASELINES``); baselines with ``fit`` are fitted on
             the train split, denoising filters with a ``grid`` are tuned on the val split.
@@ -559,7 +739,7 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
             else only recorded (the path a learned ``method`` was loaded from).
         method: a `tasks.Method` object (e.g. a loaded learned model; a `Reconstructor` for ``reconstruct``); used
             as is, no fitting or tuning.
-        settings: overrides of `DEFAULT_SETTINGS[task]` (e.g. ``{"gaps": [30]}``); for ``generate``,
+        settings: overrides of the protocol's settings (e.g. ``{"gaps": [30]}``); for ``generate``,
             ``classifier`` is a classifier checkpoint folder (or a loaded `bench.recognition.Recognizer`).
         seed: seeds noise and the methods' sampling.
         limit: at most this many evaluation windows (evenly spaced over the split's, or ``only``'s) — for quick
@@ -571,7 +751,7 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
             carries the checkpoint's ``train.hold_out`` (the actions its training left out) as ``hold_out``.
         wrap: Method → Method, applied to every method the evaluation calls — the given or made one and each
             filter made with its tuned parameters (not those scored while tuning on val); e.g. to time its calls
-            (`bench.summary.Timed`).
+            (`bench.timing.Timed`).
     """
     s = resolve_settings(task, settings)
     if split not in ("test", "val", "train"):
@@ -592,13 +772,16 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
         method, baseline = make_method(method_name), method_name
     if method is not None and wrap is not None:
         method = wrap(method)
+    if method is not None and task in TASKS:
+        check_serves(method, task)  # before any work: a method scores only the tasks it serves
     if method is not None and method.skeleton is not None:
         method.skeleton.check_compatible(cache.skeleton, what="benchmark data")
     fit = {}
     if method is not None and method.needs_fit:
         fit = fit_method(method, cache, s.get("fit_takes"), seed)
-    rows, extra = (run_denoise(cache, method, s, split, seed, limit, progress, baseline, wrap) if task == "denoise"
-                   else RUNNERS[task](cache, method, s, split, seed, limit, progress))
+    protocol = protocol_of(task)
+    tuning = {"baseline": baseline, "wrap": wrap} if protocol.tunes else {}
+    rows, extra = protocol.run(cache, method, s, split, seed, limit, progress, **tuning)
     if fit:
         extra["fit"] = fit
     if limit is not None:

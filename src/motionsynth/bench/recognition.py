@@ -24,19 +24,19 @@ import torch
 
 from ..checkpoint import Checkpoint
 from ..data.features import encode
-from ..errors import MotionsynthError
+from ..data.labels import label_indices
+from ..errors import MotionsynthError, ParamError
 from ..motion import Motion
 from ..ops import hold_pad
-from ..registry import FAMILIES, load_checkpoint, names
+from ..registry import load_checkpoint, names
 from .clips import split_takes, split_windows
 
 __all__ = ["Recognizer", "classifier_families", "run_classify"]
 
 
 def classifier_families() -> list[str]:
-    """The families whose networks classify (``predict`` and ``features``), from the registry."""
-    return [n for n in names() if callable(getattr(FAMILIES[n].network, "predict", None))
-            and callable(getattr(FAMILIES[n].network, "features", None))]
+    """The families of action classifiers: the registry's evaluators (role ``evaluator``)."""
+    return names("evaluator")
 
 
 class Recognizer:
@@ -178,8 +178,7 @@ class Recognizer:
 
 
 def _label_index(cache, take: int, kind: str, names_: list[str]) -> int:
-    name = cache.takes[take].labels.get(kind)
-    return names_.index(name) if name in names_ else -1
+    return label_indices(cache.takes[take].labels, {kind: names_})[kind]
 
 
 def confusion(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
@@ -193,8 +192,8 @@ def confusion(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
 def run_classify(cache, rec: Recognizer, s: dict, split: str, seed: int, limit, progress: bool):
     """The ``classify`` protocol (module docstring) → (rows, extra)."""
     if rec is None or not isinstance(rec, Recognizer):
-        raise MotionsynthError(f"classify scores an action classifier: give --model CKPT of "
-                               f"{', '.join(classifier_families())}")
+        raise ParamError(f"classify scores an action classifier: give `model` CKPT of "
+                         f"{', '.join(classifier_families())}", "model")
     rec.ckpt.check_skeleton(cache.skeleton, what="benchmark data")
     if rec.ckpt.fps and abs(float(rec.ckpt.fps) - float(cache.fps)) > 1e-6:
         raise MotionsynthError(f"the cache is at {cache.fps:g} fps but the classifier reads {rec.ckpt.fps:g} fps")

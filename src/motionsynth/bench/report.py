@@ -11,7 +11,8 @@ better, except accuracy, diversity and multimodality) plus, for tuned filters, `
 
 A record evaluated on some actions only has the setting ``only`` (``{kind: [patterns]}``, ``bench --only``); one of a
 model trained with actions held out has ``hold_out`` (its ``train.hold_out``). Tables name both; when they are the
-same filter the rows are marked "unseen actions".
+same filter the rows are marked "unseen actions". A completion record says whether the root path was synthesised or
+observed (its setting ``root``; `root_text`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,13 @@ def subset_text(record: dict) -> str:
                       *([f"trained without {_filter_text(held)}"] if held else [])])
 
 
+def root_text(records: list[dict]) -> str:
+    """What the records did with the root path (completion's setting ``root``): "root synthesised", "root observed",
+    both, or "" (a record without the setting)."""
+    roots = sorted({str(r.get("settings", {})["root"]) for r in records if "root" in r.get("settings", {})})
+    return f"root {' / '.join(roots)}" if roots else ""
+
+
 def _params_lines(record: dict) -> list[str]:
     out = []
     for r in record["results"]:
@@ -96,6 +104,7 @@ def to_markdown(record: dict) -> str:
     title = f"**{record['task']}** — {record['method']}" + (f" ({record['model']})" if record.get("model") else "")
     title += f" — {record['split']} split, seed {record['seed']}"
     title += f" — {subset_text(record)}" if subset_text(record) else ""
+    title += f" — {root_text([record])}" if root_text([record]) else ""
     parts = [title, "", _table(_columns(record["results"]), record["results"])]
     params = _params_lines(record)
     if params:
@@ -130,7 +139,8 @@ def compare_markdown(records: list[dict]) -> str:
     keys = [c for c in cols if c in KEY_COLUMNS]
     cols = keys + ["method"] + [c for c in cols if c not in keys and c != "method"]
     splits = sorted({r["split"] for r in records})
-    parts = [f"**{tasks.pop()}** — {', '.join(splits)} split", "", _table(cols, rows)]
+    root = f" — {root_text(records)}" if root_text(records) else ""
+    parts = [f"**{tasks.pop()}** — {', '.join(splits)} split{root}", "", _table(cols, rows)]
     params = [line for rec in records for line in _params_lines(rec)]
     if params:
         parts += ["", _params_title(records), *params]

@@ -1,8 +1,9 @@
 """One run, every method of every task side by side: quality and cost on the same test windows (``make bench``).
 
-For each task of `SUMMARY_TASKS` the task's baselines (`TASK_BASELINES`) and every learned model given run through
-the one harness (`protocol.run_benchmark`) on the same evenly spaced test windows (``limit``), and one table per task
-puts the task's main quality figures (`QUALITY`) beside what the method cost:
+For each task of the task table with a protocol (`summary_tasks`: `tasks.TASKS`, each task's `bench.protocol.Protocol`)
+the task's baselines (`tasks.Task.baselines`) and every learned model given run through the one harness
+(`protocol.run_benchmark`) on the same evenly spaced test windows (``limit``), and one table per task puts the task's
+main quality figures (`Protocol.columns`, under `Protocol.title`) beside what the method cost:
 
 - **latency**: mean wall time of the method's ``complete`` calls, per window (per generated clip for ``generate``),
   in ms — the method alone: masking, metrics, fitting and tuning are outside the timed calls. Each call is timed
@@ -19,8 +20,8 @@ puts the task's main quality figures (`QUALITY`) beside what the method cost:
 
 A learned model runs on every task; the tasks its method refuses (`MotionsynthError`, e.g. the CVAE for denoising,
 MEVA for anything but denoising) show "n/a" with the method's reason. The slow latent optimisation of the HM-VAE
-prior families (`PriorMethod`) runs on ``prior_limit`` windows (the evenly spaced ``prior_limit`` of the split's; a
-subset of the others' when ``(limit - 1)`` is a multiple of ``(prior_limit - 1)``, which the tables say) with its
+prior families (methods marked ``slow``, `tasks.BaseMethod`) runs on ``prior_limit`` windows (the evenly spaced
+``prior_limit`` of the split's; a subset of the others' when ``(limit - 1)`` is a multiple of ``(prior_limit - 1)``, which the tables say) with its
 own options (``prior_options``, e.g. fewer restarts); its rows say so. ``generate`` scores generators with a
 classifier over every real test clip (``limit`` does not apply: FID needs many clips) with ``samples_per_label`` and
 ``repetitions`` of its own (fewer than the full protocol's 100 × 5, so its FIDs are not comparable with full runs').
@@ -36,8 +37,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,69 +45,23 @@ from pathlib import Path
 from typing import Callable
 
 from ..checkpoint import read_checkpoint, resolve_model, shipped_models
-from ..errors import MotionsynthError
+from ..errors import MotionsynthError, ParamError
 from ..io.atomic import atomic_open
-from ..methods.prior import PriorMethod
 from ..registry import family, load_checkpoint
+from ..tasks import TASKS
 from .clips import open_cache, split_windows
-from .protocol import load_model, make_method, resolve_settings, run_benchmark
+from .protocol import _pick, load_model, make_method, protocol_of, resolve_settings, run_benchmark
 from .report import _fmt, _table
+from .timing import Timed, machine_info, rss_peak_mb, timing
 
-__all__ = ["SUMMARY_TASKS", "TASK_BASELINES", "BEGIN", "END", "Timed", "run_summary", "run_row", "save_summary",
+__all__ = ["summary_tasks", "BEGIN", "END", "Timed", "run_summary", "run_row", "save_summary",
            "summary_markdown", "replace_section", "update_markdown", "machine_info", "default_models",
            "default_classifier"]
 
-SUMMARY_TASKS = ("inbetween", "complete", "predict", "denoise", "generate")
-TASK_BASELINES: dict[str, list[str]] = {
-    "inbetween": ["zero-velocity", "slerp"],
-    "complete": ["mean-pose", "nearest-neighbour"],
-    "predict": ["zero-velocity", "constant-velocity"],
-    "denoise": ["savgol", "gaussian", "one-euro", "smooth"],
-    "generate": [],  # baselines cannot generate from nothing
-}
 BEGIN, END = "<!-- bench-summary:begin -->", "<!-- bench-summary:end -->"
 DEFAULT_CLASSIFIER = "classifier-bandai"
 # generate in the summary: fewer samples than the full protocol (100 per label, 5 repetitions)
 GENERATE_SETTINGS = {"samples_per_label": 20, "repetitions": 2}
-
-
-# ---- timing --------------------------------------------------------------------------------------------------------
-class Timed:
-    """A `tasks.Method` whose ``complete`` calls are timed: each appends ``(seconds, frames, samples)`` to ``calls``;
-    every other attribute is the wrapped method's."""
-
-    def __init__(self, method, calls: list):
-        self.method, self.calls = method, calls
-
-    def __getattr__(self, name):
-        return getattr(self.method, name)
-
-    def complete(self, motion, mask, label=None, n_samples: int = 1, seed=None):
-        start = time.perf_counter()
-        out = self.method.complete(motion, mask, label=label, n_samples=n_samples, seed=seed)
-        self.calls.append((time.perf_counter() - start, int(motion.num_frames), len(out)))
-        return out
-
-
-def _timing(calls: list) -> dict:
-    """Latency and throughput of timed calls: the first call (lazy imports, initialisation, CUDA kernels) is left
-    out of ``latency_ms`` and ``frames_per_s`` when there are others, and recorded apart."""
-    if not calls:
-        return {"calls": 0, "method_s": 0.0, "latency_ms": None, "frames_per_s": None}
-    steady = calls[1:] or calls
-    total = sum(c[0] for c in steady)
-    samples, frames = sum(c[2] for c in steady), sum(c[1] * c[2] for c in steady)
-    return {"calls": len(calls), "samples": sum(c[2] for c in calls), "method_s": sum(c[0] for c in calls),
-            "timed_calls": len(steady), "latency_ms": 1000.0 * total / samples,
-            "median_call_ms": 1000.0 * statistics.median(c[0] for c in steady), "first_call_ms": 1000.0 * calls[0][0],
-            "frames_per_s": frames / total if total > 0 else None}
-
-
-def _rss_peak_mb() -> float:
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10)  # bytes on macOS, KiB on Linux
 
 
 # ---- one row: one (task, method) -----------------------------------------------------------------------------------
@@ -134,7 +87,7 @@ def run_row(spec: dict, cache=None) -> dict:
     device = spec.get("device") or "cpu"
     cuda = device.startswith("cuda")
     measure = bool(spec.get("measure_memory"))
-    base = _rss_peak_mb() if measure else None
+    base = rss_peak_mb() if measure else None
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     task, calls, seed = spec["task"], [], int(spec.get("seed", 0))
@@ -154,11 +107,11 @@ def run_row(spec: dict, cache=None) -> dict:
     except MotionsynthError as e:  # the method refuses the task (or cannot run it): n/a, with its reason
         status, reason = "n/a", " ".join(str(e).split())
     wall = time.perf_counter() - start
-    memory = {"rss_base_mb": base, "rss_peak_mb": _rss_peak_mb() if measure else None,
+    memory = {"rss_base_mb": base, "rss_peak_mb": rss_peak_mb() if measure else None,
               "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else None}
     return {"task": task, "kind": spec["kind"], "name": spec["name"],
             "family": spec.get("family"), "model": spec.get("model"), "options": spec.get("options") or {},
-            "limit": limit, "status": status, "reason": reason, "wall_s": wall, "timing": _timing(calls),
+            "limit": limit, "status": status, "reason": reason, "wall_s": wall, "timing": timing(calls),
             "memory": memory, "threads": torch.get_num_threads(), "device": device, "record": record}
 
 
@@ -202,7 +155,8 @@ def _method_families() -> set[str]:
 
 
 def _is_prior(fam: str) -> bool:
-    return issubclass(family(fam).method, PriorMethod)
+    """Whether the family's method is slow (latent optimisation: the HM-VAE prior), so scored on fewer windows."""
+    return bool(family(fam).method.slow)
 
 
 def _check_model(value: str, cache) -> tuple[str, str]:
@@ -220,8 +174,8 @@ def _check_model(value: str, cache) -> tuple[str, str]:
 def _check_classifier(value: str, cache) -> str:
     path = resolve_model(value)
     ckpt = read_checkpoint(path)
-    if ckpt.family != "classifier":
-        raise MotionsynthError(f"--classifier {value}: a {ckpt.family} checkpoint is not an action classifier")
+    if family(ckpt.family).role != "evaluator":
+        raise ParamError(f"`classifier` {value}: a {ckpt.family} checkpoint is not an action classifier", "classifier")
     ckpt.check_skeleton(cache.skeleton, what="benchmark data")
     return str(path)
 
@@ -235,7 +189,7 @@ def _windows(cache, task: str, settings: dict, limit) -> dict:
             "takes_starts": [[cache.takes[int(t)].name, int(a)] for t, a in kept]}
 
 
-def run_summary(cache, models: list[str] | None = None, classifier: str | None = None, tasks=SUMMARY_TASKS,
+def run_summary(cache, models: list[str] | None = None, classifier: str | None = None, tasks=None,
                 limit: int | None = 33, prior_limit: int | None = 3, prior_options: dict | None = None,
                 options: dict | None = None, generate: dict | None = None, tune_windows: int | None = None,
                 seed: int = 0, device: str = "cpu", threads: int | None = None, isolate: bool = True,
@@ -247,7 +201,7 @@ def run_summary(cache, models: list[str] | None = None, classifier: str | None =
         models: ``--model`` values (`checkpoint.resolve_model`); None: the shipped task methods (`default_models`).
         classifier: the classifier ``generate`` is scored with; None: `default_classifier` (no classifier: generate
             is skipped with a note).
-        tasks: a subset of `SUMMARY_TASKS`.
+        tasks: a subset of `summary_tasks` (None: all of them).
         limit: test windows per task (evenly spaced; None: all); ``prior_limit``: the same for the HM-VAE prior
             families (None: ``limit``); ``prior_options``: their method options (e.g. ``{"restarts": 4}``).
         options: method options of every learned model (``--option``), under ``prior_options`` for the prior.
@@ -255,15 +209,16 @@ def run_summary(cache, models: list[str] | None = None, classifier: str | None =
             tuning the filters (None: the protocol's).
         device: where learned models run ("cpu", "cuda", "cuda:1"); ``threads``: torch threads (None: torch's).
         isolate: run each row in its own process (peak memory measured); else in this one (no memory figure).
-        baselines: task → baseline names, replacing `TASK_BASELINES` for the tasks it names.
+        baselines: task → baseline names, replacing the task's own (`tasks.Task.baselines`) for the tasks it names.
         command: the command line, recorded; ``log``: called with one line per finished row.
     """
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
-    unknown = [t for t in tasks if t not in SUMMARY_TASKS]
+    tasks = summary_tasks() if tasks is None else list(tasks)
+    unknown = [t for t in tasks if t not in summary_tasks()]
     if unknown or not tasks:
         raise MotionsynthError(f"unknown summary task(s) {', '.join(unknown) or '(none)'}; choose from "
-                               f"{', '.join(SUMMARY_TASKS)}")
+                               f"{', '.join(summary_tasks())}")
     for name, value in (("limit", limit), ("prior_limit", prior_limit), ("threads", threads)):
         if value is not None and value < 1:
             raise MotionsynthError(f"{name} must be at least 1, got {value}")
@@ -290,7 +245,7 @@ def run_summary(cache, models: list[str] | None = None, classifier: str | None =
         task_settings["denoise"]["tune_windows"] = int(tune_windows)
     for t, s in task_settings.items():
         resolve_settings(t, s)  # unknown keys fail before any work
-    baselines = {**TASK_BASELINES, **(baselines or {})}
+    baselines = {**{t: list(TASKS[t].baselines) for t in tasks}, **(baselines or {})}
     for name in {n for t in tasks for n in baselines.get(t, [])}:
         make_method(name)  # unknown names fail before any work
 
@@ -364,52 +319,6 @@ def _row_line(row: dict) -> str:
     return f"{row['task']} {what}: {lat}{mem} [{row['wall_s']:.1f} s]"
 
 
-def machine_info(device: str = "cpu", threads: int | None = None) -> dict:
-    """Where the numbers were measured: CPU model and cores, torch / numpy / Python versions, torch threads, the
-    device (and GPU name), the load average, the git commit of the working tree."""
-    import numpy
-    import torch
-
-    if threads:
-        torch.set_num_threads(int(threads))
-    info = {"cpu": _cpu_model(), "cpu_count": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "numpy": numpy.__version__,
-            "python": platform.python_version(), "platform": platform.platform(), "device": device,
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-            "git": _git()}
-    if device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-        info["cuda"] = torch.version.cuda
-    return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _git() -> str | None:
-    """``<commit>`` of the source tree, ``+ local changes`` when tracked files differ; None outside a checkout."""
-    root = Path(__file__).resolve().parents[3]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=10)
-        if commit.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return commit.stdout.strip() + (" + local changes" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def save_summary(summary: dict, path) -> None:
     """The summary as JSON, atomically."""
     with atomic_open(path, "w") as f:
@@ -418,61 +327,9 @@ def save_summary(summary: dict, path) -> None:
 
 
 # ---- markdown ------------------------------------------------------------------------------------------------------
-def _pick(record: dict, **key) -> dict | None:
-    return next((r for r in record["results"] if all(str(r.get(k)) == str(v) for k, v in key.items())), None)
-
-
-def _quality(task: str, settings: dict) -> list[tuple[str, Callable[[dict], object]]]:
-    """(column, record → value or text) of a task's main quality figures."""
-    def value(metric, **key):
-        return lambda rec: (_pick(rec, **key) or {}).get(metric)
-
-    if task == "inbetween":
-        gaps = list(settings.get("gaps") or [])
-        head = 30 if 30 in gaps else (gaps[-1] if gaps else None)
-        cols = [(f"L2P gap {g}", value("l2p", gap=g)) for g in gaps]
-        return cols + [(f"L2Q gap {head}", value("l2q", gap=head)), (f"NPSS gap {head}", value("npss", gap=head))]
-    if task == "complete":
-        from .protocol import COMPLETE_SETTINGS
-
-        return [(f"{COMPLETE_SETTINGS[k][0].replace(' missing', '')} (cm)",
-                 value("mpjpe_rel_cm", setting=COMPLETE_SETTINGS[k][0]))
-                for k in settings.get("missing") or [] if k in COMPLETE_SETTINGS]
-    if task == "predict":
-        hs = list(settings.get("horizons") or [])
-        total = f"1-{settings['window'] - settings['given']}"
-        return [(f"{h} frames (cm)", value("mpjpe_cm", horizon=h)) for h in hs] + \
-            [(f"{total} (cm)", value("mpjpe_cm", horizon=total)), (f"NPSS {total}", value("npss", horizon=total))]
-    if task == "denoise":
-        def both(noise):
-            def cell(rec):
-                r = _pick(rec, noise=noise)
-                return None if r is None else f"{_fmt(r['mpjpe_cm'])} / {_fmt(r['accel_error'])}"
-            return cell
-        return [(f"{n}: MPJPE / ACCEL err", both(n)) for n in settings.get("noise_models") or []]
-    if task == "generate":
-        def stat(metric, data="generated"):
-            def cell(rec):
-                r = _pick(rec, data=data, label="all")
-                if r is None or r.get(metric) is None:
-                    return None
-                ci = r.get(f"{metric}_ci95")
-                return _fmt(r[metric]) + (f" ± {_fmt(ci)}" if ci is not None else "")
-            return cell
-        return [(name, stat(m)) for name, m in (("accuracy", "accuracy"), ("FID", "fid"), ("diversity", "diversity"),
-                                                ("multimodality", "multimodality"),
-                                                ("foot skating cm/s", "foot_skate"))]
-    raise MotionsynthError(f"no summary columns for task {task!r}")
-
-
-TASK_TITLES = {
-    "inbetween": "In-betweening — L2P per gap, L2Q and NPSS (lower is better)",
-    "complete": "Completion — root-relative MPJPE of the missing joints, cm (lower is better)",
-    "predict": "Prediction — MPJPE at frames ahead, cm, and NPSS (lower is better)",
-    "denoise": "Denoising — MPJPE cm / acceleration error cm/frame² per noise model (lower is better)",
-    "generate": "Generation — scored by the action classifier (accuracy, diversity, multimodality: higher is better; "
-                "FID, foot skating: lower)",
-}
+def summary_tasks() -> list[str]:
+    """The tasks the summary scores: those of `tasks.TASKS` with a harness protocol, in the table's order."""
+    return [t.name for t in TASKS.values() if t.bench is not None]
 
 
 def _num(v, digits: int = 3) -> str:
@@ -565,12 +422,13 @@ def summary_markdown(summary: dict) -> str:
                      f"(the full protocol: 100 × 5, so FIDs here are not comparable with full runs'), classifier "
                      f"`{g['classifier']}`, against every real test clip; samples: generated per repetition.")
     for task in summary["tasks"]:
-        lines += ["", f"### {TASK_TITLES[task]}", ""]
+        protocol = protocol_of(task)
+        lines += ["", f"### {protocol.title or TASKS[task].title}", ""]
         rows = [r for r in summary["rows"] if r["task"] == task]
         if not rows:
             lines += [f"Not run: {'; '.join(summary['notes'].get(task) or ['no method'])}."]
             continue
-        cols = _quality(task, _task_settings(summary, task))
+        cols = protocol.columns(_task_settings(summary, task)) if protocol.columns else []
         gpu = m["device"] != "cpu"
         count = "samples" if task == "generate" else "windows"
         head = ["method", *[c for c, _ in cols], "latency ms", "frames/s", "peak MB", *(["GPU MB"] if gpu else []),

@@ -8,17 +8,20 @@ left: `io.atomic.os_error_message`). Any other exception is a bug and keeps its 
 from __future__ import annotations
 
 import sys
+from typing import Annotated, Optional
 
 import typer
 
 from .. import limits
-from ..errors import MotionsynthError
+from ..errors import MotionsynthError, ParamError
 
+# rich_markup_mode=None: help texts are plain text, shown as written (Rich markup would swallow "[a-z]" or
+# "motionsynth[smpl]"); sub-apps inherit it.
 app = typer.Typer(name="motionsynth", help="Learned human-motion models: data, training, tasks, benchmarks.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 # Command modules, each with `register(app)`. Imported here so `motionsynth --help` lists everything.
-from . import bench, classify, convert, data, models, postprocess, render, report, serve, synthesize, tasks, train  # noqa: E402
+from . import bench, classify, convert, data, models, postprocess, render, report, serve, synthesize, tasks, train
 
 for _module in (data, convert, postprocess, train, tasks, synthesize, classify, bench, render, report, models,
                 serve):
@@ -31,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         app(args=argv, prog_name="motionsynth")
+    except ParamError as e:  # a library error naming its parameters: said with the flags
+        _refuse(str(tasks.flag_error(e)))
     except MotionsynthError as e:
         _refuse(str(e))
     except OSError as e:
@@ -49,10 +54,10 @@ def _refuse(message: str) -> None:
 
 
 @app.callback()
-def _root(max_joint_frames: str = typer.Option(
-        None, "--max-joint-frames", metavar="N",
+def _root(max_joint_frames: Annotated[Optional[str], typer.Option(
+        "--max-joint-frames", metavar="N",
         help="Largest frames x joints one input may have (every reader and task; default "
-             f"{limits.DEFAULT_MAX_JOINT_FRAMES:,}, or ${limits.ENV_VAR}).")) -> None:
+             f"{limits.DEFAULT_MAX_JOINT_FRAMES:,}, or ${limits.ENV_VAR}).")] = None) -> None:
     """motionsynth: learned human-motion models."""
     if max_joint_frames is not None:
         limits.set_max_joint_frames(max_joint_frames)

@@ -4,7 +4,7 @@ argument is the task; `BenchCommand` hands ``bench augment …`` to this command
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperCommand
@@ -13,40 +13,43 @@ from ..errors import MotionsynthError
 
 
 def bench_augment(
-    generator: str = typer.Option(..., "--generator", help="Label-conditioned generator checkpoint (a model with a "
-                                                            "content vocabulary, e.g. runs/cvae/model)."),
-    data: Path = typer.Option(..., "--data", help="The real prepared cache (`motionsynth data prepare`)."),
-    out: Path = typer.Option(..., "--out", help="Working folder: synthetic takes, training runs, one result per "
-                                                "(regime, condition, seed); rerun to resume."),
-    regimes: str = typer.Option("5%,10%,25%,cut5", "--regimes",
-                                help="Real training data: P% of every class's train takes, cutN: one class cut to "
-                                     "N takes (the others whole)."),
-    seeds: str = typer.Option("0,1,2", "--seeds", help="Seeds (take selection and training), comma-separated."),
-    steps: int = typer.Option(200, "--steps", help="Training steps per recogniser (batch 64, one thread)."),
-    ratios: str = typer.Option("1,4", "--ratios", help="Synthetic takes per real take of each class, one condition "
-                                                       "each (real only is always run)."),
-    classic: bool = typer.Option(True, "--classic/--no-classic",
-                                 help="Also run classic augmentation (mirror, speed, root rotation) on the real "
-                                      "takes."),
-    cut_class: Optional[str] = typer.Option(None, "--cut-class",
-                                            help="The class cutN cuts (default: the one with the fewest train "
-                                                 "takes)."),
-    frames: Optional[int] = typer.Option(None, "--frames", help="Synthetic take length (default: the generator's "
-                                                                "window)."),
-    classifier: Optional[str] = typer.Option(None, "--classifier", help="Action classifier that filters the "
-                                                                         "synthetic takes (with --filter-threshold)."),
-    filter_threshold: Optional[float] = typer.Option(None, "--filter-threshold",
-                                                     help="Keep a synthetic take only if --classifier gives its label "
-                                                          "at least this probability (redrawn otherwise)."),
-    setting: List[str] = typer.Option([], "--set", help="Recogniser setting SECTION.KEY=VALUE, e.g. "
-                                                        "--set model.channels=64; repeatable."),
-    option: List[str] = typer.Option([], "--option", help="Option of the generator's method, KEY=VALUE; "
-                                                          "repeatable."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the record here (always in "
-                                                                 "OUT/record.json)."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Accuracy vs regime, one line per condition (PNG/PDF/"
-                                                             "SVG)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars on stderr."),
+    generator: Annotated[str, typer.Option(
+        "--generator", help="Label-conditioned generator checkpoint (a model with a "
+                             "content vocabulary, e.g. runs/cvae/model).")],
+    data: Annotated[Path, typer.Option("--data", help="The real prepared cache (`motionsynth data prepare`).")],
+    out: Annotated[Path, typer.Option("--out", help="Working folder: synthetic takes, training runs, one result per "
+                                                    "(regime, condition, seed); rerun to resume.")],
+    regimes: Annotated[str, typer.Option(
+        "--regimes", help="Real training data: P% of every class's train takes, cutN: one class cut to "
+                          "N takes (the others whole).")] = "5%,10%,25%,cut5",
+    seeds: Annotated[str, typer.Option(
+        "--seeds", help="Seeds (take selection and training), comma-separated.")] = "0,1,2",
+    steps: Annotated[int, typer.Option("--steps", help="Training steps per recogniser (batch 64, one thread).")] = 200,
+    ratios: Annotated[str, typer.Option("--ratios", help="Synthetic takes per real take of each class, one condition "
+                                                         "each (real only is always run).")] = "1,4",
+    classic: Annotated[bool, typer.Option(
+        "--classic/--no-classic", help="Also run classic augmentation (mirror, speed, root rotation) on the real "
+                                       "takes.")] = True,
+    cut_class: Annotated[Optional[str], typer.Option(
+        "--cut-class", help="The class cutN cuts (default: the one with the fewest train "
+                            "takes).")] = None,
+    frames: Annotated[Optional[int], typer.Option("--frames", help="Synthetic take length (default: the generator's "
+                                                                   "window).")] = None,
+    classifier: Annotated[Optional[str], typer.Option(
+        "--classifier", help="Action classifier that filters the "
+                              "synthetic takes (with --filter-threshold).")] = None,
+    filter_threshold: Annotated[Optional[float], typer.Option(
+        "--filter-threshold", help="Keep a synthetic take only if --classifier gives its label "
+                                   "at least this probability (redrawn otherwise).")] = None,
+    setting: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Recogniser setting SECTION.KEY=VALUE, e.g. --set model.channels=64; repeatable.")] = None,
+    option: Annotated[Optional[list[str]], typer.Option(
+        "--option", help="Option of the generator's method, KEY=VALUE; repeatable.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the record here (always in "
+                                                                    "OUT/record.json).")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Accuracy vs regime, one line per condition (PNG/PDF/"
+                                                                "SVG).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars on stderr.")] = True,
 ) -> None:
     """Train action recognisers on low-data regimes of the real train split, with and without the generator's
     synthetic takes (and with classic augmentation), and test them on the real test split.
@@ -69,7 +72,7 @@ def bench_augment(
     for path in (json_out, plot):
         if path is not None:
             check_output(path)
-    overrides = parse_key_values(setting, "--set", nested=True)
+    overrides = parse_key_values(setting or [], "--set", nested=True)
     if set(overrides) - {"train", "model"}:
         raise MotionsynthError("--set takes train.KEY=VALUE or model.KEY=VALUE")
     cfg = AugmentConfig(regimes=parse_regimes(regimes), seeds=parse_numbers(seeds, "--seeds"),
@@ -77,7 +80,7 @@ def bench_augment(
                         cut_class=cut_class, frames=frames, filter_threshold=filter_threshold, overrides=overrides)
     cache = open_cache(data)
     ckpt = load_checkpoint(generator)
-    method = load_method(ckpt, **parse_key_values(option, "--option"))
+    method = load_method(ckpt, **parse_key_values(option or [], "--option"))
     recognizer = None
     if classifier is not None:
         from ..bench.recognition import Recognizer
@@ -94,7 +97,7 @@ def bench_augment(
 
 def augment_command():
     """``bench_augment`` as a command object."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
     app.command("augment")(bench_augment)
     return typer.main.get_command(app)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..errors import MotionsynthError
+from ..tasks import TASKS
 
 
 def _methods(values: list[str]) -> list[str]:
@@ -19,38 +20,40 @@ def _methods(values: list[str]) -> list[str]:
 
 
 def bench(
-    task: str = typer.Argument(..., help="inbetween, complete, predict, denoise, generate, reconstruct or classify."),
-    data: Path = typer.Option(..., "--data", help="Prepared motion cache folder (`motionsynth data prepare`)."),
-    method: List[str] = typer.Option([], "--method", "-m",
-                                     help="Baseline name; repeat or comma-separate for several (one table)."),
-    model: List[str] = typer.Option([], "--model",
-                                     help="Learned model: shipped name, training run folder "
-                                          "(best/, else model/) or checkpoint folder; repeat for several "
-                                          "(one table)."),
-    json_out: Optional[Path] = typer.Option(None, "--json",
-                                            help="Write the record (a list of records for several methods)."),
-    seed: int = typer.Option(0, "--seed", help="Seeds noise and sampling."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="At most N windows (evenly spaced), for quick runs."),
-    split: str = typer.Option("test", "--split", help="Evaluation split: test (val for development)."),
-    only: List[str] = typer.Option([], "--only",
-                                   help="Score only the takes whose label matches: KIND=PATTERNS, comma-separated "
-                                        "fnmatch globs (quoted for the shell), e.g. --only 'content=run,raise-up-*'; "
-                                        "once per kind (a take must match every kind given). The unseen-actions "
-                                        "protocol (with a model trained with train.hold_out)."),
-    setting: List[str] = typer.Option([], "--setting", "-s",
-                                      help="Override a protocol setting, KEY=VALUE (YAML value), e.g. "
-                                           "-s missing=\\[lower_body] or -s gaps=[30]; repeatable."),
-    option: List[str] = typer.Option([], "--option",
-                                     help="Option of the learned method, KEY=VALUE (YAML value), e.g. --option "
-                                          "refine=overlap --option restarts=16; repeatable."),
-    classifier: Optional[str] = typer.Option(None, "--classifier",
-                                              help="generate: the action classifier checkpoint that scores the "
-                                                   "samples (`motionsynth train classifier`)."),
-    samples_per_label: Optional[int] = typer.Option(None, "--samples-per-label",
-                                                    help="generate: samples per label and repetition (default 100)."),
-    repetitions: Optional[int] = typer.Option(None, "--repetitions",
-                                              help="generate: repetitions for the mean ± 95 % interval (default 5)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars on stderr."),
+    task: Annotated[str, typer.Argument(
+        help=f"A task ({', '.join(t.name for t in TASKS.values() if t.bench is not None)}), or reconstruct or "
+             f"classify (a learned model alone).")],
+    data: Annotated[Path, typer.Option("--data", help="Prepared motion cache folder (`motionsynth data prepare`).")],
+    method: Annotated[Optional[list[str]], typer.Option(
+        "--method", "-m", help="Baseline name; repeat or comma-separate for several (one table).")] = None,
+    model: Annotated[Optional[list[str]], typer.Option(
+        "--model", help="Learned model: shipped name, training run folder (best/, else model/) or checkpoint "
+                        "folder; repeat for several (one table).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option(
+        "--json", help="Write the record (a list of records for several methods).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds noise and sampling.")] = 0,
+    limit: Annotated[Optional[int], typer.Option(
+        "--limit", help="At most N windows (evenly spaced), for quick runs.")] = None,
+    split: Annotated[str, typer.Option("--split", help="Evaluation split: test (val for development).")] = "test",
+    only: Annotated[Optional[list[str]], typer.Option(
+        "--only", help="Score only the takes whose label matches: KIND=PATTERNS, comma-separated fnmatch globs "
+                       "(quoted for the shell), e.g. --only 'content=run,raise-up-*'; once per kind (a take must "
+                       "match every kind given). The unseen-actions protocol (with a model trained with "
+                       "train.hold_out).")] = None,
+    setting: Annotated[Optional[list[str]], typer.Option(
+        "--setting", "-s", help="Override a protocol setting, KEY=VALUE (YAML value), e.g. -s missing=[lower_body] "
+                                "or -s gaps=[30]; repeatable.")] = None,
+    option: Annotated[Optional[list[str]], typer.Option(
+        "--option", help="Option of the learned method, KEY=VALUE (YAML value), e.g. --option refine=overlap "
+                         "--option restarts=16; repeatable.")] = None,
+    classifier: Annotated[Optional[str], typer.Option(
+        "--classifier", help="generate: the action classifier checkpoint that scores the "
+                             "samples (`motionsynth train classifier`).")] = None,
+    samples_per_label: Annotated[Optional[int], typer.Option(
+        "--samples-per-label", help="generate: samples per label and repetition (default 100).")] = None,
+    repetitions: Annotated[Optional[int], typer.Option(
+        "--repetitions", help="generate: repetitions for the mean ± 95 % interval (default 5).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars on stderr.")] = True,
 ) -> None:
     """Benchmark methods on one task with the fixed protocol of `motionsynth.bench.protocol`.
 
@@ -66,23 +69,23 @@ def bench(
     motionsynth bench generate --data cache/bandai2 --model runs/cvae/model --classifier runs/classifier/model
 
     unseen actions: train with whole actions held out, score only those (the record stores both filters):
-    motionsynth train cvae --data cache/bandai2 --out runs/cvae-unseen --set 'train.hold_out.content=\\[run,raise-up-*]'
+    motionsynth train cvae --data cache/bandai2 --out runs/cvae-unseen --set 'train.hold_out.content=[run,raise-up-*]'
     motionsynth bench inbetween --data cache/bandai2 --model runs/cvae-unseen/best --only 'content=run,raise-up-*'
     """
-    from ..bench import TASKS, compare_markdown, run_benchmark, save_json, to_markdown
+    from ..bench import compare_markdown, protocol_names, run_benchmark, save_json, to_markdown
     from ..bench.protocol import load_model, make_method, open_cache, resolve_settings
     from ..config import parse_key_values
     from ..io.atomic import check_output
 
-    if task not in TASKS:
-        raise MotionsynthError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    if task not in protocol_names():
+        raise MotionsynthError(f"unknown task {task!r}; choose from {', '.join(protocol_names())}")
     if split not in ("test", "val"):
         raise MotionsynthError(f"--split must be test or val, got {split!r}")
     if limit is not None and limit < 1:
         raise MotionsynthError(f"--limit must be positive, got {limit}")
-    names = _methods(method)
-    overrides = parse_key_values(setting, "--setting")
-    only_filter = parse_key_values(only, "--only")
+    names = _methods(method or [])
+    overrides = parse_key_values(setting or [], "--setting")
+    only_filter = parse_key_values(only or [], "--only")
     if task != "generate" and (classifier is not None or samples_per_label is not None or repetitions is not None):
         raise MotionsynthError("--classifier, --samples-per-label and --repetitions belong to bench generate")
     for key, value in (("classifier", classifier), ("samples_per_label", samples_per_label),
@@ -108,9 +111,9 @@ def bench(
         make_method(n)  # unknown names fail before any work
     cache = open_cache(data)
     records = []
-    options = parse_key_values(option, "--option")
+    options = parse_key_values(option or [], "--option")
     # every checkpoint (and option) is checked before any work
-    learned = [(path, load_model(path, task, cache, **options)) for path in model]
+    learned = [(path, load_model(path, task, cache, **options)) for path in model or []]
     for path, m in learned:
         records.append(run_benchmark(task, cache, None, model=str(path), method=m, seed=seed, limit=limit,
                                      progress=progress, split=split, settings=settings, only=only_filter))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -15,10 +15,11 @@ _FPS_RANGE = (1e-3, 1e6)  # frames per second: what a BVH file can carry (Frame 
 
 
 def convert_cmd(
-    source: Path = typer.Argument(..., metavar="IN", help="Input motion: .bvh, motionsynth .npz or AMASS .npz."),
-    target: Path = typer.Argument(..., metavar="OUT", help="Output motion: .bvh or .npz (written atomically)."),
-    fps: Optional[float] = typer.Option(None, "--fps", help="Resample to this frame rate (frames per second, 0.001 "
-                                       "to 1,000,000; the result must stay within --max-joint-frames)."),
+    source: Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh, motionsynth .npz or AMASS .npz.")],
+    target: Annotated[Path, typer.Argument(metavar="OUT", help="Output motion: .bvh or .npz (written atomically).")],
+    fps: Annotated[Optional[float], typer.Option(
+        "--fps", help="Resample to this frame rate (frames per second, 0.001 to 1,000,000; the result must stay "
+                      "within --max-joint-frames).")] = None,
 ) -> None:
     """Convert a motion file; the output format follows OUT's extension."""
     from ..io import MOTION_SUFFIXES, load_motion, save_motion

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,20 +16,21 @@ data_app = typer.Typer(name="data", help="Prepare, inspect and download motion d
 
 @data_app.command("prepare")
 def prepare_cmd(
-    source: Path = typer.Argument(..., help="Dataset zip, folder or file."),
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Adapter: bandai-namco, bvh-folder or amass."),
-    out: Path = typer.Option(..., "--out", "-o", help="Cache folder to write (an existing cache is replaced)."),
-    fps: Optional[float] = typer.Option(None, "--fps", help="Resample every take to this frame rate."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes (default: number of CPUs)."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="bvh-folder: CSV with a 'name' column + labels."),
-    label_pattern: Optional[str] = typer.Option(None, "--label-pattern",
-                                                help="bvh-folder: regex with named groups, e.g. "
-                                                     "'(?P<action>[a-z]+)_\\d+'."),
-    body_models: Optional[Path] = typer.Option(None, "--body-models",
-                                               help="amass: folder of SMPL / SMPL-H / SMPL-X model files for exact "
-                                                    "per-subject bone lengths (needs the optional smplx: pip install "
-                                                    "'motionsynth[smpl]'); default: a built-in neutral skeleton."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    source: Annotated[Path, typer.Argument(help="Dataset zip, folder or file.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Adapter: bandai-namco, bvh-folder or amass.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Cache folder to write (an existing cache is replaced).")],
+    fps: Annotated[Optional[float], typer.Option("--fps", help="Resample every take to this frame rate.")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", "-j", help="Processes (default: number of CPUs).")] = None,
+    labels: Annotated[Optional[Path], typer.Option(
+        "--labels", help="bvh-folder: CSV with a 'name' column + labels.")] = None,
+    label_pattern: Annotated[Optional[str], typer.Option(
+        "--label-pattern", help="bvh-folder: regex with named groups, e.g. '(?P<action>[a-z]+)_\\d+'.")] = None,
+    body_models: Annotated[Optional[Path], typer.Option(
+        "--body-models", help="amass: folder of SMPL / SMPL-H / SMPL-X model files for exact per-subject bone "
+                              "lengths (needs the optional smplx: pip install 'motionsynth[smpl]'); default: a "
+                              "built-in neutral skeleton.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Read a dataset once into a memory-mapped motion cache (arrays, features, train-split stats, splits)."""
     from ..data.cache import prepare, remove_stale_temp_folders
@@ -68,8 +69,8 @@ def _size(n: int) -> str:
 
 @data_app.command("info")
 def info_cmd(
-    cache_dir: Path = typer.Argument(..., metavar="CACHE", help="A folder written by `motionsynth data prepare`."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    cache_dir: Annotated[Path, typer.Argument(metavar="CACHE", help="A folder written by `motionsynth data prepare`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Describe a motion cache: takes, frames, hours, fps, joints, labels, split sizes, skipped takes (with their
     reasons) and stale temporary folders of killed prepares."""
@@ -97,12 +98,12 @@ def info_cmd(
 
 @data_app.command("download")
 def download_cmd(
-    dataset: str = typer.Argument(..., help="Dataset to download: bandai-namco."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder to put the dataset in."),
-    part: int = typer.Option(2, "--part", help="Bandai Namco dataset part: 1 or 2."),
-    from_zip: Optional[Path] = typer.Option(None, "--from", help="Use this already-downloaded zip."),
-    url: Optional[str] = typer.Option(None, "--url", help="Download from this URL instead of GitHub."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    dataset: Annotated[str, typer.Argument(help="Dataset to download: bandai-namco.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to put the dataset in.")],
+    part: Annotated[int, typer.Option("--part", help="Bandai Namco dataset part: 1 or 2.")] = 2,
+    from_zip: Annotated[Optional[Path], typer.Option("--from", help="Use this already-downloaded zip.")] = None,
+    url: Annotated[Optional[str], typer.Option("--url", help="Download from this URL instead of GitHub.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Download (resumable) and verify a public dataset, then extract it ready for `data prepare`."""
     from ..data.download import DEFAULT_URL, fetch_bandai

@@ -31,7 +31,7 @@ def _default(ctx: typer.Context) -> None:
 def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ) -> None:
-    """Name, family, size, what it is for and the card's test figures of every shipped model (use the name as
+    """Name, family, size, what it is for and the test figures of its card of every shipped model (use the name as
     --model)."""
     from ..checkpoint import INDEX, model_table, pretrained_dir
 
@@ -50,7 +50,7 @@ def list_command(
         size = "MISSING" if r["missing"] else _size(r["bytes"]) + (" fp16" if r["dtype"] == "float16" else "")
         typer.echo(f"{r['name']:<{width}}  {r['family']:<{fam}}  {size:>12}  {r['for'] or '(no description)'}")
         if r["figures"]:
-            typer.echo(f"{'':<{width}}  card: {r['figures']}")
+            typer.echo(f"{'':<{width}}  test: {r['figures']}")
     total = sum(r["bytes"] for r in rows)
     typer.echo(f"{len(rows)} model{'s' * (len(rows) != 1)}, {_size(total)} in {where}")
 

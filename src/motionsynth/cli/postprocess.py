@@ -77,7 +77,7 @@ def align_floor_cmd(
     """Level the floor: fit a plane to the foot-contact points (RANSAC), rotate its normal onto +Y and move it to
     height 0 (root position and orientation)."""
     from ..io import save_motion
-    from ..postprocess import floor_transform, transform_motion
+    from ..postprocess import align_floor
 
     if unit not in UNITS:
         raise MotionsynthError(f"--unit must be one of {', '.join(UNITS)}, got {unit!r}")
@@ -88,8 +88,7 @@ def align_floor_cmd(
     threshold = 10 * UNITS[unit] if threshold is None else threshold
     max_speed = 15 * UNITS[unit] if max_speed is None else max_speed
     motion = _io(source, out)
-    rotation, origin, info = floor_transform(motion, threshold, iters, seed, max_speed)
-    aligned = transform_motion(motion, rotation, origin)
+    aligned, info = align_floor(motion, threshold, iters, seed, max_speed)
     save_motion(aligned, out)
     typer.echo(f"wrote {out}: floor tilted {info['tilt']:.2f}° at {info['offset']:.3g} {unit} from the origin, "
                f"{info['inliers']} of {info['points']} contact points on it")

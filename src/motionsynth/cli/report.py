@@ -1,14 +1,15 @@
 """`motionsynth report IN --task TASK`: the demo's page (`make demo`) for a user's own clip.
 
-The clip (``.bvh`` or ``.npz``) is the ground truth: the task's mask hides part of it (``--keyframes`` for
-in-betweening, ``--observe`` [``--frames A:B``] for completion, ``--given N`` for prediction, as the task commands
-take them), a baseline and a learned model fill it in, and ``OUT/index.html`` shows the animation (observed parts
-grey, synthesised in colour), per-frame error curves against the clip, the numbers, and every motion as BVH. For
-``denoise`` the clip is the noisy input and there is no ground truth: the page shows input and outputs, their
-smoothness (ACCEL) and how far each output moved from the input.
+The clip (``.bvh`` or ``.npz``) is the ground truth: the task's request hides part of it (the task's input flags, as
+the task commands take them: ``--keyframes`` [``--extrapolate``] for in-betweening, ``--observe`` [``--frames A:B``,
+``--synthesise-root``] for completion, ``--given N`` for prediction; `tasks.Task.make` builds the mask), a baseline and a learned model fill it in, and
+``OUT/index.html`` shows the animation (observed parts grey, synthesised in colour), per-frame error curves against the
+clip, the numbers, and every motion as BVH. For a task that cleans a noisy clip (denoising) the clip is the noisy
+input and there is no ground truth: the page shows input and outputs, their smoothness (ACCEL) and how far each output
+moved from the input. Every task of the demo that reads a motion can be reported (`report_tasks`).
 
-``--model``: a shipped name, a run folder or a checkpoint folder; without it the demo's shipped model for the task
-(`demo.choose_models`), else the baseline alone. Learned-model flags and ``--option`` are those of the task
+``--model``: a shipped name, a run folder, a checkpoint folder or a baseline; without it the demo's shipped model for
+the task (`demo.choose_models`), else the baseline alone. The option shortcuts and ``--option`` are those of the task
 commands (`cli.tasks`). Bad input is a one-line error (exit code 2) before anything is written; the folder is built
 aside and moved into place complete (`viz.report.staged`).
 """
@@ -21,152 +22,149 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import MotionsynthError
-from .tasks import (
-    _frames,
-    _In,
-    _Init,
-    _Iters,
-    _iters,
-    _Label,
-    _method,
-    _Option,
-    _Restarts,
-    _Samples,
-    _Seed,
-    observed_joints,
-    parse_keyframes,
-)
+from ..tasks import TASKS, RequestError
+from .tasks import _FILL_SHORTCUTS, _options, _request, flag_error, open_task_method
 
-REPORT_TASKS = ("inbetween", "complete", "denoise", "predict")
+_Restarts, _Iters, _Init = (_FILL_SHORTCUTS[k] for k in ("restarts", "iters", "init"))
 
 
-def _default_baseline(task: str, data: Path | None) -> str:
-    from ..demo import BASELINE
+def report_tasks() -> list[str]:
+    """The tasks a report can show: those of the demo (`demo.demo_tasks`: a protocol with a demo plan says how to
+    show them) that read an observed motion."""
+    from ..demo import demo_tasks
 
-    if task == "complete" and data is None:
-        return "slerp"  # the missing joints at the rest pose: nearest neighbour needs a pose database (--data)
-    return BASELINE[task]
-
-
-def _wants_data(init: str | None, option: list[str]) -> bool:
-    """Whether the learned method learns at run time from --data (the prior's --init nearest)."""
-    from ..config import parse_key_values
-
-    return init == "nearest" or parse_key_values(option, "--option").get("init") == "nearest"
+    return [t for t in demo_tasks() if TASKS[t].needs_motion]
 
 
-def _task_mask(task: str, motion, keyframes: str | None, observe: list[str], frames: str | None,
-               given: int | None):
-    """The task's mask from the same arguments as the task commands (`cli.tasks`)."""
-    from ..tasks import denoise_mask, joints_mask, keyframe_mask, predict_mask
+def _check_inputs(task, request) -> None:
+    """Refuse flags of another task's inputs (e.g. --keyframes with --task predict), naming the task they are for."""
+    from .tasks import INPUT_FLAGS
 
-    T, J = motion.num_frames, len(motion.skeleton)
-    needs = {"inbetween": ("--keyframes", keyframes), "complete": ("--observe", observe or None),
-             "predict": ("--given", given)}
-    for t, (flag, value) in needs.items():
-        if t == task and value is None:
-            raise MotionsynthError(f"--task {task} needs {flag}")
-        if t != task and value is not None:
-            raise MotionsynthError(f"{flag} is for --task {t}, not --task {task}")
-    if frames is not None and task != "complete":
-        raise MotionsynthError(f"--frames is for --task complete, not --task {task}")
-    if task == "inbetween":
-        return keyframe_mask(T, J, parse_keyframes(keyframes))
-    if task == "complete":
-        joints = observed_joints(observe, motion.skeleton)
-        return joints_mask(T, motion.skeleton, joints, _frames(frames, T))
-    if task == "predict":
-        if not 0 < given < T:
-            raise MotionsynthError(f"--given {given}: need 1..{T - 1} (the clip's frames; the rest is the truth "
-                                   f"the prediction is scored against)")
-        return predict_mask(T, J, given)
-    return denoise_mask(T, J)
+    for name in task.unused(request):
+        owners = [t.name for t in TASKS.values() if name in t.inputs]
+        raise MotionsynthError(f"{INPUT_FLAGS[name][0]} is for --task {' or '.join(owners)}, not --task {task.name}")
+
+
+def _default_baseline(task, data: Path | None) -> str:
+    """The task's best baseline; one that learns from data (nearest neighbour) only with --data, else the next best
+    that needs none."""
+    from ..methods.baselines import BASELINES
+
+    for name in (task.baseline, *reversed(task.baselines), "slerp"):
+        if name is not None and (data is not None or not BASELINES[name].needs_fit) and task.name in \
+                BASELINES[name].tasks:
+            return name
+    return task.baseline or "slerp"
+
+
+def _learned(task, model: str | None, values: dict, options: dict, data, seed: int, motion, clip: Path):
+    """(the learned method, its name, warnings): ``--model`` if given, else the shipped model the demo would use —
+    or none, with a warning (the baseline is then shown alone)."""
+    from ..demo import choose_models
+
+    if model is None:
+        choice = choose_models(tasks=(task.name,))[task.name]
+        if choice.path is None:
+            if options or values.get("label") is not None:
+                raise MotionsynthError("--option, --restarts, --iters, --init and --label set the learned model: "
+                                       "give --model")
+            return None, None, [choice.note + "; the baseline is shown alone (give --model)"]
+        model = str(choice.path)
+        value = choice.value
+    else:
+        value = str(model)
+    method = open_task_method(task, model, options, data, seed, data_elsewhere=True)
+    try:
+        method.check_skeleton(motion.skeleton, what=f"input motion {clip}")
+    except MotionsynthError as e:
+        if value == str(model):
+            raise
+        return None, None, [f"the shipped model {value} does not fit this clip ({e}); the baseline is shown alone"]
+    return method, value, []
 
 
 def report_command(
-    clip: _In,
-    task: Annotated[str, typer.Option("--task", help="inbetween, complete, denoise or predict.", show_default=False)],
+    clip: Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh or .npz.", show_default=False)],
+    task: Annotated[str, typer.Option("--task", help="The task: one of the task commands that read IN.",
+                                      show_default=False)],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder: index.html, the animation, the error "
                                                           "plot and the motions as BVH.")] = Path("out/report"),
     model: Annotated[Optional[str], typer.Option(
         "--model", help="Model: a shipped name (`motionsynth models`), a training run folder (its best/, else "
-                        "model/) or a checkpoint folder. Default: the demo's shipped model for the task, if one "
-                        "ships.", show_default=False)] = None,
+                        "model/), a checkpoint folder or a baseline. Default: the demo's shipped model for the task, "
+                        "if one ships.", show_default=False)] = None,
     baseline: Annotated[Optional[str], typer.Option(
-        "--baseline", help="Baseline beside the model (`motionsynth bench --method` names). Default: slerp "
-                           "(inbetween), nearest-neighbour with --data else slerp (complete), smooth (denoise), "
-                           "constant-velocity (predict).", show_default=False)] = None,
-    keyframes: Annotated[Optional[str], typer.Option("--keyframes", help="inbetween: observed frames, "
-                                                                         "comma-separated, e.g. 0,30,60.")] = None,
-    observe: Annotated[list[str], typer.Option("--observe", help="complete: observed body part(s) (upper, lower, "
-                                                                 "left-arm, … or joint names).")] = [],  # noqa: B006
+        "--baseline", help="Baseline beside the model (`motionsynth bench --method` names). Default: the task's best "
+                           "on the benchmark (one that learns from data only with --data).",
+        show_default=False)] = None,
+    keyframes: Annotated[Optional[str], typer.Option(
+        "--keyframes", help="inbetween: observed frames, comma-separated; 'end' is the last frame, e.g. "
+                            "0,30,60,end. The first and the last frame must be keyframes (else "
+                            "--extrapolate).")] = None,
+    extrapolate: Annotated[bool, typer.Option(
+        "--extrapolate", help="inbetween: also fill the frames before the first and after the last keyframe "
+                              "(prediction, not in-betweening: the error grows with the distance from a "
+                              "keyframe).")] = False,
+    observe: Annotated[Optional[list[str]], typer.Option(
+        "--observe", help="complete: observed body part(s) by the editor's names (upper body, lower body, left arm, "
+                          "…; spaces, hyphens or underscores alike) or joint names.")] = None,
     frames: Annotated[Optional[str], typer.Option("--frames", help="complete: A:B — complete only frames "
                                                                    "A..B-1.")] = None,
+    synthesise_root: Annotated[bool, typer.Option(
+        "--synthesise-root", help="complete: synthesise the root path (position and heading) too; by default the "
+                                  "clip's root trajectory is kept.")] = False,
     given: Annotated[Optional[int], typer.Option("--given", help="predict: the first N frames are observed, the "
                                                                  "rest predicted and scored.")] = None,
     data: Annotated[Optional[Path], typer.Option(
-        "--data", help="Prepared motion cache whose TRAIN split fits a baseline that learns (nearest-neighbour, "
-                       "mean-pose) and the model's --init nearest.")] = None,
-    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = None, iters: _Iters = None, init: _Init = None,
-    option: _Option = [], label: _Label = None,  # noqa: B006
+        "--data", help="Prepared motion cache whose TRAIN split fits a method that learns at run time (the "
+                       "nearest-neighbour and mean-pose baselines, the model's --init nearest).")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Number of results K of the model (best first).")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    restarts: _Restarts = None,
+    iters: _Iters = None,
+    init: _Init = None,
+    option: Annotated[Optional[list[str]], typer.Option(
+        "--option", help="Option of the model's method, KEY=VALUE (YAML value); repeatable.")] = None,
+    label: Annotated[Optional[str], typer.Option(
+        "--label", help="Label to condition on, KIND=NAME[,KIND=NAME] (models trained with labels only).")] = None,
 ) -> None:
     """An HTML page for IN: a learned model beside a baseline on one task — animation, error curves against IN,
     numbers, the motions as BVH (OUT/index.html)."""
     from ..bench.protocol import fit_method, hide, make_method, open_cache
-    from ..demo import NAMES, Result, choose_models, clip_section, run_method
+    from ..demo import Result, clip_section, run_method
     from ..io import load_motion
     from ..io.atomic import check_output
-    from ..registry import load_checkpoint
-    from ..tasks import parse_label
+    from ..registry import check_serves
     from ..viz.report import staged, write_page
 
-    if task not in REPORT_TASKS:
-        raise MotionsynthError(f"--task must be one of {', '.join(REPORT_TASKS)}, got {task!r}")
+    if task not in report_tasks():
+        raise MotionsynthError(f"--task must be one of {', '.join(report_tasks())}, got {task!r}")
+    the_task = TASKS[task]
     if out.exists() and not out.is_dir():
         raise MotionsynthError(f"{out}: exists and is not a folder; the report is a folder (index.html + files)")
     if samples < 1:
         raise MotionsynthError(f"--samples must be at least 1, got {samples}")
     check_output(out, folder=True)
-    motion = load_motion(clip)
-    mask = _task_mask(task, motion, keyframes, observe, frames, given)
-    warnings: list[str] = []
-
-    # the learned model: given, else the shipped one the demo would use
-    ckpt, value = None, None
-    if model is not None:
-        ckpt, value = load_checkpoint(model), str(model)
-        ckpt.check_skeleton(motion.skeleton, what=f"input motion {clip}")
-    else:
-        choice = choose_models(tasks=(task,))[task]
-        if choice.path is None:
-            warnings.append(choice.note + "; the baseline is shown alone (give --model)")
-        else:
-            ckpt, value = load_checkpoint(choice.path), choice.value
-            try:
-                ckpt.check_skeleton(motion.skeleton, what=f"input motion {clip}")
-            except MotionsynthError as e:
-                warnings.append(f"the shipped model {value} does not fit this clip ({e}); the baseline is shown "
-                                f"alone")
-                ckpt = None
-    method = None
-    if ckpt is not None:
-        if task == "denoise":
-            window = int(ckpt.config["model"].get("window", 64))
-            if motion.num_frames < window:
-                raise MotionsynthError(f"{clip}: {motion.num_frames} frames is shorter than the model's window of "
-                                       f"{window} frames; denoising needs at least one full window")
-            flags = {}
-        else:
-            flags = {"restarts": restarts, "init": init, **_iters(iters)}
-        method = _method(ckpt, data if _wants_data(init, option) else None, seed, flags, option)
-    elif option or restarts is not None or iters is not None or init is not None or label is not None:
-        raise MotionsynthError("--option, --restarts, --iters, --init and --label set the learned model: give "
-                               "--model")
-    labels = parse_label(label)
+    values = {"keyframes": keyframes, "extrapolate": extrapolate, "observe": observe or [], "span": frames,
+              "synthesise_root": synthesise_root, "given": given, "label": label,
+              "restarts": restarts, "iters": iters, "init": init, "option": option or []}
+    try:
+        inputs = _all_inputs(values)
+        _check_inputs(the_task, inputs)
+        the_task.check_inputs(inputs)
+        motion = load_motion(clip)
+        request = _request(the_task, values, motion)
+        options = _options(the_task, values)
+        method, value, warnings = _learned(the_task, model, values, options, data, seed, motion, clip)
+        request.window = method.window if method is not None else None
+        work = the_task.make(request)
+    except RequestError as e:
+        raise flag_error(e, clip) from None
 
     # the baseline, fitted on --data when it learns
-    base_name = baseline or _default_baseline(task, data)
+    base_name = baseline or _default_baseline(the_task, data)
     base = make_method(base_name)
+    check_serves(base_name, task)
     if base.needs_fit:
         if data is None:
             raise MotionsynthError(f"--baseline {base_name} learns from data: give --data CACHE (a prepared motion "
@@ -175,23 +173,34 @@ def report_command(
         cache.skeleton.check_compatible(motion.skeleton, what=f"input motion {clip}")
         fit_method(base, cache, None, seed)
 
-    truth = None if task == "denoise" else motion
-    given_motion = motion if task == "denoise" else hide(motion, mask)
+    noisy = work.mask.noisy
+    truth = None if noisy else motion[:work.motion.num_frames]
+    given_motion = work.motion if noisy else hide(work.motion, work.mask)
     with staged(out) as folder:
-        results: list[Result] = run_method(base_name, base, given_motion, mask, "baseline", seed=seed,
-                                                  warm_up=True)
+        results: list[Result] = run_method(base_name, base, given_motion, work.mask, "baseline", seed=seed,
+                                           warm_up=True)
         if method is not None:
-            results += run_method(value, method, given_motion, mask, "learned", label=labels, seed=seed,
+            results += run_method(value, method, given_motion, work.mask, "learned", label=work.label, seed=seed,
                                   samples=samples)
         notes = [f"{clip.name}: {motion.num_frames} frames at {motion.fps:g} fps, {len(motion.skeleton)} joints."]
         if truth is None:
-            notes.append("Denoising a clip without a ground truth: the input and the outputs are shown; no error "
-                         "curves.")
-        section = clip_section(task, NAMES[task].capitalize(), folder, "clip", truth, given_motion, mask,
-                               results, notes, warnings)
-        write_page(folder, f"motionsynth report: {clip.name}", [section],
-                   footer=["Made by `motionsynth report`."])
+            notes.append(f"{the_task.title} of a clip without a ground truth: the input and the outputs are shown; no "
+                         "error curves.")
+        section = clip_section(task, the_task.title, folder, "clip", truth, given_motion, work.mask, results, notes,
+                               warnings)
+        write_page(folder, f"motionsynth report: {clip.name}", [section], footer=["Made by `motionsynth report`."])
     typer.echo(f"wrote {out / 'index.html'}" + "".join(f"\nnote: {w}" for w in warnings))
+
+
+def _all_inputs(values: dict):
+    """Every input flag of the report as a `tasks.Request` (the motion comes later), to refuse another task's."""
+    from ..tasks import Request, parse_label
+    from .tasks import observed_parts, parse_keyframes, parse_span
+
+    return Request(keyframes=parse_keyframes(values["keyframes"]) if values["keyframes"] is not None else None,
+                   extrapolate=values["extrapolate"], observe=observed_parts(values["observe"]) or None,
+                   span=parse_span(values["span"]), synthesise_root=values["synthesise_root"],
+                   given=values["given"], label=parse_label(values["label"]))
 
 
 def register(app) -> None:

@@ -8,8 +8,10 @@ upload or task, samples x frames x joints of a result; worker pools that answer 
 clients) and request folders expire (``--keep-hours``, ``--keep-mb``): see `motionsynth.serve.app`.
 
 Models offered: every ``--model`` (anything `checkpoint.read_checkpoint` accepts), every task-model checkpoint found
-under a ``--models`` folder, and the baselines that need no training data (``slerp``, ``zero-velocity``, …). Uploads
-and results go to ``--out`` (one folder per request, named by a random id). Needs the ``serve`` extra:
+under a ``--models`` folder — or, when neither is given, the shipped models that serve tasks
+(`serve.app.shipped_task_models`; their licence is shown beside them; ``--no-shipped``: none) — and the baselines
+that need no training data (``slerp``, ``zero-velocity``, …). Uploads and results go to ``--out`` (one folder per
+request, named by a random id); each upload and run is one line on stderr. Needs the ``serve`` extra:
 ``pip install "motionsynth[serve]"``.
 """
 
@@ -33,7 +35,9 @@ DEFAULT_MAX_RESULT_JOINT_FRAMES = 1_000_000
 def serve_command(
     model: Annotated[list[Path], typer.Option("--model", help="Model to offer: a shipped name (`motionsynth "
                                                                 "models`), a training run folder or a checkpoint "
-                                                                "folder (repeat for more).", show_default=False)] = [],  # noqa: B006
+                                                                "folder (repeat for more). Without --model or "
+                                                                "--models: the shipped models.",
+                                              show_default=False)] = [],  # noqa: B006
     models: Annotated[list[Path], typer.Option("--models", help="Folder searched (3 levels deep) for checkpoint "
                                                                 "folders of task models (repeat for more).",
                                                show_default=False)] = [],  # noqa: B006
@@ -63,6 +67,8 @@ def serve_command(
     body_timeout: Annotated[float, typer.Option("--body-timeout", help="Seconds a client may take to send a "
                                                                        "request's body (uploads too).")] = 60.0,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the page in a web browser.")] = False,
+    shipped: Annotated[bool, typer.Option("--shipped/--no-shipped", help="Offer the shipped models when no --model "
+                                                                        "or --models is given.")] = True,
 ) -> None:
     """Run the web editor: upload a BVH, run a task with a model, see it in 3D, download the result."""
     if not 0 < port < 65536:
@@ -74,7 +80,7 @@ def serve_command(
     if out.exists() and not out.is_dir():
         raise MotionsynthError(f"--out {out}: exists and is not a folder")
     try:
-        from ..serve.app import EditorLimits, allowed_hosts_for, create_app, find_checkpoints
+        from ..serve.app import EditorLimits, allowed_hosts_for, create_app, find_checkpoints, shipped_task_models
         from ..serve.server import make_server
     except ImportError as e:
         raise MotionsynthError(f"motionsynth serve needs FastAPI and uvicorn ({e.name} is missing): "
@@ -91,6 +97,8 @@ def serve_command(
         if not found:
             typer.echo(f"note: no task-model checkpoint under {folder}", err=True)
         folders += [f for f in found if f not in folders]
+    if not model and not models and shipped:
+        folders = shipped_task_models()
     hosts = allowed_hosts_for(host)
     _check_port(host, port)
     app = create_app(folders, out, allowed_hosts=hosts, limits=work)
@@ -99,6 +107,10 @@ def serve_command(
     learned = sum(m.checkpoint is not None for m in offered.values())
     typer.echo(f"motionsynth editor at {url} ({learned} model{'s' * (learned != 1)}, "
                f"{len(offered) - learned} baselines; results in {out}) — Ctrl+C stops it", err=True)
+    for m in offered.values():
+        if m.checkpoint is not None:
+            typer.echo(f"  {m.name}: {', '.join(m.tasks)}" + (f" (licence {m.licence[0]})" if m.licence else ""),
+                       err=True)
     if hosts is None:
         typer.secho(f"warning: listening on {host}: anyone who can reach this machine can use the editor",
                     err=True, fg="yellow")
@@ -106,7 +118,21 @@ def serve_command(
         import webbrowser
 
         webbrowser.open(url)
+    _log_requests()
     make_server(app, host.strip("[]"), port, header_timeout=header_timeout).run()
+
+
+def _log_requests() -> None:
+    """The editor's log (one line per upload and run, and any internal error) on stderr."""
+    import logging
+
+    log = logging.getLogger("motionsynth.serve")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 def _whole(value: float) -> float | int:

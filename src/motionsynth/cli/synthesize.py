@@ -32,9 +32,9 @@ def synthesize_command(
                                                                          "generators).")] = None,
     count: Annotated[Optional[int], typer.Option("--count", help="Unlabelled takes (instead of --per-label; any "
                                                                  "generator).")] = None,
-    labels: Annotated[list[str], typer.Option("--labels", help="Labels to generate, KIND=NAME items, e.g. "
-                                                               "content=walk,content=run (repeatable). Default: every "
-                                                               "name of --kind.")] = [],  # noqa: B006
+    labels: Annotated[Optional[list[str]], typer.Option(
+        "--labels", help="Labels to generate, KIND=NAME items, e.g. content=walk,content=run (repeatable). Default: "
+                         "every name of --kind.")] = None,
     kind: Annotated[Optional[str], typer.Option("--kind", help="Label kind whose every name is generated when "
                                                                "--labels is not given (default: content).")] = None,
     style: Annotated[Optional[str], typer.Option("--style", help="Style label added to every take.")] = None,
@@ -44,8 +44,8 @@ def synthesize_command(
                                                      "and its index).")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="Take files: bvh (a bvh-folder dataset) or npz.")] = "bvh",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Takes between two manifest updates.")] = 16,
-    option: Annotated[list[str], typer.Option("--option", help="Option of the model's method, KEY=VALUE "
-                                                               "(repeatable).")] = [],  # noqa: B006
+    option: Annotated[Optional[list[str]], typer.Option(
+        "--option", help="Option of the model's method, KEY=VALUE (repeatable).")] = None,
     classifier: Annotated[Optional[str], typer.Option("--classifier", help="Action classifier checkpoint: keep "
                                                                            "only takes it recognises as their label "
                                                                            "(see --min-prob).")] = None,
@@ -88,8 +88,8 @@ def synthesize_command(
             from ..bench.recognition import Recognizer
 
             recognizer = Recognizer(classifier, fabric.device)
-        frames = int(ckpt.config["model"].get("window", 64)) if frames is None else frames
-        method = load_method(ckpt, **parse_key_values(option, "--option"))
+        frames = ckpt.window if frames is None else frames
+        method = load_method(ckpt, **parse_key_values(option or [], "--option"))
         summary = synthesize(method, out, frames=frames, fps=float(ckpt.fps or 30.0), per_label=per_label,
                              count=count, labels=labels or None, kind=kind, style=style, seed=seed, fmt=fmt,
                              batch_size=batch_size, model_hash=ckpt.weights_hash,

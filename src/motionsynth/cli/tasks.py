@@ -1,72 +1,225 @@
-"""`motionsynth inbetween / complete / predict / denoise / generate`: a task with a learned model.
+"""The task commands — one per task of the task table (`tasks.TASKS`: ``motionsynth inbetween``, ``complete``,
+``predict``, ``denoise``, ``generate``, and any task registered before `register` runs).
 
-Every command reads a motion (``.bvh`` or ``.npz``, any length; ``generate`` starts from the rest pose), builds the
-task's `tasks.Mask`, gets the checkpoint's `tasks.Method` from the registry (`registry.load_method`: whatever its
-family) and calls ``complete`` on it, then writes the result by OUT's extension (``.bvh`` or ``.npz``,
-atomically). Options shared by all:
+Each command is made from its `tasks.Task` (`task_command`): its help is the task's, its flags are those of the
+task's `tasks.Request` inputs (`INPUT_FLAGS`) and the common ones below. It reads IN (``.bvh`` or ``.npz``, any
+length; a task without a motion, generation, starts from the model's rest pose), gets the method of ``--model``
+(`registry.open_method`: a learned model or a baseline; one that does not serve the task is refused before any
+work), makes the request's working motion and mask (`tasks.Task.make`) and calls ``complete``, then writes the
+result by OUT's extension (``.bvh`` or ``.npz``, atomically; generation: a folder of ``sample_000.bvh`` and ``.npz``).
 
-- ``--model CKPT``: the checkpoint folder; its skeleton must match the input's (else a clear error). A family's
-  method refuses a task it cannot do with a clear error (MEVA only denoises).
-- ``--option KEY=VALUE``: any option of the model's method (`methods.prior.PriorMethod`,
-  `methods.meva.MEVAMethod`), e.g. ``--option lr=0.02``; the named flags (``--restarts``, ``--refine``, …) are
-  shortcuts for the common ones.
+- ``--model``: a shipped name, a training run folder, a checkpoint folder, or a baseline name (``slerp``, …);
+  its skeleton must match the input's (else a clear error).
+- ``--option KEY=VALUE``: an option of the method (its ``Options``; ``--option help`` lists them). The named
+  shortcuts (``--restarts``, ``--iters``, ``--init`` for the tasks that fill in, ``--refine``, ``--smooth``, … for
+  cleaning) are the same options: a method without them refuses them, naming the options it takes.
+- ``--data CACHE``: the training split a method that learns at run time is fitted on (nearest-neighbour,
+  mean-pose, the prior's ``init=nearest``).
 - ``--samples K``: K > 1 writes ``OUT_000.bvh``, ``OUT_001.bvh``, … (best first).
 - ``--preview OUT.gif`` (or ``.mp4`` / ``.png``): a stick-figure rendering, observed parts grey, synthesised parts
-  coloured (all samples side by side).
-- ``--mask-out MASK.npz``: the task's mask, for ``motionsynth render --observed``.
+  coloured (all samples side by side); ``--mask-out MASK.npz``: the task's mask, for ``motionsynth render``.
 
-Lengths: in-betweening, completion and prediction accept any length (a clip shorter than the model's window is padded
-by holding its last frame, the padded frames unobserved, and cut back); ``denoise`` refuses a clip shorter than the
-model's window (nothing to learn the motion's context from). Any bad input (missing file, other skeleton,
-keyframes out of range or unsorted, a label for a model without labels) is a one-line error and exit code 2; no
+Lengths follow the task (`tasks.Task`): any length for the tasks that fill in (a clip shorter than the model's
+window is padded and cut back); cleaning refuses a clip shorter than the model's window. Library errors name the
+request's fields; here they name the flags (`flag_error`). Any bad input is a one-line error and exit code 2; no
 output is written.
 """
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ..errors import MotionsynthError
+from ..errors import MotionsynthError, ParamError
+from ..tasks import TASKS, Request, RequestError, Task
 
-REFINE_MODES = ("window", "overlap")
+# ---- the flags ---------------------------------------------------------------------------------------------------
+_MODEL_HELP = ("Model: a shipped name (`motionsynth models`), a training run folder (its best/, else model/), a "
+               "checkpoint folder, or a baseline (`motionsynth bench --method` names, e.g. slerp).")
+_COMMON = {
+    "model": Annotated[str, typer.Option("--model", help=_MODEL_HELP, show_default=False)],
+    "seed": Annotated[int, typer.Option("--seed", help="Random seed.")],
+    "data": Annotated[Optional[Path], typer.Option(
+        "--data", help="Prepared motion cache (`motionsynth data prepare`) whose TRAIN split a method that learns at "
+                       "run time is fitted on (nearest-neighbour, mean-pose, --init nearest).")],
+    "option": Annotated[list[str], typer.Option(
+        "--option", help="Option of the method, KEY=VALUE (YAML value), e.g. --option lr=0.02; repeatable. "
+                         "--option help lists the options of --model.")],
+}
+_FILE_OUTPUTS = {
+    "out": Annotated[Path, typer.Option("-o", "--out", help="Output motion: .bvh or .npz (K > 1 samples: "
+                                                            "OUT_000.bvh, OUT_001.bvh, …).", show_default=False)],
+    "preview": Annotated[Optional[Path], typer.Option("--preview", help="Also render a preview (.gif, .mp4 or "
+                                                                       ".png).")],
+    "mask_out": Annotated[Optional[Path], typer.Option("--mask-out", help="Also write the mask (.npz) for "
+                                                                          "`motionsynth render --observed`.")],
+}
+INPUT_FLAGS = {
+    "keyframes": ("--keyframes", Annotated[Optional[str], typer.Option(
+        "--keyframes", help="Observed frames, comma-separated, increasing (0-based); 'end' is the last frame of IN, "
+                            "e.g. 0,30,60,end. The first and the last frame must be keyframes (else --extrapolate).",
+        show_default=False)]),
+    "extrapolate": ("--extrapolate", Annotated[bool, typer.Option(
+        "--extrapolate", help="Also fill the frames before the first and after the last keyframe. That is "
+                              "prediction, not in-betweening: the error grows with the distance from a keyframe.")]),
+    "observe": ("--observe", Annotated[list[str], typer.Option(
+        "--observe", help="Observed body part, by the editor's names: upper body, lower body, left arm, right arm, "
+                          "left leg, right leg, torso, head (spaces, hyphens or underscores alike: upper, left-arm, "
+                          "left_arm), or joint names; repeat or comma-separate. The rest is synthesised.",
+        show_default=False)]),
+    "span": ("--frames", Annotated[Optional[str], typer.Option(
+        "--frames", help="A:B — complete only frames A..B-1 (elsewhere the whole body is observed).")]),
+    "synthesise_root": ("--synthesise-root", Annotated[bool, typer.Option(
+        "--synthesise-root", help="Synthesise the root path (position and heading) too. By default the root "
+                                  "trajectory of IN is kept, whatever is observed.")]),
+    "given": ("--given", Annotated[Optional[int], typer.Option(
+        "--given", help="The first N frames of IN are observed.", show_default=False)]),
+    "length": ("--frames", Annotated[Optional[int], typer.Option(
+        "--frames", help="Frames of the output (default: the input's length, else the model's window).")]),
+    "label": ("--label", Annotated[Optional[str], typer.Option(
+        "--label", help="Label to condition on, KIND=NAME[,KIND=NAME], e.g. content=walk (models trained with "
+                        "labels only).")]),
+}
+"""`tasks.Request` field → (its flag, its Typer parameter): what a task's ``inputs`` become on the command line."""
+_INPUT_DEFAULTS = {"observe": [], "extrapolate": False, "synthesise_root": False}  # else None
 
-_Model = Annotated[str, typer.Option("--model", help="Model: a shipped name (`motionsynth models`), a training run "
-                                                     "folder (its best/, else model/) or a checkpoint folder.",
-                                     show_default=False)]
-_Out = Annotated[Path, typer.Option("-o", "--out", help="Output motion: .bvh or .npz (K > 1 samples: "
-                                                          "OUT_000.bvh, OUT_001.bvh, …).", show_default=False)]
-_In = Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh or .npz.", show_default=False)]
-_Samples = Annotated[int, typer.Option("--samples", help="Number of completions K (best first).")]
-_Seed = Annotated[int, typer.Option("--seed", help="Random seed of the latent initialisations.")]
-_Restarts = Annotated[Optional[int], typer.Option(
-    "--restarts", help="Latent initialisations per window (the best is kept). Default: 16 in-betweening, "
-                       "64 completion (1 with --init nearest).")]
-_Iters = Annotated[Optional[str], typer.Option(
-    "--iters", help="Iterations 'PHASE1,PHASE2' of latent optimisation and decoder fine-tuning (default: 50,100 "
-                    "for in-betweening and prediction, 100,200 for completion, 0,0 for completion with --init "
-                    "nearest).")]
-_Init = Annotated[Optional[str], typer.Option(
-    "--init", help="Latent initialisation (HM-VAE): sample (from the prior, the paper's), interpolate (the first "
-                   "restart from the encoded SLERP fill), nearest (from the encoded nearest-neighbour fill; needs "
-                   "--data; the best for completion on our benchmark) or model (from another model's completion, "
-                   "--option init_model=cvae-bandai; the best for in-betweening). Default: sample.",
-    show_default=False)]
-_Data = Annotated[Optional[Path], typer.Option("--data", help="Prepared motion cache (`motionsynth data prepare`) "
-                                                               "whose TRAIN split a method that learns at run time "
-                                                               "is fitted on (--init nearest's pose database).")]
-_Option = Annotated[list[str], typer.Option("--option", help="Option of the model's method, KEY=VALUE (YAML value), "
-                                                              "e.g. --option lr=0.02; repeatable.")]
-_Label = Annotated[Optional[str], typer.Option("--label", help="Label to condition on, KIND=NAME[,KIND=NAME], e.g. "
-                                                               "content=walk (models trained with labels only).")]
-_Preview = Annotated[Optional[Path], typer.Option("--preview", help="Also render a preview (.gif, .mp4 or .png).")]
-_MaskOut = Annotated[Optional[Path], typer.Option("--mask-out", help="Also write the mask (.npz) for "
-                                                                     "`motionsynth render --observed`.")]
+# Shortcut flags for common method options, by the kind of mask a task makes (`tasks.Task.mask`). Each is only a
+# name for the option: its value goes through the method's Options like any ``--option``.
+_FILL_SHORTCUTS = {
+    "restarts": Annotated[Optional[int], typer.Option(
+        "--restarts", help="HM-VAE: latent initialisations per window, the best kept (--option restarts; default 16 "
+                           "in-betweening, 64 completion, 1 with --init nearest).")],
+    "iters": Annotated[Optional[str], typer.Option(
+        "--iters", help="HM-VAE: iterations 'PHASE1,PHASE2' of latent optimisation and decoder fine-tuning "
+                        "(--option phase1_iters, phase2_iters).")],
+    "init": Annotated[Optional[str], typer.Option(
+        "--init", help="HM-VAE: latent initialisation, sample, interpolate, nearest (needs --data) or model "
+                       "(--option init_model=cvae-bandai) (--option init).", show_default=False)],
+}
+_CLEAN_SHORTCUTS = {
+    "refine": Annotated[Optional[str], typer.Option(
+        "--refine", help="HM-VAE: window (the paper's sliding window: exact, slow) or overlap (--option refine).")],
+    "stride": Annotated[Optional[int], typer.Option("--stride", help="HM-VAE: hop of --refine overlap (--option "
+                                                                     "stride; default: half the window).")],
+    "refine_iters": Annotated[Optional[int], typer.Option(
+        "--refine-iters", help="HM-VAE: latent-optimisation iterations per window (--option refine_iters).")],
+    "root": Annotated[Optional[str], typer.Option(
+        "--root", help="Root trajectory: smooth (the input's, smoothed) or model (--option root).")],
+    "root_sigma": Annotated[Optional[float], typer.Option(
+        "--root-sigma", help="Gaussian sigma in frames of --root smooth (--option root_sigma).")],
+    "despike": Annotated[Optional[int], typer.Option(
+        "--despike", help="Running median over the input, frames (odd; 1: off) (--option despike).")],
+    "smooth": Annotated[Optional[float], typer.Option(
+        "--smooth", help="Gaussian filter over the result, sigma in frames (0: off) (--option smooth_sigma).")],
+}
+SHORTCUTS = {"part": _FILL_SHORTCUTS, "noisy": _CLEAN_SHORTCUTS, "nothing": {}}
+_OPTION_OF = {"smooth": "smooth_sigma"}  # shortcut → option, where the names differ (--iters: two options)
 
 
-# ---- shared steps ---------------------------------------------------------------------------------------------------
+_FLAGS = {"span": "--frames", "length": "--frames", "n_samples": "--samples"}
+"""Library parameters whose flag is not ``--name-with-dashes`` (beside `INPUT_FLAGS`)."""
+
+
+def flag_for(param: str) -> str:
+    """The command line's flag for a library parameter (a `tasks.Request` field or a function's argument)."""
+    return _FLAGS.get(param) or (INPUT_FLAGS[param][0] if param in INPUT_FLAGS else "--" + param.replace("_", "-"))
+
+
+def flag_error(e: ParamError, source: Path | None = None) -> MotionsynthError:
+    """A library `errors.ParamError` in the command line's words: each parameter it names (written `` `name` ``)
+    becomes its flag, the motion IN's path — e.g. "in-betweening needs `keyframes`" → "in-betweening needs
+    --keyframes"; a message naming none is prefixed with its first parameter's flag."""
+    import re
+
+    def flag(param: str) -> str:
+        return str(source) if param == "motion" and source is not None else flag_for(param)
+
+    text, named = re.subn(r"`([a-z_]+)`", lambda m: flag(m.group(1)), str(e))
+    if not named and e.params:
+        text = f"{flag(e.params[0])}: {text}"
+    return MotionsynthError(text)
+
+
+# ---- reading the flags ---------------------------------------------------------------------------------------------
+def parse_keyframes(text: str, frames: int | None = None) -> list[int]:
+    """``--keyframes`` "0,30,60" → [0, 30, 60]; ``end`` is the last of ``frames`` (the motion's; unknown yet: -1),
+    once (order and range are checked by `tasks.keyframe_mask`)."""
+    end = -1 if frames is None else frames - 1
+    try:
+        keys = [end if k.lower() in ("end", "last") else int(k) for k in text.replace(" ", "").split(",") if k != ""]
+    except ValueError:
+        raise MotionsynthError(f"--keyframes must be comma-separated frame numbers (or end), got {text!r}") from None
+    return keys if len(keys) < 2 or keys[-1] != end or keys[-2] != end else keys[:-1]  # "…,60,end" of 61 frames
+
+
+def parse_span(text: str | None) -> tuple[int, int] | None:
+    """``--frames`` "A:B" (either end may be left out: 0, the end) → (A, B); the range is the task's to check."""
+    if text is None:
+        return None
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return (int(parts[0]) if parts[0].strip() else 0), (int(parts[1]) if parts[1].strip() else 2**62)
+    except ValueError:
+        raise MotionsynthError(f"--frames must be A:B (frame numbers), got {text!r}") from None
+
+
+def observed_parts(observe: list[str]) -> list[str]:
+    """``--observe`` values (body parts or joint names, repeated or comma-separated) → names, as typed ("left arm"
+    stays one: `skeleton.Skeleton.joints` reads body parts by any of their names)."""
+    return [s.strip() for part in observe for s in part.split(",") if s.strip()]
+
+
+def _request(task: Task, values: dict, motion) -> Request:
+    """The `tasks.Request` of the task's input flags."""
+    from ..tasks import parse_label
+
+    given = {name: values.get(name) for name in task.inputs}
+    span = parse_span(given.get("span"))
+    if span is not None and motion is not None:
+        span = (span[0], min(span[1], motion.num_frames))
+    frames = motion.num_frames if motion is not None else None
+    return Request(motion=motion,
+                   keyframes=parse_keyframes(given["keyframes"], frames) if given.get("keyframes") is not None
+                   else None, extrapolate=bool(given.get("extrapolate")),
+                   observe=observed_parts(given["observe"]) if given.get("observe") else None,
+                   span=span, synthesise_root=bool(given.get("synthesise_root")), given=given.get("given"),
+                   length=given.get("length"), label=parse_label(given.get("label")))
+
+
+def _options(task: Task, values: dict) -> dict:
+    """The method options of the shortcut flags and ``--option`` (which wins)."""
+    from ..config import parse_key_values
+
+    out = {}
+    for flag in SHORTCUTS[task.mask]:
+        value = values.get(flag)
+        if value is None:
+            continue
+        if flag == "iters":
+            out.update(_iters(value))
+        else:
+            out[_OPTION_OF.get(flag, flag)] = value
+    out.update(parse_key_values([o for o in values.get("option") or [] if o != "help"], "--option"))
+    return out
+
+
+def _iters(text: str) -> dict:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 2 or min(values) < 0:
+        raise MotionsynthError(f"--iters must be two non-negative integers 'PHASE1,PHASE2', got {text!r}")
+    return {"phase1_iters": values[0], "phase2_iters": values[1]}
+
+
+# ---- shared steps --------------------------------------------------------------------------------------------------
 def _check_outputs(out: Path, preview: Path | None, mask_out: Path | None) -> None:
     """Fail before any work on an output path of the wrong kind or one that cannot be written."""
     from ..io import MOTION_SUFFIXES
@@ -86,54 +239,47 @@ def _check_outputs(out: Path, preview: Path | None, mask_out: Path | None) -> No
             check_output(path)
 
 
-def _load(path: Path, model: str):
-    """(motion, checkpoint), the checkpoint's skeleton checked against the motion's."""
-    from ..io import load_motion
-    from ..registry import load_checkpoint
+def open_task_method(task: Task, model: str, options: dict, data: Path | None, seed: int,
+                     data_elsewhere: bool = False):
+    """The method of ``--model`` for ``task`` (refused before its weights are built when it does not serve the
+    task), with ``options``; a method that learns at run time (``needs_fit``) is fitted on ``data``'s train split.
+    ``data_elsewhere``: ``--data`` serves something else too (the report's baseline), so a method that does not
+    learn is no error."""
+    from ..registry import open_method
 
-    motion = load_motion(path)
-    ckpt = load_checkpoint(model)
-    ckpt.check_skeleton(motion.skeleton, what=f"input motion {path}")
-    return motion, ckpt
-
-
-def _method(ckpt, data: Path | None, seed: int, flags: dict, option: list[str]):
-    """The checkpoint's task method with the given flags (None: the method's default) and ``--option`` values; a
-    method that learns at run time (``needs_fit``, e.g. --init nearest) is fitted on ``data``'s train split."""
-    from ..config import parse_key_values
-    from ..registry import load_method
-
-    options = {k: v for k, v in flags.items() if v is not None}
-    options.update(parse_key_values(option, "--option"))
-    method = load_method(ckpt, progress=True, **options)
+    method = open_method(model, task.name, progress=True, **options)
     if not method.needs_fit:
-        if data is not None:
-            raise MotionsynthError("--data is only used by a method that learns at run time (--init nearest)")
+        if data is not None and not data_elsewhere:
+            raise MotionsynthError(f"--data is only used by a method that learns at run time (nearest-neighbour, "
+                                   f"mean-pose, --init nearest); the {method.name} method does not")
         return method
     if data is None:
-        raise MotionsynthError("--init nearest needs --data CACHE: a prepared motion cache whose train split holds "
-                               "the poses to retrieve")
+        raise MotionsynthError(f"the {method.name} method learns from data at run time: give --data CACHE, a "
+                               f"prepared motion cache whose train split holds the poses to retrieve")
     from ..bench.protocol import fit_method, open_cache
 
     cache = open_cache(data)
-    ckpt.check_skeleton(cache.skeleton, what=f"--data {data}")
+    if method.skeleton is not None:  # a learned method's (a baseline takes the data's skeleton when fitted)
+        method.check_skeleton(cache.skeleton, what=f"--data {data}")
     info = fit_method(method, cache, None, seed)
     typer.echo(f"pose database: {info['database_frames']} frames from {info['takes']} training takes"
                if "database_frames" in info else f"fitted on {info['takes']} training takes", err=True)
     return method
 
 
-def _iters(text: str | None) -> dict:
-    if text is None:
-        return {}
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) != 2 or min(values) < 0:
-        raise MotionsynthError(f"--iters must be two non-negative integers 'PHASE1,PHASE2', got {text!r}")
-    return {"phase1_iters": values[0], "phase2_iters": values[1]}
+def print_options(model: str) -> None:
+    """``--option help``: the options of ``--model``'s method, one per line (name, type, default, help)."""
+    from ..checkpoint import read_config, resolve_model
+    from ..registry import BASELINES, method_class
+
+    name = model if model in BASELINES and not Path(model).exists() else \
+        read_config(resolve_model(model) / "config.yaml").get("family")
+    described = method_class(name).Options.describe()
+    typer.echo(f"options of the {name} method (--option KEY=VALUE):" if described else
+               f"the {name} method takes no options")
+    for o in described:
+        choices = f" ({' | '.join(map(str, o['choices']))})" if o["choices"] else ""
+        typer.echo(f"  {o['name']} = {o['default']!r}  [{o['type']}{choices}]\n      {o['help']}")
 
 
 def sample_paths(out: Path, k: int) -> list[Path]:
@@ -151,26 +297,17 @@ def _check_work(samples: int, frames: int, joints: int, flag: str = "--samples")
     limits.check_joint_frames(samples * frames, joints, f"{flag} {samples} x {frames:,} frames (the result)")
 
 
-def _finish(method, motion, mask, out: Path, samples: int, seed: int, preview: Path | None,
-            mask_out: Path | None, label: str | None = None) -> None:
-    """Run the method, then write the outputs, the preview and the mask: all of them or, on an error, none."""
-    import time
-
+def _write_motions(results, name: str, out: Path, preview, mask_out, mask) -> list[Path]:
+    """The samples as OUT (or OUT_000, …), the preview and the mask: all of them or, on an error, none."""
     from ..io import save_motion
     from ..io.atomic import atomic_paths
-    from ..tasks import parse_label, save_mask
+    from ..tasks import save_mask
 
-    if samples < 1:
-        raise MotionsynthError(f"--samples must be at least 1, got {samples}")
-    _check_work(samples, motion.num_frames, len(motion.skeleton))
-    start = time.perf_counter()
-    results = method.complete(motion, mask, label=parse_label(label), n_samples=samples, seed=seed).samples
-    seconds = time.perf_counter() - start
-    paths = sample_paths(out, samples)
+    paths = sample_paths(out, len(results))
     extra = [p for p in (mask_out, preview) if p is not None]
     with atomic_paths([*paths, *extra]) as tmps:
         for result, tmp in zip(results, tmps):
-            result.name = motion.name
+            result.name = name
             save_motion(result, tmp)
         if mask_out is not None:
             save_mask(mask, tmps[len(paths)])
@@ -178,203 +315,115 @@ def _finish(method, motion, mask, out: Path, samples: int, seed: int, preview: P
             from ..viz.render import render
 
             render(results, tmps[-1], masks=[mask] * len(results), titles=[p.stem for p in paths])
-    where = paths[0] if samples == 1 else f"{paths[0]} … {paths[-1].name}"
-    typer.echo(f"wrote {where} ({motion.num_frames} frames, {seconds:.1f} s)"
-               + (f", preview {preview}" if preview is not None else ""))
+    return paths
 
 
-# ---- commands -------------------------------------------------------------------------------------------------------
-def inbetween_command(
-    source: _In, model: _Model, out: _Out,
-    keyframes: Annotated[str, typer.Option("--keyframes", help="Observed frames, comma-separated, increasing "
-                                                                "(0-based), e.g. 0,30,60.", show_default=False)],
-    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = None, iters: _Iters = None, init: _Init = None,
-    data: _Data = None, option: _Option = [], label: _Label = None, preview: _Preview = None,  # noqa: B006
-    mask_out: _MaskOut = None,
-) -> None:
-    """Fill the frames between keyframes of IN (the keyframes are kept exactly)."""
-    from ..tasks import keyframe_mask
-
-    _check_outputs(out, preview, mask_out)
-    keys = parse_keyframes(keyframes)
-    motion, ckpt = _load(source, model)
-    mask = keyframe_mask(motion.num_frames, len(motion.skeleton), keys)
-    method = _method(ckpt, data, seed, {"restarts": restarts, "init": init, **_iters(iters)}, option)
-    _finish(method, motion, mask, out, samples, seed, preview, mask_out, label)
-
-
-def complete_command(
-    source: _In, model: _Model, out: _Out,
-    observe: Annotated[list[str], typer.Option(
-        "--observe", help="Observed body part: upper, lower, left-arm, right-arm, left-leg, right-leg, torso, head, or "
-                          "joint names (repeat or comma-separate). The rest is synthesised.", show_default=False)],
-    frames: Annotated[Optional[str], typer.Option("--frames", help="A:B — complete only frames A..B-1 (elsewhere the "
-                                                                   "whole body is observed).")] = None,
-    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = None, iters: _Iters = None, init: _Init = None,
-    data: _Data = None, option: _Option = [], label: _Label = None, preview: _Preview = None,  # noqa: B006
-    mask_out: _MaskOut = None,
-) -> None:
-    """Synthesise the body parts of IN that are not observed (the observed ones are kept exactly)."""
-    from ..tasks import joints_mask
-
-    _check_outputs(out, preview, mask_out)
-    motion, ckpt = _load(source, model)
-    joints = observed_joints(observe, motion.skeleton)
-    mask = joints_mask(motion.num_frames, motion.skeleton, joints, _frames(frames, motion.num_frames))
-    method = _method(ckpt, data, seed, {"restarts": restarts, "init": init, **_iters(iters)}, option)
-    _finish(method, motion, mask, out, samples, seed, preview, mask_out, label)
-
-
-def parse_keyframes(text: str) -> list[int]:
-    """``--keyframes`` "0,30,60" → [0, 30, 60] (order and range are checked by `tasks.keyframe_mask`)."""
-    try:
-        return [int(k) for k in text.replace(" ", "").split(",") if k != ""]
-    except ValueError:
-        raise MotionsynthError(f"--keyframes must be comma-separated frame numbers, got {text!r}") from None
-
-
-def observed_joints(observe: list[str], skeleton) -> list[int]:
-    """``--observe`` values (body parts or joint names, repeated or comma-separated) → joint indices."""
-    spec = [s for part in observe for s in part.replace(",", " ").split()]
-    try:
-        joints = skeleton.joints(spec)
-    except (KeyError, IndexError) as e:
-        raise MotionsynthError(f"--observe: {e.args[0] if e.args else e}") from None
-    if not joints:
-        raise MotionsynthError(f"--observe {' '.join(observe)!r} selects no joints")
-    return joints
-
-
-def _frames(text: str | None, T: int) -> slice | None:
-    if text is None:
-        return None
-    parts = text.split(":")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        a = int(parts[0]) if parts[0].strip() else 0
-        b = int(parts[1]) if parts[1].strip() else T
-    except ValueError:
-        raise MotionsynthError(f"--frames must be A:B (frame numbers), got {text!r}") from None
-    if not 0 <= a < b <= T:
-        raise MotionsynthError(f"--frames {text}: need 0 <= A < B <= {T} (the motion's frames)")
-    return slice(a, b)
-
-
-def denoise_command(
-    source: _In, model: _Model, out: _Out,
-    refine: Annotated[Optional[str], typer.Option("--refine", help="HM-VAE models: window (the paper's sliding "
-                                                                   "window: exact, slow) or overlap (windows every "
-                                                                   "--stride frames, cross-faded). Default: "
-                                                                   "window.")] = None,
-    stride: Annotated[Optional[int], typer.Option("--stride", help="Hop of --refine overlap (default: half the "
-                                                                   "window).")] = None,
-    refine_iters: Annotated[Optional[int], typer.Option("--refine-iters", help="Latent-optimisation iterations per "
-                                                                               "window against the input (HM-VAE "
-                                                                               "models; default 0).")] = None,
-    root: Annotated[Optional[str], typer.Option("--root", help="Root trajectory: smooth (the input's path and "
-                                                               "heading, median- then Gaussian-smoothed; the model's "
-                                                               "height) or model (integrated from the model's root "
-                                                               "velocities). Default: smooth.")] = None,
-    root_sigma: Annotated[Optional[float], typer.Option("--root-sigma", help="Gaussian sigma in frames of --root "
-                                                                             "smooth (after a 5-frame running "
-                                                                             "median). Default: the method's.")] = None,
-    despike: Annotated[Optional[int], typer.Option("--despike", help="Running median over the input, in frames "
-                                                                     "(odd; 1: off). Default: the method's.")] = None,
-    smooth: Annotated[Optional[float], typer.Option("--smooth", help="Gaussian filter over the result, sigma in "
-                                                                     "frames (0: off). Default: the method's.")] = None,
-    option: _Option = [], preview: _Preview = None, mask_out: _MaskOut = None,  # noqa: B006
-) -> None:
-    """Clean a noisy motion (e.g. a pose estimator's output) with a learned model (HM-VAE prior or MEVA)."""
-    from ..tasks import denoise_mask
-
-    _check_outputs(out, preview, mask_out)
-    if refine is not None and refine not in REFINE_MODES:
-        raise MotionsynthError(f"--refine must be one of {', '.join(REFINE_MODES)}, got {refine!r}")
-    motion, ckpt = _load(source, model)
-    window = int(ckpt.config["model"].get("window", 64))
-    if motion.num_frames < window:
-        raise MotionsynthError(f"{source}: {motion.num_frames} frames is shorter than the model's window of "
-                               f"{window} frames; denoising needs at least one full window")
-    flags = {"refine": refine, "stride": stride, "refine_iters": refine_iters, "root": root, "root_sigma": root_sigma,
-             "despike": despike, "smooth_sigma": smooth}
-    method = _method(ckpt, None, 0, flags, option)
-    mask = denoise_mask(motion.num_frames, len(motion.skeleton))
-    _finish(method, motion, mask, out, 1, 0, preview, mask_out)
-
-
-def predict_command(
-    source: _In, model: _Model, out: _Out,
-    given: Annotated[int, typer.Option("--given", help="The first N frames of IN are observed.",
-                                       show_default=False)],
-    frames: Annotated[Optional[int], typer.Option("--frames", help="Frames of the output (default: IN's length; "
-                                                                   "more extends the motion).")] = None,
-    samples: _Samples = 1, seed: _Seed = 0, restarts: _Restarts = None, iters: _Iters = None, init: _Init = None,
-    data: _Data = None, option: _Option = [], label: _Label = None, preview: _Preview = None,  # noqa: B006
-    mask_out: _MaskOut = None,
-) -> None:
-    """Continue the first N frames of IN (the given frames are kept exactly)."""
-    from ..ops import pad
-    from ..tasks import predict_mask
-
-    _check_outputs(out, preview, mask_out)
-    motion, ckpt = _load(source, model)
-    total = motion.num_frames if frames is None else int(frames)
-    if not 0 < given <= motion.num_frames:
-        raise MotionsynthError(f"--given {given}: need 1..{motion.num_frames} (the input's frames)")
-    _check_work(samples, total, len(motion.skeleton))
-    mask = predict_mask(total, len(motion.skeleton), given)
-    work = pad(motion[:given], total)  # unobserved frames: the last given one held
-    method = _method(ckpt, data, seed, {"restarts": restarts, "init": init, **_iters(iters)}, option)
-    _finish(method, work, mask, out, samples, seed, preview, mask_out, label)
-
-
-def generate_command(
-    model: _Model,
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder: sample_000.bvh, sample_000.npz, …",
-                                      show_default=False)],
-    n: Annotated[int, typer.Option("--n", help="Number of motions.")] = 1,
-    frames: Annotated[Optional[int], typer.Option("--frames", help="Frames per motion (default: the model's "
-                                                                   "window).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    label: _Label = None, option: _Option = [],  # noqa: B006
-) -> None:
-    """Generate motions from nothing (the task with nothing observed); one BVH and one npz per sample.
-
-    A motion longer than the model's window is made of windows cross-faded by the model's method (for the HM-VAE:
-    independent draws, so the motion changes character at each seam).
-    """
+def _write_folder(results, out: Path) -> None:
+    """Generated samples as ``OUT/sample_000.bvh`` and ``.npz``, …: all of them or, on an error, none."""
     from ..io import save_motion
-    from ..io.atomic import atomic_paths, check_output
-    from ..ops import rest_motion
-    from ..registry import load_checkpoint
-    from ..tasks import generate_mask, parse_label
+    from ..io.atomic import atomic_paths
 
-    if n < 1:
-        raise MotionsynthError(f"--n must be at least 1, got {n}")
-    check_output(out, folder=True)
-    ckpt = load_checkpoint(model)
-    frames = int(ckpt.config["model"].get("window", 64)) if frames is None else frames
-    if frames < 1:
-        raise MotionsynthError(f"--frames must be positive, got {frames}")
-    _check_work(n, frames, len(ckpt.skeleton), "--n")
-    start = rest_motion(ckpt.skeleton, frames, float(ckpt.fps or 30.0))
-    method = _method(ckpt, None, seed, {}, option)
-    mask = generate_mask(frames, len(ckpt.skeleton))
-    motions = method.complete(start, mask, label=parse_label(label), n_samples=n, seed=seed).samples
-    names = [f"sample_{i:03d}" for i in range(len(motions))]
+    names = [f"sample_{i:03d}" for i in range(len(results))]
     with atomic_paths([out / f"{name}{ext}" for name in names for ext in (".bvh", ".npz")]) as tmps:
-        for k, (motion, name) in enumerate(zip(motions, names)):
+        for k, (motion, name) in enumerate(zip(results, names)):
             motion.name = name
             save_motion(motion, tmps[2 * k])
             save_motion(motion, tmps[2 * k + 1])
-    typer.echo(f"wrote {len(motions)} motions of {frames} frames to {out}")
+
+
+# ---- one command per task -------------------------------------------------------------------------------------------
+def run_task(task: Task, values: dict) -> None:
+    """A task command: ``values`` are its flags by parameter name (`task_command`)."""
+    import time
+
+    from ..io import load_motion
+    from ..io.atomic import check_output
+
+    source, out, samples = values.get("source"), values["out"], values.get("samples", 1)
+    if "option" in values and "help" in (values["option"] or []):
+        print_options(values["model"])
+        return
+    if task.needs_motion:
+        _check_outputs(out, values.get("preview"), values.get("mask_out"))
+    else:
+        check_output(out, folder=True)
+    if samples < 1:
+        raise MotionsynthError(f"{'--samples' if task.needs_motion else '--n'} must be at least 1, got {samples}")
+    try:
+        request = _request(task, values, None)  # the flags' syntax first, before any file is read
+        motion = load_motion(source) if task.needs_motion else None
+        method = open_task_method(task, values["model"], _options(task, values), values.get("data"),
+                                  values.get("seed", 0))
+        if motion is not None:
+            method.check_skeleton(motion.skeleton, what=f"input motion {source}")
+        request = _request(task, values, motion)
+        request.window, request.skeleton, request.fps = method.window, method.skeleton, method.fps
+        if task.one_sample:
+            samples = 1
+        frames = task.frames(request)
+        joints = len(motion.skeleton if motion is not None else method.skeleton or [])
+        _check_work(samples, frames, joints, "--samples" if task.needs_motion else "--n")
+        work = task.make(request)
+        start = time.perf_counter()
+        results = method.complete(work.motion, work.mask, label=work.label, n_samples=samples,
+                                  seed=values.get("seed", 0)).samples
+        seconds = time.perf_counter() - start
+    except RequestError as e:
+        raise flag_error(e, source) from None
+    if not task.needs_motion:
+        _write_folder(results, out)
+        typer.echo(f"wrote {len(results)} motions of {frames} frames to {out}")
+        return
+    paths = _write_motions(results, motion.name, out, values.get("preview"), values.get("mask_out"), work.mask)
+    where = paths[0] if len(paths) == 1 else f"{paths[0]} … {paths[-1].name}"
+    preview = values.get("preview")
+    typer.echo(f"wrote {where} ({work.motion.num_frames} frames, {seconds:.1f} s)"
+               + (f", preview {preview}" if preview is not None else ""))
+
+
+def task_command(task: Task):
+    """The Typer command of ``task``: its signature is made from the task (IN when it reads a motion; its input flags;
+    the common flags; the option shortcuts of its kind of mask), its help is the task's."""
+    P = inspect.Parameter
+    params = []
+
+    def add(name, annotation, default=P.empty):
+        params.append(P(name, P.KEYWORD_ONLY, default=default, annotation=annotation))
+
+    if task.needs_motion:
+        add("source", Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh or .npz.",
+                                                      show_default=False)])
+        add("out", _FILE_OUTPUTS["out"])
+    else:
+        add("out", Annotated[Path, typer.Option("-o", "--out", help="Output folder: sample_000.bvh, "
+                                                                    "sample_000.npz, …", show_default=False)])
+    add("model", _COMMON["model"])
+    for name in task.inputs:
+        add(name, INPUT_FLAGS[name][1], ... if name in task.required else _INPUT_DEFAULTS.get(name))
+    if not task.one_sample:
+        names = ("--samples",) if task.needs_motion else ("--n", "--samples")
+        add("samples", Annotated[int, typer.Option(*names, help="Number of results K (best first).")], 1)
+    add("seed", _COMMON["seed"], 0)
+    for name, annotation in SHORTCUTS[task.mask].items():
+        add(name, annotation, None)
+    if task.mask != "nothing":  # nothing learns from data to make motion out of nothing
+        add("data", _COMMON["data"], None)
+    add("option", _COMMON["option"], [])
+    if task.needs_motion:
+        add("preview", _FILE_OUTPUTS["preview"], None)
+        add("mask_out", _FILE_OUTPUTS["mask_out"], None)
+
+    def command(**values) -> None:
+        run_task(task, values)
+
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__name__ = f"{task.name}_command"
+    command.__doc__ = task.help
+    return command
 
 
 def register(app) -> None:
-    """Add this module's commands to the main app."""
-    app.command("inbetween")(inbetween_command)
-    app.command("complete")(complete_command)
-    app.command("denoise")(denoise_command)
-    app.command("predict")(predict_command)
-    app.command("generate")(generate_command)
+    """Add one command per task of `tasks.TASKS` to the main app."""
+    for task in TASKS.values():
+        app.command(task.name)(task_command(task))

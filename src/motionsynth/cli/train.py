@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,23 +16,29 @@ _FAMILY_HELP = "Model family: " + "; ".join(f"{s.name} ({s.summary})" for s in F
 
 
 def train_command(
-    model: str = typer.Argument(..., help=_FAMILY_HELP),
-    data: Path = typer.Option(..., "--data", help="Motion cache folder (`motionsynth data prepare`)."),
-    out: Path = typer.Option(..., "--out", help="Run folder: config.yaml, checkpoints/, logs/, model/, best/."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML file with sections preset, train, model."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="cpu (default: about an hour on 2 cores) or paper."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimiser steps (train.steps)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per step per device."),
-    devices: Optional[int] = typer.Option(None, "--devices", help="Devices per node (DDP when more than one)."),
-    num_nodes: Optional[int] = typer.Option(None, "--num-nodes", help="Nodes (DDP; launch with srun/torchrun)."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="Lightning precision: 32-true, bf16-mixed…"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of weights, data order and augmentation."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes."),
-    set_: list[str] = typer.Option([], "--set", help="Override any setting: --set train.lr=3e-4 "
-                                                     "--set model.beta=0.01 (repeatable); hold whole actions "
-                                                     "out: --set 'train.hold_out.content=\\[run,raise-up-*]'."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from checkpoints/last.ckpt."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    model: Annotated[str, typer.Argument(help=_FAMILY_HELP)],
+    data: Annotated[Path, typer.Option("--data", help="Motion cache folder (`motionsynth data prepare`).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder: config.yaml, checkpoints/, logs/, model/, best/.")],
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="YAML file with sections preset, train, model.")] = None,
+    preset: Annotated[Optional[str], typer.Option(
+        "--preset", help="cpu (default: about an hour on 2 cores) or paper.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Optimiser steps (train.steps).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Windows per step per device.")] = None,
+    devices: Annotated[Optional[int], typer.Option(
+        "--devices", help="Devices per node (DDP when more than one).")] = None,
+    num_nodes: Annotated[Optional[int], typer.Option(
+        "--num-nodes", help="Nodes (DDP; launch with srun/torchrun).")] = None,
+    precision: Annotated[Optional[str], typer.Option(
+        "--precision", help="Lightning precision: 32-true, bf16-mixed…")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of weights, data order and augmentation.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="DataLoader worker processes.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override any setting: --set train.lr=3e-4 --set model.beta=0.01 (repeatable); hold whole "
+                      "actions out: --set 'train.hold_out.content=[run,raise-up-*]'.")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the run in --out from checkpoints/last.ckpt.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Train a model; exports the safe checkpoint folder OUT/model (and OUT/best, lowest validation loss)."""
     from ..config import parse_key_values
@@ -45,7 +51,7 @@ def train_command(
         raise MotionsynthError(f"{data}: no such motion cache; make one with "
                                f"`motionsynth data prepare SOURCE --dataset NAME --out {data}`")
     check_output(out, folder=True)
-    overrides = parse_key_values(set_, "--set", nested=True)
+    overrides = parse_key_values(set_ or [], "--set", nested=True)
     t = overrides.setdefault("train", {})
     for key, value in (("steps", max_steps), ("batch_size", batch_size), ("devices", devices),
                        ("num_nodes", num_nodes), ("precision", precision), ("seed", seed), ("num_workers", workers)):

@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from .. import limits
-from ..errors import FormatError, InvalidMotionError, MotionsynthError
+from ..errors import FormatError, InvalidMotionError, MotionsynthError, ParamError
 from ..motion import Motion
 
 DATASETS = ("bandai-namco", "bvh-folder", "amass")
@@ -130,7 +130,7 @@ def safe_call(fn: Callable, ref: TakeRef):
         return fn(ref)
     except MotionsynthError as e:
         return e
-    except Exception as e:  # noqa: BLE001 — reader bugs on odd files are reported per take, not fatal
+    except Exception as e:  # reader bugs on odd files are reported per take, not fatal
         return FormatError(f"{type(e).__name__}: {e}", ref.where)
 
 
@@ -211,11 +211,11 @@ class BandaiNamco:
             if len(roots) != 1:
                 raise MotionsynthError(self._layout_error(source, roots))
             root = roots[0]
-            read = lambda rel: _decode(z.read(root + rel), f"{source}:{root + rel}")  # noqa: E731
+            read = lambda rel: _decode(z.read(root + rel), f"{source}:{root + rel}")
             exists = set(names).__contains__
             bvhs = sorted(m for m in names if re.fullmatch(re.escape(root) + r"data/[^/]+\.bvh", m, re.I))
             files = [(PurePosixPath(m).stem, str(source), m, m[len(root):]) for m in bvhs]
-            has = lambda rel: exists(root + rel)  # noqa: E731
+            has = lambda rel: exists(root + rel)
         else:
             def is_root(p: Path) -> bool:
                 return (p / "data").is_dir() and any((p / "data").glob("*.bvh"))
@@ -225,8 +225,8 @@ class BandaiNamco:
             if len(roots) != 1:
                 raise MotionsynthError(self._layout_error(source, [f"{p.name}/" for p in roots]))
             root_dir = roots[0]
-            read = lambda rel: _decode((root_dir / rel).read_bytes(), str(root_dir / rel))  # noqa: E731
-            has = lambda rel: (root_dir / rel).is_file()  # noqa: E731
+            read = lambda rel: _decode((root_dir / rel).read_bytes(), str(root_dir / rel))
+            has = lambda rel: (root_dir / rel).is_file()
             files = [(p.stem, str(p), None, f"data/{p.name}") for p in sorted((root_dir / "data").glob("*.bvh"))]
         vocab = {}
         for key in self.label_keys:
@@ -282,10 +282,11 @@ class BvhFolder:
             try:
                 self.pattern = re.compile(label_pattern)
             except re.error as e:
-                raise MotionsynthError(f"--label-pattern {label_pattern!r} is not a valid regular expression: {e}") from None
+                raise ParamError(f"`label_pattern` {label_pattern!r} is not a valid regular expression: {e}",
+                                 "label_pattern") from None
             if not self.pattern.groupindex:
-                raise MotionsynthError(f"--label-pattern {label_pattern!r} has no named groups "
-                                       f"(write e.g. '(?P<action>[a-z]+)_\\d+')")
+                raise ParamError(f"`label_pattern` {label_pattern!r} has no named groups "
+                                 f"(write e.g. '(?P<action>[a-z]+)_\\d+')", "label_pattern")
 
     def list(self, source: Path) -> Listing:
         source = _check_source(source)
@@ -343,7 +344,7 @@ class BvhFolder:
         """
         path = self.labels_csv
         if not path.is_file():
-            raise FormatError("no such labels file (--labels)", str(path))
+            raise FormatError("no such labels file (the labels CSV)", str(path))
         try:
             data = path.read_bytes()
         except OSError as e:
@@ -419,12 +420,12 @@ class Amass:
         if self.body_models is None:
             return None
         if not self.body_models.is_dir():
-            raise MotionsynthError(f"--body-models {self.body_models}: no such folder (it should hold the SMPL / "
-                                   f"SMPL-H / SMPL-X model files, e.g. smplh/SMPLH_FEMALE.pkl or .npz)")
+            raise ParamError(f"`body_models` {self.body_models}: no such folder (it should hold the SMPL / "
+                             f"SMPL-H / SMPL-X model files, e.g. smplh/SMPLH_FEMALE.pkl or .npz)", "body_models")
         try:
             import smplx  # noqa: F401  (optional dependency)
         except ImportError:
-            warnings.warn("--body-models given but the optional 'smplx' package is not installed "
+            warnings.warn("body models given but the optional 'smplx' package is not installed "
                           "(pip install motionsynth[smpl]); using the built-in approximate neutral SMPL skeleton",
                           stacklevel=2)
             return None
@@ -448,22 +449,14 @@ def get_adapter(dataset: str, labels: str | Path | None = None, label_pattern: s
     """The adapter for a ``--dataset`` name (``labels`` and ``label_pattern`` only apply to ``bvh-folder``,
     ``body_models`` only to ``amass``)."""
     if body_models is not None and dataset != "amass":
-        raise MotionsynthError(f"--body-models only applies to --dataset amass, not {dataset}")
+        raise ParamError(f"`body_models` only applies to `dataset` amass, not {dataset}", "body_models", "dataset")
     if dataset == "bvh-folder":
         return BvhFolder(labels, label_pattern)
     if labels or label_pattern:
-        raise MotionsynthError(f"--labels / --label-pattern only apply to --dataset bvh-folder, not {dataset}")
+        raise ParamError(f"`labels` / `label_pattern` only apply to `dataset` bvh-folder, not {dataset}",
+                         "labels", "label_pattern", "dataset")
     if dataset == "bandai-namco":
         return BandaiNamco()
     if dataset == "amass":
         return Amass(body_models)
     raise MotionsynthError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-
-
-def iter_takes(adapter, source: str | Path, workers: int = 1) -> Iterator[tuple[str, Motion | MotionsynthError]]:
-    """Every take of ``source``: ``(name, Motion)`` or ``(name, error)`` for a take that cannot be used."""
-    listing = adapter.list(Path(source))
-    for name, reason in listing.problems:
-        yield name, MotionsynthError(reason)
-    for ref, result in zip(listing.takes, map_takes(load_take, listing.takes, workers)):
-        yield ref.name, result

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidMotionError, MotionsynthError, SkeletonMismatchError
+from ..errors import InvalidMotionError, MotionsynthError, ParamError, SkeletonMismatchError
 from ..io.npz import NPY_ERRORS
 from ..motion import Motion
 from ..skeleton import Skeleton
@@ -153,10 +153,10 @@ def _encode_take(ref: TakeRef, fps: float | None) -> _Encoded:
 
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
-        raise MotionsynthError(f"{out}: exists and is not a folder; choose another --out")
+        raise ParamError(f"{out}: exists and is not a folder; choose another `out`", "out")
     if out.is_dir() and any(out.iterdir()) and not (out / "meta.json").is_file():
-        raise MotionsynthError(f"{out}: folder exists, is not empty and is not a motion cache; refusing to "
-                               f"overwrite it (choose another --out)")
+        raise ParamError(f"{out}: folder exists, is not empty and is not a motion cache; refusing to "
+                         f"overwrite it (choose another `out`)", "out")
 
 
 def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps: float | None = None,
@@ -183,7 +183,7 @@ def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps
     usable remains.
     """
     if fps is not None and not fps > 0:
-        raise MotionsynthError(f"--fps must be positive, got {fps}")
+        raise ParamError(f"`fps` must be positive, got {fps}", "fps")
     source, out = Path(source).expanduser(), Path(out).expanduser()
     adapter = get_adapter(dataset, labels, label_pattern, body_models)
     listing = adapter.list(source)
@@ -311,7 +311,7 @@ def _problem(ref: TakeRef, result, reference: Skeleton | None, fps: float | None
             return (f"moving root is {result.skeleton.names[result.skeleton.root]!r}, not "
                     f"{reference.names[reference.root]!r}")
         if abs(result.fps - fps) > 1e-6:
-            return f"{result.fps:g} fps, not {fps:g} like the other takes (pass --fps to resample)"
+            return f"{result.fps:g} fps, not {fps:g} like the other takes (give fps to resample them all)"
     if not (np.isfinite(result.rotations).all() and np.isfinite(result.root_positions).all()
             and np.isfinite(result.features).all()):
         return "non-finite values"

@@ -33,7 +33,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from ..errors import MotionsynthError
+from ..errors import MotionsynthError, ParamError
 from .cache import _default_permissions
 
 DEFAULT_URL = ("https://github.com/BandaiNamcoResearchInc/Bandai-Namco-Research-Motiondataset/"
@@ -204,12 +204,12 @@ def fetch_bandai(part: int, out: str | os.PathLike, from_zip: str | os.PathLike 
     """Get Bandai Namco dataset ``part`` (1 or 2) into ``out/bandai-namco-<part>/``: from ``from_zip`` when given,
     else downloaded from ``url`` to ``out`` (resuming, and reusing an archive already complete there)."""
     if part not in PART_TAKES:
-        raise MotionsynthError(f"--part must be 1 or 2, got {part}")
+        raise ParamError(f"`part` must be 1 or 2, got {part}", "part")
     out = Path(out).expanduser()
     if from_zip is not None:
         archive = Path(from_zip).expanduser()
         if not archive.is_file():
-            raise MotionsynthError(f"--from {archive}: no such file")
+            raise ParamError(f"`from` {archive}: no such file", "from")
     else:
         name = PurePosixPath(urllib.parse.urlparse(url).path).name
         archive = out / (ARCHIVE_NAME if url == DEFAULT_URL or not name.endswith(".zip") else name)

@@ -66,19 +66,6 @@ def root_slice(skeleton: Skeleton) -> slice:
 
 
 # ---- helpers (torch) -----------------------------------------------------------------------------------------------
-def _yaw_matrix(angle: torch.Tensor) -> torch.Tensor:
-    """(...) angles → (..., 3, 3) rotations about +Y."""
-    c, s = torch.cos(angle), torch.sin(angle)
-    zero, one = torch.zeros_like(angle), torch.ones_like(angle)
-    return torch.stack([torch.stack([c, zero, s], -1), torch.stack([zero, one, zero], -1),
-                        torch.stack([-s, zero, c], -1)], -2)
-
-
-def _wrap(angle: torch.Tensor) -> torch.Tensor:
-    """Wrap to (-π, π]."""
-    return torch.atan2(torch.sin(angle), torch.cos(angle))
-
-
 def _parent_frame(mats: torch.Tensor, skeleton: Skeleton) -> tuple[torch.Tensor, torch.Tensor]:
     """World rotation (..., 3, 3) and position (..., 3) of the moving root's parent frame, from the ancestors'
     local rotations ``mats`` (..., J, 3, 3) and rest offsets (identity and zero when the root is joint 0)."""
@@ -108,12 +95,12 @@ def encode(motion: Motion, dtype=np.float32) -> np.ndarray:
     mats, g_rot, g_pos = _root_world(motion)
     h = heading_angle(R.matrix_to_quat(g_rot))
     sixd = R.matrix_to_6d(mats).clone()
-    sixd[:, r] = R.matrix_to_6d(_yaw_matrix(-h) @ g_rot)
+    sixd[:, r] = R.matrix_to_6d(R.yaw_matrix(-h) @ g_rot)
     T = motion.num_frames
     vel = torch.zeros(T, 3, dtype=torch.float64)
-    vel[1:] = (_yaw_matrix(-h[:-1]) @ (g_pos[1:] - g_pos[:-1])[..., None])[..., 0]
+    vel[1:] = (R.yaw_matrix(-h[:-1]) @ (g_pos[1:] - g_pos[:-1])[..., None])[..., 0]
     dh = torch.zeros(T, dtype=torch.float64)
-    dh[1:] = _wrap(h[1:] - h[:-1])
+    dh[1:] = R.wrap_angle(h[1:] - h[:-1])
     root = torch.stack([g_pos[:, 1], vel[:, 0], vel[:, 2], dh], -1)
     out = torch.cat([sixd.reshape(T, 6 * len(sk)), root], -1)
     return out.numpy().astype(dtype, copy=False)
@@ -144,10 +131,10 @@ def _decode(features: torch.Tensor, skeleton: Skeleton, origin_xzh: torch.Tensor
     h = h0 + torch.cumsum(dh * later, -1)
     h_prev = torch.cat([h[..., :1], h[..., :-1]], -1)
     vel = torch.stack([vel_x * later, torch.zeros_like(vel_x), vel_z * later], -1)
-    step = (_yaw_matrix(h_prev) @ vel[..., None])[..., 0]
+    step = (R.yaw_matrix(h_prev) @ vel[..., None])[..., 0]
     xz = torch.cumsum(step, -2)
     pos = torch.stack([xz[..., 0] + x0, height, xz[..., 2] + z0], -1)
-    g_rot = _yaw_matrix(h) @ mats[..., r, :, :]
+    g_rot = R.yaw_matrix(h) @ mats[..., r, :, :]
     p_rot, p_pos = _parent_frame(mats, skeleton)
     root_rot = p_rot.transpose(-1, -2) @ g_rot
     root_pos = (p_rot.transpose(-1, -2) @ (pos - p_pos)[..., None])[..., 0]

@@ -22,7 +22,7 @@ from typing import Mapping
 
 from ..errors import MotionsynthError
 
-__all__ = ["swap_sides", "mirror_label_map", "mirror_labels", "mirror_indices"]
+__all__ = ["swap_sides", "mirror_label_map", "mirror_labels", "label_indices"]
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _SWAP = {"left": "right", "right": "left", "l": "r", "r": "l"}
@@ -84,8 +84,10 @@ def mirror_labels(labels: Mapping[str, str], label_map: Mapping[str, Mapping[str
     return {kind: label_map.get(kind, {}).get(name, name) for kind, name in labels.items()}
 
 
-def mirror_indices(label_names: Mapping[str, list[str]],
-                   label_map: Mapping[str, Mapping[str, str]]) -> dict[str, list[int]]:
-    """The map as indices: ``{kind: [index of the mirror of name i]}`` (for label tensors)."""
-    return {kind: [names.index(label_map.get(kind, {}).get(n, n)) for n in names]
-            for kind, names in label_names.items()}
+def label_indices(labels: Mapping[str, str], vocabulary: Mapping[str, list[str]]) -> dict[str, int]:
+    """A take's labels ``{kind: name}`` → ``{kind: index}`` for every kind of ``vocabulary`` (``{kind: [names]}``):
+    the name's index in its kind's names, or -1 where the take has no label of that kind or a name the vocabulary
+    lacks. The one name → index step of label encoding (training windows, the classifier's protocols); a network
+    turns the indices into embedding rows or one-hot blocks (`models.common.label_rows`)."""
+    return {kind: (names.index(labels[kind]) if labels.get(kind) in names else -1)
+            for kind, names in vocabulary.items()}

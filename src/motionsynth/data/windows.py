@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .cache import MotionCache
+from .labels import label_indices
 from .selection import select_takes
 
 
@@ -122,5 +123,4 @@ class WindowDataset(torch.utils.data.Dataset):
 
     def _indices(self, labels: dict) -> dict[str, int]:
         """Label names of a (possibly mirrored) window → indices into the vocabulary (-1: none, or unknown)."""
-        names = self.cache.label_names
-        return {key: (vocab.index(labels[key]) if labels.get(key) in vocab else -1) for key, vocab in names.items()}
+        return label_indices(labels, self.cache.label_names)

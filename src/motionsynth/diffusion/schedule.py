@@ -13,7 +13,6 @@ Two misprints of the draft are written correctly here: the x_t coefficient of th
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -102,17 +101,6 @@ class NoiseSchedule:
         """ε = (x_t − √ᾱ_t x0) / √(1 − ᾱ_t), eq. 2.7 solved for ε. ``(B, ...)``."""
         ab = self.gather(self.alpha_bars, t, x_t)
         return (x_t - ab.sqrt() * x0) / (1.0 - ab).sqrt()
-
-    def loss_simple(self, denoise: Callable[[Tensor, Tensor], Tensor], x0: Tensor, prediction: str = "eps",
-                    generator: torch.Generator | None = None) -> Tensor:
-        """L_simple (eq. 2.14, Algorithm 1): t ~ U{0 … T−1}, ε ~ N(0, I), the mean squared error between the
-        ``prediction`` target (ε, or x0) and ``denoise(q_sample(x0, t, ε), t)``. ``x0``: ``(B, ...)``; a scalar.
-        Models with extra losses on x0 draw t and ε themselves and use `q_sample`."""
-        _check_prediction(prediction)
-        t = torch.randint(0, self.T, (x0.shape[0],), generator=generator, device=x0.device)
-        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        target = noise if prediction == "eps" else x0
-        return torch.mean((denoise(self.q_sample(x0, t, noise), t) - target) ** 2)
 
 
 def _check_prediction(prediction: str) -> None:

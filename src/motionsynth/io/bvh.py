@@ -150,86 +150,112 @@ def _parse_hierarchy(header: str, where: str, motion_line: int | None) -> _Hiera
         raise FormatError("missing HIERARCHY (the file has no hierarchy before MOTION)", where, motion_line)
     if toks[0] != "HIERARCHY":
         raise FormatError(f"missing HIERARCHY: the file starts with {toks[0][:40]!r}", where, lns[0])
-    h = _Hierarchy()
-    stack: list[int] = []  # open blocks: joint index, or -1 for an End Site
-    pending: tuple[int, int] | None = None  # (joint index or -1, line) declared and waiting for its "{"
-    has_offset: set[int] = set()
-    lines_of: dict[str, int] = {}  # joint name → its line (a dict: a list search per joint would be O(J²))
-    layouts: dict[tuple[str, ...], tuple[str, ...]] = {}  # CHANNELS words → checked channel names
-    n, k = len(toks), 1
-    while k < n:
-        tok, line = toks[k], lns[k]
-        k += 1
-        if pending is not None and tok != "{":
-            raise FormatError(f"expected '{{' after the joint declaration, found {tok[:40]!r}", where, line)
-        if tok in ("ROOT", "JOINT"):
-            _check_joint_place(tok, h, stack, where, line)
-            start = k
-            while k < n and lns[k] == line and toks[k] != "{":
-                k += 1
-            name = " ".join(toks[start:k])
-            _check_joint_name(name, tok, lines_of, where, line)
-            h.names.append(name)
-            h.parents.append(stack[-1] if stack else -1)
-            h.offsets.append([0.0, 0.0, 0.0])
-            h.channels.append(())
-            lines_of[name] = line
-            pending = (len(h.names) - 1, line)
-        elif tok == "End":
-            if k < n and toks[k] == "Site":
-                k += 1
-            if not stack or stack[-1] == -1:
-                raise FormatError("End Site outside a joint", where, line)
-            pending = (-1, line)
-        elif tok == "{":
-            if pending is None:
-                raise FormatError("unexpected '{'", where, line)
-            if pending[0] == -1:
-                h.end_sites.setdefault(stack[-1], [0.0, 0.0, 0.0])
-            stack.append(pending[0])
-            pending = None
-        elif tok == "}":
-            if not stack:
-                raise FormatError("unbalanced braces: '}' without a matching '{'", where, line)
-            j = stack.pop()
-            if j >= 0 and j not in has_offset:
-                raise FormatError(f"joint {h.names[j][:40]!r} has no OFFSET", where, lines_of[h.names[j]])
-        elif tok == "OFFSET":
-            if not stack:
-                raise FormatError("OFFSET outside a joint block", where, line)
-            found = sum(1 for ln in lns[k:k + 3] if ln == line)
-            if found != 3:
-                raise FormatError(f"OFFSET needs 3 numbers, found {found}", where, line)
-            offset = [_number(t, where, line, "OFFSET value") for t in toks[k:k + 3]]
-            k += 3
-            if stack[-1] == -1:
-                h.end_sites[stack[-2]] = offset
-            else:
-                h.offsets[stack[-1]] = offset
-                has_offset.add(stack[-1])
-        elif tok == "CHANNELS":
-            if not stack or stack[-1] == -1:
-                raise FormatError("CHANNELS outside a joint block", where, line)
-            end = k
-            while end < n and lns[end] == line:
-                end += 1
-            words = tuple(toks[k:end])
-            if words not in layouts:
-                layouts[words] = _channels(words, where, line)
-            h.channels[stack[-1]] = layouts[words]
-            k = end
-        elif tok == "HIERARCHY":
-            raise FormatError("a second HIERARCHY keyword", where, line)
+    return _HierarchyParser(toks, lns, where).parse(motion_line)
+
+
+class _HierarchyParser:
+    """The state of `_parse_hierarchy`'s pass: the words and their lines, the position ``k``, the open blocks and
+    the hierarchy so far; one method per keyword."""
+
+    def __init__(self, toks: list[str], lns: list[int], where: str):
+        self.toks, self.lns, self.where = toks, lns, where
+        self.k = 1
+        self.h = _Hierarchy()
+        self.stack: list[int] = []  # open blocks: joint index, or -1 for an End Site
+        self.pending: tuple[int, int] | None = None  # (joint index or -1, line) declared and waiting for its "{"
+        self.has_offset: set[int] = set()
+        self.lines_of: dict[str, int] = {}  # joint name → its line (a dict: a list search per joint would be O(J²))
+        self.layouts: dict[tuple[str, ...], tuple[str, ...]] = {}  # CHANNELS words → checked channel names
+        self.keywords = {"ROOT": self._joint, "JOINT": self._joint, "End": self._end_site, "{": self._open,
+                         "}": self._close, "OFFSET": self._offset, "CHANNELS": self._channel_list}
+
+    def error(self, message: str, line: int) -> FormatError:
+        return FormatError(message, self.where, line)
+
+    def parse(self, motion_line: int | None) -> _Hierarchy:
+        toks, lns, n = self.toks, self.lns, len(self.toks)
+        while self.k < n:
+            tok, line = toks[self.k], lns[self.k]
+            self.k += 1
+            if self.pending is not None and tok != "{":
+                raise self.error(f"expected '{{' after the joint declaration, found {tok[:40]!r}", line)
+            handler = self.keywords.get(tok)
+            if handler is None:
+                raise self.error("a second HIERARCHY keyword" if tok == "HIERARCHY" else
+                                 f"unexpected {tok[:40]!r} in the HIERARCHY section", line)
+            handler(tok, line)
+        if self.pending is not None:
+            raise self.error("a joint declaration without its '{' block", self.pending[1])
+        if not self.h.names:
+            raise self.error("the HIERARCHY declares no ROOT joint", lns[-1])
+        if self.stack:
+            raise self.error(f"unbalanced braces: {len(self.stack)} '{{' not closed before MOTION",
+                             motion_line or lns[-1])
+        return self.h
+
+    def _joint(self, tok: str, line: int) -> None:
+        h, toks, lns, n = self.h, self.toks, self.lns, len(self.toks)
+        _check_joint_place(tok, h, self.stack, self.where, line)
+        start = self.k
+        while self.k < n and lns[self.k] == line and toks[self.k] != "{":
+            self.k += 1
+        name = " ".join(toks[start:self.k])
+        _check_joint_name(name, tok, self.lines_of, self.where, line)
+        h.names.append(name)
+        h.parents.append(self.stack[-1] if self.stack else -1)
+        h.offsets.append([0.0, 0.0, 0.0])
+        h.channels.append(())
+        self.lines_of[name] = line
+        self.pending = (len(h.names) - 1, line)
+
+    def _end_site(self, tok: str, line: int) -> None:
+        if self.k < len(self.toks) and self.toks[self.k] == "Site":
+            self.k += 1
+        if not self.stack or self.stack[-1] == -1:
+            raise self.error("End Site outside a joint", line)
+        self.pending = (-1, line)
+
+    def _open(self, tok: str, line: int) -> None:
+        if self.pending is None:
+            raise self.error("unexpected '{'", line)
+        if self.pending[0] == -1:
+            self.h.end_sites.setdefault(self.stack[-1], [0.0, 0.0, 0.0])
+        self.stack.append(self.pending[0])
+        self.pending = None
+
+    def _close(self, tok: str, line: int) -> None:
+        if not self.stack:
+            raise self.error("unbalanced braces: '}' without a matching '{'", line)
+        j = self.stack.pop()
+        if j >= 0 and j not in self.has_offset:
+            raise self.error(f"joint {self.h.names[j][:40]!r} has no OFFSET", self.lines_of[self.h.names[j]])
+
+    def _offset(self, tok: str, line: int) -> None:
+        stack, k = self.stack, self.k
+        if not stack:
+            raise self.error("OFFSET outside a joint block", line)
+        found = sum(1 for ln in self.lns[k:k + 3] if ln == line)
+        if found != 3:
+            raise self.error(f"OFFSET needs 3 numbers, found {found}", line)
+        offset = [_number(t, self.where, line, "OFFSET value") for t in self.toks[k:k + 3]]
+        self.k += 3
+        if stack[-1] == -1:
+            self.h.end_sites[stack[-2]] = offset
         else:
-            raise FormatError(f"unexpected {tok[:40]!r} in the HIERARCHY section", where, line)
-    if pending is not None:
-        raise FormatError("a joint declaration without its '{' block", where, pending[1])
-    if not h.names:
-        raise FormatError("the HIERARCHY declares no ROOT joint", where, lns[-1])
-    if stack:
-        raise FormatError(f"unbalanced braces: {len(stack)} '{{' not closed before MOTION", where,
-                          motion_line or lns[-1])
-    return h
+            self.h.offsets[stack[-1]] = offset
+            self.has_offset.add(stack[-1])
+
+    def _channel_list(self, tok: str, line: int) -> None:
+        if not self.stack or self.stack[-1] == -1:
+            raise self.error("CHANNELS outside a joint block", line)
+        end = self.k
+        while end < len(self.toks) and self.lns[end] == line:
+            end += 1
+        words = tuple(self.toks[self.k:end])
+        if words not in self.layouts:
+            self.layouts[words] = _channels(words, self.where, line)
+        self.h.channels[self.stack[-1]] = self.layouts[words]
+        self.k = end
 
 
 def _words(header: str) -> tuple[list[str], list[int]]:

@@ -27,6 +27,9 @@ candidate settings for tuning on a validation split.
 
 Methods that learn from data have ``needs_fit = True`` and a ``fit(motions)`` method. Baselines are not conditioned
 on labels: a label is an error (`tasks.check_label`), and so is a mask that observes nothing (they cannot generate).
+Each is a `tasks.BaseMethod` (its checks run before any work); ``tasks`` names the tasks it is meant for (what the
+commands and the editor offer it for), though it accepts any mask with something observed; ``Options`` its
+parameters (`config.Options`), which `make_baseline` checks.
 """
 
 from __future__ import annotations
@@ -34,17 +37,18 @@ from __future__ import annotations
 import abc
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from .. import rotations as R
+from ..config import Options, option
 from ..errors import MotionsynthError, SkeletonMismatchError
 from ..kinematics import heading_angle, heading_quat
 from ..motion import Motion
 from ..postprocess import NORMS, smooth_motion
-from ..tasks import Completion, Mask, check_label, keep_observed
+from ..tasks import BaseMethod, Completion, Mask, keep_observed
 
 __all__ = [
     "ZeroVelocity", "Interpolation", "ConstantVelocity", "SavitzkyGolay", "Gaussian", "OneEuro", "Smooth",
@@ -83,18 +87,11 @@ def _fallback_root(motion: Motion, default: np.ndarray | None = None) -> np.ndar
 
 def _finish(method, motion: Motion, rotations: np.ndarray, root: np.ndarray, mask: Mask, n_samples: int
             ) -> Completion:
-    if n_samples < 1:
-        raise MotionsynthError(f"n_samples must be at least 1, got {n_samples}")
     out = motion.copy()
     out.rotations = R.quat_normalize(np.asarray(rotations, dtype=np.float64))
     out.root_positions = np.asarray(root, dtype=np.float64).copy()
     out = keep_observed(out, motion, mask)
     return Completion([out] + [out.copy() for _ in range(n_samples - 1)], options=dict(method.params))
-
-
-def _check(method, motion: Motion, mask: Mask, label) -> None:
-    mask.check(motion)
-    check_label(label, None, f"the {method.name} baseline")
 
 
 def _hold(values: np.ndarray, observed: np.ndarray, default: np.ndarray) -> np.ndarray:
@@ -141,22 +138,20 @@ def _extrapolate(values: np.ndarray, observed: np.ndarray, default: np.ndarray, 
 _IDENTITY = np.array([0.0, 0.0, 0.0, 1.0])
 
 
-class _Unfitted:
-    """The `tasks.Method` attributes of a baseline that learns nothing: any skeleton, no checkpoint, no fit."""
+class _Baseline(BaseMethod):
+    """What the baselines share (`tasks.BaseMethod`): any skeleton, no checkpoint, no labels, any mask with
+    something observed (noisy or not); ``grid``: candidate ``params`` for tuning (none by default)."""
 
-    needs_fit, skeleton, checkpoint_hash, vocabulary = False, None, None, {}
-
-    def fit(self, motions) -> _Unfitted:
-        return self
+    masks = ("part", "noisy")
+    grid: list[dict[str, Any]] = []
 
 
 # ---- in-betweening / prediction ------------------------------------------------------------------------------------
-class _ColumnFill(_Unfitted, abc.ABC):
+class _ColumnFill(_Baseline, abc.ABC):
     """Shared body of the fills that work column by column (each joint's rotation, the root position) from that
     column's observed frames alone."""
 
-    name = ""
-    grid: list[dict[str, Any]] = []  # nothing to tune
+    tasks = ("inbetween", "complete", "predict")
 
     def __init__(self):
         self.params: dict[str, Any] = {}
@@ -166,8 +161,7 @@ class _ColumnFill(_Unfitted, abc.ABC):
         """(T, C, D) ``values`` observed where (T, C) ``observed`` → filled; ``default`` (D,) where never observed;
         ``rotation``: the values are quaternions."""
 
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> Completion:
-        _check(self, motion, mask, label)
+    def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed) -> Completion:
         rot, obs, root, robs = _columns(motion, mask)
         return _finish(self, motion, self._fill(rot, obs, _IDENTITY, True),
                        self._fill(root, robs, _fallback_root(motion), False)[:, 0], mask, n_samples)
@@ -199,25 +193,28 @@ class ConstantVelocity(_ColumnFill):
     observed frame it holds it; frames before the first observation hold that observation."""
 
     name = "constant-velocity"
+    tasks = ("predict",)
 
     def _fill(self, values, observed, default, rotation):
         return _extrapolate(values, observed, default, rotation)
 
 
 # ---- denoising -----------------------------------------------------------------------------------------------------
-class _Filter(_Unfitted, abc.ABC):
-    """Shared body of the denoisers: fill gaps by interpolation, smooth the complete motion, renormalise."""
+class _Filter(_Baseline, abc.ABC):
+    """Shared body of the denoisers: fill gaps by interpolation, smooth the complete motion, renormalise; ``params``:
+    the `Options` they run with."""
 
-    name = ""
-    grid: list[dict[str, Any]] = []
+    tasks = ("denoise",)
     params: dict[str, Any]
+
+    def __init__(self, **values):
+        self.params = self.build_options(values).to_dict()
 
     @abc.abstractmethod
     def _smooth(self, motion: Motion) -> tuple[np.ndarray, np.ndarray]:
         """A complete motion → its smoothed rotations (T, J, 4) and root positions (T, 3)."""
 
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> Completion:
-        _check(self, motion, mask, label)
+    def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed) -> Completion:
         filled = motion
         if not (mask.joints.all() and mask.root.all()):
             filled = Interpolation().complete(motion, mask)[0]
@@ -244,13 +241,21 @@ class SavitzkyGolay(_SignalFilter):
     ``window`` (odd, frames) shrinks to the clip length for short clips; clips not longer than ``order`` are
     returned unchanged."""
 
+    @dataclass
+    class Options(Options):
+        window: int = option(9, "frames of the filter (odd)")
+        order: int = option(2, "order of the fitted polynomial (< window)")
+
+        def check(self) -> None:
+            w, o = self.window, self.order
+            if w < 1 or w % 2 == 0 or o < 0 or o >= w:
+                raise MotionsynthError(f"savgol needs an odd window > order ≥ 0, got window={w}, order={o}")
+
     name = "savgol"
     grid = [{"window": w, "order": o} for w in (5, 9, 15, 21, 31) for o in (2, 3) if w > o]
 
     def __init__(self, window: int = 9, order: int = 2):
-        if window < 1 or window % 2 == 0 or order < 0 or order >= window:
-            raise MotionsynthError(f"savgol needs an odd window > order ≥ 0, got window={window}, order={order}")
-        self.params = {"window": int(window), "order": int(order)}
+        super().__init__(window=window, order=order)
 
     def _filter(self, x, fps):
         from scipy.signal import savgol_filter
@@ -266,13 +271,20 @@ class SavitzkyGolay(_SignalFilter):
 class Gaussian(_SignalFilter):
     """Gaussian smoothing (``scipy.ndimage.gaussian_filter1d``, mode "nearest") with ``sigma`` in frames."""
 
+    @dataclass
+    class Options(Options):
+        sigma: float = option(2.0, "standard deviation in frames")
+
+        def check(self) -> None:
+            if not self.sigma > 0:
+                raise MotionsynthError(f"gaussian needs sigma > 0 (frames), got {self.sigma}")
+            self.sigma = float(self.sigma)
+
     name = "gaussian"
     grid = [{"sigma": s} for s in (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)]
 
     def __init__(self, sigma: float = 2.0):
-        if not sigma > 0:
-            raise MotionsynthError(f"gaussian needs sigma > 0 (frames), got {sigma}")
-        self.params = {"sigma": float(sigma)}
+        super().__init__(sigma=sigma)
 
     def _filter(self, x, fps):
         from scipy.ndimage import gaussian_filter1d
@@ -293,11 +305,20 @@ class OneEuro(_SignalFilter):
     grid = [{"min_cutoff": c, "beta": b, "d_cutoff": 1.0} for c in (0.5, 1.0, 2.0, 4.0)
             for b in (0.0, 0.001, 0.01, 0.1, 1.0)]
 
+    @dataclass
+    class Options(Options):
+        min_cutoff: float = option(1.0, "cutoff at rest, Hz")
+        beta: float = option(0.01, "speed coefficient, s/unit")
+        d_cutoff: float = option(1.0, "cutoff of the derivative, Hz")
+
+        def check(self) -> None:
+            if not (self.min_cutoff > 0 and self.d_cutoff > 0 and self.beta >= 0):
+                raise MotionsynthError(f"one-euro needs min_cutoff > 0, d_cutoff > 0, beta ≥ 0; got "
+                                       f"{self.min_cutoff}, {self.d_cutoff}, {self.beta}")
+            self.min_cutoff, self.beta, self.d_cutoff = float(self.min_cutoff), float(self.beta), float(self.d_cutoff)
+
     def __init__(self, min_cutoff: float = 1.0, beta: float = 0.01, d_cutoff: float = 1.0):
-        if not (min_cutoff > 0 and d_cutoff > 0 and beta >= 0):
-            raise MotionsynthError(f"one-euro needs min_cutoff > 0, d_cutoff > 0, beta ≥ 0; got {min_cutoff}, "
-                                   f"{d_cutoff}, {beta}")
-        self.params = {"min_cutoff": float(min_cutoff), "beta": float(beta), "d_cutoff": float(d_cutoff)}
+        super().__init__(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff)
 
     def _filter(self, x, fps):
         te = 1.0 / fps
@@ -333,13 +354,22 @@ class Smooth(_Filter):
     grid = ([{"weight": w, "norm": "l2"} for w in (0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)]
             + [{"weight": w, "norm": "squared"} for w in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)])
 
+    @dataclass
+    class Options(Options):
+        weight: float = option(0.3, "the weight of the distance to the input (l2: unit-free, >= 4 returns the input)")
+        norm: str = option("l2", "l2 (the document's unsquared norms, IRLS) or squared (Whittaker-Henderson)")
+        iters: int = option(50, "IRLS steps of norm=l2")
+
+        def check(self) -> None:
+            if self.norm not in NORMS:
+                raise MotionsynthError(f"smooth needs norm in {', '.join(NORMS)}, got {self.norm!r}")
+            if not (np.isfinite(self.weight) and self.weight > 0) or self.iters < 1:
+                raise MotionsynthError(f"smooth needs a finite weight > 0 and iters ≥ 1, got weight={self.weight}, "
+                                       f"iters={self.iters}")
+            self.weight = float(self.weight)
+
     def __init__(self, weight: float = 0.3, norm: str = "l2", iters: int = 50):
-        if norm not in NORMS:
-            raise MotionsynthError(f"smooth needs norm in {', '.join(NORMS)}, got {norm!r}")
-        if not (np.isfinite(weight) and weight > 0) or iters < 1:
-            raise MotionsynthError(f"smooth needs a finite weight > 0 and iters ≥ 1, got weight={weight}, "
-                                   f"iters={iters}")
-        self.params = {"weight": float(weight), "norm": norm, "iters": int(iters)}
+        super().__init__(weight=weight, norm=norm, iters=iters)
 
     def _smooth(self, motion):
         out = smooth_motion(replace(motion, translations=None), self.params["weight"], self.params["iters"],
@@ -356,17 +386,19 @@ def _quat_average(outer: np.ndarray) -> np.ndarray:
     return np.where(q[..., 3:] < 0, -q, q)
 
 
-class _Fitted:
-    needs_fit, skeleton, checkpoint_hash, vocabulary = True, None, None, {}
-    grid: list[dict[str, Any]] = []  # nothing to tune
+class _Fitted(_Baseline):
+    """A baseline that learns from training motions (`fit`) before use; meant for completion."""
 
-    def _require_fit(self, motion: Motion) -> None:
+    needs_fit = True
+    tasks = ("complete",)
+
+    def check_skeleton(self, skeleton, what: str = "motion") -> None:
         if self.skeleton is None:
             raise MotionsynthError(f"baseline {self.name!r} must be fit on training motions before use")
-        if len(motion.skeleton) != len(self.skeleton):
+        if len(skeleton) != len(self.skeleton):
             raise SkeletonMismatchError(f"{self.name}: fit on {len(self.skeleton)} joints, motion has "
-                                        f"{len(motion.skeleton)}")
-        self.skeleton.check_compatible(motion.skeleton)
+                                        f"{len(skeleton)}")
+        self.skeleton.check_compatible(skeleton, what=what)
 
     def _fill_root(self, motion: Motion, mask: Mask) -> np.ndarray:
         return _interpolate(motion.root_positions[:, None], mask.root[:, None], self.root_mean, False)[:, 0]
@@ -400,9 +432,7 @@ class MeanPose(_Fitted):
         self.root_mean = root_sum / n
         return self
 
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> Completion:
-        _check(self, motion, mask, label)
-        self._require_fit(motion)
+    def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed) -> Completion:
         rot = np.where(mask.joints[..., None], motion.rotations, self.mean_rotations[None])
         return _finish(self, motion, rot, self._fill_root(motion, mask), mask, n_samples)
 
@@ -501,9 +531,7 @@ class NearestNeighbour(_Fitted):
             out[s:s + self.chunk] = cand[np.arange(len(q)), exact.argmin(1)]
         return out
 
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed=None) -> Completion:
-        _check(self, motion, mask, label)
-        self._require_fit(motion)
+    def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed) -> Completion:
         r = self.skeleton.root
         fill = Interpolation().complete(motion, mask)[0]
         rot = fill.rotations.copy()
@@ -533,10 +561,10 @@ BASELINES: dict[str, type] = {
 
 
 def make_baseline(name: str, **params):
-    """A baseline by registry name with its parameters; `MotionsynthError` naming the known ones otherwise."""
+    """A baseline by registry name with its parameters (its `Options`, checked first); `MotionsynthError` naming the
+    known ones otherwise."""
     if name not in BASELINES:
         raise MotionsynthError(f"unknown baseline {name!r}; known: {', '.join(sorted(BASELINES))}")
-    try:
-        return BASELINES[name](**params)
-    except TypeError as e:
-        raise MotionsynthError(f"baseline {name!r}: bad parameters {params}: {e}") from None
+    cls = BASELINES[name]
+    cls.Options.build(params, f"the {name} method")
+    return cls(**params)

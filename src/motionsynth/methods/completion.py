@@ -1,6 +1,10 @@
 """What every learned completer shares, whatever it does inside a window (latent optimisation, conditional
 sampling, inpainting):
 
+- `LearnedMethod`: `tasks.BaseMethod` with a checkpoint (its model, skeleton, window, hash), its options built;
+- `conditioning`: what a learned completer conditions on, built once per call as one dict (``cond``: observed
+  features, their mask, the root track; the method adds the label in its network's form) and passed down to the
+  network — as motion-diffusion-model passes its ``y``;
 - `feature_mask`: a joint/frame `tasks.Mask` as a mask over the feature columns (`data.features`);
 - `windowed_best_of_n`: any length through windows of the model's size — a solver proposes samples per window, the
   best ``n`` of each window (lowest objective) are cross-faded into ``n`` full-length results;
@@ -20,31 +24,74 @@ from typing import Callable
 
 import numpy as np
 
+from .. import progress
 from .. import rotations as R
-from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY, feature_dim, root_slice, rot6d_slice
+from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY, encode, feature_dim, root_slice, rot6d_slice
 from ..errors import MotionsynthError
 from ..motion import Motion
-from ..ops import blend_weights, crossfade
+from ..ops import blend_weights, crossfade, hold_pad
 from ..skeleton import Skeleton
-from ..tasks import Mask, keep_observed
+from ..tasks import BaseMethod, Mask, keep_observed
 from .baselines import Interpolation
 from .root import assemble, integrate, root_path, world_root
 
-__all__ = ["attach", "feature_mask", "windowed_best_of_n", "pin_offsets", "place_root", "pin_rotations", "finish",
-           "long_mode", "check_fps"]
+__all__ = ["LearnedMethod", "conditioning", "feature_mask", "windowed_best_of_n", "pin_offsets", "place_root",
+           "pin_rotations", "finish", "long_mode", "check_fps"]
 
 Solver = Callable[[np.ndarray, dict], tuple[np.ndarray, np.ndarray]]
 
 
-def attach(method, checkpoint, network: type, what: str) -> None:
-    """Give a learned method its checkpoint: ``ckpt``, ``model`` (in eval mode), ``skeleton``,
-    ``checkpoint_hash`` and ``vocabulary`` (none: a method conditioned on labels sets its own); a clear error unless the checkpoint's network is a ``network`` (``what`` names it)."""
-    if not isinstance(checkpoint.model, network):
-        raise MotionsynthError(f"{checkpoint.path or 'checkpoint'}: a {checkpoint.family} model; the {what} method "
-                               f"needs a {network.__name__} network")
-    method.ckpt, method.model = checkpoint, checkpoint.model.eval()
-    method.skeleton, method.checkpoint_hash = checkpoint.skeleton, checkpoint.weights_hash
-    method.vocabulary = {}
+class LearnedMethod(BaseMethod):
+    """`tasks.BaseMethod` with a checkpoint: ``ckpt``, ``model`` (in eval mode), ``skeleton``, ``checkpoint_hash``,
+    ``window`` (the network's W), ``fps`` (the checkpoint's), ``device``, ``name`` (the family; a subclass may name it otherwise) and
+    ``vocabulary`` (none; a method conditioned on labels sets its own, `label_vocabulary`); skeletons are checked
+    against the checkpoint's.
+
+    A subclass sets ``network`` (the network class its checkpoints hold) and ``what`` (its name in errors), and
+    calls ``super().__init__(checkpoint, options)``: a clear error unless the checkpoint holds such a network, then
+    ``self.opts``, its `config.Options` built from ``options``.
+    """
+
+    network: type = object
+    what = "learned"
+
+    def __init__(self, checkpoint, options: dict):
+        if not isinstance(checkpoint.model, self.network):
+            raise MotionsynthError(f"{checkpoint.path or 'checkpoint'}: a {checkpoint.family} model; the {self.what} "
+                                   f"method needs a {self.network.__name__} network")
+        self.ckpt, self.model, self.name = checkpoint, checkpoint.model.eval(), checkpoint.family
+        self.skeleton, self.checkpoint_hash = checkpoint.skeleton, checkpoint.weights_hash
+        self.window, self.fps = int(self.model.config.window), checkpoint.fps
+        self.device = self.model.feat_mean.device
+        self.vocabulary = {}
+        self.opts = self.build_options(options)
+
+    def check_skeleton(self, skeleton: Skeleton, what: str = "motion") -> None:
+        self.ckpt.check_skeleton(skeleton, what=what)
+
+    def label_vocabulary(self) -> dict[str, list[str]]:
+        """The label kinds the network is conditioned on (``model.config.label_kinds``), with the checkpoint's names
+        for them."""
+        return {k: list(self.ckpt.labels[k]) for k in self.model.config.label_kinds if k in self.ckpt.labels}
+
+
+def conditioning(motion: Motion, mask: Mask, window: int, track: bool = False) -> dict[str, np.ndarray]:
+    """What a learned completer conditions on, built once per ``complete`` call, per frame and padded to at least
+    ``window`` frames by holding the last frame (the padded frames unobserved): T' = max(T, window).
+
+    Returns ``{"features": (T', D) float32 raw features of the motion (`data.features.encode`), "mask": (T', D) bool
+    the observed feature columns (`feature_mask`)}`` and, with ``track``, ``"track"``: (T', 3) float32 the root's
+    world x, z and heading (`root.world_root`). The method adds ``"label"`` in its network's form; windows of it go
+    to the network as one dict (`windowed_best_of_n` cuts the per-frame entries).
+    """
+    T = motion.num_frames
+    feats = hold_pad(encode(motion, dtype=np.float32), window)
+    fmask = feature_mask(mask, motion.skeleton)
+    cond = {"features": feats, "mask": np.concatenate([fmask, np.zeros((len(feats) - T, fmask.shape[1]), bool)])}
+    if track:
+        pos, heading = world_root(motion)
+        cond["track"] = hold_pad(np.stack([pos[:, 0], pos[:, 2], heading], -1).astype(np.float32), window)
+    return cond
 
 
 def feature_mask(mask: Mask, skeleton: Skeleton) -> np.ndarray:
@@ -58,18 +105,19 @@ def feature_mask(mask: Mask, skeleton: Skeleton) -> np.ndarray:
     out = np.zeros((T, feature_dim(skeleton)), dtype=bool)
     out[:, rot6d_slice(skeleton)] = np.repeat(mask.joints, 6, axis=1)
     root = out[:, root_slice(skeleton)]  # a view
-    both = lambda x: x & np.concatenate([x[:1], x[:-1]])  # noqa: E731
+    both = lambda x: x & np.concatenate([x[:1], x[:-1]])
     root[:, ROOT_HEIGHT] = mask.root
     root[:, ROOT_VELOCITY] = both(mask.root)[:, None]
     root[:, ROOT_TURN] = both(mask.joints[:, skeleton.root])
     return out
 
 
-def windowed_best_of_n(inputs: dict[str, np.ndarray], window: int, overlap: int, n: int, windows_per_batch: int,
+def windowed_best_of_n(inputs: dict, window: int, overlap: int, n: int, windows_per_batch: int,
                        solve: Solver) -> tuple[np.ndarray, np.ndarray]:
     """Complete a sequence of any length T' >= ``window`` through overlapping windows.
 
-    ``inputs`` are per-frame arrays (T', ...) — e.g. ``{"features": (T', D), "observed": (T', J)}``. Windows of
+    ``inputs``: per-frame numpy arrays (T', ...) — e.g. ``{"features": (T', D), "observed": (T', J)}``, a
+    `conditioning` dict — and anything else (e.g. its ``"label"``), passed to every batch as it is. Windows of
     ``window`` frames overlapping by ``overlap`` (`ops.blend_weights`) go to ``solve`` in batches of
     ``windows_per_batch``: ``solve(indices (k,), {name: (k, W, ...)})`` returns ``n`` proposals per window, raw
     features (k, n, W, D), and their objectives (k, n). Each window's proposals are sorted best first (stable) and
@@ -78,14 +126,15 @@ def windowed_best_of_n(inputs: dict[str, np.ndarray], window: int, overlap: int,
     Returns:
         (n, T', D) float64 results and (n,) objectives averaged over the windows.
     """
-    T = len(next(iter(inputs.values())))
+    frames = {name: x for name, x in inputs.items() if isinstance(x, np.ndarray)}
+    T = len(next(iter(frames.values())))
     starts, weights = blend_weights(T, window, overlap)
     K = len(starts)
     result, objective = None, np.zeros(n)
-    for b0 in range(0, K, windows_per_batch):
+    for b0 in progress.steps(range(0, K, windows_per_batch)):  # the editor's progress and Cancel
         ks = np.arange(b0, min(K, b0 + windows_per_batch))
-        raw, obj = solve(ks, {name: np.stack([x[starts[k]:starts[k] + window] for k in ks])
-                              for name, x in inputs.items()})
+        raw, obj = solve(ks, {**inputs, **{name: np.stack([x[starts[k]:starts[k] + window] for k in ks])
+                                           for name, x in frames.items()}})
         if result is None:
             result = np.zeros((n, T, raw.shape[-1]), dtype=np.float64)
         order = np.argsort(obj, axis=1, kind="stable")

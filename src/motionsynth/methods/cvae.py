@@ -32,127 +32,118 @@ conditioned on (`tasks.check_label`); a kind left out is "no label". ``seed=None
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..checkpoint import Checkpoint
-from ..data.features import encode
+from ..config import Options, option
 from ..errors import MotionsynthError
 from ..models.cvae import CVAE
 from ..motion import Motion
-from ..ops import blend_weights, crossfade, hold_pad
-from ..tasks import Completion, Mask, check_label
-from .completion import attach, check_fps, feature_mask, finish, long_mode, windowed_best_of_n
-from .root import world_root
+from ..ops import blend_weights, crossfade
+from ..tasks import Completion, Mask
+from .completion import LearnedMethod, check_fps, conditioning, finish, long_mode, windowed_best_of_n
 
-__all__ = ["CVAEMethod", "LONG_MODES"]
+__all__ = ["CVAEMethod", "CVAEOptions", "LONG_MODES"]
 
 LONG_MODES = ("auto", "continue", "windows")
 
 
-class CVAEMethod:
+@dataclass
+class CVAEOptions(Options):
+    """The CVAE method's options (`config.Options`)."""
+
+    candidates: int = option(1, "latents drawn per drawn sample and window; the best reproduction of the observation "
+                                "is kept")
+    temperature: float = option(1.0, "scale of the prior's standard deviation for the drawn samples (0: its mean)")
+    mean_first: bool = option(True, "sample 0 is the prior's mean, the others are draws (generation: all draws)")
+    overlap: int | None = option(None, "frames shared by consecutive windows of a long clip (default: W/4)")
+    long: str = option("auto", "a clip longer than the window: continue window after window, independent windows, or "
+                               "auto (continue for generation and prediction)", LONG_MODES)
+    pin_rotations: bool = option(True, "blend the observed rotations into the synthesised frames")
+    batch_size: int = option(256, "windows x samples per forward pass")
+
+    def check(self) -> None:
+        for ok, message in [(self.candidates >= 1, f"candidates must be at least 1, got {self.candidates}"),
+                            (self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}"),
+                            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")]:
+            if not ok:
+                raise MotionsynthError(message)
+
+
+class CVAEMethod(LearnedMethod):
     """A CVAE checkpoint as a `tasks.Method` (see the module docstring).
 
     Args:
         checkpoint: a loaded `checkpoint.Checkpoint` of the ``cvae`` family.
-        candidates: latents drawn per drawn sample and window; the best reproduction of the observation is kept.
-        temperature: scale of the prior's standard deviation for the drawn samples (0: its mean).
-        mean_first: sample 0 is the prior's mean (temperature 0, one candidate); the others are draws (generation:
-            all draws).
-            The defaults (mean first, 1 candidate at temperature 1) were chosen on the validation split with
-            ``scripts/tune_method.py`` (docs/BENCHMARKS.md, "Two-branch CVAE").
-        overlap: frames shared by consecutive windows of a long clip (default W/4).
-        long: ``"auto"``, ``"continue"`` or ``"windows"`` (module docstring).
-        pin_rotations: blend the observed rotations into the synthesised frames (`completion.pin_rotations`).
-        batch_size: windows × samples per forward pass.
-        progress: taken for the commands' sake; a completion is a few forward passes, there is nothing to show.
+        options: `CVAEOptions` by name — candidates (latents drawn per drawn sample and window; the best
+            reproduction of the observation is kept), temperature (scale of the prior's standard deviation for the
+            drawn samples; 0: its mean), mean_first (sample 0 is the prior's mean, the others draws; generation: all
+            draws), overlap (frames shared by consecutive windows of a long clip; default W/4), long (``"auto"``,
+            ``"continue"`` or ``"windows"``, module docstring), pin_rotations (`completion.pin_rotations`),
+            batch_size (windows × samples per forward pass). The defaults (mean first, 1 candidate at temperature
+            1) were chosen on the validation split with ``scripts/tune_method.py`` (docs/BENCHMARKS.md, "Two-branch
+            CVAE").
     """
 
-    needs_fit = False
+    tasks = ("inbetween", "complete", "predict", "generate")
+    Options = CVAEOptions
+    network, what = CVAE, "CVAE"
 
-    def __init__(self, checkpoint: Checkpoint, *, candidates: int = 1, temperature: float = 1.0,
-                 mean_first: bool = True,
-                 overlap: int | None = None, long: str = "auto", pin_rotations: bool = True, batch_size: int = 256,
-                 progress: bool = False):
-        attach(self, checkpoint, CVAE, "CVAE")
+    def __init__(self, checkpoint: Checkpoint, **options):
+        super().__init__(checkpoint, options)
+        o = self.opts
         self.name = self.model.variant
-        self.window = W = int(self.model.config.window)
-        self.overlap = W // 4 if overlap is None else int(overlap)
-        checks = [(candidates >= 1, f"candidates must be at least 1, got {candidates}"),
-                  (temperature >= 0, f"temperature must be >= 0, got {temperature}"),
-                  (0 < self.overlap < W, f"overlap must be in 1..{W - 1} frames, got {self.overlap}"),
-                  (long in LONG_MODES, f"long must be one of {', '.join(LONG_MODES)}, got {long!r}"),
-                  (batch_size >= 1, f"batch_size must be at least 1, got {batch_size}")]
-        for ok, message in checks:
-            if not ok:
-                raise MotionsynthError(message)
-        self.candidates, self.temperature, self.long = int(candidates), float(temperature), long
-        self.mean_first = bool(mean_first)
-        self.pin_rotations, self.batch_size = bool(pin_rotations), int(batch_size)
+        W = self.window
+        self.overlap = W // 4 if o.overlap is None else int(o.overlap)
+        if not 0 < self.overlap < W:
+            raise MotionsynthError(f"overlap must be in 1..{W - 1} frames, got {self.overlap}")
+        self.candidates, self.temperature, self.long = int(o.candidates), float(o.temperature), o.long
+        self.mean_first = bool(o.mean_first)
+        self.pin_rotations, self.batch_size = bool(o.pin_rotations), int(o.batch_size)
         self.params = {"candidates": self.candidates, "temperature": self.temperature,
                        "mean_first": self.mean_first, "overlap": self.overlap,
-                       "long": long, "pin_rotations": self.pin_rotations, "batch_size": self.batch_size}
-        # the label kinds the model is conditioned on, with the checkpoint's names for them
-        self.vocabulary = {k: list(checkpoint.labels[k]) for k in self.model.config.label_kinds
-                           if k in checkpoint.labels}
-        self.device = self.model.feat_mean.device
-
-    def fit(self, motions) -> CVAEMethod:
-        """Nothing to fit (``needs_fit`` is False)."""
-        return self
+                       "long": self.long, "pin_rotations": self.pin_rotations, "batch_size": self.batch_size}
+        self.vocabulary = self.label_vocabulary()
 
     # ---- the Method ----------------------------------------------------------------------------------------------
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed: int | None = None
-                 ) -> Completion:
+    def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed: int | None) -> Completion:
         """``n_samples`` completions of ``motion`` under ``mask``: the prior's mean first (``mean_first``), then draws
         (best reproduction of the observation first)."""
-        mask.check(motion, generative=True)
-        check_label(label, self.vocabulary, f"the {self.name} model")
-        self.ckpt.check_skeleton(motion.skeleton)
-        if mask.noisy:
-            raise MotionsynthError(f"the {self.name} model completes missing frames and joints; it was not trained to "
-                                   f"clean noisy observations (denoising): use an hmvae or meva checkpoint")
-        if n_samples < 1:
-            raise MotionsynthError(f"n_samples must be at least 1, got {n_samples}")
         check_fps(self.ckpt, motion)
         start = time.perf_counter()
         T, W = motion.num_frames, self.window
-        feats = hold_pad(encode(motion, dtype=np.float32), W)
-        pos, heading = world_root(motion)
-        track = hold_pad(np.stack([pos[:, 0], pos[:, 2], heading], -1).astype(np.float32), W)
-        fmask = feature_mask(mask, self.skeleton)
-        fmask = np.concatenate([fmask, np.zeros((len(feats) - T, fmask.shape[1]), bool)])
-        onehot = self._one_hot(label)
+        cond = conditioning(motion, mask, W, track=True)
+        cond["label"] = self._one_hot(label)
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         mode = long_mode(mask, self.long)
-        inputs = {"features": feats, "mask": fmask, "track": track}
         parts = []
         if self.mean_first and not mask.empty:  # generation: every sample a draw
-            parts.append(self._run(mode, inputs, onehot, 1, gen, 0.0, 1))
+            parts.append(self._run(mode, cond, 1, gen, {"temperature": 0.0, "candidates": 1}))
         if n_samples > len(parts):
-            parts.append(self._run(mode, inputs, onehot, n_samples - len(parts), gen, self.temperature,
-                                   self.candidates))
+            parts.append(self._run(mode, cond, n_samples - len(parts), gen,
+                                   {"temperature": self.temperature, "candidates": self.candidates}))
         raw = np.concatenate([r for r, _ in parts])
         objective = np.concatenate([o for _, o in parts])
         samples = finish(raw[:, :T], motion, mask, self.pin_rotations)
         timings = {"total_s": time.perf_counter() - start, "frames": float(T),
-                   "windows": float(len(blend_weights(len(feats), W, self.overlap)[0]))}
+                   "windows": float(len(blend_weights(len(cond["features"]), W, self.overlap)[0]))}
         return Completion(samples, options={**self.params, "long": mode}, timings=timings,
                           objective=objective.tolist())
 
-    def _run(self, mode: str, inputs: dict, onehot, n: int, gen, temperature: float, candidates: int
-             ) -> tuple[np.ndarray, np.ndarray]:
-        """n completions of the padded clip (``inputs``: features, mask, track) → raw (n, T', D), objectives (n,)."""
-        draw = {"temperature": temperature, "candidates": candidates}
+    def _run(self, mode: str, cond: dict, n: int, gen, draw: dict) -> tuple[np.ndarray, np.ndarray]:
+        """n completions of the padded clip (``cond``: `completion.conditioning` + ``label``) → raw (n, T', D),
+        objectives (n,); ``draw``: the temperature and candidates of the draws."""
         if mode == "continue":
-            return self._continue(inputs["features"], inputs["mask"], onehot, n, gen, draw)
+            return self._continue(cond, n, gen, draw)
 
         def solve(ks, windows):
-            return self._solve(windows["features"], windows["mask"], onehot, n, gen, windows["track"], draw)
+            return self._solve(windows, n, gen, draw)
 
-        return windowed_best_of_n(inputs, self.window, self.overlap, n,
-                                  max(1, self.batch_size // (n * candidates)), solve)
+        return windowed_best_of_n(cond, self.window, self.overlap, n,
+                                  max(1, self.batch_size // (n * draw["candidates"])), solve)
 
     def _one_hot(self, label: dict | None) -> torch.Tensor:
         """The label (checked) → (1, L) one-hot over the model's label kinds."""
@@ -164,21 +155,23 @@ class CVAEMethod:
 
     # ---- windows -------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def _draw(self, feats: np.ndarray, fmask: np.ndarray, onehot: torch.Tensor, gen: torch.Generator,
-              track: np.ndarray | None, draw: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Raw windows (N, W, D), their masks and root tracks (N, W, 3) (None: from the features) → ``c`` =
-        ``draw["candidates"]`` completions each at ``draw["temperature"]``, raw (N, c, W, D), and their objectives
-        (N, c): mean absolute error of the normalised features on the observed entries."""
-        stats, c = self.ckpt.stats, draw["candidates"]
+    def _draw(self, cond: dict, gen: torch.Generator, draw: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Windows of the conditioning (``features`` raw (N, W, D), ``mask`` (N, W, D), ``track`` (N, W, 3) or absent:
+        from the features, ``label`` (1, L) one-hot) → ``c`` = ``draw["candidates"]`` completions each at
+        ``draw["temperature"]``, raw (N, c, W, D), and their objectives (N, c): mean absolute error of the normalised
+        features on the observed entries."""
+        stats, c, feats = self.ckpt.stats, draw["candidates"], cond["features"]
         x = torch.as_tensor(np.asarray(stats.normalize(feats), dtype=np.float32), device=self.device)
-        m = torch.as_tensor(fmask, dtype=torch.float32, device=self.device)
+        m = torch.as_tensor(cond["mask"], dtype=torch.float32, device=self.device)
         x, m = x.repeat_interleave(c, 0), m.repeat_interleave(c, 0)
+        track = cond.get("track")
         tr = None if track is None else torch.as_tensor(track, device=self.device).repeat_interleave(c, 0)
         out = []
         for i in range(0, len(x), self.batch_size):
-            xs, ms = x[i:i + self.batch_size], m[i:i + self.batch_size]
-            ts = None if tr is None else tr[i:i + self.batch_size]
-            out.append(self.model.sample(xs, ms, onehot.expand(len(xs), -1), gen, draw["temperature"], ts))
+            part = slice(i, i + self.batch_size)
+            net = {"observed": x[part], "mask": m[part], "label": cond["label"].expand(len(x[part]), -1),
+                   "track": None if tr is None else tr[part]}
+            out.append(self.model.sample(net, gen, draw["temperature"]))
         out = torch.cat(out)
         err = ((out - x).abs() * m).sum((1, 2)) / m.sum((1, 2)).clamp_min(1.0)
         raw = stats.denormalize(out.cpu().numpy()).astype(np.float64)
@@ -190,18 +183,19 @@ class CVAEMethod:
         rows = np.arange(len(err))
         return raw[rows, pick], err[rows, pick]
 
-    def _solve(self, feats: np.ndarray, fmask: np.ndarray, onehot, n: int, gen, track: np.ndarray, draw: dict
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """`windowed_best_of_n`'s solver: k windows → n samples each (k, n, W, D) and objectives (k, n)."""
+    def _solve(self, windows: dict, n: int, gen, draw: dict) -> tuple[np.ndarray, np.ndarray]:
+        """`windowed_best_of_n`'s solver: k windows of the conditioning → n samples each (k, n, W, D) and objectives
+        (k, n)."""
+        feats = windows["features"]
         k = len(feats)
-        raw, err = self._best(*self._draw(np.repeat(feats, n, 0), np.repeat(fmask, n, 0), onehot, gen,
-                                          np.repeat(track, n, 0), draw))
+        each = {key: np.repeat(v, n, 0) if isinstance(v, np.ndarray) else v for key, v in windows.items()}
+        raw, err = self._best(*self._draw(each, gen, draw))
         return raw.reshape(k, n, *feats.shape[1:]), err.reshape(k, n)
 
-    def _continue(self, feats: np.ndarray, fmask: np.ndarray, onehot, n: int, gen, draw: dict
-                  ) -> tuple[np.ndarray, np.ndarray]:
+    def _continue(self, cond: dict, n: int, gen, draw: dict) -> tuple[np.ndarray, np.ndarray]:
         """The document's long-sequence scheme: window after window, the frames made so far held as observed; n
         chains, sorted by their mean objective (best first). Returns raw (n, T', D) and objectives (n,)."""
+        feats, fmask = cond["features"], cond["mask"]
         T, W = len(feats), self.window
         starts, weights = blend_weights(T, W, self.overlap)
         made = np.zeros((n, T, feats.shape[1]))  # the cross-faded result so far
@@ -211,7 +205,9 @@ class CVAEMethod:
             m = np.repeat(fmask[None, s:s + W], n, 0)
             held = max(0, end - s)  # frames of this window already made: constraints
             x[:, :held], m[:, :held] = made[:, s:s + held] / _done(weights, starts, k, s, held)[None, :, None], True
-            raw, err = self._best(*self._draw(x.astype(np.float32), m, onehot, gen, None, draw))
+            # the root track is left out: the made frames' root is in their features
+            raw, err = self._best(*self._draw({"features": x.astype(np.float32), "mask": m, "label": cond["label"]},
+                                              gen, draw))
             own = fmask[s:s + W]  # the objective counts the mask's observations only
             if own.any():
                 stats = self.ckpt.stats

@@ -84,13 +84,13 @@ def overlapped(feats: np.ndarray, window: int, overlap: int, batch_size: int, re
     """(T, D) raw features → (T, D) float64: windows of ``window`` frames overlapping by ``overlap``
     (`ops.blend_weights`; a short sequence is `ops.hold_pad`-ded), ``refine``-d ``batch_size`` at a time ((k, W, D) → (k, W, D) raw features)
     and cross-faded. Memory is bounded by the batch, whatever T."""
-    from tqdm import tqdm
+    from ..progress import bar
 
     T, W = len(feats), window
     starts, weights = blend_weights(T, W, overlap)
     padded = hold_pad(feats, W)
     out = np.zeros((len(padded), feats.shape[1]), dtype=np.float64)
-    for s in tqdm(range(0, len(starts), batch_size), desc=desc, disable=not progress, leave=False):
+    for s in bar(range(0, len(starts), batch_size), progress, desc):
         batch = starts[s:s + batch_size]
         crossfade(out, refine(np.stack([padded[b:b + W] for b in batch])), batch, weights[s:s + batch_size])
     return out[:T]

@@ -43,131 +43,136 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..checkpoint import Checkpoint
-from ..data.features import encode
+from ..config import Options, option
 from ..diffusion import cfg, ddim_sample, ddpm_sample, impose, sdedit_start
 from ..errors import MotionsynthError
 from ..models.diffusion import MotionDiffusion
 from ..motion import Motion
-from ..ops import blend_weights, hold_pad
-from ..tasks import Completion, Mask, check_label
+from ..ops import blend_weights
+from ..tasks import Completion, Mask
 from . import denoising
-from .completion import attach, check_fps, feature_mask, finish, long_mode, windowed_best_of_n
+from .completion import LearnedMethod, check_fps, conditioning, finish, long_mode, windowed_best_of_n
 
-__all__ = ["DiffusionMethod", "SAMPLERS", "INPAINT_MODES", "LONG_MODES"]
+__all__ = ["DiffusionMethod", "DiffusionOptions", "SAMPLERS", "INPAINT_MODES", "LONG_MODES"]
 
 SAMPLERS = ("ddim", "ddpm")
 INPAINT_MODES = ("impose", "condition", "both")
 LONG_MODES = ("auto", "continue", "windows")
 
 
-class DiffusionMethod:
+@dataclass
+class DiffusionOptions(Options):
+    """The diffusion method's options (`config.Options`)."""
+
+    sampler: str = option("ddim", "ddim (steps evenly spaced steps) or ddpm (every one of the model's T steps)",
+                          SAMPLERS)
+    steps: int | None = option(None, "DDIM steps, 1 … T (default: 50, or T if smaller; DDPM runs all T)")
+    eta: float = option(0.0, "DDIM's eta (0: deterministic given x_T; 1: DDPM-like noise)")
+    guidance: float = option(0.5, "classifier-free guidance scale w >= 0 when a label is given (MDM's s = 1 + w)")
+    inpaint: str | None = option(None, "how the observation reaches the sample: impose (re-imposed at every step), "
+                                       "condition (a network trained on masked observations) or both (default: "
+                                       "condition for such a network, else impose)", INPAINT_MODES)
+    denoise_level: float = option(0.2, "SDEdit's noise level for denoising, a fraction of T in (0, 1]")
+    clip: float | None = option(None, "clamp x0 to [-clip, clip] (normalised units) at every step (default: none)")
+    overlap: int | None = option(None, "frames shared by consecutive windows of a long clip (default: W/4)")
+    long: str = option("auto", "a clip longer than the window: continue window after window, independent windows, or "
+                               "auto (continue for generation and prediction)", LONG_MODES)
+    pin_rotations: bool = option(True, "blend the observed rotations into the synthesised frames")
+    root_sigma: float = option(2.0, "Gaussian sigma (frames) of the input's root path when denoising")
+    batch_size: int = option(64, "windows x samples per sampling batch")
+
+    def check(self) -> None:
+        for ok, message in [(self.eta >= 0, f"eta must be >= 0, got {self.eta}"),
+                            (self.guidance >= 0, f"guidance scale must be >= 0, got {self.guidance}"),
+                            (0 < self.denoise_level <= 1, f"denoise_level must be in (0, 1], got {self.denoise_level}"),
+                            (self.clip is None or self.clip > 0, f"clip must be > 0 or None, got {self.clip}"),
+                            (self.root_sigma >= 0, f"root_sigma must be >= 0, got {self.root_sigma}"),
+                            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")]:
+            if not ok:
+                raise MotionsynthError(message)
+
+
+class DiffusionMethod(LearnedMethod):
     """A diffusion checkpoint as a `tasks.Method` (see the module docstring).
 
     Args:
         checkpoint: a loaded `checkpoint.Checkpoint` of the ``diffusion`` family.
-        sampler: ``"ddim"`` or ``"ddpm"``.
-        steps: DDIM steps, 1 … T (None: 50, or T if smaller; DDPM runs all T).
-        eta: DDIM's η (0: deterministic given x_T; 1: DDPM-like noise).
-        guidance: classifier-free guidance scale w ≥ 0 when a label is given (MDM's s = 1 + w; its 2.5 is w = 1.5).
-            0.5, chosen on the validation split: the lowest FID among the scales whose samples are recognised at
-            ≥ 0.9 × the real accuracy (docs/BENCHMARKS.md, scripts/diffusion_bench.py guidance).
-        inpaint: ``"impose"``, ``"condition"`` or ``"both"`` (None: ``"condition"`` for a network conditioned on the
-            observation, else ``"impose"``).
-        denoise_level: SDEdit's noise level for denoising, a fraction of T in (0, 1].
-        clip: clamp x̂0 to [−clip, clip] (normalised units) at every step (None: no clamp).
-        overlap: frames shared by consecutive windows of a long clip (default W/4).
-        long: ``"auto"``, ``"continue"`` or ``"windows"`` (module docstring).
-        pin_rotations: blend the observed rotations into the synthesised frames (`completion.pin_rotations`).
-        root_sigma: Gaussian sigma (frames) of the input's root path when denoising.
-        batch_size: windows × samples per sampling batch.
-        progress: taken for the commands' sake.
+        options: `DiffusionOptions` by name — sampler (``"ddim"`` or ``"ddpm"``), steps (DDIM steps, 1 … T; None:
+            50, or T if smaller; DDPM runs all T), eta (DDIM's η: 0 deterministic given x_T, 1 DDPM-like noise),
+            guidance (classifier-free guidance scale w ≥ 0 when a label is given, MDM's s = 1 + w, its 2.5 is
+            w = 1.5; 0.5, chosen on the validation split: the lowest FID among the scales whose samples are
+            recognised at ≥ 0.9 × the real accuracy, docs/BENCHMARKS.md, scripts/diffusion_bench.py guidance),
+            inpaint (``"impose"``, ``"condition"`` or ``"both"``; None: ``"condition"`` for a network conditioned on
+            the observation, else ``"impose"``), denoise_level (SDEdit's noise level for denoising, a fraction of T
+            in (0, 1]), clip (clamp x̂0 to [−clip, clip] in normalised units at every step; None: no clamp), overlap
+            (frames shared by consecutive windows of a long clip; default W/4), long (``"auto"``, ``"continue"`` or
+            ``"windows"``, module docstring), pin_rotations (`completion.pin_rotations`), root_sigma (Gaussian sigma
+            in frames of the input's root path when denoising), batch_size (windows × samples per sampling batch).
     """
 
-    needs_fit = False
+    tasks = ("inbetween", "complete", "predict", "denoise", "generate")
+    Options = DiffusionOptions
+    network, what = MotionDiffusion, "diffusion"
 
-    def __init__(self, checkpoint: Checkpoint, *, sampler: str = "ddim", steps: int | None = None, eta: float = 0.0,
-                 guidance: float = 0.5, inpaint: str | None = None, denoise_level: float = 0.2,
-                 clip: float | None = None, overlap: int | None = None, long: str = "auto",
-                 pin_rotations: bool = True, root_sigma: float = 2.0, batch_size: int = 64, progress: bool = False):
-        attach(self, checkpoint, MotionDiffusion, "diffusion")
-        model = self.model
+    def __init__(self, checkpoint: Checkpoint, **options):
+        super().__init__(checkpoint, options)
+        o, model = self.opts, self.model
         self.name = model.variant
-        self.window = W = int(model.config.window)
+        W = self.window
         self.T = T = int(model.config.T)
-        self.overlap = W // 4 if overlap is None else int(overlap)
-        steps = min(50, T) if steps is None else steps
+        self.overlap = W // 4 if o.overlap is None else int(o.overlap)
+        steps = min(50, T) if o.steps is None else o.steps
         conditioned = bool(model.config.condition_on_observed)
-        inpaint = ("condition" if conditioned else "impose") if inpaint is None else inpaint
-        checks = [(sampler in SAMPLERS, f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}"),
-                  (isinstance(steps, int) and 1 <= steps <= T, f"steps must be in 1 … {T} (the model's T), got {steps}"),
-                  (eta >= 0, f"eta must be >= 0, got {eta}"),
-                  (guidance >= 0, f"guidance scale must be >= 0, got {guidance}"),
-                  (inpaint in INPAINT_MODES, f"inpaint must be one of {', '.join(INPAINT_MODES)}, got {inpaint!r}"),
+        inpaint = ("condition" if conditioned else "impose") if o.inpaint is None else o.inpaint
+        checks = [(isinstance(steps, int) and 1 <= steps <= T, f"steps must be in 1 … {T} (the model's T), got {steps}"),
                   (inpaint == "impose" or conditioned, f"inpaint={inpaint!r} needs a network trained on masked "
                                                        f"observations (model.condition_on_observed); this one is "
                                                        f"not: use inpaint=impose"),
-                  (0 < denoise_level <= 1, f"denoise_level must be in (0, 1], got {denoise_level}"),
-                  (clip is None or clip > 0, f"clip must be > 0 or None, got {clip}"),
-                  (0 < self.overlap < W, f"overlap must be in 1..{W - 1} frames, got {self.overlap}"),
-                  (long in LONG_MODES, f"long must be one of {', '.join(LONG_MODES)}, got {long!r}"),
-                  (root_sigma >= 0, f"root_sigma must be >= 0, got {root_sigma}"),
-                  (batch_size >= 1, f"batch_size must be at least 1, got {batch_size}")]
+                  (0 < self.overlap < W, f"overlap must be in 1..{W - 1} frames, got {self.overlap}")]
         for ok, message in checks:
             if not ok:
                 raise MotionsynthError(message)
-        self.sampler, self.steps, self.eta, self.guidance = sampler, int(steps), float(eta), float(guidance)
-        self.inpaint, self.denoise_level, self.clip, self.long = inpaint, float(denoise_level), clip, long
-        self.pin_rotations, self.root_sigma, self.batch_size = bool(pin_rotations), float(root_sigma), int(batch_size)
+        sampler = o.sampler
+        self.sampler, self.steps, self.eta, self.guidance = sampler, int(steps), float(o.eta), float(o.guidance)
+        self.inpaint, self.denoise_level, self.clip, self.long = inpaint, float(o.denoise_level), o.clip, o.long
+        self.pin_rotations, self.root_sigma = bool(o.pin_rotations), float(o.root_sigma)
+        self.batch_size = int(o.batch_size)
         self.params = {"sampler": sampler, "steps": self.steps if sampler == "ddim" else T, "eta": self.eta,
                        "guidance": self.guidance, "inpaint": inpaint, "denoise_level": self.denoise_level,
-                       "clip": clip, "overlap": self.overlap, "long": long, "pin_rotations": self.pin_rotations,
+                       "clip": o.clip, "overlap": self.overlap, "long": self.long, "pin_rotations": self.pin_rotations,
                        "batch_size": self.batch_size}
-        self.vocabulary = {k: list(checkpoint.labels[k]) for k in model.config.label_kinds
-                           if k in checkpoint.labels}
-        self.device = model.feat_mean.device
-
-    def fit(self, motions) -> DiffusionMethod:
-        """Nothing to fit (``needs_fit`` is False)."""
-        return self
+        self.vocabulary = self.label_vocabulary()
 
     # ---- the Method ----------------------------------------------------------------------------------------------
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed: int | None = None
-                 ) -> Completion:
+    def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed: int | None) -> Completion:
         """``n_samples`` completions of ``motion`` under ``mask`` (best reproduction of the observation first)."""
-        mask.check(motion, generative=True)
-        check_label(label, self.vocabulary, f"the {self.name} model")
-        self.ckpt.check_skeleton(motion.skeleton)
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise MotionsynthError(f"n_samples must be at least 1, got {n_samples}")
         check_fps(self.ckpt, motion)
         start = time.perf_counter()
-        T, W, n = motion.num_frames, self.window, int(n_samples)
-        feats = hold_pad(encode(motion, dtype=np.float32), W)
-        labels = self._labels(label)
+        T, W, n = motion.num_frames, self.window, n_samples
+        cond = conditioning(motion, mask, W)
+        cond["label"] = self._labels(label)
         gen = torch.Generator(device=self.device).manual_seed(0 if seed is None else int(seed))
         if mask.noisy:
             mode = "denoise"
-            raw, objective = windowed_best_of_n({"features": feats}, W, self.overlap, n, self._per_batch(n),
-                                                lambda ks, w: self._sdedit(w["features"], n, labels, gen))
+            raw, objective = windowed_best_of_n(cond, W, self.overlap, n, self._per_batch(n),
+                                                lambda ks, w: self._sdedit(w, n, gen))
             samples = [denoising.finish(r[:T], motion, "smooth", self.root_sigma) for r in raw]
         else:
-            fmask = feature_mask(mask, self.skeleton)
-            fmask = np.concatenate([fmask, np.zeros((len(feats) - T, fmask.shape[1]), bool)])
             mode = long_mode(mask, self.long) if T > W else "windows"
             if mode == "continue":
-                raw, objective = self._continue(feats, fmask, n, labels, gen)
+                raw, objective = self._continue(cond, n, gen)
             else:
-                raw, objective = windowed_best_of_n(
-                    {"features": feats, "mask": fmask}, W, self.overlap, n, self._per_batch(n),
-                    lambda ks, w: self._solve(w["features"], w["mask"], n, labels, gen))
+                raw, objective = windowed_best_of_n(cond, W, self.overlap, n, self._per_batch(n),
+                                                    lambda ks, w: self._solve(w, n, gen))
             samples = finish(raw[:, :T], motion, mask, self.pin_rotations)
         timings = {"total_s": time.perf_counter() - start, "frames": float(T),
-                   "windows": float(len(blend_weights(len(feats), W, self.overlap)[0]))}
+                   "windows": float(len(blend_weights(len(cond["features"]), W, self.overlap)[0]))}
         return Completion(samples, options={**self.params, "long": mode}, timings=timings,
                           objective=[float(o) for o in objective])
 
@@ -187,29 +192,31 @@ class DiffusionMethod:
 
     # ---- sampling ------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, known: torch.Tensor, fmask: torch.Tensor, labels: dict | None, gen: torch.Generator,
-               start: int | None = None) -> torch.Tensor:
-        """Normalised windows (B, W, D) observed where ``fmask`` (B, W, D) bool is set (or, with ``start``, noisy
-        windows to SDEdit from step ``start``) → (B, W, D) normalised samples, ``batch_size`` at a time."""
-        out = []
+    def sample(self, cond: dict, gen: torch.Generator, start: int | None = None) -> torch.Tensor:
+        """Normalised windows ``cond["observed"]`` (B, W, D), observed where ``cond["mask"]`` (B, W, D) bool is set
+        (or, with ``start``, noisy windows to SDEdit from step ``start``), and ``cond["label"]`` (`_labels`, or None)
+        → (B, W, D) normalised samples, ``batch_size`` at a time."""
+        known, fmask, out = cond["observed"], cond["mask"], []
         for i in range(0, len(known), self.batch_size):
-            out.append(self._sample(known[i:i + self.batch_size], fmask[i:i + self.batch_size], labels, gen, start))
+            part = slice(i, i + self.batch_size)
+            out.append(self._sample({**cond, "observed": known[part], "mask": fmask[part]}, gen, start))
         return torch.cat(out)
 
-    def _sample(self, known, fmask, labels, gen, start):
+    def _sample(self, cond: dict, gen, start):
         model, schedule, c = self.model, self.model.schedule, self.model.config
-        observed = None
+        known, fmask, labels = cond["observed"], cond["mask"], cond.get("label")
+        observed = {}  # what the network reads of the observation
         if start is None and self.inpaint in ("condition", "both"):
-            observed = (known, fmask.float())
+            observed = {"observed": known, "mask": fmask.float()}
 
         def f(x, t, lab):
-            return model(x, t, lab, *(observed or (None, None)))
+            return model(x, t, {"label": lab, **observed})
 
         def both(x, t):  # conditional and unconditional in one batch of 2B
             B = len(x)
             lab = {k: torch.cat([v.expand(B), v.new_full((B,), -1)]) for k, v in labels.items()}
-            obs = None if observed is None else tuple(torch.cat([o, o]) for o in observed)
-            return model(torch.cat([x, x]), torch.cat([t, t]), lab, *(obs or (None, None))).chunk(2)
+            return model(torch.cat([x, x]), torch.cat([t, t]),
+                         {"label": lab, **{k: torch.cat([v, v]) for k, v in observed.items()}}).chunk(2)
 
         denoise = cfg(f, labels, self.guidance, both) if labels else (lambda x, t: f(x, t, None))
         hook = None
@@ -223,35 +230,41 @@ class DiffusionMethod:
         steps = self.steps if start is None else max(1, min(start + 1, math.ceil(self.steps * (start + 1) / self.T)))
         return ddim_sample(schedule, denoise, shape, steps=steps, eta=self.eta, start=init, **kw)
 
-    def _run(self, feats: np.ndarray, fmask: np.ndarray, labels, gen, start: int | None = None
-             ) -> tuple[np.ndarray, np.ndarray]:
-        """Raw windows (N, W, D) and masks (N, W, D) → raw samples (N, W, D) float64 and objectives (N,): mean
-        absolute error of the normalised samples on the observed entries (all entries for SDEdit)."""
+    def _run(self, cond: dict, gen, start: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Windows of the conditioning (``features`` raw (N, W, D), ``mask`` (N, W, D), ``label``) → raw samples
+        (N, W, D) float64 and objectives (N,): mean absolute error of the normalised samples on the observed entries
+        (all entries for SDEdit)."""
         stats = self.ckpt.stats
-        x = torch.as_tensor(np.asarray(stats.normalize(feats), dtype=np.float32), device=self.device)
-        m = torch.as_tensor(fmask, dtype=torch.bool, device=self.device)
-        out = self.sample(x, m, labels, gen, start)
+        x = torch.as_tensor(np.asarray(stats.normalize(cond["features"]), dtype=np.float32), device=self.device)
+        m = torch.as_tensor(cond["mask"], dtype=torch.bool, device=self.device)
+        out = self.sample({"observed": x, "mask": m, "label": cond.get("label")}, gen, start)
         w = m.float()
         err = ((out - x).abs() * w).sum((1, 2)) / w.sum((1, 2)).clamp_min(1.0)
         return stats.denormalize(out.cpu().numpy()).astype(np.float64), err.cpu().numpy()
 
-    def _solve(self, feats: np.ndarray, fmask: np.ndarray, n: int, labels, gen) -> tuple[np.ndarray, np.ndarray]:
-        """`windowed_best_of_n`'s solver: k windows → n samples each (k, n, W, D) and objectives (k, n)."""
+    def _solve(self, windows: dict, n: int, gen) -> tuple[np.ndarray, np.ndarray]:
+        """`windowed_best_of_n`'s solver: k windows of the conditioning → n samples each (k, n, W, D) and objectives
+        (k, n)."""
+        feats = windows["features"]
         k = len(feats)
-        raw, err = self._run(np.repeat(feats, n, 0), np.repeat(fmask, n, 0), labels, gen)
+        raw, err = self._run({"features": np.repeat(feats, n, 0), "mask": np.repeat(windows["mask"], n, 0),
+                              "label": windows["label"]}, gen)
         return raw.reshape(k, n, *feats.shape[1:]), err.reshape(k, n)
 
-    def _sdedit(self, feats: np.ndarray, n: int, labels, gen) -> tuple[np.ndarray, np.ndarray]:
+    def _sdedit(self, windows: dict, n: int, gen) -> tuple[np.ndarray, np.ndarray]:
         """Denoising's solver: k noisy windows → n SDEdit samples each (k, n, W, D), distances to the input (k, n)."""
+        feats = windows["features"]
         k = len(feats)
         t0 = max(0, min(self.T - 1, round(self.denoise_level * self.T) - 1))
         everything = np.ones((k * n, *feats.shape[1:]), bool)
-        raw, err = self._run(np.repeat(feats, n, 0), everything, labels, gen, start=t0)
+        raw, err = self._run({"features": np.repeat(feats, n, 0), "mask": everything, "label": windows["label"]}, gen,
+                             start=t0)
         return raw.reshape(k, n, *feats.shape[1:]), err.reshape(k, n)
 
-    def _continue(self, feats: np.ndarray, fmask: np.ndarray, n: int, labels, gen) -> tuple[np.ndarray, np.ndarray]:
+    def _continue(self, cond: dict, n: int, gen) -> tuple[np.ndarray, np.ndarray]:
         """Window after window, the frames made so far observed (the seam inpainted) and kept; n chains in one
         batch, sorted by their mean objective (best first). Returns raw (n, T', D) and objectives (n,)."""
+        feats, fmask = cond["features"], cond["mask"]
         T, W = len(feats), self.window
         starts, _ = blend_weights(T, W, self.overlap)
         made = np.repeat(feats[None].astype(np.float64), n, 0)
@@ -261,7 +274,7 @@ class DiffusionMethod:
             x = made[:, s:s + W].copy()
             m = np.repeat(fmask[None, s:s + W], n, 0)
             m[:, :held] = True
-            raw, err = self._run(x.astype(np.float32), m, labels, gen)
+            raw, err = self._run({"features": x.astype(np.float32), "mask": m, "label": cond["label"]}, gen)
             own = fmask[s:s + W]  # the objective counts the mask's own observations only
             if own.any():
                 stats = self.ckpt.stats

@@ -3,22 +3,42 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..checkpoint import Checkpoint
+from ..config import Options, option
 from ..errors import MotionsynthError
 from ..models.meva import MEVA
 from ..motion import Motion
-from ..tasks import Completion, Mask, check_label
-from .completion import attach
-from .denoising import check_options, denoise_motion, overlapped
+from ..tasks import Completion, Mask
+from .completion import LearnedMethod
+from .denoising import ROOT_MODES, check_options, denoise_motion, overlapped
 
-__all__ = ["MEVAMethod"]
+__all__ = ["MEVAMethod", "MEVAOptions"]
 
 
-class MEVAMethod:
+@dataclass
+class MEVAOptions(Options):
+    """The MEVA method's options (`config.Options`); the denoising ones are `denoising.check_options`'."""
+
+    overlap: int | None = option(None, "frames shared by consecutive windows (default: W/2)")
+    batch_size: int = option(32, "windows per forward pass")
+    root: str = option("smooth", "root trajectory: smooth (the input's path and heading, smoothed; the model's "
+                                 "height) or model (integrated from the model's root velocities)", ROOT_MODES)
+    root_sigma: float = option(6.0, "Gaussian sigma in frames of root=smooth (after a 5-frame running median)")
+    despike: int = option(1, "running median over the input, frames (odd; 1: off)")
+    smooth_sigma: float = option(1.5, "Gaussian filter over the result, sigma in frames (0: off)")
+
+    def check(self) -> None:
+        if self.batch_size < 1:
+            raise MotionsynthError(f"batch_size must be at least 1, got {self.batch_size}")
+        check_options(self.root, self.root_sigma, self.despike, self.smooth_sigma)
+
+
+class MEVAMethod(LearnedMethod):
     """A trained MEVA checkpoint as a `tasks.Method`: denoises (``mask.noisy``) motions of any length.
 
     The motion is encoded to features, cut into windows of the model's W frames overlapping by ``overlap`` frames
@@ -38,42 +58,26 @@ class MEVAMethod:
     """
 
     name = "meva"
-    needs_fit = False
+    tasks = ("denoise",)
+    Options = MEVAOptions
+    network, what = MEVA, "MEVA"
 
-    def __init__(self, checkpoint: Checkpoint, overlap: int | None = None, batch_size: int = 32,
-                 root: str = "smooth", root_sigma: float = 6.0, despike: int = 1, smooth_sigma: float = 1.5,
-                 progress: bool = False):
-        attach(self, checkpoint, MEVA, "MEVA")
-        self.window = int(self.model.config.window)
-        self.overlap = self.window // 2 if overlap is None else int(overlap)
+    def __init__(self, checkpoint: Checkpoint, **options):
+        super().__init__(checkpoint, options)
+        o = self.opts
+        self.overlap = self.window // 2 if o.overlap is None else int(o.overlap)
         if not 0 <= self.overlap < self.window:
             raise MotionsynthError(f"overlap must be in 0..{self.window - 1} frames, got {self.overlap}")
-        if batch_size < 1:
-            raise MotionsynthError(f"batch_size must be at least 1, got {batch_size}")
-        self.batch_size, self.progress = int(batch_size), bool(progress)
-        check_options(root, root_sigma, despike, smooth_sigma)
-        self.params = {"root": root, "root_sigma": float(root_sigma), "despike": int(despike),
-                       "smooth_sigma": float(smooth_sigma)}  # the denoising options, recorded by the benchmark
+        self.batch_size = int(o.batch_size)
+        self.params = {"root": o.root, "root_sigma": float(o.root_sigma), "despike": int(o.despike),
+                       "smooth_sigma": float(o.smooth_sigma)}  # the denoising options, recorded by the benchmark
 
-    def fit(self, motions) -> MEVAMethod:
-        """Nothing to fit (``needs_fit`` is False): MEVA learned everything in training."""
-        return self
-
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed: int | None = None
-                 ) -> Completion:
-        """Denoise ``motion`` (``mask.noisy`` must be set: MEVA cleans an estimate, it does not fill gaps)."""
-        mask.check(motion)
-        check_label(label, None, "MEVA")
-        if not mask.noisy:
-            raise MotionsynthError("MEVA denoises a noisy estimate (a mask with noisy=True, e.g. denoise_mask); it "
-                                   "cannot fill in missing frames or joints")
-        self.ckpt.check_skeleton(motion.skeleton)
-        if n_samples < 1:
-            raise MotionsynthError(f"n_samples must be at least 1, got {n_samples}")
+    def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed: int | None) -> Completion:
+        """Denoise ``motion`` (``mask.noisy``: MEVA cleans an estimate, it does not fill gaps)."""
         start = time.perf_counter()
         out = self.denoise(motion)
-        return Completion([out] + [out.copy() for _ in range(n_samples - 1)], options={"overlap": self.overlap, "batch_size": self.batch_size,
-                                                                    **self.params},
+        return Completion([out] + [out.copy() for _ in range(n_samples - 1)],
+                          options={"overlap": self.overlap, "batch_size": self.batch_size, **self.params},
                           timings={"total_s": time.perf_counter() - start, "frames": float(motion.num_frames)})
 
     @torch.no_grad()

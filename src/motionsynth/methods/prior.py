@@ -63,6 +63,8 @@ Timings (seconds) and objectives come back in the `tasks.Completion`. ``seed=Non
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,18 +72,20 @@ from torch import nn
 
 from .. import rotations as R
 from ..checkpoint import Checkpoint
+from ..config import Options, option
 from ..data.features import encode, rot6d_slice
 from ..errors import MotionsynthError
 from ..models.common import local_positions
 from ..models.hmvae import HMVAE
 from ..motion import Motion
 from ..ops import blend_weights, hold_pad
-from ..tasks import Completion, Mask, check_label
+from ..tasks import Completion, Mask
 from .baselines import Interpolation, NearestNeighbour
-from .completion import attach, check_fps, feature_mask, finish, windowed_best_of_n
-from .denoising import check_options, denoise_motion, overlapped
+from .completion import LearnedMethod, check_fps, feature_mask, finish, windowed_best_of_n
+from .denoising import ROOT_MODES, check_options, denoise_motion, overlapped
 
-__all__ = ["PriorMethod", "INIT_MODES", "REFINE_MODES", "DEFAULT_ITERS", "DEFAULT_RESTARTS", "PHASE2_BATCH"]
+__all__ = ["PriorMethod", "PriorOptions", "INIT_MODES", "REFINE_MODES", "DEFAULT_ITERS", "DEFAULT_RESTARTS",
+           "PHASE2_BATCH"]
 
 REFINE_MODES = ("window", "overlap")
 INIT_MODES = ("sample", "interpolate", "nearest", "model")
@@ -114,78 +118,124 @@ class _Decoder(nn.Module):
         return self.m.decode_rotations(z_local, z_global)
 
 
-class PriorMethod:
+@dataclass
+class PriorOptions(Options):
+    """The HM-VAE prior's options (`config.Options`; the class docstring of `PriorMethod` says more)."""
+
+    restarts: int | None = option(None, "latent initialisations per window, the best kept (default: 16 "
+                                        "in-betweening and prediction, 64 completion, 1 completion with init nearest)")
+    phase1_iters: int | None = option(None, "iterations of latent optimisation (default: 50 in-betweening and "
+                                            "prediction, 100 completion, 0 with init nearest)")
+    phase2_iters: int | None = option(None, "iterations of decoder fine-tuning (default: 100 in-betweening and "
+                                            "prediction, 200 completion, 0 with init nearest)")
+    lr: float = option(0.05, "Adam learning rate of the latents")
+    decoder_lr: float = option(1e-4, "Adam learning rate of the decoder weights (phase 2)")
+    weight_reg: float = option(1e-4, "lambda2 of eq. 15: the weight of the squared change of the decoder's weights")
+    lambda_joints: float = option(10.0, "lambda1 of eq. 14: the weight of joint positions (metres)")
+    overlap: int | None = option(None, "frames shared by consecutive windows of a long clip (default: W/2)")
+    init: str = option("sample", "latent initialisation: sample (from the prior, the paper's), interpolate (restart 0 "
+                                 "from the encoded SLERP fill), nearest (from the encoded nearest-neighbour fill; "
+                                 "needs training data) or model (restart 0 from init_model's completion)", INIT_MODES)
+    init_model: Any = option(None, "the model whose completion starts init=model (a shipped name, a run or a "
+                                   "checkpoint folder)", kind="model")
+    refine: str = option("window", "denoising: window (the paper's sliding window: exact, slow) or overlap (windows "
+                                   "every stride frames, cross-faded)", REFINE_MODES)
+    stride: int | None = option(None, "hop of refine=overlap (default: W/2)")
+    refine_iters: int = option(0, "latent-optimisation iterations per window against the noisy input")
+    root: str = option("smooth", "denoising root trajectory: smooth (the input's path and heading, smoothed) or "
+                                 "model (the trajectory module's)", ROOT_MODES)
+    root_sigma: float = option(6.0, "Gaussian sigma in frames of root=smooth (after a 5-frame running median)")
+    despike: int = option(5, "running median over the noisy input, frames (odd; 1: off)")
+    smooth_sigma: float = option(2.0, "Gaussian filter over the refined motion, sigma in frames (0: off)")
+    pin_rotations: bool = option(True, "blend the observed rotations into the synthesised frames")
+    batch_size: int = option(64, "samples (windows x restarts, or centres) per forward pass")
+
+    def check(self) -> None:
+        checks = [(self.restarts is None or self.restarts >= 1, f"restarts must be at least 1, got {self.restarts}"),
+                  (self.phase1_iters is None or self.phase1_iters >= 0,
+                   f"phase1_iters must be >= 0, got {self.phase1_iters}"),
+                  (self.phase2_iters is None or self.phase2_iters >= 0,
+                   f"phase2_iters must be >= 0, got {self.phase2_iters}"),
+                  ((self.init == "model") == (self.init_model is not None), 'init="model" and init_model go together'),
+                  (self.refine_iters >= 0, f"refine_iters must be >= 0, got {self.refine_iters}"),
+                  (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
+                  (self.lr > 0 and self.decoder_lr > 0, "learning rates must be positive"),
+                  (self.weight_reg >= 0 and self.lambda_joints >= 0, "weights must be >= 0")]
+        for ok, message in checks:
+            if not ok:
+                raise MotionsynthError(message)
+        check_options(self.root, self.root_sigma, self.despike, self.smooth_sigma)
+
+
+class PriorMethod(LearnedMethod):
     """An HM-VAE-family checkpoint as a `tasks.Method` (see the module docstring).
 
     Args:
         checkpoint: a loaded `checkpoint.Checkpoint` (`registry.load_method` loads a folder).
-        restarts: latent initialisations per window (at least ``n_samples`` are used; None: `DEFAULT_RESTARTS` by
-            the mask).
-        phase1_iters, phase2_iters: iterations of latent optimisation and decoder fine-tuning (None: by the mask).
-        lr: Adam learning rate of the latents; decoder_lr: of the decoder weights (phase 2).
-        weight_reg: λ2 of eq. 15 (times the sum of squared weight changes).
-        lambda_joints: λ1 of eq. 14 (joint positions in metres).
-        overlap: frames shared by consecutive windows for completion (default W/2).
-        init: ``"sample"`` (every restart from the prior, the paper's), ``"interpolate"`` (restart 0 from the
-            encoder's posterior mean of the SLERP/LERP interpolation of the observation, `baselines.Interpolation`)
-            or ``"nearest"`` (every restart from the encoder's posterior of the nearest-neighbour completion,
-            `baselines.NearestNeighbour`, restart 0 its mean; needs `fit` on training motions first; for completion
-            it defaults to 1 restart and 0 + 0 iterations: the retrieval projected onto the prior), or ``"model"``
-            (restart 0 from the encoder's posterior mean of ``init_model``'s completion).
-        init_model: the `tasks.Method` whose completion starts ``init="model"`` (`registry.load_method` loads a
-            checkpoint path given as ``init_model``).
-        refine: denoising mode, ``"window"`` or ``"overlap"``; stride: hop of ``"overlap"`` (default W/2).
-        refine_iters: latent-optimisation iterations per window when denoising (0: posterior mean only).
-        root: denoising root trajectory, ``"smooth"`` (the input's, smoothed) or ``"model"`` (trajectory module).
-        root_sigma: Gaussian sigma in frames of ``root="smooth"`` (after a 5-frame running median).
-        despike: running-median frames over the noisy input before refinement (odd; 1: off; `denoising.despike`).
-        smooth_sigma: Gaussian filter over the refined motion, frames (0: off; `denoising.finish`).
-            The defaults of ``root_sigma``, ``despike`` and ``smooth_sigma`` were chosen on the validation split for
-            the ``mixed`` noise model (lowest MPJPE among settings at most as jerky as the best tuned filter;
-            docs/BENCHMARKS.md).
-        pin_rotations: blend the observed rotations into the synthesised frames (module docstring).
-        batch_size: samples (windows × restarts, or centres) per forward pass.
-        progress: progress bars (stderr) over the optimisation iterations and the refinement batches.
+        options: `PriorOptions` by name:
+            restarts: latent initialisations per window (at least ``n_samples`` are used; None: `DEFAULT_RESTARTS`
+                by the mask).
+            phase1_iters, phase2_iters: iterations of latent optimisation and decoder fine-tuning (None: by the
+                mask).
+            lr: Adam learning rate of the latents; decoder_lr: of the decoder weights (phase 2).
+            weight_reg: λ2 of eq. 15 (times the sum of squared weight changes).
+            lambda_joints: λ1 of eq. 14 (joint positions in metres).
+            overlap: frames shared by consecutive windows for completion (default W/2).
+            init: ``"sample"`` (every restart from the prior, the paper's), ``"interpolate"`` (restart 0 from the
+                encoder's posterior mean of the SLERP/LERP interpolation of the observation,
+                `baselines.Interpolation`) or ``"nearest"`` (every restart from the encoder's posterior of the
+                nearest-neighbour completion, `baselines.NearestNeighbour`, restart 0 its mean; needs `fit` on
+                training motions first; for completion it defaults to 1 restart and 0 + 0 iterations: the retrieval
+                projected onto the prior), or ``"model"`` (restart 0 from the encoder's posterior mean of
+                ``init_model``'s completion).
+            init_model: the `tasks.Method` whose completion starts ``init="model"`` (`registry.load_method` loads a
+                checkpoint path given as ``init_model``).
+            refine: denoising mode, ``"window"`` or ``"overlap"``; stride: hop of ``"overlap"`` (default W/2).
+            refine_iters: latent-optimisation iterations per window when denoising (0: posterior mean only).
+            root: denoising root trajectory, ``"smooth"`` (the input's, smoothed) or ``"model"`` (trajectory
+                module).
+            root_sigma: Gaussian sigma in frames of ``root="smooth"`` (after a 5-frame running median).
+            despike: running-median frames over the noisy input before refinement (odd; 1: off;
+                `denoising.despike`).
+            smooth_sigma: Gaussian filter over the refined motion, frames (0: off; `denoising.finish`).
+                The defaults of ``root_sigma``, ``despike`` and ``smooth_sigma`` were chosen on the validation split
+                for the ``mixed`` noise model (lowest MPJPE among settings at most as jerky as the best tuned filter;
+                docs/BENCHMARKS.md).
+            pin_rotations: blend the observed rotations into the synthesised frames (module docstring).
+            batch_size: samples (windows × restarts, or centres) per forward pass.
+        ``progress`` (an attribute): progress bars (stderr) over the optimisation iterations and refinement batches.
     """
 
-    needs_fit = False  # True with init="nearest": `fit` builds the pose database
+    tasks = ("inbetween", "complete", "predict", "denoise", "generate")
+    Options = PriorOptions
+    network, what = HMVAE, "HM-VAE prior"
+    slow = True  # seconds a window: latent optimisation
 
-    def __init__(self, checkpoint: Checkpoint, *, restarts: int | None = None, phase1_iters: int | None = None,
-                 phase2_iters: int | None = None, lr: float = 0.05, decoder_lr: float = 1e-4,
-                 weight_reg: float = 1e-4, lambda_joints: float = 10.0, overlap: int | None = None,
-                 init: str = "sample", init_model=None, refine: str = "window", stride: int | None = None, refine_iters: int = 0,
-                 root: str = "smooth", root_sigma: float = 6.0, despike: int = 5, smooth_sigma: float = 2.0,
-                 pin_rotations: bool = True, batch_size: int = 64, progress: bool = False):
-        attach(self, checkpoint, HMVAE, "HM-VAE prior")
-        ckpt = checkpoint
-        self.name = ckpt.family
-        self.window = W = int(self.model.config.window)
-        self.overlap = W // 2 if overlap is None else int(overlap)
-        self.stride = W // 2 if stride is None else int(stride)
-        checks = [(restarts is None or restarts >= 1, f"restarts must be at least 1, got {restarts}"),
-                  (phase1_iters is None or phase1_iters >= 0, f"phase1_iters must be >= 0, got {phase1_iters}"),
-                  (phase2_iters is None or phase2_iters >= 0, f"phase2_iters must be >= 0, got {phase2_iters}"),
-                  (0 <= self.overlap < W, f"overlap must be in 0..{W - 1} frames, got {self.overlap}"),
-                  (1 <= self.stride <= W, f"stride must be in 1..{W} frames, got {self.stride}"),
-                  (init in INIT_MODES, f"init must be one of {', '.join(INIT_MODES)}, got {init!r}"),
-                  ((init == "model") == (init_model is not None), 'init="model" and init_model go together'),
-                  (refine in REFINE_MODES, f"refine must be one of {', '.join(REFINE_MODES)}, got {refine!r}"),
-                  (refine_iters >= 0, f"refine_iters must be >= 0, got {refine_iters}"),
-                  (batch_size >= 1, f"batch_size must be at least 1, got {batch_size}"),
-                  (lr > 0 and decoder_lr > 0, "learning rates must be positive"),
-                  (weight_reg >= 0 and lambda_joints >= 0, "weights must be >= 0")]
-        for ok, message in checks:
+    @classmethod
+    def quick_options(cls, task: str) -> dict:
+        """Overlapping windows for denoising, else 4 restarts of 50 + 100 iterations (≈ 8 s a window on a CPU)."""
+        return {"refine": "overlap"} if task == "denoise" else {"restarts": 4, "phase1_iters": 50, "phase2_iters": 100}
+
+    def __init__(self, checkpoint: Checkpoint, **options):
+        super().__init__(checkpoint, options)
+        o = self.opts
+        self.name = checkpoint.family
+        W = self.window
+        self.overlap = W // 2 if o.overlap is None else int(o.overlap)
+        self.stride = W // 2 if o.stride is None else int(o.stride)
+        for ok, message in [(0 <= self.overlap < W, f"overlap must be in 0..{W - 1} frames, got {self.overlap}"),
+                            (1 <= self.stride <= W, f"stride must be in 1..{W} frames, got {self.stride}")]:
             if not ok:
                 raise MotionsynthError(message)
-        check_options(root, root_sigma, despike, smooth_sigma)
-        self.restarts, self.phase1_iters, self.phase2_iters = restarts, phase1_iters, phase2_iters
-        self.lr, self.decoder_lr, self.weight_reg, self.lambda_joints = lr, decoder_lr, weight_reg, lambda_joints
-        self.init, self.init_model, self.refine, self.refine_iters = init, init_model, refine, int(refine_iters)
-        self.needs_fit, self.retrieval = init == "nearest", None  # fit builds the pose database
-        self.params = {"refine": refine, "refine_iters": self.refine_iters, "despike": int(despike), "root": root,
-                       "root_sigma": float(root_sigma), "smooth_sigma": float(smooth_sigma)}  # the denoising options
-        self.batch_size, self.progress, self.pin_rotations = int(batch_size), bool(progress), bool(pin_rotations)
-        self.device = self.model.feat_mean.device
+        self.restarts, self.phase1_iters, self.phase2_iters = o.restarts, o.phase1_iters, o.phase2_iters
+        self.lr, self.decoder_lr, self.weight_reg, self.lambda_joints = o.lr, o.decoder_lr, o.weight_reg, \
+            o.lambda_joints
+        self.init, self.init_model, self.refine, self.refine_iters = o.init, o.init_model, o.refine, int(o.refine_iters)
+        self.needs_fit, self.retrieval = o.init == "nearest", None  # fit builds the pose database
+        self.params = {"refine": o.refine, "refine_iters": self.refine_iters, "despike": int(o.despike),
+                       "root": o.root, "root_sigma": float(o.root_sigma),
+                       "smooth_sigma": float(o.smooth_sigma)}  # the denoising options
+        self.batch_size, self.pin_rotations = int(o.batch_size), bool(o.pin_rotations)
         self._decoder = _Decoder(self.model)
         # detached views of the decoder's parameters: phases never touch the model's own tensors or their .grad
         self._params = {f"m.{n}": p.detach() for n, p in self.model.named_parameters() if n.split(".")[0] in _DECODER}
@@ -196,21 +246,15 @@ class PriorMethod:
         self._chains = [[a for a in [j, *sk.ancestors(j)] if a not in static] for j in range(len(sk))]
 
     # ---- the Method ----------------------------------------------------------------------------------------------
-    def complete(self, motion: Motion, mask: Mask, label=None, n_samples: int = 1, seed: int | None = None
-                 ) -> Completion:
+    def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed: int | None) -> Completion:
         """``n_samples`` completions of ``motion`` (the best restarts first); denoised if ``mask.noisy``."""
-        mask.check(motion, generative=True)
-        check_label(label, None, f"the {self.name} prior")
-        self.ckpt.check_skeleton(motion.skeleton)
-        if n_samples < 1:
-            raise MotionsynthError(f"n_samples must be at least 1, got {n_samples}")
         start = time.perf_counter()
         if mask.noisy:
             out = self.denoise(motion)
             result = Completion([out] + [out.copy() for _ in range(n_samples - 1)], options=self.options(),
                                 timings={"refine_s": time.perf_counter() - start, "frames": float(motion.num_frames)})
         else:
-            result = self._complete(motion, mask, n_samples, 0 if seed is None else int(seed))
+            result = self._complete_masked(motion, mask, n_samples, 0 if seed is None else int(seed))
         result.timings["total_s"] = time.perf_counter() - start
         return result
 
@@ -238,7 +282,7 @@ class PriorMethod:
         return "inbetween" if (mask.joints.all(1) | ~mask.joints.any(1)).all() else "complete"
 
     # ---- completion: latent optimisation ---------------------------------------------------------------------------
-    def _complete(self, motion: Motion, mask: Mask, n: int, seed: int) -> Completion:
+    def _complete_masked(self, motion: Motion, mask: Mask, n: int, seed: int) -> Completion:
         check_fps(self.ckpt, motion)
         T, W = motion.num_frames, self.window
         kind = self.kind(mask)
@@ -406,12 +450,12 @@ class PriorMethod:
             def one(p, zg):
                 return torch.func.functional_call(decoder, p, (None, zg[None]))[0]
             batched = torch.func.vmap(one)
-            run = lambda: batched(params, z_g)  # noqa: E731
+            run = lambda: batched(params, z_g)
         else:
             def one(p, zl, zg):
                 return torch.func.functional_call(decoder, p, (zl[None], zg[None]))[0]
             batched = torch.func.vmap(one)
-            run = lambda: batched(params, z_l, z_g)  # noqa: E731
+            run = lambda: batched(params, z_l, z_g)
         for _ in _bar(range(iters), self.progress, "phase 2 (decoder)"):
             opt.zero_grad(set_to_none=True)
             self._objective(run(), target).sum().backward()
@@ -467,9 +511,9 @@ class PriorMethod:
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------
 def _bar(items, enabled: bool, desc: str):
-    from tqdm import tqdm
+    from ..progress import bar
 
-    return tqdm(items, desc=desc, disable=not enabled, leave=False)
+    return bar(items, enabled, desc)
 
 
 def _adam(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:

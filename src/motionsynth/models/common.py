@@ -1,5 +1,6 @@
-"""What the networks share: normalisation buffers and the feature layout (`StatsMixin`), joint positions from 6D
-rotations (`local_positions`), the interpolated fill of unobserved entries (`interpolate_gaps`)."""
+"""What the networks share: normalisation buffers and the feature layout (`StatsMixin`, with the per-joint mask
+channels), the label encoding (`label_rows`), joint positions from 6D rotations (`local_positions`), the
+interpolated fill of unobserved entries (`interpolate_gaps`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ..data.features import ROOT_DIM, rot6d_slice
 from ..kinematics import fk
 from ..skeleton import Skeleton
 
-__all__ = ["StatsMixin", "bracket", "interpolate_gaps", "local_positions"]
+__all__ = ["StatsMixin", "bracket", "interpolate_gaps", "label_rows", "local_positions"]
 
 
 class StatsMixin:
@@ -31,6 +32,28 @@ class StatsMixin:
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """(..., D) normalised features → raw features."""
         return x * self.feat_std + self.feat_mean
+
+    def mask_channels(self, fmask: torch.Tensor) -> torch.Tensor:
+        """(..., T, D) feature mask → (..., T, J + 4): one channel per joint (its first 6D column), one per root-block
+        column."""
+        return torch.cat([fmask[..., :self.rot_dim:6], fmask[..., self.rot_dim:]], -1)
+
+
+def label_rows(labels: dict | None, kinds, slots: int, B: int, device=None) -> torch.Tensor:
+    """Label indices {kind: (B,) (or one index for all) long, −1 = none} (None: none at all) → (B, K) long, one
+    column per kind of ``kinds``: the index, or ``slots`` where there is none. The one encoding of a model's labels
+    (an embedding row: `MotionDiffusion.label_index`; a one-hot block: `CVAE.one_hot`). An index ≥ ``slots`` is a
+    ValueError."""
+    out = torch.full((B, len(kinds)), slots, dtype=torch.long, device=device)
+    for i, kind in enumerate(kinds):
+        idx = None if labels is None else labels.get(kind)
+        if idx is None:
+            continue
+        idx = torch.as_tensor(idx, device=out.device).long().reshape(-1).expand(B)
+        if (idx >= slots).any():
+            raise ValueError(f"{kind} label index {int(idx.max())} >= label_slots ({slots}); raise model.label_slots")
+        out[:, i] = torch.where(idx >= 0, idx, slots)
+    return out
 
 
 def local_positions(sixd: torch.Tensor, skeleton: Skeleton, offsets: torch.Tensor) -> torch.Tensor:

@@ -79,7 +79,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY
 from ..skeleton import Skeleton
-from .common import StatsMixin, bracket, interpolate_gaps, local_positions
+from .common import StatsMixin, bracket, interpolate_gaps, label_rows, local_positions
 from .layers import LOGVAR_RANGE
 
 MASK_KINDS = ("generate", "predict", "inbetween", "keyframes", "body", "combo")
@@ -167,7 +167,7 @@ def feature_mask(joints: torch.Tensor, root: torch.Tensor, skeleton: Skeleton) -
     """Observed joints (..., T, J) and root positions (..., T) → (..., T, D) float feature mask: a joint's six 6D
     columns; the root height where the root is observed, its planar velocity where it is observed at t and t - 1
     (t = 0: at 0), the heading velocity likewise for the moving root's rotation (`methods.completion.feature_mask`)."""
-    both = lambda x: x & torch.cat([x[..., :1], x[..., :-1]], -1)  # noqa: E731
+    both = lambda x: x & torch.cat([x[..., :1], x[..., :-1]], -1)
     block = torch.zeros(*root.shape, 4, dtype=torch.bool, device=root.device)
     block[..., ROOT_HEIGHT] = root
     block[..., ROOT_VELOCITY] = both(root)[..., None]
@@ -384,7 +384,8 @@ class CVAE(StatsMixin, nn.Module):
         self.config, self.skeleton = config, skeleton
         c, J = config, len(skeleton)
         self._init_stats(skeleton)
-        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32), persistent=False)
+        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
+                             persistent=False)
         D, L = self.rot_dim + self.root_dim, len(c.label_kinds) * c.label_slots
         self.dim, self.label_dim, self.mask_dim = D, L, J + self.root_dim
         (c1, c2), k = c.channels, c.kernel
@@ -418,30 +419,17 @@ class CVAE(StatsMixin, nn.Module):
 
     # ---- inputs --------------------------------------------------------------------------------------------------
     def one_hot(self, labels: dict | None, B: int) -> torch.Tensor:
-        """Label indices {kind: (B,) long, -1 = none} → (B, L) one-hot blocks (zero where none)."""
-        out = self.feat_mean.new_zeros(B, self.label_dim)
-        for i, kind in enumerate(self.config.label_kinds):
-            idx = None if labels is None else labels.get(kind)
-            if idx is None:
-                continue
-            idx = torch.as_tensor(idx, device=out.device).long().reshape(B)
-            if (idx >= self.config.label_slots).any():
-                raise ValueError(f"{kind} label index {int(idx.max())} >= label_slots ({self.config.label_slots}); "
-                                 f"raise model.label_slots")
-            seen = idx >= 0
-            out[seen, i * self.config.label_slots + idx[seen]] = 1.0
-        return out
-
-    def _mask_channels(self, fmask: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) feature mask → (B, T, J + 4): one channel per joint, one per root-block column."""
-        return torch.cat([fmask[..., :self.rot_dim:6], fmask[..., self.rot_dim:]], -1)
+        """Label indices {kind: (B,) long, -1 = none} → (B, L) one-hot blocks (zero where none; `common.label_rows`)."""
+        S = self.config.label_slots
+        rows = label_rows(labels, self.config.label_kinds, S, B, self.feat_mean.device)
+        return F.one_hot(rows, S + 1)[..., :S].reshape(B, self.label_dim).to(self.feat_mean.dtype)
 
     def _cond(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor, extra: torch.Tensor | None = None
               ) -> torch.Tensor:
         """(B, T, D) values (unobserved entries already filled), their mask, (B, L) label, optional (B, T, E) extra
         channels → (B, D + J + 4 + L (+ E), T) encoder input."""
         lab = onehot[:, :, None].expand(-1, -1, x.shape[1])
-        parts = [x.transpose(1, 2), self._mask_channels(fmask).transpose(1, 2), lab]
+        parts = [x.transpose(1, 2), self.mask_channels(fmask).transpose(1, 2), lab]
         return torch.cat(parts + ([] if extra is None else [extra.transpose(1, 2)]), 1)
 
     def _prior(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor,
@@ -498,16 +486,18 @@ class CVAE(StatsMixin, nn.Module):
 
     # ---- what tasks use -------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor | None = None,
-               generator: torch.Generator | None = None, temperature: float = 1.0,
-               track: torch.Tensor | None = None) -> torch.Tensor:
-        """Complete windows: normalised features x (B, T, D) observed where ``fmask`` (B, T, D) is 1, label one-hot
-        (B, L) or None → (B, T, D) normalised features, z ~ p(z | X_i, c) scaled by ``temperature`` (0: its mean).
-        ``track``: (B, T, 3) root x, z, heading (file units, radians; any common origin) at least at the observed
-        root frames — needed where the observed frames are not contiguous (None: integrated from ``x``)."""
+    def sample(self, cond: dict, generator: torch.Generator | None = None, temperature: float = 1.0
+               ) -> torch.Tensor:
+        """Complete windows from the conditioning ``cond`` (one dict, as `methods.completion.conditioning` builds
+        it): ``observed`` normalised features (B, T, D), observed where ``mask`` (B, T, D) is 1; ``label`` one-hot
+        (B, L) (absent or None: no label); ``track`` (B, T, 3) root x, z, heading (file units, radians; any common
+        origin) at least at the observed root frames — needed where the observed frames are not contiguous (absent
+        or None: integrated from the observed features) → (B, T, D) normalised features, z ~ p(z | X_i, c) scaled by
+        ``temperature`` (0: its mean)."""
+        x, fmask, onehot = cond["observed"], cond["mask"], cond.get("label")
         B = x.shape[0]
         onehot = self.feat_mean.new_zeros(B, self.label_dim) if onehot is None else onehot
-        feats, mu, logvar, base = self._prior(x, fmask, onehot, track)
+        feats, mu, logvar, base = self._prior(x, fmask, onehot, cond.get("track"))
         eps = torch.randn(mu.shape, generator=generator, device=generator.device if generator else mu.device)
         z = mu + temperature * (0.5 * logvar).exp() * eps.to(mu.device)
         return self._decode(z, feats, onehot, base)[0]
@@ -587,7 +577,7 @@ class CVAE(StatsMixin, nn.Module):
     def _fake(self, x, fmask, onehot) -> torch.Tensor:
         """What the discriminator judges: the generative output (one-branch: the posterior's) as a composite."""
         if self.config.branches == 2:
-            out = self.sample(x, fmask, onehot)
+            out = self.sample({"observed": x, "mask": fmask, "label": onehot})
         else:
             feats, _, _, base = self._prior(x, fmask, onehot)
             mu_q, logvar_q = self._posterior(x, fmask, onehot)
@@ -661,7 +651,7 @@ class CVAE(StatsMixin, nn.Module):
         entries; also the reconstruction branch's L1 and KL(q ‖ p)."""
         c = self.config
         x, fmask, onehot, _ = self._draw(batch, -1, torch.Generator().manual_seed(0))
-        out = self.sample(x, fmask, onehot, temperature=0.0)
+        out = self.sample({"observed": x, "mask": fmask, "label": onehot}, temperature=0.0)
         miss = 1.0 - fmask
         logs = {"missing_l1": _l1(out, x, miss),
                 "missing_pos": _l1(self._positions(out), self._positions(x), self._joint_weight(miss)),

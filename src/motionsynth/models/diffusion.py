@@ -31,8 +31,9 @@ Losses (`training_step`): L_simple on the ``prediction`` target, plus on x̂0 (w
 ``vel_weight``, ``foot_weight``; MDM's L_pos, L_vel, L_foot): the mean squared error of the joint positions by
 forward kinematics (root-relative, metres, `common.local_positions`), of their frame-to-frame differences, and the
 squared displacement of each foot between consecutive frames — in the world, root motion included (`foot_steps`) —
-where the true foot is in contact (it moves less than ``contact_threshold`` metres per frame). The feet are the
-leaf joints of the leg groups of `Skeleton.groups` (`foot_joints`).
+where the true foot is in contact: still, the speed test of `kinematics.foot_contacts` made on the features' foot
+steps (it moves less than ``contact_threshold`` metres per frame). The feet are the toes of
+`kinematics.foot_joints`.
 """
 
 from __future__ import annotations
@@ -44,10 +45,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import rotations as R
 from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY
 from ..diffusion import PREDICTIONS, NoiseSchedule
+from ..kinematics import foot_joints
 from ..skeleton import Skeleton
-from .common import StatsMixin, local_positions
+from .common import StatsMixin, label_rows, local_positions
 from .cvae import MASK_KINDS, draw_masks, feature_mask
 
 SCHEDULES = ("cosine", "linear")
@@ -134,18 +137,6 @@ def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], -1)
 
 
-def foot_joints(skeleton: Skeleton) -> list[int]:
-    """The leaf joints (toes) of the leg groups of ``skeleton.groups`` (``[]`` without leg groups)."""
-    legs = [j for side in ("left_leg", "right_leg") for j in skeleton.groups.get(side, [])]
-    return sorted(j for j in legs if not skeleton.children[j] and j != skeleton.root)
-
-
-def _yaw(angle: torch.Tensor) -> torch.Tensor:
-    """(...) angles → (..., 3, 3) rotations about +Y (the features' heading convention)."""
-    c, s, z, o = angle.cos(), angle.sin(), torch.zeros_like(angle), torch.ones_like(angle)
-    return torch.stack([torch.stack([c, z, s], -1), torch.stack([z, o, z], -1), torch.stack([-s, z, c], -1)], -2)
-
-
 # ---- the denoiser ------------------------------------------------------------------------------------------------
 class MotionDiffusion(StatsMixin, nn.Module):
     """The transformer denoiser and its training losses. See the module docstring."""
@@ -157,11 +148,12 @@ class MotionDiffusion(StatsMixin, nn.Module):
         self.config, self.skeleton = config, skeleton
         c, J = config, len(skeleton)
         self._init_stats(skeleton)
-        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32), persistent=False)
+        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
+                             persistent=False)
         self.dim = D = self.rot_dim + self.root_dim
         self.mask_dim = J + self.root_dim
         self.schedule = NoiseSchedule.cosine(c.T) if c.schedule == "cosine" else NoiseSchedule.linear(c.T)
-        self.feet = foot_joints(skeleton)
+        self.feet = foot_joints(skeleton, required=False)  # the toes; none: no foot loss
         cin = D + (D + self.mask_dim if c.condition_on_observed else 0)
         self.inp = nn.Linear(cin, c.d_model)
         self.time_mlp = nn.Sequential(nn.Linear(c.d_model, c.d_model), nn.SiLU(), nn.Linear(c.d_model, c.d_model))
@@ -192,28 +184,16 @@ class MotionDiffusion(StatsMixin, nn.Module):
     # ---- inputs --------------------------------------------------------------------------------------------------
     def label_index(self, labels: dict | None, B: int) -> torch.Tensor:
         """Label indices {kind: (B,) long, −1 = none} (None: none at all) → (B, K) embedding rows, ``label_slots``
-        = "no label"."""
-        S = self.config.label_slots
-        out = torch.full((B, len(self.config.label_kinds)), S, dtype=torch.long, device=self.feat_mean.device)
-        for i, kind in enumerate(self.config.label_kinds):
-            idx = None if labels is None else labels.get(kind)
-            if idx is None:
-                continue
-            idx = torch.as_tensor(idx, device=out.device).long().reshape(-1).expand(B)
-            if (idx >= S).any():
-                raise ValueError(f"{kind} label index {int(idx.max())} >= label_slots ({S}); raise model.label_slots")
-            out[:, i] = torch.where(idx >= 0, idx, S)
-        return out
+        = "no label" (`common.label_rows`)."""
+        return label_rows(labels, self.config.label_kinds, self.config.label_slots, B, self.feat_mean.device)
 
-    def mask_channels(self, fmask: torch.Tensor) -> torch.Tensor:
-        """(B, W, D) feature mask → (B, W, J + 4): one channel per joint, one per root-block column."""
-        return torch.cat([fmask[..., :self.rot_dim:6], fmask[..., self.rot_dim:]], -1)
-
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: dict | None = None,
-                observed: torch.Tensor | None = None, fmask: torch.Tensor | None = None) -> torch.Tensor:
-        """The denoiser: noisy windows x_t (B, W, D), 0-based steps t (B,), labels {kind: (B,) long, −1 none} or
-        None, and (with ``condition_on_observed``) the observation: normalised values (B, W, D) observed where
-        ``fmask`` (B, W, D) is 1 (None: nothing observed) → the prediction (B, W, D), ε̂ or x̂0."""
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: dict | None = None) -> torch.Tensor:
+        """The denoiser: noisy windows x_t (B, W, D), 0-based steps t (B,) and the conditioning ``cond``, one dict
+        (as motion-diffusion-model's ``y``; None: none): ``label`` {kind: (B,) long, −1 none} or None, and (with
+        ``condition_on_observed``) the observation: ``observed`` normalised values (B, W, D) observed where ``mask``
+        (B, W, D) is 1 (absent: nothing observed) → the prediction (B, W, D), ε̂ or x̂0."""
+        cond = cond or {}
+        labels, observed, fmask = cond.get("label"), cond.get("observed"), cond.get("mask")
         B, W, _ = x_t.shape
         parts = [x_t]
         if self.config.condition_on_observed:
@@ -223,11 +203,11 @@ class MotionDiffusion(StatsMixin, nn.Module):
             fmask = fmask.to(x_t.dtype)
             parts += [observed * fmask, self.mask_channels(fmask)]
         h = self.inp(torch.cat(parts, -1))
-        cond = self.time_mlp(sinusoid(t, self.config.d_model))
+        token = self.time_mlp(sinusoid(t, self.config.d_model))  # the timestep + label token
         rows = self.label_index(labels, B)
         for i, emb in enumerate(self.labels):
-            cond = cond + emb(rows[:, i])
-        h = torch.cat([cond[:, None], h], 1)
+            token = token + emb(rows[:, i])
+        h = torch.cat([token[:, None], h], 1)
         h = h + sinusoid(torch.arange(W + 1, device=x_t.device), self.config.d_model)[None]
         h = self.encoder(h)
         return self.out(self.norm(h[:, 1:]))
@@ -248,7 +228,7 @@ class MotionDiffusion(StatsMixin, nn.Module):
         unit = self.config.length_unit
         v = torch.stack([root[:, 1:, ROOT_VELOCITY][..., 0], root[:, 1:, ROOT_HEIGHT] - root[:, :-1, ROOT_HEIGHT],
                          root[:, 1:, ROOT_VELOCITY][..., 1]], -1) / unit  # (B, W-1, 3)
-        turned = (_yaw(root[:, 1:, ROOT_TURN])[:, :, None] @ feet[:, 1:, ..., None])[..., 0]
+        turned = (R.yaw_matrix(root[:, 1:, ROOT_TURN])[:, :, None] @ feet[:, 1:, ..., None])[..., 0]
         return v[:, :, None] + turned - feet[:, :-1]
 
     def geometric_losses(self, x0_hat: torch.Tensor, x0: torch.Tensor, weight: torch.Tensor | None = None) -> dict:
@@ -303,7 +283,7 @@ class MotionDiffusion(StatsMixin, nn.Module):
         c = self.config
         x0, t, noise, labels, observed, fmask = self._draw(batch, gen)
         x_t = self.schedule.q_sample(x0, t, noise)
-        out = self(x_t, t, labels, observed, fmask)
+        out = self(x_t, t, {"label": labels, "observed": observed, "mask": fmask})
         if c.prediction == "x0":
             x0_hat, weight = out, None
             logs = {"simple": F.mse_loss(out, x0)}

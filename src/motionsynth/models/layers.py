@@ -115,14 +115,24 @@ class SkeletonConv(nn.Module):
         self.topology, self.in_channels, self.out_channels = topology, in_channels, out_channels
         self.kernel, self.stride, self.padding_mode = kernel, stride, padding_mode
         self.conv = nn.Conv1d(N * in_channels, N * out_channels, kernel, stride=stride)
-        near = torch.as_tensor(topology.neighbours(dist), dtype=torch.float32)
-        mask = near.repeat_interleave(out_channels, 0).repeat_interleave(in_channels, 1)[:, :, None]
-        self.register_buffer("mask", mask, persistent=False)
+        # the (N, N) node neighbourhood: a small constant, real even when the network is built on the meta device
+        near = torch.as_tensor(topology.neighbours(dist), dtype=torch.float32, device="cpu")
+        self.register_buffer("near", near, persistent=False)
         with torch.no_grad():  # fan-in is the neighbourhood, not every node: rescale the default init
             fan_in = (near.sum(1).repeat_interleave(out_channels) * in_channels * kernel)[:, None, None]
             bound = 1.0 / fan_in.sqrt()
-            self.conv.weight.uniform_(-1, 1).mul_(bound).mul_(mask)
-            self.conv.bias.uniform_(-1, 1).mul_(bound[:, 0, 0])
+            dev = self.conv.weight.device
+            self.conv.weight.uniform_(-1, 1).mul_(bound.to(dev))
+            self.conv.weight.copy_(self._masked(self.conv.weight, near.to(dev)))
+            self.conv.bias.uniform_(-1, 1).mul_(bound[:, 0, 0].to(dev))
+
+    def _masked(self, weight: torch.Tensor, near: torch.Tensor) -> torch.Tensor:
+        """The kernel (N·C_out, N·C_in, k) with the weights between nodes farther than ``dist`` apart zeroed: node i's
+        block of rows times node j's block of columns is multiplied by ``near[i, j]`` (broadcast, never expanded to
+        the kernel's size)."""
+        N = len(self.topology)
+        w = weight.reshape(N, self.out_channels, N, self.in_channels, weight.shape[-1])
+        return (w * near[:, None, :, None, None]).reshape(weight.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         left = (self.kernel - 1) // 2
@@ -133,7 +143,7 @@ class SkeletonConv(nn.Module):
         if mode == "reflect" and x.shape[-1] <= max(left, right):
             mode = "replicate"
         x = F.pad(x, (left, right), mode="constant" if mode == "zeros" else mode)
-        return F.conv1d(x, self.conv.weight * self.mask, self.conv.bias, stride=self.stride)
+        return F.conv1d(x, self._masked(self.conv.weight, self.near), self.conv.bias, stride=self.stride)
 
 
 class SkeletonPool(nn.Module):
@@ -144,7 +154,7 @@ class SkeletonPool(nn.Module):
         super().__init__()
         self.topology, self.channels = topology, channels
         self.pooled, self.groups = topology.pool()
-        weight = torch.zeros(len(self.pooled), len(topology))
+        weight = torch.zeros(len(self.pooled), len(topology), device="cpu")  # a constant, real on meta
         for g, members in enumerate(self.groups):
             weight[g, members] = 1.0 / len(members)
         self.register_buffer("weight", weight, persistent=False)

@@ -145,7 +145,8 @@ class MotionVAE(StatsMixin, nn.Module):
         c = config
         self._init_stats(skeleton)
         D = self.rot_dim + self.root_dim
-        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32), persistent=False)
+        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
+                             persistent=False)
         self.encoder = nn.GRU(D, c.hidden, c.layers, batch_first=True, bidirectional=True)
         self.to_latent = nn.Sequential(nn.Linear(4 * c.hidden, c.hidden), nn.LeakyReLU(0.2),
                                        nn.Linear(c.hidden, 2 * c.latent))
@@ -256,7 +257,7 @@ class MEVAConfig:
             self.vae = _vae_config(self.vae_checkpoint)
         if self.vae is not None and int(self.vae.get("window", self.window)) != self.window:
             raise ValueError(f"the motion VAE was trained on windows of {self.vae['window']} frames but MEVA's window "
-                             f"is {self.window}; train MEVA with --set train.window={self.vae['window']}")
+                             f"is {self.window}; train MEVA with the setting train.window={self.vae['window']}")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> MEVAConfig:
@@ -295,13 +296,14 @@ class MEVA(StatsMixin, nn.Module):
     def __init__(self, config: MEVAConfig, skeleton: Skeleton):
         super().__init__()
         if config.vae is None:
-            raise MotionsynthError("MEVA needs a trained motion VAE: --set model.vae_checkpoint=RUN/model "
+            raise MotionsynthError("MEVA needs a trained motion VAE: the setting model.vae_checkpoint=RUN/model "
                                    "(a `motionsynth train mvae` run)")
         self.config, self.skeleton = config, skeleton
         c = config
         self._init_stats(skeleton)
         D = self.rot_dim + self.root_dim
-        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32), persistent=False)
+        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
+                             persistent=False)
         self.vae = MotionVAE(MotionVAEConfig(**c.vae), skeleton)
         self.vae.requires_grad_(False)
         self.vae.eval()

@@ -2,23 +2,34 @@
 
 Endpoints (every error is JSON ``{"error": "one line"}`` with a 4xx status, or 503 when busy; 5xx only for a bug):
 
-==========================  ==========================================================================================
-``GET /``                    the editor page (``static/index.html`` with this app's token; three.js vendored under
-                             ``static/vendor/``)
-``GET /api/models``          the models offered: the checkpoint folders given to `create_app`, then the baselines
-                             that learn nothing at run time (``slerp``, ``zero-velocity``, …); the tasks; the limits
-``POST /api/upload``         a BVH file as multipart field ``file`` → an upload id, the skeleton (names, parents, sides,
-                             body-part groups), joint positions per frame (`encode_positions`), and the models that
-                             fit its skeleton. Refused: larger than ``max_upload_bytes`` or, from the header's
-                             ``Frames:`` × joints before anything is parsed, than ``max_joint_frames`` (413); not BVH
-                             or malformed (422: the reader's message with file and line); a skeleton no offered
-                             checkpoint was trained on (422)
-``POST /api/run``            JSON ``{task, model, upload, samples, seed, keyframes | observe | given | frames, label}``
-                             (at most ``max_json_bytes``) → a fresh run id, per sample its joint positions and a
-                             download URL, the observed mask. Refused (422): a task motion over ``max_joint_frames``,
-                             samples × frames × joints over ``max_result_joint_frames``, any number out of its range
-``GET /api/files/ID/NAME``   a result file (``sample_000.bvh``, …) of run ID
-==========================  ==========================================================================================
+==============================  ======================================================================================
+``GET /``                       the editor page (``static/index.html`` with this app's token; three.js vendored under
+                                ``static/vendor/``)
+``GET /api/models``             the models offered: the checkpoints given to `create_app` (``motionsynth serve``
+                                gives the shipped models when no ``--model`` is named), then the baselines that learn
+                                nothing at run time (``slerp``, ``zero-velocity``, …); each with the tasks it serves,
+                                the label vocabulary it takes (none for a model that refuses labels) and its licence
+                                (from its model card); the tasks; the limits
+``POST /api/upload``            a BVH file as multipart field ``file`` → an upload id, the skeleton (names, parents,
+                                sides, body-part groups and their names), joint positions per frame (`encode_positions`), and the
+                                models that fit its skeleton. Refused: larger than ``max_upload_bytes`` or, from the
+                                header's ``Frames:`` × joints before anything is parsed, than ``max_joint_frames``
+                                (413); not BVH or malformed (422: the reader's message with file and line); a skeleton
+                                no offered checkpoint was trained on (422)
+``POST /api/run``               JSON ``{task, model, upload, samples, seed, keyframes [extrapolate] | observe
+                                [synthesise_root] | given | frames, label}`` (at most ``max_json_bytes``) → 202 and a job (`jobs.Job.describe`: ``id``,
+                                ``state`` queued, …) at once. Refused before any work (422): a model that does not
+                                serve the task (naming those that do), a label for a model that takes none or one it
+                                does not know, a task motion over ``max_joint_frames``, samples × frames × joints over
+                                ``max_result_joint_frames``, any number out of its range; 503 when the runs pool is
+                                full
+``GET /api/jobs/ID``            the job: ``state`` (queued, running, done, failed, cancelled), ``progress`` (0–1,
+                                from the method), ``eta`` (seconds left, once there is progress), ``ahead`` (queued:
+                                jobs before it); done: ``result`` — the run id, per sample its joint positions and a
+                                download URL, the observed mask; failed: ``error`` and ``status``
+``POST /api/jobs/ID/cancel``    cancel the job: a queued one at once, a running one at its method's next progress step
+``GET /api/files/ID/NAME``      a result file (``sample_000.bvh``, …) of run ID
+==============================  ======================================================================================
 
 Positions travel compactly: ``{"dtype": "float32", "shape": [T, J, 3], "data": BASE64}``, the little-endian float32
 bytes of the (T, J, 3) world positions (12 bytes a joint-frame, 16 as text; nested JSON lists took ~25).
@@ -29,22 +40,26 @@ and the page's random token in ``X-Motionsynth-Token`` (403 otherwise); bodies a
 ``body_timeout`` seconds (408). Half-sent headers are timed out by the server (`motionsynth.serve.server`).
 
 Work. The limits are work, not bytes: frames × joints (`motionsynth.limits.check_joint_frames`) is checked from the
-BVH header and from a run's numbers before any array is built. Parsing, running and encoding happen in bounded worker
-pools (`work.WorkPool`), never on the event loop: other clients are answered while a model runs, and a full pool
-answers 503 at once. Model calls run one at a time (one lock): methods draw from torch's global random state, so two
-calls at once would make each other's seeded samples irreproducible.
+BVH header and from a run's numbers before any array is built. Parsing and the checks of a run happen in one bounded
+worker pool, runs as jobs (`jobs.Jobs`) in another (`work.WorkPool`), never on the event loop: other clients are
+answered while a model runs, and a full pool answers 503 at once. Model calls run one at a time (one lock; jobs take
+turns in the order they came and say "queued" meanwhile): methods draw from torch's global random state, so two
+calls at once would make each other's seeded samples irreproducible. Every upload and run leaves one line in the
+``motionsynth.serve`` log (the command prints it on stderr).
 
 Files. Everything is written under ``out_dir``: an upload to ``out_dir/ID/input.npz`` (the project's lossless motion
-file), a run to ``out_dir/ID/sample_000.bvh``, … and ``run.json`` (task, model, options, timings), each file
+file), a run to ``out_dir/ID/sample_000.bvh``, …, ``run.json`` (task, model, options, timings) and ``result.json``
+(what ``GET /api/jobs/ID`` answers as the job's result: no result is held in memory), each file
 atomically; ID is a fresh random 32-hex-digit id per request, so concurrent requests never share a folder. A failed
 request leaves nothing. Folders expire after ``keep_hours`` and while all of them exceed ``keep_mb`` (`work.Outputs`).
 Lookups accept only such ids and the file names the app writes, and check that the resolved path lies inside
 ``out_dir``.
 
-Tasks build their masks with `motionsynth.tasks` (``keyframe_mask``, ``joints_mask``, ``predict_mask``,
-``denoise_mask``, ``generate_mask``) exactly as the commands ``inbetween`` / ``complete`` / ``predict`` / ``denoise``
-/ ``generate`` do, then call ``complete`` on the method: a baseline (`methods.baselines.make_baseline`) or a
-checkpoint's method (`registry.load_method`).
+Tasks are the task table's (`tasks.TASKS`, listed by ``GET /api/models``): a run request becomes a `tasks.Request`
+and the task makes its working motion and mask (`tasks.Task.make`) exactly as the task commands do; ``complete`` is
+then called on the method — a baseline (`methods.baselines.make_baseline`) or a checkpoint's method
+(`registry.load_method`) — offered only for the tasks it serves (``Method.tasks``), with its options described for the
+page's controls (``Method.Options``, `config.Options.describe`).
 """
 
 from __future__ import annotations
@@ -58,7 +73,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Optional, Union
@@ -76,31 +91,28 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from ..errors import MotionsynthError
 from ..limits import LimitError, check_joint_frames
 from ..motion import Motion
-from ..skeleton import Skeleton
+from ..skeleton import GROUP_TITLES, Skeleton
+from ..tasks import TASKS, RequestError
+from ..tasks import Request as TaskRequest
 from .guard import TOKEN_HEADER, Guard, host_name
+from .jobs import Job, Jobs
 from .work import ID, Busy, Outputs, WorkPool
 
-__all__ = ["create_app", "find_checkpoints", "allowed_hosts_for", "encode_positions", "declared_size", "EditorLimits",
-           "TASKS", "DEFAULT_MAX_UPLOAD_BYTES", "DEFAULT_MAX_JOINT_FRAMES", "DEFAULT_MAX_RESULT_JOINT_FRAMES",
-           "MAX_SAMPLES", "MAX_FRAMES", "TOKEN_HEADER"]
+__all__ = ["create_app", "find_checkpoints", "shipped_task_models", "allowed_hosts_for", "encode_positions",
+           "declared_size", "EditorLimits", "task_titles", "DEFAULT_MAX_UPLOAD_BYTES", "DEFAULT_MAX_JOINT_FRAMES",
+           "DEFAULT_MAX_RESULT_JOINT_FRAMES", "MAX_SAMPLES", "MAX_FRAMES", "TOKEN_HEADER"]
 
 log = logging.getLogger("motionsynth.serve")
 
 STATIC = Path(__file__).parent / "static"
-TASKS = {
-    "inbetween": "In-betweening (keyframes)",
-    "complete": "Completion (body part)",
-    "predict": "Prediction (continue a prefix)",
-    "denoise": "Denoising",
-    "generate": "Generation (label)",
-}
-# The tasks each baseline is meant for (`methods.baselines`); one not listed is offered for every task but generation.
-BASELINE_TASKS = {
-    "zero-velocity": ["inbetween", "complete", "predict"],
-    "slerp": ["inbetween", "complete"],
-    "constant-velocity": ["predict"],
-    "savgol": ["denoise"], "gaussian": ["denoise"], "one-euro": ["denoise"], "smooth": ["denoise"],
-}
+
+
+def task_titles() -> dict[str, str]:
+    """The tasks on offer, name → title: the task table (`tasks.TASKS`), read when asked (a task registered later is
+    offered too)."""
+    return {t.name: t.title for t in TASKS.values()}
+
+
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 # frames x joints of an upload or a task's motion: 22,700 frames (12.6 min at 30 fps) of the 22-joint Bandai skeleton
 DEFAULT_MAX_JOINT_FRAMES = 500_000
@@ -175,9 +187,11 @@ class ModelEntry:
     kind: str  # "baseline" | "checkpoint"
     family: str
     summary: str
-    tasks: list[str]
+    tasks: list[str]  # the tasks it serves, in `TASKS` order: the page offers it for these only
     checkpoint: Any = None  # a loaded `checkpoint.Checkpoint`
     _method: Any = field(default=None, repr=False)
+    licence: tuple[str, str] | None = None  # (short name, the model card's text), e.g. ("CC BY-NC 4.0", "Trained …")
+    shipped: bool = False  # a shipped model (`checkpoint.shipped_models`)
 
     @property
     def skeleton(self) -> Skeleton | None:
@@ -185,11 +199,14 @@ class ModelEntry:
 
     @property
     def vocabulary(self) -> dict[str, list[str]]:
-        return {} if self.checkpoint is None else dict(self.checkpoint.labels or {})
+        """The labels it takes (kind → names): its method's vocabulary; empty for a model that refuses labels (a
+        checkpoint's ``labels.json`` may list the data's labels all the same)."""
+        return dict(getattr(self.method(), "vocabulary", None) or {})
 
     @property
     def window(self) -> int | None:
-        return None if self.checkpoint is None else int(self.checkpoint.config["model"].get("window", 64))
+        """The frames its method works on at once (None: any length)."""
+        return self.method().window
 
     def fits(self, skeleton: Skeleton) -> bool:
         if self.skeleton is None:
@@ -216,7 +233,10 @@ class ModelEntry:
     def describe(self) -> dict:
         return {"id": self.id, "name": self.name, "kind": self.kind, "family": self.family, "summary": self.summary,
                 "tasks": self.tasks, "labels": self.vocabulary, "window": self.window,
-                "joints": None if self.skeleton is None else len(self.skeleton)}
+                "joints": None if self.skeleton is None else len(self.skeleton), "shipped": self.shipped,
+                "licence": None if self.licence is None else self.licence[0],
+                "licence_text": None if self.licence is None else self.licence[1],
+                "options": self.method().Options.describe()}  # the controls of its options (`config.Options`)
 
 
 def _baselines() -> list[ModelEntry]:
@@ -228,9 +248,8 @@ def _baselines() -> list[ModelEntry]:
         method = make_baseline(name)
         if method.needs_fit:
             continue
-        tasks = BASELINE_TASKS.get(name, [t for t in TASKS if t != "generate"])
-        out.append(ModelEntry(name, name, "baseline", name, _summary(type(method).__doc__, name), list(tasks),
-                              _method=method))
+        out.append(ModelEntry(name, name, "baseline", name, _summary(type(method).__doc__, name),
+                              [t for t in TASKS if t in method.tasks], _method=method))
     return out
 
 
@@ -244,11 +263,14 @@ def _summary(doc: str | None, default: str, width: int = 150) -> str:
 
 
 def _checkpoints(folders: Iterable[str | Path]) -> list[ModelEntry]:
+    """The entries of checkpoint folders, training run folders or shipped names (each loaded now, its method made)."""
+    from ..checkpoint import pretrained_dir, shipped_models
     from ..methods.baselines import BASELINES
     from ..registry import family, load_checkpoint
 
     out: list[ModelEntry] = []
     taken = set(BASELINES)
+    shipped, shipped_dir = shipped_models(), pretrained_dir().resolve()
     for folder in folders:
         ckpt = load_checkpoint(folder)
         spec = family(ckpt.family)
@@ -260,9 +282,53 @@ def _checkpoints(folders: Iterable[str | Path]) -> list[ModelEntry]:
             ident, k = f"{base} ({k})", k + 1
         taken.add(ident)
         shown = "/".join(Path(base).parts[-2:]) if Path(base).name in ("best", "model") else Path(base).name
-        out.append(ModelEntry(ident, shown or ident, "checkpoint", ckpt.family, spec.summary, list(TASKS),
-                              checkpoint=ckpt))
+        path = Path(ckpt.path)
+        index = shipped.get(path.name) if path.resolve().parent == shipped_dir else None
+        summary = str(index.get("for") or spec.summary) if index else spec.summary
+        entry = ModelEntry(ident, shown or ident, "checkpoint", ckpt.family, _summary(summary, spec.summary, 240),
+                           _served_tasks(ckpt.family), checkpoint=ckpt, licence=_licence(path / "card.md"),
+                           shipped=index is not None)
+        entry.method()  # made now (cheap once the network is loaded), before requests may race to make it
+        out.append(entry)
     return out
+
+
+def _served_tasks(family: str) -> list[str]:
+    """The tasks a checkpoint of ``family`` serves, in the task table's order: its method's ``tasks``."""
+    from ..registry import method_class
+
+    return [t for t in TASKS if t in method_class(family).tasks]
+
+
+def shipped_task_models() -> list[str]:
+    """The names of the shipped models that serve tasks (`checkpoint.shipped_models`, in index order): what
+    ``motionsynth serve`` offers when no ``--model`` is named. Evaluators (the classifier) and names whose folder is
+    missing are left out."""
+    from ..checkpoint import pretrained_dir, shipped_models
+    from ..registry import FAMILIES
+
+    root = pretrained_dir()
+    return [name for name, entry in shipped_models().items()
+            if (spec := FAMILIES.get(str(entry.get("family")))) is not None and spec.method is not None
+            and (root / name / "weights.safetensors").is_file()]
+
+
+_LICENCE_NAME = re.compile(r"\b(CC[ -]BY(?:-[A-Z]{2})*(?: [0-9.]+)?|CC0(?: [0-9.]+)?|Apache[ -]2\.0|MIT)\b")
+
+
+def _licence(card: Path) -> tuple[str, str] | None:
+    """(short name, text) of a model card's ``## Licence`` section: the name of the first licence it names (e.g.
+    ``CC BY-NC 4.0``), else "see its card"; None when the card has no such section."""
+    try:
+        text = card.read_text(errors="replace")
+    except OSError:
+        return None
+    match = re.search(r"^##\s*Licen[cs]e\s*$(.*?)(?=^#|\Z)", text, re.MULTILINE | re.DOTALL | re.IGNORECASE)
+    if match is None or not match.group(1).strip():
+        return None
+    body = " ".join(match.group(1).split())
+    name = _LICENCE_NAME.search(body)
+    return (name.group(1) if name else "see its model card"), body
 
 
 def find_checkpoints(folder: str | Path, depth: int = 3) -> list[Path]:
@@ -316,9 +382,25 @@ class RunRequest(BaseModel):
     keyframes: Optional[Annotated[list[_Index], Field(max_length=_MAX_LIST)]] = None  # inbetween
     # complete: observed joints (indices, names or group names)
     observe: Optional[Annotated[list[Union[_Index, _Name]], Field(max_length=_MAX_LIST)]] = None
+    synthesise_root: bool = False  # complete: synthesise the root path too (else the clip's is kept)
+    extrapolate: bool = False  # inbetween: also fill frames before the first / after the last keyframe
     given: Optional[_Index] = None  # predict: observed prefix
     frames: Optional[int] = Field(None, ge=1, le=MAX_FRAMES)  # predict: output length; generate: length
     label: Optional[Union[Annotated[dict[_Name, _Name], Field(max_length=64)], _Name]] = None  # {"content": "walk"}
+
+
+@dataclass
+class PreparedRun:
+    """A checked run request, ready for the model: its entry, label, uploaded motion (None to generate), the task's
+    working motion and mask, and the number of samples."""
+
+    req: RunRequest
+    entry: ModelEntry
+    label: dict | None
+    source: Motion | None
+    work: Motion
+    mask: Any
+    samples: int
 
 
 def _parse_request(body: bytes) -> RunRequest:
@@ -338,6 +420,41 @@ def _errors(errors: list[dict], most: int = 3) -> str:
         parts.append(f"{where}: {message}" if where else message)
     more = f"; and {len(errors) - most} more" if len(errors) > most else ""
     return "; ".join(parts) + more
+
+
+def _failure(e: BaseException) -> tuple[int, str]:
+    """(HTTP status, one line) of a failed job: a refusal as the request would have had it, a bug as a 500."""
+    if isinstance(e, ServeError):
+        return e.status, e.message
+    if isinstance(e, MotionsynthError):
+        return 422, " ".join(str(e).split())
+    return 500, f"internal error: {type(e).__name__}: {e}"
+
+
+def _task_word(task: str) -> str:
+    """A task in words, for messages: ``in-betweening``, ``denoising``, … (`tasks.Task.noun`)."""
+    return TASKS[task].noun if task in TASKS else task
+
+
+# The editor's words for a request field of the library (`tasks.RequestError`): its own field name, and a hint for
+# the page when the input is missing.
+_FIELDS = {"length": "frames", "n_samples": "samples", "extrapolate": "tick Extrapolate",
+           "synthesise_root": "tick Synthesise the root path"}
+_HINTS = {"keyframes": "click frames on the timeline", "observe": "pick the body part to synthesise",
+          "given": "the observed prefix, in frames"}
+
+
+def _request_error(e: RequestError) -> ServeError:
+    """A library `RequestError` as a 422 in the editor's words (its field names; a hint for a missing input)."""
+    text = re.sub(r"`([a-z_]+)`", lambda m: _FIELDS.get(m.group(1), m.group(1)), str(e))
+    field = _FIELDS.get(e.field, e.field)
+    if text.endswith(f"needs {field}") and e.field in _HINTS:
+        text += f": {_HINTS[e.field]}"
+    return ServeError(422, text)
+
+
+def _names(entries: Iterable[ModelEntry]) -> str:
+    return ", ".join(m.name for m in entries)
 
 
 # ---- responses ---------------------------------------------------------------------------------------------------
@@ -361,7 +478,8 @@ def _mask_rows(joints: np.ndarray) -> list[str]:
 
 def _skeleton_json(sk: Skeleton) -> dict:
     return {"names": sk.names, "parents": sk.parents.tolist(), "root": int(sk.root), "sides": sk.sides,
-            "drawn": sk.subtree(sk.root), "groups": sk.groups}
+            "drawn": sk.subtree(sk.root), "groups": sk.groups,
+            "part_names": {g: GROUP_TITLES.get(g, g.replace("_", " ")) for g in sk.groups}}
 
 
 def _json(data: dict) -> bytes:
@@ -418,10 +536,12 @@ class Editor:
         self.out_dir, self.root = Path(out_dir), self.outputs.root
         self.max_upload_bytes = limits.max_upload_bytes
         self.lock = threading.Lock()
-        self.uploads = WorkPool("uploads", limits.workers, limits.queue)
-        self.runs = WorkPool("runs", limits.workers, limits.queue)
+        self.uploads = WorkPool("uploads", limits.workers, limits.queue)  # parsing, and the checks of a run
+        self.runs = WorkPool("runs", limits.workers, limits.queue)  # the jobs
+        self.jobs = Jobs(self.runs, _failure)
 
     def close(self) -> None:
+        self.jobs.cancel_all()  # (a long model call stops at its next step, rather than hold the exit)
         self.uploads.close()
         self.runs.close()
 
@@ -503,6 +623,7 @@ class Editor:
                                                      "frames": motion.num_frames, "fps": motion.fps})
 
         ident = self._new_request_folder(write)
+        log.info("upload %s: %s, %d frames x %d joints", ident[:8], name, motion.num_frames, len(motion.skeleton))
         return _json({"id": ident, "name": motion.name, "filename": name, "frames": motion.num_frames,
                       "fps": motion.fps, "skeleton": _skeleton_json(motion.skeleton),
                       "positions": encode_positions(motion), "models": fits})
@@ -558,44 +679,101 @@ class Editor:
         return load_motion(path)
 
     # -- run
-    def run_json(self, body: bytes) -> bytes:
-        """A run from its JSON request body (a worker's job) → the JSON response."""
-        return _json(self.run(_parse_request(body)))
+    def submit_json(self, body: bytes) -> bytes:
+        """A run from its JSON request body (a worker's job): checked and prepared now, then queued as a job → the
+        job's JSON. Every refusal comes here, before any work."""
+        req = _parse_request(body)
+        run = self.prepare(req)
+        job = self.jobs.submit(req.task, run.entry.id, lambda job: self.execute(run, job))
+        return _json(self.jobs.describe(job))
 
-    def run(self, req: RunRequest) -> dict:
-        """Check the request, size the work, run the model (under the lock) and store the samples."""
-        from ..tasks import parse_label
+    def prepare(self, req: RunRequest) -> PreparedRun:
+        """Check the request (the model serves the task and takes the label; the work is within the limits) and
+        build the task's motion and mask: every refusal before any work."""
+        from ..tasks import check_label, parse_label
 
         entry = self._entry(req)
         label = parse_label(req.label) if isinstance(req.label, str) else (req.label or None)
-        source = None if req.task == "generate" else self.load_upload(req.upload)
+        if label is not None:
+            vocabulary = entry.vocabulary
+            if not vocabulary:
+                able = _names(m for m in self.models.values() if m.vocabulary and req.task in m.tasks)
+                raise ServeError(422, f"{entry.name} is not conditioned on labels: drop the label"
+                                      + (f", or use a model that takes labels: {able}" if able else ""))
+            check_label(label, vocabulary, entry.name)
+        task = TASKS[req.task]
+        source = self.load_upload(req.upload) if task.needs_motion else None
         if source is not None and entry.checkpoint is not None:
             entry.checkpoint.check_skeleton(source.skeleton, what="uploaded motion")
-        frames, joints = self._output_size(req, entry, source)
-        samples = 1 if req.task == "denoise" else req.samples
-        self.check_motion(frames, joints, f"the {req.task} motion")
-        self.check_result(samples, frames, joints)
-        work, mask = self._task(req, entry, source, frames)
-        with self.lock:
-            method = entry.method()
-            start = time.perf_counter()
-            completion = method.complete(work, mask, label=label, n_samples=samples, seed=req.seed)
-            seconds = time.perf_counter() - start
-        return self._store_run(req, entry, source, work, mask, completion, seconds)
+        request = self._request(req, entry, source)
+        try:
+            frames = task.frames(request)
+            joints = len(source.skeleton if source is not None else entry.skeleton)
+            samples = 1 if task.one_sample else req.samples
+            self.check_motion(frames, joints, f"the {req.task} motion")
+            self.check_result(samples, frames, joints)
+            work = task.make(request)
+        except RequestError as e:
+            raise _request_error(e) from None
+        return PreparedRun(req, entry, label, source, work.motion, work.mask, samples)
+
+    def execute(self, run: PreparedRun, job: Job | None = None) -> str:
+        """Run the model on a prepared run (its turn at the model when a job, and always under the lock), then store
+        the samples → the run's request folder id."""
+        req = run.req
+        with self.jobs.turn(job) if job is not None else nullcontext():
+            with self.lock:
+                method = run.entry.method()
+                start = time.perf_counter()
+                completion = method.complete(run.work, run.mask, label=run.label, n_samples=run.samples,
+                                             seed=req.seed)
+                seconds = time.perf_counter() - start
+        ident = self._store_run(req, run.entry, run.source, run.work, run.mask, completion, seconds)
+        if job is not None:
+            job.detail = f"{len(completion.samples)} × {run.work.num_frames} frames, model {seconds:.1f} s, run {ident}"
+        return ident
+
+    def job_json(self, ident: str) -> bytes:
+        """``GET /api/jobs/ID``: the job, with its result when done (read from its request folder)."""
+        job = self._job(ident)
+        info = self.jobs.describe(job)
+        if info["state"] != "done":
+            return _json(info)
+        try:
+            result = (self.folder(job.run) / "result.json").read_bytes()
+        except (ServeError, OSError):
+            return _json({**info, "state": "failed", "status": 410,
+                          "error": "the result has expired (motionsynth serve --keep-hours, --keep-mb)"})
+        return _json(info)[:-1] + b',"result":' + result + b"}"
+
+    def cancel_json(self, ident: str) -> bytes:
+        job = self.jobs.cancel(self._job(ident))
+        return _json(self.jobs.describe(job))
+
+    def _job(self, ident: str) -> Job:
+        job = self.jobs.get(ident) if isinstance(ident, str) and ID.fullmatch(ident) else None
+        if job is None:
+            raise ServeError(404, f"no such job {ident!r}")
+        return job
 
     def _entry(self, req: RunRequest) -> ModelEntry:
         if req.task not in TASKS:
-            raise ServeError(422, f"unknown task {req.task!r}; tasks are {', '.join(TASKS)}")
+            raise ServeError(422, f"unknown task {req.task!r}; tasks are {', '.join(task_titles())}")
         entry = self.models.get(req.model)
         if entry is None:
             raise ServeError(422, f"unknown model {req.model!r}; models are {', '.join(self.models)}")
         if req.task not in entry.tasks:
-            raise ServeError(422, f"{entry.id} cannot do {req.task}: it does {', '.join(entry.tasks)}")
+            able = _names(m for m in self.models.values() if req.task in m.tasks)
+            does = " and ".join(_task_word(t) for t in entry.tasks) or "no task here"
+            raise ServeError(422, f"{entry.name} cannot do {_task_word(req.task)}: it does {does}. "
+                                  f"For {_task_word(req.task)}: {able or 'no model offered here'}")
         return entry
 
-    def _store_run(self, req, entry, source, work, mask, completion, seconds) -> dict:
-        """Write the samples and ``run.json`` into a fresh folder (nothing left if that fails) → the response."""
+    def _store_run(self, req, entry, source, work, mask, completion, seconds) -> str:
+        """Write the samples, ``run.json`` and ``result.json`` (the job's result) into a fresh folder (nothing left
+        if that fails) → its id."""
         from ..io import save_motion
+        from ..io.atomic import atomic_open
 
         name = source.name if source is not None else "generated"
         files = [f"sample_{i:03d}.bvh" for i in range(len(completion.samples))]
@@ -609,62 +787,27 @@ class Editor:
                 "name": name, "request": req.model_dump(), "options": _plain(completion.options),
                 "timings": _plain(completion.timings), "seconds": seconds, "frames": work.num_frames,
                 "files": files})
+            ident = folder.name
+            results = [{"file": file, "url": f"/api/files/{ident}/{file}",
+                        "download": f"{name}_{req.task}_{i:03d}.bvh", "positions": encode_positions(result)}
+                       for i, (result, file) in enumerate(zip(completion.samples, files))]
+            observed = np.zeros_like(mask.joints) if mask.noisy else mask.joints
+            with atomic_open(folder / "result.json", "wb") as f:
+                f.write(_json({"id": ident, "task": req.task, "model": entry.id, "name": name,
+                               "frames": work.num_frames, "fps": work.fps, "seconds": seconds,
+                               "skeleton": _skeleton_json(work.skeleton), "observed": _mask_rows(observed),
+                               "noisy": bool(mask.noisy), "samples": results}))
 
-        ident = self._new_request_folder(write)
-        results = [{"file": file, "url": f"/api/files/{ident}/{file}", "download": f"{name}_{req.task}_{i:03d}.bvh",
-                    "positions": encode_positions(result)}
-                   for i, (result, file) in enumerate(zip(completion.samples, files))]
-        observed = np.zeros_like(mask.joints) if mask.noisy else mask.joints
-        return {"id": ident, "task": req.task, "model": entry.id, "name": name, "frames": work.num_frames,
-                "fps": work.fps, "seconds": seconds, "skeleton": _skeleton_json(work.skeleton),
-                "observed": _mask_rows(observed), "noisy": bool(mask.noisy), "samples": results}
+        return self._new_request_folder(write)
 
-    def _output_size(self, req: RunRequest, entry: ModelEntry, motion: Motion | None) -> tuple[int, int]:
-        """(frames, joints) of the task's motion, from the request's numbers: checked before anything is built."""
-        if req.task == "generate":
-            if entry.checkpoint is None:
-                raise ServeError(422, f"{entry.id} cannot generate: choose a learned model")
-            return req.frames or entry.window or 64, len(entry.checkpoint.skeleton)
-        T, J = motion.num_frames, len(motion.skeleton)
-        return (req.frames or T, J) if req.task == "predict" else (T, J)
-
-    def _task(self, req: RunRequest, entry: ModelEntry, motion: Motion | None, frames: int):
-        """The task's working motion and mask, built with `motionsynth.tasks` as the commands build them."""
-        from .. import tasks
-
-        if req.task == "generate":
-            from ..ops import rest_motion
-
-            ckpt = entry.checkpoint
-            start = rest_motion(ckpt.skeleton, frames, float(ckpt.fps or 30.0), name="generated")
-            return start, tasks.generate_mask(frames, len(ckpt.skeleton))
-        T, J = motion.num_frames, len(motion.skeleton)
-        if req.task == "inbetween":
-            if not req.keyframes:
-                raise ServeError(422, "in-betweening needs keyframes: click frames on the timeline")
-            return motion, tasks.keyframe_mask(T, J, sorted(set(req.keyframes)))
-        if req.task == "complete":
-            if not req.observe:
-                raise ServeError(422, "completion needs the observed joints: pick the body part to synthesise")
-            try:
-                joints = motion.skeleton.joints(list(req.observe))
-            except (KeyError, IndexError) as e:
-                raise ServeError(422, f"observe: {e.args[0] if e.args else e}") from None
-            if any(not 0 <= j < J for j in joints):
-                raise ServeError(422, f"observe: joint indices must be in 0..{J - 1}")
-            return motion, tasks.joints_mask(T, motion.skeleton, joints)
-        if req.task == "predict":
-            from ..ops import pad
-
-            given = req.given
-            if given is None or not 0 < given <= T:
-                raise ServeError(422, f"prediction needs the observed prefix: given must be 1..{T} frames")
-            return pad(motion[:given], frames), tasks.predict_mask(frames, J, given)
-        # denoise
-        if entry.window is not None and T < entry.window:
-            raise ServeError(422, f"{T} frames is shorter than the model's window of {entry.window} frames; "
-                                  f"denoising needs at least one full window")
-        return motion, tasks.denoise_mask(T, J)
+    def _request(self, req: RunRequest, entry: ModelEntry, motion: Motion | None) -> TaskRequest:
+        """The `tasks.Request` of a run request (keyframes as clicked: sorted, once each); the task makes the working
+        motion and mask from it (`tasks.Task.make`), as the commands do."""
+        method = entry.method()
+        return TaskRequest(motion=motion, keyframes=sorted(set(req.keyframes)) if req.keyframes else None,
+                           extrapolate=req.extrapolate, observe=list(req.observe) if req.observe else None,
+                           synthesise_root=req.synthesise_root, given=req.given, length=req.frames,
+                           window=method.window, skeleton=entry.skeleton, fps=method.fps)
 
 
 def _plain(x):
@@ -745,7 +888,8 @@ def create_app(models: Sequence[str | Path] = (), out_dir: str | Path = "out/ser
 
     @app.get("/api/models")
     async def list_models():
-        return {"models": [m.describe() for m in editor.models.values()], "tasks": TASKS, **editor.describe_limits()}
+        return {"models": [m.describe() for m in editor.models.values()], "tasks": task_titles(),
+                **editor.describe_limits()}
 
     @app.post("/api/upload")
     async def upload(request: Request):
@@ -770,7 +914,16 @@ def create_app(models: Sequence[str | Path] = (), out_dir: str | Path = "out/ser
     @app.post("/api/run")
     async def run(request: Request):
         body = await request.body()  # at most max_json_bytes (the guard)
-        return Response(await editor.runs.run(editor.run_json, body), media_type="application/json")
+        job = await editor.uploads.run(editor.submit_json, body)  # checked and queued: the model works later
+        return Response(job, status_code=202, media_type="application/json")
+
+    @app.get("/api/jobs/{ident}")
+    def job(ident: str):  # (a worker thread of the server's: a done job's result is read from its folder)
+        return Response(editor.job_json(ident), media_type="application/json", headers={"Cache-Control": "no-store"})
+
+    @app.post("/api/jobs/{ident}/cancel")
+    async def cancel(ident: str):
+        return Response(editor.cancel_json(ident), media_type="application/json")
 
     @app.get("/api/files/{ident}/{name}")
     def download(ident: str, name: str):
@@ -789,17 +942,22 @@ def create_app(models: Sequence[str | Path] = (), out_dir: str | Path = "out/ser
 def _add_error_handlers(app: FastAPI) -> None:
     """Every refusal as ``{"error": "one line"}``; a 500 only for a bug (logged with its traceback)."""
 
+    def refused(request: Request, status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        if request.method == "POST":  # an upload or run turned away: one log line, as for those that are served
+            log.info("%s refused (%d): %s", request.url.path, status, message)
+        return _error(status, message, headers)
+
     @app.exception_handler(ServeError)
     async def _serve_error(request: Request, e: ServeError):
-        return _error(e.status, e.message)
+        return refused(request, e.status, e.message)
 
     @app.exception_handler(Busy)
     async def _busy(request: Request, e: Busy):
-        return _error(503, f"the editor is busy ({e.args[0]}): try again in a moment", {"Retry-After": "2"})
+        return refused(request, 503, f"the editor is busy ({e.args[0]}): try again in a moment", {"Retry-After": "2"})
 
     @app.exception_handler(MotionsynthError)
     async def _user_error(request: Request, e: MotionsynthError):
-        return _error(422, " ".join(str(e).split()))
+        return refused(request, 422, " ".join(str(e).split()))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, e: RequestValidationError):

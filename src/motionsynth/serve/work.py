@@ -18,7 +18,7 @@ import shutil
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 __all__ = ["WorkPool", "Busy", "Outputs", "ID"]
@@ -48,6 +48,10 @@ class WorkPool:
         """``fn(*args)`` on a worker thread, awaited; `Busy` when ``capacity`` jobs are already running or waiting.
         The slot is given back when the job ends (not when the caller stops waiting), so the bound holds even for
         clients that go away."""
+        return await asyncio.wrap_future(self.submit(fn, *args))
+
+    def submit(self, fn, *args) -> Future:
+        """``fn(*args)`` on a worker thread, not awaited: its future; `Busy` as for `run`."""
         with self._lock:
             if self._taken >= self.capacity:
                 raise Busy(self.name)
@@ -60,7 +64,7 @@ class WorkPool:
                 self._taken -= 1
                 raise
         future.add_done_callback(self._release)
-        return await asyncio.wrap_future(future)
+        return future
 
     def _release(self, _future) -> None:
         with self._lock:

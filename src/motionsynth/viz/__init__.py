@@ -1,10 +1,10 @@
 """Seeing motion: stick-figure renders (GIF/MP4/PNG filmstrip) and evaluation plots.
 
 - `render` (viz.render): motions side by side, observed parts grey and synthesised parts in colour.
-- `plot_error_curves`, `plot_trajectories`, `plot_bars` (viz.plots): matplotlib figures.
+- `plot_error_curves` (viz.plots, with `plot_series` and `plot_confusion`): matplotlib figures.
 """
 
-from .plots import plot_bars, plot_error_curves, plot_trajectories
+from .plots import plot_error_curves
 from .render import render
 
-__all__ = ["render", "plot_error_curves", "plot_trajectories", "plot_bars"]
+__all__ = ["render", "plot_error_curves"]

@@ -1,5 +1,5 @@
-"""Static plots for evaluation: per-frame error curves, top-down root trajectories, bar charts, confusion matrices
-(matplotlib, headless).
+"""Static plots for evaluation: per-frame error curves, series with error bars, confusion matrices (matplotlib,
+headless).
 
 Each function writes one figure to ``out`` (``.png``, ``.pdf`` or ``.svg``, by extension) atomically and returns the
 path.
@@ -14,7 +14,6 @@ import numpy as np
 
 from ..errors import MotionsynthError
 from ..io.atomic import atomic_path
-from ..motion import Motion
 
 PLOT_FORMATS = (".png", ".pdf", ".svg")
 
@@ -40,53 +39,6 @@ def plot_error_curves(curves: dict[str, np.ndarray], out: str | os.PathLike, yla
     ax.grid(True, alpha=0.3)
     ax.set_xlim(left=0)
     if len(curves) > 1:
-        ax.legend(frameon=False)
-    return _save(fig, out)
-
-
-def plot_trajectories(trajectories: dict[str, Motion | np.ndarray], out: str | os.PathLike, title: str = "",
-                      units: str = "cm") -> Path:
-    """Top-down root trajectories (x across, z up the page), as in HM-VAE Figure 5, with start (○) and end (■).
-
-    Args:
-        trajectories: name → a `Motion` (its moving root's world position is used) or a (T, 3) array of (x, y, z)
-            positions, or a (T, 2) array of (x, z).
-    """
-    if not trajectories:
-        raise MotionsynthError("no trajectories to plot")
-    fig, ax = _figure((5.2, 5.2))
-    for name, tr in trajectories.items():
-        xz = _ground_xz(tr)
-        (line,) = ax.plot(xz[:, 0], xz[:, 1], label=str(name), linewidth=1.6)
-        ax.plot(*xz[0], "o", color=line.get_color(), markerfacecolor="white", markersize=7)
-        ax.plot(*xz[-1], "s", color=line.get_color(), markersize=6)
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.set_xlabel(f"x ({units})")
-    ax.set_ylabel(f"z ({units})")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(frameon=False)
-    return _save(fig, out)
-
-
-def plot_bars(values: dict[str, float | dict[str, float]], out: str | os.PathLike, ylabel: str = "",
-              title: str = "") -> Path:
-    """Bar chart of a table: ``{method: value}`` (one bar each) or ``{group: {method: value}}`` (grouped bars)."""
-    if not values:
-        raise MotionsynthError("no values to plot")
-    grouped = {g: (v if isinstance(v, dict) else {"": v}) for g, v in values.items()}
-    methods = list(dict.fromkeys(m for v in grouped.values() for m in v))
-    fig, ax = _figure((max(4.0, 0.9 * len(grouped) * max(1, len(methods)) + 1.5), 3.6))
-    width = 0.8 / len(methods)
-    x = np.arange(len(grouped))
-    for i, m in enumerate(methods):
-        ys = [grouped[g].get(m, np.nan) for g in grouped]
-        ax.bar(x + (i - (len(methods) - 1) / 2) * width, ys, width, label=m or None)
-    ax.set_xticks(x, [str(g) for g in grouped])
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(True, axis="y", alpha=0.3)
-    if any(methods):
         ax.legend(frameon=False)
     return _save(fig, out)
 
@@ -145,15 +97,6 @@ def plot_confusion(counts: np.ndarray, names: list[str], out: str | os.PathLike,
     ax.set_ylabel("true (count)")
     ax.set_title(title)
     return _save(fig, out)
-
-
-def _ground_xz(tr: Motion | np.ndarray) -> np.ndarray:
-    if isinstance(tr, Motion):
-        return tr.global_positions()[:, tr.skeleton.root][:, [0, 2]]
-    a = np.asarray(tr, dtype=np.float64)
-    if a.ndim != 2 or a.shape[1] not in (2, 3) or len(a) == 0:
-        raise MotionsynthError(f"a trajectory must be (T, 2) x-z or (T, 3) x-y-z positions, got shape {a.shape}")
-    return a if a.shape[1] == 2 else a[:, [0, 2]]
 
 
 def _figure(figsize):

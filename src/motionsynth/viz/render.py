@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import rotations as R
-from ..errors import MotionsynthError
+from ..errors import MotionsynthError, ParamError
 from ..io.atomic import atomic_path
 from ..kinematics import fk
 from ..motion import Motion
@@ -123,7 +123,7 @@ def render(motions: list[Motion], out: str | os.PathLike, masks: list[Mask | Non
     if w < 32 or h < 32:
         raise MotionsynthError(f"panel size {w}x{h} is too small (at least 32x32)")
     if every < 1:
-        raise MotionsynthError(f"--every must be at least 1, got {every}")
+        raise ParamError(f"`every` must be at least 1, got {every}", "every")
     if fps is not None and not fps > 0:
         raise MotionsynthError(f"fps must be positive, got {fps}")
 
@@ -417,8 +417,6 @@ def _write_mp4(path: Path, frames, fps: float) -> None:
 
 
 def _progress(it, enabled: bool, desc: str):
-    if not enabled:
-        return it
-    from tqdm import tqdm
+    from ..progress import bar
 
-    return tqdm(it, desc=desc, unit="frame", leave=False)
+    return bar(it, enabled, desc, unit="frame")

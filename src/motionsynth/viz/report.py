@@ -42,6 +42,8 @@ caption { text-align: left; font-weight: 600; padding-bottom: 0.3em; }
 th, td { border: 1px solid #dde2ec; padding: 0.25em 0.7em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f5fa; }
+td.worse { background: #fde2e1; color: #8a1c12; font-weight: 600; }
+table.text td, table.text th { text-align: left; max-width: 46em; }
 ul.files { font-size: 0.9em; }
 footer { margin-top: 3em; font-size: 0.85em; color: #4b5375; }
 code { background: #f3f5fa; padding: 0 0.2em; }
@@ -50,12 +52,16 @@ code { background: #f3f5fa; padding: 0 0.2em; }
 
 @dataclass
 class Table:
-    """A numbers table: ``rows`` of cells (numbers are formatted by `fmt`, None shows as –)."""
+    """A numbers table: ``rows`` of cells (numbers are formatted by `fmt`, None shows as –); ``marked``: the (row,
+    column) indices of cells shown as worse (red); ``note``: a paragraph under it; ``text``: cells of words, aligned
+    left."""
 
     columns: list[str]
     rows: list[list[Any]]
     caption: str = ""
     note: str = ""
+    marked: set = field(default_factory=set)
+    text: bool = False
 
 
 @dataclass
@@ -108,10 +114,13 @@ def _href(path: Path, base: Path) -> str:
 def table_html(table: Table) -> str:
     e = html.escape
     head = "".join(f"<th>{e(str(c))}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{e(fmt(v))}</td>" for v in row) + "</tr>\n" for row in table.rows)
+    worse = ' class="worse"'
+    body = "".join("<tr>" + "".join(f"<td{worse if (i, j) in table.marked else ''}>{e(fmt(v))}</td>"
+                                    for j, v in enumerate(row)) + "</tr>\n" for i, row in enumerate(table.rows))
     caption = f"<caption>{e(table.caption)}</caption>" if table.caption else ""
     note = f'<p class="note">{e(table.note)}</p>' if table.note else ""
-    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>{note}\n"
+    kind = ' class="text"' if table.text else ""
+    return f"<table{kind}>{caption}<thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>{note}\n"
 
 
 def media_html(media: Media, base: Path) -> str:

@@ -1,6 +1,9 @@
 // motionsynth editor: upload a BVH, build a task (keyframes on the timeline, body parts, prefix, label), run a model
 // through the JSON API (/api/...), animate input and result as 3D stick figures (three.js), download the result BVH.
 // Colours follow `motionsynth render`: observed parts grey, synthesised parts coloured by side.
+// A run is a job on the server: the page follows it (progress, time left, Cancel) and lists this session's requests.
+// The model list shows only the models that serve the chosen task; the others are named with what they do instead.
+// The 3D view is drawn only when something changed (playing, scrubbing, the camera, a new result), never while idle.
 import * as THREE from "three";
 import { OrbitControls } from "/static/vendor/OrbitControls.js";
 
@@ -8,15 +11,16 @@ const $ = (id) => document.getElementById(id);
 const SIDE = { left: 0xe4572e, right: 0x1f77b4, centre: 0x6a3d9a };
 const OBS = { left: 0xa5a5a5, right: 0x787878, centre: 0x8c8c8c };
 const GHOST = 0xc9cdd8;
-const PART_NAMES = { upper: "upper body", lower: "lower body", left_arm: "left arm", right_arm: "right arm",
-  left_leg: "left leg", right_leg: "right leg", torso: "torso", head: "head" };
+
+const POLL_MS = 400;  // how often a running job is asked where it stands
 
 const state = {
   models: [], tasks: {}, maxUpload: 0, maxSamples: 16,
   clip: null,        // the upload: {id, name, frames, fps, skeleton, positions (decoded), models}
-  result: null,      // the last run: {id, task, model, frames, fps, skeleton, observed, samples}
+  result: null,      // the result shown: {id, task, model, frames, fps, skeleton, observed, samples}
+  job: null,         // the job this page follows now: {id, state, progress, eta, …}
   keyframes: new Set(),
-  frame: 0, playing: false, playStart: 0, playFrame0: 0, busy: false,
+  frame: 0, playing: false, playStart: 0, playFrame0: 0,
 };
 
 // ---- the API ------------------------------------------------------------------------------------------------------
@@ -58,7 +62,11 @@ function setStatus(text, kind = "") {
 
 // ---- 3D view ------------------------------------------------------------------------------------------------------
 const view = { renderer: null, scene: null, camera: null, controls: null, figures: [], grid: null, height: 170,
-  unitY: new THREE.Vector3(0, 1, 0), tmp: new THREE.Vector3(), target: new THREE.Vector3() };
+  unitY: new THREE.Vector3(0, 1, 0), tmp: new THREE.Vector3(), target: new THREE.Vector3(),
+  dirty: true, renders: 0 };
+
+// Ask for one redraw at the next animation frame (the loop draws nothing otherwise).
+function requestRender() { view.dirty = true; }
 
 function initView() {
   const container = $("view");
@@ -77,6 +85,7 @@ function initView() {
   view.camera.position.set(250, 200, 450);
   view.controls = new OrbitControls(view.camera, view.renderer.domElement);
   view.controls.target.set(0, 90, 0);
+  view.controls.addEventListener("change", requestRender);
   view.scene.add(new THREE.HemisphereLight(0xffffff, 0x9aa3b8, 2.2));
   const sun = new THREE.DirectionalLight(0xffffff, 1.4);
   sun.position.set(1, 2, 1.5);
@@ -93,6 +102,7 @@ function resize() {
   view.camera.aspect = el.clientWidth / Math.max(1, el.clientHeight);
   view.camera.updateProjectionMatrix();
   drawTimeline();
+  requestRender();
 }
 
 function setGrid(height, floorY) {
@@ -185,18 +195,29 @@ class Figure {
   }
 }
 
+// The input is shown beside the result for every task but generation (which does not read it).
+function showsInput() { return !!state.clip && $("task").value !== "generate"; }
+
+// What sizes the view: the input when shown, else the result's first sample.
+function sizingMotion() {
+  if (showsInput()) return { skeleton: state.clip.skeleton, positions: state.clip.positions };
+  if (state.result) return { skeleton: state.result.skeleton, positions: state.result.samples[0].positions };
+  return null;
+}
+
 function rebuildFigures() {
   for (const f of view.figures) f.dispose();
   view.figures = [];
-  if (!view.scene || !state.clip && !state.result) return;
-  const sk = (state.clip || state.result).skeleton;
-  const first = (state.clip || state.result.samples[0]).positions;
+  requestRender();
+  const ref = sizingMotion();
+  if (!view.scene || !ref) return;
+  const sk = ref.skeleton, first = ref.positions;
   let lo = Infinity, hi = -Infinity, floor = Infinity;
   for (const j of sk.drawn) { lo = Math.min(lo, first.at(0, j, 1)); hi = Math.max(hi, first.at(0, j, 1)); }
   for (let t = 0; t < first.frames; t++) for (const j of sk.drawn) floor = Math.min(floor, first.at(t, j, 1));
   view.height = Math.max(hi - lo, 1e-3);
   setGrid(view.height, floor);
-  if (state.clip) {
+  if (showsInput()) {
     view.figures.push(new Figure(state.clip.skeleton, state.clip.positions, plannedObserved(), "input", "input"));
   }
   if (state.result) {
@@ -222,6 +243,7 @@ function frameCamera() {
   view.controls.target.copy(c);
   view.camera.position.set(c.x + dist * 0.3, c.y + h * 1.1, c.z + dist);
   view.controls.update();
+  requestRender();
 }
 
 function layoutCentre() {
@@ -266,14 +288,17 @@ function render() {
     const delta = c.sub(view.controls.target).multiplyScalar(0.15);
     view.controls.target.add(delta);
     view.camera.position.add(delta);
+    if (delta.length() > view.height * 1e-3) requestRender();  // still easing towards the figures
   }
   view.controls.update();
   view.renderer.render(view.scene, view.camera);
+  view.renders += 1;
+  document.body.dataset.renders = String(view.renders);  // (the browser test checks that idle means no redraw)
 }
 
 // ---- timeline and playback ----------------------------------------------------------------------------------------
 function totalFrames() {
-  return Math.max(state.clip ? state.clip.frames : 0, state.result ? state.result.frames : 0);
+  return Math.max(showsInput() ? state.clip.frames : 0, state.result ? state.result.frames : 0);
 }
 
 function fps() { return (state.result || state.clip || { fps: 30 }).fps; }
@@ -283,6 +308,7 @@ function setFrame(t) {
   state.frame = T ? Math.max(0, Math.min(T - 1, Math.round(t))) : 0;
   $("frame-label").textContent = T ? `${state.frame} / ${T - 1}` : "0 / 0";
   drawTimeline();
+  requestRender();
 }
 
 function frameAt(x) {
@@ -382,9 +408,13 @@ function tick(now) {
   if (state.playing) {
     const T = totalFrames();
     const t = state.playFrame0 + ((now - state.playStart) / 1000) * fps();
-    setFrame(T ? Math.floor(t) % T : 0);
+    const frame = T ? Math.floor(t) % T : 0;
+    if (frame !== state.frame) setFrame(frame);
   }
-  render();
+  if (view.dirty) {
+    view.dirty = false;
+    render();
+  }
   requestAnimationFrame(tick);
 }
 
@@ -398,12 +428,24 @@ function synthesisedJoints() {
   return out;
 }
 
+function rootPath(sk) {
+  // the moving root and its ancestors: what keeps the root's position and heading (`tasks.observe_root`)
+  const out = [];
+  for (let j = sk.root; j >= 0; j = sk.parents[j]) out.push(j);
+  return out;
+}
+
 function plannedObserved() {
   // (t, j) => whether the task as set up now keeps joint j at frame t of the input.
   const task = $("task").value;
   if (!state.clip) return () => false;
   if (task === "inbetween") { const k = state.keyframes; return (t) => k.has(t); }
-  if (task === "complete") { const s = synthesisedJoints(); return (t, j) => !s.has(j); }
+  if (task === "complete") {
+    const s = synthesisedJoints();
+    const sk = state.clip.skeleton;
+    const kept = new Set($("synthesise-root").checked ? [] : rootPath(sk));  // the root path is kept by default
+    return (t, j) => kept.has(j) || !s.has(j);
+  }
   if (task === "predict") { const n = Number($("given").value) || 0; return (t) => t < n; }
   if (task === "denoise") return () => true;
   return () => false;
@@ -414,24 +456,37 @@ function planChanged() {
   $("keyframes").textContent = keys.length ? `Keyframes: ${keys.join(", ")}` : "No keyframes: click the timeline.";
   if (view.figures.length && view.figures[0].role === "input") view.figures[0].observed = plannedObserved();
   drawTimeline();
+  requestRender();
 }
 
 function onTaskChanged() {
   const task = $("task").value;
   for (const el of document.querySelectorAll(".task-opt")) el.hidden = el.dataset.task !== task;
+  if (state.result && state.result.task !== task) {  // (it stays in the request log)
+    clearResult();
+    setStatus("");
+  }
   fillModels();
+  rebuildFigures();
+  setFrame(state.frame);
   planChanged();
 }
 
+// A task in words, for sentences: "in-betweening", "denoising", … (its title without the detail in brackets).
+function taskWord(task) { return (state.tasks[task] || task).split(" (")[0].toLowerCase(); }
+
+function modelTitle(m) { return m.kind === "baseline" ? `${m.name} (baseline)` : `${m.name} · ${m.family}`; }
+
+// The model list offers the models that serve the task (disabled: another skeleton than the clip's); the note under
+// it names those that do not, and says so plainly when the model chosen before cannot do the new task.
 function fillModels() {
   const task = $("task").value;
   const select = $("model");
-  const before = select.value;
+  const before = currentModel();
   select.innerHTML = "";
   const fits = state.clip ? new Set(state.clip.models) : null;
-  for (const m of state.models) {
-    if (!m.tasks.includes(task)) continue;
-    const option = new Option(m.kind === "baseline" ? `${m.name} (baseline)` : `${m.name} · ${m.family}`, m.id);
+  for (const m of state.models.filter((x) => x.tasks.includes(task))) {
+    const option = new Option(modelTitle(m), m.id);
     option.title = m.id;
     if (task !== "generate" && fits && !fits.has(m.id)) {
       option.disabled = true;
@@ -440,21 +495,64 @@ function fillModels() {
     select.add(option);
   }
   const usable = [...select.options].filter((o) => !o.disabled);
-  if (usable.some((o) => o.value === before)) select.value = before;
+  if (before && usable.some((o) => o.value === before.id)) select.value = before.id;
   else if (usable.length) select.value = usable[0].value;
+  showModelNote(task, before);
   onModelChanged();
+}
+
+function showModelNote(task, before) {
+  const word = taskWord(task);
+  const doing = (m) => m.tasks.map(taskWord).join(", ") || "nothing here";
+  const notFor = (list) => (list.length ? `Not for ${word}: ` +
+    list.map((m) => `${m.name} (${doing(m)} only)`).join("; ") + "." : "");
+  const others = state.models.filter((m) => m.kind === "checkpoint" && !m.tasks.includes(task));
+  const now = currentModel();
+  let text = notFor(others), refused = false;
+  if (before && !before.tasks.includes(task)) {
+    refused = true;
+    text = `${before.name} cannot do ${word}: it does ${doing(before)}.` +
+      (now ? ` Switched to ${now.name}; the list shows the models that can.` : "") +
+      ` ${notFor(others.filter((m) => m !== before))}`;
+  }
+  if (!now) {
+    refused = true;
+    const hint = task === "generate" ? ": baselines cannot generate; start the editor with a learned model " +
+      "(motionsynth serve with no --model offers the shipped ones)" : "";
+    text = `No model offered here can do ${word}${hint}. ${notFor(others)}`;
+  }
+  const note = $("model-note");
+  note.textContent = text.trim();
+  note.hidden = !text.trim();
+  note.className = refused ? "note refused" : "note";
 }
 
 function currentModel() { return state.models.find((m) => m.id === $("model").value); }
 
 function onModelChanged() {
   const m = currentModel();
-  $("model-info").textContent = m ? (m.kind === "checkpoint" ? `${m.id}: ${m.summary}` : m.summary)
-    : "No model for this task.";
+  $("model-info").textContent = m ? m.summary : "No model for this task.";
+  $("model-info").title = m ? m.id : "";
+  const licence = $("model-licence");
+  licence.hidden = !(m && m.licence);
+  if (m && m.licence) {
+    licence.textContent = `Licence: ${m.licence}`;
+    licence.title = m.licence_text || "";
+  }
+  fillLabels(m);
+  if (m && m.window && !$("gen-frames").value) $("gen-frames").value = m.window;
+  $("samples").disabled = $("task").value === "denoise";
+  updateRunButton();
+}
+
+// Label pickers only for a model that takes labels (its vocabulary: kind → names); none for one that refuses them.
+function fillLabels(m) {
   const labels = $("labels");
   labels.innerHTML = "";
-  if (m && m.labels) {
-    for (const [kind, names] of Object.entries(m.labels)) {
+  const kinds = m && m.labels ? Object.entries(m.labels) : [];
+  labels.hidden = !kinds.length;
+  if (kinds.length) {
+    for (const [kind, names] of kinds) {
       const row = document.createElement("div");
       row.className = "row";
       const select = document.createElement("select");
@@ -466,14 +564,13 @@ function onModelChanged() {
       labels.appendChild(row);
     }
   }
-  if (m && m.window && !$("gen-frames").value) $("gen-frames").value = m.window;
-  $("samples").disabled = $("task").value === "denoise";
-  updateRunButton();
 }
+
+function jobActive() { return !!state.job && ["queued", "running"].includes(state.job.state); }
 
 function updateRunButton() {
   const task = $("task").value;
-  $("run").disabled = state.busy || !currentModel() || (task !== "generate" && !state.clip);
+  $("run").disabled = jobActive() || !currentModel() || (task !== "generate" && !state.clip);
 }
 
 function buildRequest() {
@@ -481,25 +578,28 @@ function buildRequest() {
   const req = { task, model: $("model").value, samples: Number($("samples").value) || 1,
     seed: Number($("seed").value) || 0 };
   if (task !== "generate") req.upload = state.clip.id;
-  if (task === "inbetween") req.keyframes = [...state.keyframes].sort((a, b) => a - b);
+  if (task === "inbetween") {
+    req.keyframes = [...state.keyframes].sort((a, b) => a - b);
+    if ($("extrapolate").checked) req.extrapolate = true;
+  }
   if (task === "complete") {
     const syn = synthesisedJoints();
     if (!syn.size) throw new Error("pick at least one body part to synthesise");
     req.observe = state.clip.skeleton.names.map((_, j) => j).filter((j) => !syn.has(j));
+    if ($("synthesise-root").checked) req.synthesise_root = true;
   }
   if (task === "predict") {
     req.given = Number($("given").value);
     if ($("predict-frames").value) req.frames = Number($("predict-frames").value);
   }
-  if (task === "generate") {
-    if ($("gen-frames").value) req.frames = Number($("gen-frames").value);
-    const label = {};
-    for (const s of document.querySelectorAll("#labels select")) if (s.value) label[s.dataset.kind] = s.value;
-    if (Object.keys(label).length) req.label = label;
-  }
+  if (task === "generate" && $("gen-frames").value) req.frames = Number($("gen-frames").value);
+  const label = {};
+  for (const s of document.querySelectorAll("#labels select")) if (s.value) label[s.dataset.kind] = s.value;
+  if (Object.keys(label).length) req.label = label;
   return req;
 }
 
+// ---- jobs: a run is queued on the server and followed until it ends ----------------------------------------------
 async function run() {
   let req;
   try {
@@ -508,23 +608,163 @@ async function run() {
     setStatus(e.message, "error");
     return;
   }
-  state.busy = true;
-  updateRunButton();
-  setStatus(`Running ${state.tasks[req.task] || req.task} with ${req.model}…`, "busy");
+  clearResult();  // a new request: the last result would be stale (the request log keeps it)
+  showModelNote(req.task, null);  // a note that the model was switched has been read
+  const entry = addLog(req);
+  setStatus("");
   try {
-    const result = await api("/api/run", { method: "POST", headers: { "Content-Type": "application/json" },
+    const job = await api("/api/run", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(req) });
-    for (const s of result.samples) s.positions = decodePositions(s.positions);
-    state.result = result;
-    showResult();
-    setStatus(`Done in ${result.seconds.toFixed(2)} s: ${result.samples.length} sample` +
-      `${result.samples.length > 1 ? "s" : ""} of ${result.frames} frames.`);
+    entry.id = job.id;
+    await followJob(job, entry);
+  } catch (e) {  // refused before any work (a 4xx) or busy (503)
+    setStatus(e.message, "error");
+    updateLog(entry, { state: "refused", error: e.message });
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function followJob(job, entry) {
+  state.job = job;
+  showJob(job, entry);
+  while (jobActive()) {
+    await sleep(POLL_MS);
+    try {
+      state.job = await api(`/api/jobs/${job.id}`);
+    } catch (e) {
+      state.job = { ...state.job, state: "failed", error: e.message };
+    }
+    showJob(state.job, entry);
+  }
+  finishJob(state.job, entry);
+}
+
+function showJob(job, entry) {
+  const active = jobActive();
+  $("job").hidden = !active;
+  $("job-title").textContent = `${entry.task[0].toUpperCase()}${entry.task.slice(1)} with ${entry.model}`;
+  const bar = $("job-progress");
+  if (job.state === "running" && job.progress > 0) bar.value = job.progress;
+  else bar.removeAttribute("value");  // indeterminate: queued, or a method that reports no progress
+  $("job-text").textContent = jobText(job);
+  $("cancel").disabled = !active || job.cancel_requested;
+  updateLog(entry, job);
+  updateRunButton();
+}
+
+function jobText(job) {
+  if (job.cancel_requested && job.state === "running") return "Cancelling at the model's next step…";
+  if (job.state === "queued") {
+    return job.ahead ? `Queued behind ${job.ahead} job${job.ahead > 1 ? "s" : ""}…` : "Queued…";
+  }
+  if (job.state !== "running") return "";
+  const spent = `running for ${duration(job.running_seconds)}`;
+  if (!(job.progress > 0)) return `Running ${taskWord(job.task)}: ${spent}`;
+  const left = job.eta == null ? "" : `, about ${duration(job.eta)} left`;
+  return `${Math.floor(job.progress * 100)} % · ${spent}${left}`;
+}
+
+function duration(seconds) {
+  if (seconds < 9.95) return `${Math.max(0, seconds).toFixed(1)} s`;
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m} min ${s % 60} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+function finishJob(job, entry) {
+  state.job = null;
+  $("job").hidden = true;
+  updateRunButton();
+  if (job.state === "done") {
+    entry.result = job.result;
+    showRunResult(job.result);
+    setStatus(`Done in ${duration(job.seconds)}: ${job.result.samples.length} sample` +
+      `${job.result.samples.length > 1 ? "s" : ""} of ${job.result.frames} frames.`);
+  } else if (job.state === "cancelled") {
+    setStatus("Cancelled: nothing was kept.");
+  } else {
+    clearResult();
+    setStatus(job.error || "the run failed", "error");
+  }
+}
+
+async function cancelJob() {
+  const job = state.job;
+  if (!job) return;
+  $("cancel").disabled = true;
+  try {
+    const now = await api(`/api/jobs/${job.id}/cancel`, { method: "POST" });
+    if (state.job && state.job.id === now.id) state.job = now;
+    $("job-text").textContent = jobText(now);
   } catch (e) {
     setStatus(e.message, "error");
-  } finally {
-    state.busy = false;
-    updateRunButton();
   }
+}
+
+function showRunResult(result) {
+  for (const s of result.samples) if (s.positions.dtype) s.positions = decodePositions(s.positions);  // once
+  state.result = result;
+  showResult();
+}
+
+// ---- the request log: this page's requests, newest first ---------------------------------------------------------
+function addLog(req) {
+  const m = state.models.find((x) => x.id === req.model);
+  const entry = { req, id: null, result: null, li: document.createElement("li"),
+    time: new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }),
+    task: taskWord(req.task), model: m ? m.name : req.model };
+  $("log").prepend(entry.li);
+  $("log-section").hidden = false;
+  updateLog(entry, { state: "sending" });
+  return entry;
+}
+
+function updateLog(entry, job) {
+  const li = entry.li;
+  li.className = `log-${job.state}`;
+  li.title = job.error || "";
+  const ended = job.seconds != null && !["queued", "running"].includes(job.state);
+  const seconds = ended ? ` · ${duration(job.seconds)}` : "";
+  const progress = job.state === "running" && job.progress > 0 ? ` ${Math.floor(job.progress * 100)} %` : "";
+  li.textContent = `${entry.time} ${entry.task} · ${entry.model} · ${job.state}${progress}${seconds}`;
+  if (job.state === "done") {
+    const show = document.createElement("button");
+    show.type = "button";
+    show.className = "link";
+    show.textContent = "show";
+    show.addEventListener("click", () => showLogged(entry));
+    li.append(" ", show);
+  }
+}
+
+function showLogged(entry) {
+  const { req, result } = entry;
+  if (!result) return;
+  if (req.upload && (!state.clip || state.clip.id !== req.upload)) {
+    setStatus("That result is of another clip than the one loaded now.", "error");
+    return;
+  }
+  if ($("task").value !== result.task) {
+    $("task").value = result.task;
+    onTaskChanged();
+  }
+  if ([...$("model").options].some((o) => o.value === result.model && !o.disabled)) {
+    $("model").value = result.model;
+    onModelChanged();
+  }
+  showModelNote(result.task, null);
+  showRunResult(result);
+  setStatus(`Showing the ${entry.time} result.`);
+}
+
+function clearResult() {
+  if (!state.result) return;
+  state.result = null;
+  $("result-section").hidden = true;
+  rebuildFigures();
+  setFrame(state.frame);
 }
 
 function showResult() {
@@ -573,7 +813,7 @@ async function upload(file) {
     $("given").value = Math.max(1, Math.min(clip.frames - 1, Math.round(clip.frames / 2)));
     $("given").max = clip.frames;
     $("predict-frames").value = clip.frames;
-    fillParts(clip.skeleton.groups);
+    fillParts(clip.skeleton.groups, clip.skeleton.part_names);
     rebuildFigures();
     setFrame(0);
     fillModels();
@@ -596,7 +836,7 @@ function setKeyframes(every) {
   planChanged();
 }
 
-function fillParts(groups) {
+function fillParts(groups, names) {
   const box = $("parts");
   box.innerHTML = "";
   for (const name of Object.keys(groups)) {
@@ -607,7 +847,7 @@ function fillParts(groups) {
     input.value = name;
     input.checked = name === "lower";
     input.addEventListener("change", planChanged);
-    label.append(input, ` ${PART_NAMES[name] || name.replace(/_/g, " ")}`);
+    label.append(input, ` ${(names || {})[name] || name.replace(/_/g, " ")}`);  // the names --observe reads
     box.appendChild(label);
   }
 }
@@ -618,12 +858,15 @@ async function main() {
   initTimeline();
   $("file").addEventListener("change", (e) => upload(e.target.files[0]));
   $("task").addEventListener("change", onTaskChanged);
-  $("model").addEventListener("change", onModelChanged);
+  $("model").addEventListener("change", () => { showModelNote($("task").value, null); onModelChanged(); });
   $("run").addEventListener("click", run);
+  $("cancel").addEventListener("click", cancelJob);
+  $("follow").addEventListener("change", requestRender);
   $("play").addEventListener("click", () => togglePlay());
   $("key-fill").addEventListener("click", () => setKeyframes(Number($("key-every").value) || 30));
   $("key-clear").addEventListener("click", () => { state.keyframes = new Set(); planChanged(); });
   $("given").addEventListener("input", planChanged);
+  $("synthesise-root").addEventListener("change", planChanged);
   $("given-cursor").addEventListener("click", () => { $("given").value = Math.max(1, state.frame); planChanged(); });
   $("layout").addEventListener("change", frameCamera);
   document.addEventListener("keydown", (e) => {
