@@ -175,6 +175,18 @@ def test_stopping_the_editor_cancels_its_jobs(app, files):
 
 
 @pytest.mark.slow
+def test_a_job_that_ended_before_its_answer_carries_its_result(app, client, files, monkeypatch):
+    """A quick job can be done before POST /api/run (or a cancel) answers: that answer then carries the result, as
+    GET /api/jobs/ID does (the page read `result` of a done job that had none)."""
+    editor = app.state.editor
+    monkeypatch.setattr(editor.jobs.pool, "submit", lambda fn, *args: fn(*args))  # the job runs before the answer
+    clip = upload(client, files["clip"]).json()
+    job = submit(client, **slerp_job(clip["id"]))
+    assert job["state"] == "done" and len(job["result"]["samples"]) == 1
+    again = client.post(f"/api/jobs/{job['id']}/cancel").json()  # too late to cancel: still done, with its result
+    assert again["state"] == "done" and again["result"]["id"] == job["result"]["id"]
+
+
 def test_unknown_jobs_are_404(client):
     for ident in ["0" * 32, "../etc", "x"]:
         assert client.get(f"/api/jobs/{ident}").status_code == 404

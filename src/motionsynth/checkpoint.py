@@ -48,7 +48,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -299,7 +299,7 @@ def check_model_config(config_class: type, values, where: str) -> None:
                                    f"{', '.join(sorted(known))}")
         kind, what = hints[key], f"{where}.{key}"
         if dataclasses.is_dataclass(kind) and isinstance(value, dict):
-            check_model_config(kind, value, what)
+            check_model_config(cast(type, kind), value, what)  # a dataclass type hint
             continue
         if not _is_type(value, kind):
             raise MotionsynthError(f"{what} must be {_type_name(kind)}, got {_shown(value)}")
@@ -334,7 +334,7 @@ def _is_type(value, kind) -> bool:
         return isinstance(value, dict) and (not args or all(_is_type(k, args[0]) and _is_type(v, args[1])
                                                             for k, v in value.items()))
     if dataclasses.is_dataclass(kind):
-        return isinstance(value, kind)
+        return isinstance(value, cast(type, kind))  # a dataclass type hint
     return isinstance(value, kind) if isinstance(kind, type) else True
 
 
@@ -575,6 +575,7 @@ def export_model(source: str | os.PathLike, name: str, fp16: bool = False, purpo
         with safe_open(str(src / "weights.safetensors"), framework="pt") as f:
             metadata = dict(f.metadata() or {})
         state = ckpt.state
+        assert state is not None  # read_checkpoint keeps the weights as a state dict
         if fp16:
             state, _ = _to_half(state)
             metadata["dtype"] = "float16"

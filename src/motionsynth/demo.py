@@ -27,13 +27,17 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, Sequence, cast
 
 import numpy as np
 import typer
 from rich.console import Console
 
 from .errors import MotionsynthError
+
+if TYPE_CHECKING:
+    from .motion import Motion
+    from .viz.report import Table
 
 console = Console(stderr=True)
 ZIP_NAME = "bandai-namco-motion-2.zip"
@@ -200,7 +204,7 @@ class Result:
     """One panel and table row: a method's output on the clip (``seconds``: its run time), or the truth / input."""
 
     title: str
-    motion: object
+    motion: Motion
     seconds: float | None = None
     role: str = "method"  # truth | input | baseline | learned
 
@@ -284,7 +288,7 @@ def _slug(text: str) -> str:
 
 
 def clip_section(task: str, title: str, folder: Path, stem: str, truth, given, mask, results: list[Result],
-                 notes: list[str] = (), warnings: list[str] = (), caption: str = ""):
+                 notes: Sequence[str] = (), warnings: Sequence[str] = (), caption: str = ""):
     """A `viz.report.Section` for one clip: the animation (truth, input for denoising, each result; observed parts
     grey), per-frame error curves against the truth (when there is one), a numbers table and every motion as BVH
     under ``folder/files``."""
@@ -392,7 +396,7 @@ def metric_of(column: str) -> Metric | None:
     return next((m for m in METRICS if re.match(m.pattern, column)), None)
 
 
-def metrics_table(tables) -> "object":
+def metrics_table(tables) -> Table:
     """A `viz.report.Table` explaining every measured column of ``tables``: what, unit, which way is better."""
     from .viz.report import Table
 
@@ -533,7 +537,7 @@ def demo_task(task: str, cache, choice: Choice, folder: Path, windows: int, seed
     log = log or Lines(quiet=True)
     the_task, the_plan = TASKS[task], plan(task)
     protocol = the_task.protocol()
-    base_name = the_task.baseline
+    base_name = cast(str, the_task.baseline)  # the demo's tasks with a section of their own name one
     records: list[tuple[str, dict]] = []
     warnings, notes = [], []
     cls = _method_class(choice.family)

@@ -48,7 +48,7 @@ def _solve(w: np.ndarray, u: np.ndarray, weight: float, target: np.ndarray) -> n
     from scipy.linalg import solveh_banded
 
     K, T, C = target.shape
-    ab = np.zeros((3, K, T))  # upper banded form: [2] diagonal, [1, :, 1:] first, [0, :, 2:] second super-diagonal
+    ab: np.ndarray = np.zeros((3, K, T))  # upper banded form: [2] diagonal, [1, :, 1:] first, [0, :, 2:] second super-diagonal
     ab[2, :, :-2] += w
     ab[2, :, 1:-1] += 4 * w
     ab[2, :, 2:] += w
@@ -162,10 +162,10 @@ def smooth_motion(motion: Motion, weight: float = 0.3, iters: int = 50, norm: st
     rot6 = np.moveaxis(R.quat_to_6d(motion.rotations), 1, 0)  # (J, T, 6)
     quats = R.sixd_to_quat(np.moveaxis(smooth_curves(rot6, weight, iters, norm), 0, 1))
     quats = np.where((quats * motion.rotations).sum(-1, keepdims=True) < 0, -quats, quats)
-    positions = [motion.root_positions[None]]
+    curves = [motion.root_positions[None]]
     if motion.translations is not None:
-        positions.append(np.moveaxis(motion.translations, 1, 0))
-    positions = smooth_curves(np.concatenate(positions), weight, iters, norm)
+        curves.append(np.moveaxis(motion.translations, 1, 0))
+    positions = smooth_curves(np.concatenate(curves), weight, iters, norm)
     translations = None if motion.translations is None else np.moveaxis(positions[1:], 0, 1)
     return replace(motion, rotations=quats, translations=translations, labels=dict(motion.labels),
                    root_positions=positions[0])

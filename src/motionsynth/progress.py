@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TextIO, TypeVar
+from typing import Sized, TextIO, TypeVar, cast
 
 __all__ = ["Cancelled", "bar", "steps", "listen", "Lines"]
 
@@ -61,7 +61,7 @@ def steps(items: Iterable[T], total: int | None = None) -> Iterator[T]:
     if share is None:
         yield from items
         return
-    n = total if total is not None else len(items) if hasattr(items, "__len__") else None
+    n = total if total is not None else len(cast(Sized, items)) if hasattr(items, "__len__") else None
     lo, hi = share.next_loop()
     share.report(lo)
     width = (hi - lo) / n if n else 0.0
@@ -81,7 +81,7 @@ def bar(items: Iterable[T], enabled: bool, desc: str, **tqdm_options) -> Iterabl
         return stepped
     from tqdm import tqdm
 
-    total = len(items) if hasattr(items, "__len__") else None
+    total = len(cast(Sized, items)) if hasattr(items, "__len__") else None
     return tqdm(stepped, desc=desc, total=total, leave=False, **tqdm_options)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, is_dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -42,6 +43,11 @@ from .models.diffusion import MotionDiffusion
 from .models.hmvae import HMVAE
 from .models.meva import AUGMENT, MEVA, MotionVAE
 from .models.trajectory import TrajectoryModel
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .tasks import BaseMethod
 
 __all__ = ["ROLES", "FamilySpec", "FAMILIES", "register", "family", "names", "model_config", "build_model",
            "load_checkpoint", "load_method", "method_class", "serving", "check_serves", "open_method"]
@@ -65,8 +71,8 @@ class FamilySpec:
     """
 
     name: str
-    network: type
-    method: type | None
+    network: type[Any]
+    method: type[Any] | None
     role: str
     summary: str
     defaults: dict = field(default_factory=dict)
@@ -173,14 +179,14 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
     weights that do not fit the configured model.
     """
     ckpt = read_checkpoint(folder)
-    folder, name = ckpt.path, ckpt.family
+    folder, name = cast("Path", ckpt.path), ckpt.family  # read_checkpoint sets the path
     if name not in FAMILIES:
         raise MotionsynthError(f"{folder}: unknown model family {name!r}; this motionsynth knows {', '.join(names())}")
     with torch.device("meta"):
         model = _build_checked(ckpt)
     _check_weights(model, ckpt)
     try:
-        model.load_state_dict(ckpt.state, strict=True, assign=True)
+        model.load_state_dict(cast("dict[str, torch.Tensor]", ckpt.state), strict=True, assign=True)  # as read
     except RuntimeError as e:
         first = str(e).splitlines()[:3]
         raise MotionsynthError(f"{folder}: weights do not fit the configured {name} model ({' '.join(first)})") \
@@ -252,7 +258,7 @@ def load_method(checkpoint: Checkpoint | str | os.PathLike, device: str | torch.
 
 
 # ---- what serves which task ------------------------------------------------------------------------------------------
-def method_class(name: str) -> type:
+def method_class(name: str) -> type[BaseMethod]:
     """The method class of a family (role ``method``) or of a baseline (`methods.baselines.BASELINES`), by name."""
     if name in BASELINES:
         return BASELINES[name]
@@ -264,7 +270,7 @@ def method_class(name: str) -> type:
 
 def serving(task: str) -> tuple[list[str], list[str]]:
     """What serves ``task`` (a `tasks.TASKS` name): (the families whose method lists it, the baselines that do)."""
-    return ([n for n in names("method") if task in family(n).method.tasks],
+    return ([n for n in names("method") if task in cast("type[BaseMethod]", family(n).method).tasks],
             [n for n, cls in BASELINES.items() if task in cls.tasks])
 
 

@@ -49,7 +49,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence, cast
 
 from .data.adapters import MANIFEST_COLUMNS
 from .errors import MotionsynthError, ParamError
@@ -145,14 +145,15 @@ def _stem(label: dict | None) -> str:
     return "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", v).strip(".") or "x" for v in label.values())
 
 
-def plan_takes(targets: list[dict | None], per_label: int, seed: int) -> list[Take]:
+def plan_takes(targets: Sequence[dict | None], per_label: int, seed: int) -> list[Take]:
     """``per_label`` takes of each target (``[None]``: unlabelled), in order, with their names and seeds."""
     width = max(4, len(str(per_label - 1)))
-    takes, owner = [], {}
+    takes: list[Take] = []
+    owner: dict[str, dict | None] = {}
     for label in targets:
         stem = _stem(label)
         if owner.setdefault(stem, label) != label:
-            raise MotionsynthError(f"labels {_text(owner[stem])} and {_text(label)} would share file names "
+            raise MotionsynthError(f"labels {_text(cast(dict, owner[stem]))} and {_text(cast(dict, label))} would share file names "
                                    f"({stem}_…); generate them into separate folders")
         takes += [Take(f"{stem}_{i:0{width}d}", label, take_seed(seed, label, i), i) for i in range(per_label)]
     return takes
@@ -299,7 +300,7 @@ def synthesize(method, out: str | Path, *, frames: int, fps: float, per_label: i
         takes = plan_takes(targets, count, seed)
     else:
         targets = label_targets(vocabulary, labels, kind, style, who)
-        takes = plan_takes(targets, per_label, seed)
+        takes = plan_takes(targets, cast(int, per_label), seed)
     if classifier is not None:
         if count is not None:
             raise ParamError("`classifier` keeps takes recognised as their label: use it with `per_label`", "classifier",
@@ -381,7 +382,7 @@ def _draw(method, start, mask, take: Take, seed: int, tries: int, classifier, mi
     for attempt in range(tries):
         take_s = take_seed(seed, take.label, take.index, attempt)
         [motion] = method.complete(start, mask, label=take.label, n_samples=1, seed=take_s).samples
-        prob = None if classifier is None else _probability(classifier, motion, take.label)
+        prob = None if classifier is None else _probability(classifier, motion, cast(dict, take.label))  # labelled
         if prob is None or prob >= min_prob:
             motion.name = take.name
             motion.labels = dict(take.label or {})

@@ -256,6 +256,9 @@ _KIND_WORDS = {"part": "fill in missing frames or joints (a mask with parts obse
                "nothing": "generate from nothing (a mask that observes nothing)"}
 
 
+_OptionsBase = Options  # the name `Options` is a class attribute inside `BaseMethod`
+
+
 class BaseMethod:
     """What every method shares, baselines and learned ones: the `Method` attributes' defaults, its options and the
     checks at the top of ``complete`` (here, once), after which ``complete`` calls the subclass's `_complete`.
@@ -273,7 +276,7 @@ class BaseMethod:
     name = ""
     tasks: tuple[str, ...] = ()
     masks: tuple[str, ...] | None = None
-    Options: type[Options] = Options
+    Options: type[_OptionsBase] = Options
     window: int | None = None
     fps: float | None = None
     skeleton: Skeleton | None = None
@@ -289,7 +292,7 @@ class BaseMethod:
         """Options for a run of ``task`` within minutes on a CPU (the demo), where the defaults take longer."""
         return {}
 
-    def build_options(self, values: dict) -> Options:
+    def build_options(self, values: dict) -> _OptionsBase:
         """This method's `Options` from keyword values (unknown names and bad values are one-line errors)."""
         return self.Options.build(values, f"the {self.name or type(self).__name__} method")
 
@@ -592,6 +595,7 @@ def keyframe_span(num_frames: int, keyframes) -> None:
 
 
 def _prepare_inbetween(r: Request, frames: int) -> Work:
+    assert r.motion is not None and r.keyframes is not None  # `Task.make` checked the required inputs
     mask = keyframe_mask(*_dims(r.motion), r.keyframes)
     if not r.extrapolate:
         keyframe_span(r.motion.num_frames, r.keyframes)
@@ -607,6 +611,7 @@ def observe_root(mask: Mask, skeleton: Skeleton) -> Mask:
 
 
 def _prepare_complete(r: Request, frames: int) -> Work:
+    assert r.motion is not None and r.observe is not None  # `Task.make` checked the required inputs
     T, J = _dims(r.motion)
     try:
         joints = r.motion.skeleton.joints(list(r.observe))
@@ -632,6 +637,7 @@ def _prepare_complete(r: Request, frames: int) -> Work:
 def _prepare_predict(r: Request, frames: int) -> Work:
     from .ops import pad
 
+    assert r.motion is not None and r.given is not None  # `Task.make` checked the required inputs
     T, J = _dims(r.motion)
     given = int(r.given)
     if not 0 < given <= T:
@@ -642,6 +648,7 @@ def _prepare_predict(r: Request, frames: int) -> Work:
 
 
 def _prepare_denoise(r: Request, frames: int) -> Work:
+    assert r.motion is not None  # `Task.make` checked it
     return Work(r.motion, denoise_mask(*_dims(r.motion)))
 
 

@@ -59,7 +59,7 @@ import sys
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -248,7 +248,7 @@ def make_lightning_module(model: torch.nn.Module, cfg: TrainConfig):
     """Wrap a model (``training_step(batch, step)``, ``validation_step(batch)``, optionally
     ``configure_optimizers(cfg)``; see the module docstring) in a LightningModule with the schedule of ``cfg`` and
     RNG-state checkpointing (for exact resume)."""
-    L = _lightning()
+    import lightning as L  # as `_lightning` (a module name mypy can use for the base class)
     phases = _phases(model, cfg)
 
     class LitModel(L.LightningModule):
@@ -321,7 +321,7 @@ def _phases(model: torch.nn.Module, cfg: TrainConfig) -> list[str] | None:
     """The optimiser phases of a network with its own ``configure_optimizers`` (None: the default AdamW)."""
     if not callable(getattr(model, "configure_optimizers", None)):
         return None
-    phases = list(model.configure_optimizers(cfg))
+    phases = list(cast(Any, model).configure_optimizers(cfg))  # checked callable above
     if not phases:
         raise MotionsynthError(f"{type(model).__name__}.configure_optimizers returned no optimizer")
     return phases
@@ -370,7 +370,7 @@ class EMA:
 
 def _ema_callback(ema: EMA):
     """Lightning callback: update ``ema`` after every training step, validate with it, save and restore it."""
-    L = _lightning()
+    import lightning as L  # as `_lightning` (a module name mypy can use for the base class)
 
     class EMACallback(L.Callback):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -411,7 +411,7 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
 def _export_callback(run: Path, family: str, config: dict, cache, per: int = 1, ema: EMA | None = None):
     """A Lightning callback exporting ``RUN/best`` whenever the validation loss improves (rank 0); ``per``: optimizer
     steps per training step; ``ema``: export the average."""
-    L = _lightning()
+    import lightning as L  # as `_lightning` (a module name mypy can use for the base class)
 
     class ExportBest(L.Callback):
         def __init__(self):
@@ -500,7 +500,7 @@ def _init_weights(model: torch.nn.Module, family: str, folder: str, skeleton) ->
         raise MotionsynthError(f"train.init: {folder} is a {ckpt.family!r} model, not {family!r}")
     ckpt.check_skeleton(skeleton, what="the training data")
     try:
-        model.load_state_dict(ckpt.state, strict=True)
+        model.load_state_dict(cast("dict[str, torch.Tensor]", ckpt.state), strict=True)  # as read
     except RuntimeError as e:
         raise MotionsynthError(f"train.init: the weights of {folder} do not fit this {family} model "
                                f"({' '.join(str(e).splitlines()[:2])})") from None
@@ -586,7 +586,7 @@ def _datasets(cache, c, data) -> tuple:
     augment = Augment(**c.augment) if c.augment else None
     c.hold_out = check_label_filter(c.hold_out, cache.label_names, "train.hold_out") or None
     if c.hold_out and augment is not None and augment.p_mirror > 0:  # a mirrored kept take must not be held out
-        mirrored = augment.with_labels(dict(cache.label_names)).label_map
+        mirrored = cast(dict, augment.with_labels(dict(cache.label_names)).label_map)  # set by with_labels
         for kind, pats in c.hold_out.items():
             leak = sorted(n for n, m in mirrored[kind].items() if matches(m, pats) and not matches(n, pats))
             if leak:
@@ -637,7 +637,7 @@ def train(family: str, data: str | os.PathLike, out: str | os.PathLike, config_f
     train_set, val_set = _datasets(cache, c, data)
 
     model = build_model(family, asdict(model_cfg), cache.skeleton)
-    model.set_stats(cache.stats)
+    cast(Any, model).set_stats(cache.stats)  # a StatsMixin network
     if c.init and not resume:
         _init_weights(model, family, c.init, cache.skeleton)
     lit = make_lightning_module(model, c)

@@ -52,6 +52,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence, cast
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class Regime:
     @property
     def key(self) -> str:
         """The name in file names: ``5%`` → ``p5``, ``cut5`` → ``cut5``."""
-        return self.name if self.cut is not None else f"p{self.fraction * 100:g}"
+        return self.name if self.cut is not None else f"p{cast(float, self.fraction) * 100:g}"  # cut or fraction
 
 
 def parse_regimes(text: str) -> list[Regime]:
@@ -142,7 +143,7 @@ class AugmentConfig:
 
     def conditions(self) -> list[tuple[str, dict | None, float]]:
         """(name, augment arguments or None, synthetic takes per real take) of every condition."""
-        out = [("real", None, 0.0)] + ([("classic", CLASSIC, 0.0)] if self.classic else [])
+        out: list[tuple[str, dict | None, float]] = [("real", None, 0.0)] + ([("classic", CLASSIC, 0.0)] if self.classic else [])
         return out + [(f"synthetic-x{r:g}", None, float(r)) for r in self.ratios if r > 0]
 
 
@@ -177,7 +178,7 @@ def select_regime(cache, regime: Regime, seed: int, kind: str = "content", cut_c
     for name, idx in per.items():
         order = np.random.default_rng([int(seed), cache.label_names[kind].index(name)]).permutation(len(idx))
         if regime.cut is None:
-            k = max(1, int(round(regime.fraction * len(idx))))
+            k = max(1, int(round(cast(float, regime.fraction) * len(idx))))  # cut or fraction
         else:
             k = min(regime.cut, len(idx)) if name == cut_class else len(idx)
         out[name] = sorted(idx[i] for i in order[:k])
@@ -231,7 +232,7 @@ class ComposedCache(MotionCache):
     ``synthetic`` takes (split train) — a view, not a folder (module docstring). ``stats`` are ``real``'s;
     ``data_hash`` is a hash of the real data hash and the take names; test takes are left out."""
 
-    def __init__(self, real: MotionCache, train_takes: list[int], synthetic: list[SyntheticTake] = ()):
+    def __init__(self, real: MotionCache, train_takes: list[int], synthetic: Sequence[SyntheticTake] = ()):
         import hashlib
 
         keep = sorted(set(int(i) for i in train_takes) | set(real.split("val")))
@@ -472,7 +473,7 @@ def augment_markdown(record: dict) -> str:
             for c in conds:
                 r = next((r for r in rows if r["setting"] == reg and r["data"] == c), None)
                 v = None if r is None else r.get(metric)
-                cells.append("–" if v is None else f"{100 * v:.1f} ± {100 * (r[f'{metric}_std'] or 0):.1f}")
+                cells.append("–" if v is None else f"{100 * v:.1f} ± {100 * (cast(dict, r)[f'{metric}_std'] or 0):.1f}")
             takes = next(r["real_takes"] for r in rows if r["setting"] == reg)
             lines.append(f"| {reg} | {takes} | " + " | ".join(cells) + " |")
         return lines

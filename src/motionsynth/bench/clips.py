@@ -5,7 +5,7 @@ the joints metrics are taken over, progress bars. `bench.protocol` and the class
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -56,6 +56,7 @@ def iter_clips(cache, wins: np.ndarray, length: int, progress: bool = False, des
     """The window motions, in the order of ``wins`` (loading each take once when windows are grouped by take)."""
     from tqdm import tqdm
 
+    motion: Any
     current, motion = None, None
     for take, start in tqdm(wins, desc=desc, disable=not progress, leave=False):
         if take != current:

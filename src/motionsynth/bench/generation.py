@@ -35,6 +35,8 @@ Protocol (settings of `DEFAULT_SETTINGS["generate"]`, all recorded):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import metrics as M
@@ -151,7 +153,7 @@ def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress:
                                    f"the wrong length")
         probs, emb = rec.score_clips([encode(m, dtype=np.float32) for m in motions], what="generated sample")
         rng = np.random.default_rng(_seed(seed, r, 99991))
-        rep = {"fid": float(M.fid(emb, test_emb)), "diversity": float(M.diversity(emb, pairs_d, rng)),
+        rep: dict[str, Any] = {"fid": float(M.fid(emb, test_emb)), "diversity": float(M.diversity(emb, pairs_d, rng)),
                "foot_skate": _foot_skate(motions, fps)}
         if conditional:
             asked_a, pred = np.array(asked), probs[kind].argmax(-1)

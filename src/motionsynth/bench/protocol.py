@@ -91,7 +91,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -265,6 +265,8 @@ def _complete_k(method, motion: Motion, mask: Mask, seed: int, k: int) -> list[M
 def l2p_stats(cache, s: dict, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(J', 3) mean and std of canonical-frame global positions of the moving joints over training windows."""
     wins = split_windows(cache, "train", s["stats_window"], s["stats_stride"], s["stats_windows"])
+    total: Any  # sums: floats, then (J', 3) arrays
+    total_sq: Any
     total, total_sq, n = 0.0, 0.0, 0
     clips = iter_clips(cache, wins, s["stats_window"], progress, "L2P stats (train)")
     for chunk in _chunks(clips, 256):
@@ -429,7 +431,7 @@ def tune(name: str, cache, model: str, s: dict, seed: int, progress: bool = Fals
     clips = list(iter_clips(cache, split_windows(cache, "val", s["window"], s["stride"], s["tune_windows"]),
                             s["window"]))
     noisy = _noisy(clips, model, seed, 1, NoiseConfig(**_noise_args(s["noise"])))
-    scores = []
+    scores: list[dict[str, Any]] = []
     for params in _progress(grid, progress, f"tune {name} on val ({model})"):
         sc = _denoise_scores(make_method(name, **params), clips, noisy, seed)
         scores.append({"params": dict(params), "mpjpe_cm": sc["mpjpe_cm"], "accel_error": sc["accel_error"]})
@@ -494,14 +496,15 @@ class Reconstructor:
         if batch_size < 1:
             raise MotionsynthError(f"batch_size must be at least 1, got {batch_size}")
         self.ckpt, self.name, self.checkpoint_hash = ckpt, ckpt.family, ckpt.weights_hash
+        self.params: dict[str, Any]
         self.skeleton, self.params, self.needs_fit = ckpt.skeleton, {}, False
-        self.window, self.batch_size = int(ckpt.model.config.window), int(batch_size)
+        self.window, self.batch_size = int(cast(Any, ckpt.model).config.window), int(batch_size)
 
     def reconstruct(self, features: np.ndarray, progress: bool = False) -> np.ndarray:
         """(K, W, D) raw features → (K, W, D) raw reconstructions (float32), ``batch_size`` windows at a time."""
         import torch
 
-        model, stats = self.ckpt.model, self.ckpt.stats
+        model, stats = cast(Any, self.ckpt.model), self.ckpt.stats  # a network with `reconstruct` (checked)
         device = next(model.parameters()).device
         out = []
         batches = range(0, len(features), self.batch_size)

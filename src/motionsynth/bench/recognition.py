@@ -18,6 +18,7 @@ whole (any length, padded as above when shorter than W) → per-take accuracy pe
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from ..data.labels import label_indices
 from ..errors import MotionsynthError, ParamError
 from ..motion import Motion
 from ..ops import hold_pad
+
+if TYPE_CHECKING:
+    from ..models.classifier import ActionClassifier
 from ..registry import load_checkpoint, names
 from .clips import split_takes, split_windows
 
@@ -61,7 +65,7 @@ class Recognizer:
             raise MotionsynthError(f"{where}a {ckpt.family} checkpoint is not an action classifier; give a "
                                    f"checkpoint of {', '.join(classifier_families())} (`motionsynth train "
                                    f"classifier`)")
-        model = ckpt.model
+        model = cast("ActionClassifier", ckpt.model)  # an action classifier family (checked)
         self.kinds = list(model.kinds)
         for kind in self.kinds:
             n = int(model.config.classes[kind])
@@ -69,6 +73,7 @@ class Recognizer:
                 raise MotionsynthError(f"{where}labels.json has {len(ckpt.labels.get(kind, []))} {kind} names but "
                                        f"the classifier predicts {n}")
         self.ckpt, self.model, self.name = ckpt, model, ckpt.family
+        self.params: dict[str, Any]
         self.checkpoint_hash, self.skeleton, self.params = ckpt.weights_hash, ckpt.skeleton, {}
         self.labels = {k: list(ckpt.labels[k]) for k in self.kinds}
         self.window = int(model.config.window)
@@ -109,9 +114,9 @@ class Recognizer:
         stats = self.ckpt.stats
         for i in range(0, len(windows), self.batch_size):
             x = np.asarray(stats.normalize(np.asarray(windows[i:i + self.batch_size], np.float32)), np.float32)
-            x = torch.from_numpy(x).to(self.device)
-            emb = self.model.features(x)
-            for kind, logit in self.model.logits(x, emb).items():
+            xt = torch.from_numpy(x).to(self.device)
+            emb = self.model.features(xt)
+            for kind, logit in self.model.logits(xt, emb).items():
                 probs[kind].append(logit.softmax(-1).float().cpu().numpy())
             embs.append(emb.float().cpu().numpy())
         if not embs:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ..errors import MotionsynthError
 from ..io.atomic import atomic_open
@@ -126,7 +127,8 @@ def compare_markdown(records: list[dict]) -> str:
     tasks = {r["task"] for r in records}
     if len(tasks) > 1:
         raise MotionsynthError(f"cannot compare records of different tasks: {sorted(tasks)}")
-    rows, order = [], {}
+    rows: list[Any] = []  # (order, record, row), then the rows in that order
+    order: dict[tuple[str, ...], int] = {}
     for i, rec in enumerate(records):
         label = rec["method"] + (f" ({rec['model']})" if rec.get("model") else "")
         label += f" [{subset_text(rec)}]" if subset_text(rec) else ""

@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from ..checkpoint import read_checkpoint, resolve_model, shipped_models
 from ..errors import MotionsynthError, ParamError
@@ -50,6 +50,9 @@ from ..io.atomic import atomic_open
 from ..registry import family, load_checkpoint
 from ..tasks import TASKS
 from .clips import open_cache, split_windows
+
+if TYPE_CHECKING:
+    from ..tasks import BaseMethod
 from .protocol import _pick, load_model, make_method, protocol_of, resolve_settings, run_benchmark
 from .report import _fmt, _table
 from .timing import Timed, machine_info, rss_peak_mb, timing
@@ -90,6 +93,7 @@ def run_row(spec: dict, cache=None) -> dict:
     base = rss_peak_mb() if measure else None
     if cuda:
         torch.cuda.reset_peak_memory_stats()
+    calls: list[Any]
     task, calls, seed = spec["task"], [], int(spec.get("seed", 0))
     settings, limit = dict(spec.get("settings") or {}), spec.get("limit")
     start = time.perf_counter()
@@ -156,7 +160,7 @@ def _method_families() -> set[str]:
 
 def _is_prior(fam: str) -> bool:
     """Whether the family's method is slow (latent optimisation: the HM-VAE prior), so scored on fewer windows."""
-    return bool(family(fam).method.slow)
+    return bool(cast("type[BaseMethod]", family(fam).method).slow)  # a method family
 
 
 def _check_model(value: str, cache) -> tuple[str, str]:
@@ -219,9 +223,9 @@ def run_summary(cache, models: list[str] | None = None, classifier: str | None =
     if unknown or not tasks:
         raise MotionsynthError(f"unknown summary task(s) {', '.join(unknown) or '(none)'}; choose from "
                                f"{', '.join(summary_tasks())}")
-    for name, value in (("limit", limit), ("prior_limit", prior_limit), ("threads", threads)):
-        if value is not None and value < 1:
-            raise MotionsynthError(f"{name} must be at least 1, got {value}")
+    for name, count in (("limit", limit), ("prior_limit", prior_limit), ("threads", threads)):
+        if count is not None and count < 1:
+            raise MotionsynthError(f"{name} must be at least 1, got {count}")
     if device != "cpu" and not device.startswith("cuda"):
         raise MotionsynthError(f"device must be cpu or cuda[:N], got {device!r}")
     if device.startswith("cuda"):
@@ -238,7 +242,7 @@ def run_summary(cache, models: list[str] | None = None, classifier: str | None =
     classifier = default_classifier() if classifier is None else classifier
     clf_path = _check_classifier(classifier, cache_obj) if classifier and "generate" in tasks else None
     gen = {**GENERATE_SETTINGS, **(generate or {})}
-    task_settings = {t: {} for t in tasks}
+    task_settings: dict[str, dict[str, Any]] = {t: {} for t in tasks}
     if "generate" in task_settings:
         task_settings["generate"] = {**gen, "classifier": clf_path}
     if tune_windows is not None and "denoise" in task_settings:

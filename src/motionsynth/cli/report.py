@@ -17,7 +17,7 @@ aside and moved into place complete (`viz.report.staged`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -25,7 +25,12 @@ from ..errors import MotionsynthError
 from ..tasks import TASKS, RequestError
 from .tasks import _FILL_SHORTCUTS, _options, _request, flag_error, open_task_method
 
-_Restarts, _Iters, _Init = (_FILL_SHORTCUTS[k] for k in ("restarts", "iters", "init"))
+if TYPE_CHECKING:  # the options' value types (typer reads the Annotated forms below)
+    _Restarts = Optional[int]
+    _Iters = Optional[str]
+    _Init = Optional[str]
+else:
+    _Restarts, _Iters, _Init = (_FILL_SHORTCUTS[k] for k in ("restarts", "iters", "init"))
 
 
 def report_tasks() -> list[str]:

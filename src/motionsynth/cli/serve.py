@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -86,19 +86,19 @@ def serve_command(
         raise MotionsynthError(f"motionsynth serve needs FastAPI and uvicorn ({e.name} is missing): "
                                f"pip install \"motionsynth[serve]\"") from None
     work = EditorLimits(max_upload_bytes=max(1, int(max_upload_mb * 1024 * 1024)),
-                        max_joint_frames=_whole(max_joint_frames),
-                        max_result_joint_frames=_whole(max_result_joint_frames), body_timeout=body_timeout,
+                        max_joint_frames=cast(int, _whole(max_joint_frames)),  # EditorLimits refuses a non-whole one
+                        max_result_joint_frames=cast(int, _whole(max_result_joint_frames)), body_timeout=body_timeout,
                         keep_hours=keep_hours, keep_mb=keep_mb, workers=workers, queue=queue)
     if work.max_joint_frames > limits.max_joint_frames():  # the readers' own limit must not refuse what is allowed
         limits.set_max_joint_frames(work.max_joint_frames)
-    folders = list(model)
+    folders: list[str | Path] = list(model)
     for folder in models:
         found = find_checkpoints(folder)
         if not found:
             typer.echo(f"note: no task-model checkpoint under {folder}", err=True)
         folders += [f for f in found if f not in folders]
     if not model and not models and shipped:
-        folders = shipped_task_models()
+        folders = cast("list[str | Path]", shipped_task_models())
     hosts = allowed_hosts_for(host)
     _check_port(host, port)
     app = create_app(folders, out, allowed_hosts=hosts, limits=work)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, cast
 
 import typer
 
@@ -178,7 +178,7 @@ def _request(task: Task, values: dict, motion) -> Request:
     """The `tasks.Request` of the task's input flags."""
     from ..tasks import parse_label
 
-    given = {name: values.get(name) for name in task.inputs}
+    given: dict[str, Any] = {name: values.get(name) for name in task.inputs}
     span = parse_span(given.get("span"))
     if span is not None and motion is not None:
         span = (span[0], min(span[1], motion.num_frames))
@@ -274,7 +274,7 @@ def print_options(model: str) -> None:
 
     name = model if model in BASELINES and not Path(model).exists() else \
         read_config(resolve_model(model) / "config.yaml").get("family")
-    described = method_class(name).Options.describe()
+    described = method_class(cast(str, name)).Options.describe()
     typer.echo(f"options of the {name} method (--option KEY=VALUE):" if described else
                f"the {name} method takes no options")
     for o in described:
@@ -351,7 +351,7 @@ def run_task(task: Task, values: dict) -> None:
         raise MotionsynthError(f"{'--samples' if task.needs_motion else '--n'} must be at least 1, got {samples}")
     try:
         request = _request(task, values, None)  # the flags' syntax first, before any file is read
-        motion = load_motion(source) if task.needs_motion else None
+        motion = load_motion(cast(str, source)) if task.needs_motion else None  # a required argument then
         method = open_task_method(task, values["model"], _options(task, values), values.get("data"),
                                   values.get("seed", 0))
         if motion is not None:
@@ -374,6 +374,7 @@ def run_task(task: Task, values: dict) -> None:
         _write_folder(results, out)
         typer.echo(f"wrote {len(results)} motions of {frames} frames to {out}")
         return
+    assert motion is not None  # loaded: the task needs one
     paths = _write_motions(results, motion.name, out, values.get("preview"), values.get("mask_out"), work.mask)
     where = paths[0] if len(paths) == 1 else f"{paths[0]} … {paths[-1].name}"
     preview = values.get("preview")
@@ -416,7 +417,7 @@ def task_command(task: Task):
     def command(**values) -> None:
         run_task(task, values)
 
-    command.__signature__ = inspect.Signature(params)
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]  # read by typer
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__name__ = f"{task.name}_command"
     command.__doc__ = task.help

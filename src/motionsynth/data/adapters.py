@@ -24,6 +24,7 @@ the file stem (``dataset-2_walk_normal_001``). Labels are ``dict[str, str]``.
 
 from __future__ import annotations
 
+import builtins
 import csv
 import io
 import json
@@ -33,7 +34,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NoReturn, cast
 
 from .. import limits
 from ..errors import FormatError, InvalidMotionError, MotionsynthError, ParamError
@@ -214,17 +215,18 @@ class BandaiNamco:
             read = lambda rel: _decode(z.read(root + rel), f"{source}:{root + rel}")
             exists = set(names).__contains__
             bvhs = sorted(m for m in names if re.fullmatch(re.escape(root) + r"data/[^/]+\.bvh", m, re.I))
-            files = [(PurePosixPath(m).stem, str(source), m, m[len(root):]) for m in bvhs]
+            files: builtins.list[tuple[str, str, str | None, str]] = [
+                (PurePosixPath(m).stem, str(source), m, m[len(root):]) for m in bvhs]
             has = lambda rel: exists(root + rel)
         else:
             def is_root(p: Path) -> bool:
                 return (p / "data").is_dir() and any((p / "data").glob("*.bvh"))
 
             # the dataset folder itself, or the one dataset folder inside (as `data download` leaves it)
-            roots = [source] if is_root(source) else sorted(p for p in source.iterdir() if p.is_dir() and is_root(p))
-            if len(roots) != 1:
-                raise MotionsynthError(self._layout_error(source, [f"{p.name}/" for p in roots]))
-            root_dir = roots[0]
+            dirs = [source] if is_root(source) else sorted(p for p in source.iterdir() if p.is_dir() and is_root(p))
+            if len(dirs) != 1:
+                raise MotionsynthError(self._layout_error(source, [f"{p.name}/" for p in dirs]))
+            root_dir = dirs[0]
             read = lambda rel: _decode((root_dir / rel).read_bytes(), str(root_dir / rel))
             has = lambda rel: (root_dir / rel).is_file()
             files = [(p.stem, str(p), None, f"data/{p.name}") for p in sorted((root_dir / "data").glob("*.bvh"))]
@@ -262,7 +264,7 @@ class BandaiNamco:
         return Listing(takes, vocab, problems)
 
     @staticmethod
-    def _layout_error(source: Path, roots: list[str]) -> str:
+    def _layout_error(source: Path, roots: builtins.list[str]) -> str:
         if len(roots) > 1:
             return (f"{source}: holds several datasets ({', '.join(r or '/' for r in roots)}); give one of them "
                     f"(for a zip, extract one part first: `motionsynth data download bandai-namco --part 2 "
@@ -275,7 +277,7 @@ class BvhFolder:
 
     name = "bvh-folder"
 
-    def __init__(self, labels: str | Path | None = None, label_pattern: str | None = None):
+    def __init__(self, labels: str | os.PathLike | None = None, label_pattern: str | None = None):
         self.labels_csv = Path(labels) if labels else None
         self.pattern = None
         if label_pattern:
@@ -292,7 +294,8 @@ class BvhFolder:
         source = _check_source(source)
         if source.is_dir():
             files = sorted(p for p in source.rglob("*") if p.suffix.lower() == ".bvh" and p.is_file())
-            found = [(p.relative_to(source).with_suffix("").as_posix(), str(p), None) for p in files]
+            found: builtins.list[tuple[str, str, str | None]] = [
+                (p.relative_to(source).with_suffix("").as_posix(), str(p), None) for p in files]
         elif source.suffix.lower() == ".bvh":
             found = [(source.stem, str(source), None)]
         else:
@@ -320,7 +323,7 @@ class BvhFolder:
             self._warn_unmatched(table, matched, [name for name, _, _ in found], source)
         return Listing(takes, {}, [])
 
-    def _warn_unmatched(self, table: dict, matched: set[str], takes: list[str], source: Path) -> None:
+    def _warn_unmatched(self, table: dict, matched: set[str], takes: builtins.list[str], source: Path) -> None:
         """Warn when rows of the labels CSV match no take: all of them (every take unlabelled), or some (counted,
         the first few named)."""
         unmatched = [name for name in table if name not in matched]
@@ -342,7 +345,7 @@ class BvhFolder:
         header or no ``name`` column, an unnamed or repeated column, a row with another number of fields than the
         header, a row without a take name, a take listed twice, broken quoting or NUL bytes.
         """
-        path = self.labels_csv
+        path = cast(Path, self.labels_csv)  # called when there is one
         if not path.is_file():
             raise FormatError("no such labels file (the labels CSV)", str(path))
         try:
@@ -355,7 +358,7 @@ class BvhFolder:
                               text[: text.index("\x00")].count("\n") + 1)
         reader = csv.reader(io.StringIO(text, newline=""), strict=True)
 
-        def fail(message: str, line: int | None = None):
+        def fail(message: str, line: int | None = None) -> NoReturn:
             raise FormatError(f"labels CSV: {message}", str(path), line if line is not None else reader.line_num)
 
         table: dict[str, dict[str, str]] = {}
@@ -405,7 +408,7 @@ class Amass:
     name = "amass"
     _IGNORED = re.compile(r"^(shape|.*_stagei)\.npz$", re.I)
 
-    def __init__(self, body_models: str | Path | None = None):
+    def __init__(self, body_models: str | os.PathLike | None = None):
         self.body_models = None if body_models is None else Path(body_models).expanduser()
         self._used: str | None = None  # the folder the reader gets (after `list`; None without smplx)
 
@@ -444,8 +447,8 @@ class Amass:
                                 body_models=body_models) for p in files])
 
 
-def get_adapter(dataset: str, labels: str | Path | None = None, label_pattern: str | None = None,
-                body_models: str | Path | None = None):
+def get_adapter(dataset: str, labels: str | os.PathLike | None = None, label_pattern: str | None = None,
+                body_models: str | os.PathLike | None = None):
     """The adapter for a ``--dataset`` name (``labels`` and ``label_pattern`` only apply to ``bvh-folder``,
     ``body_models`` only to ``amass``)."""
     if body_models is not None and dataset != "amass":

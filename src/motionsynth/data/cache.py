@@ -54,6 +54,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -72,7 +73,7 @@ _LOCK = ".lock"  # inside a temporary folder: locked by the prepare that writes 
 try:
     import fcntl
 except ImportError:  # Windows: ownership is judged by the process id alone
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the module or None
 
 
 @dataclass
@@ -279,7 +280,7 @@ def _write_cache(tmp: Path, listing, source: Path, dataset: str, fps: float | No
                 vocab[k].append(v)
     frames = int(sum(t.length for t in takes))
     meta = {
-        "version": VERSION, "dataset": dataset, "source": str(source.resolve()), "fps": float(cache_fps),
+        "version": VERSION, "dataset": dataset, "source": str(source.resolve()), "fps": float(cast(float, cache_fps)),
         "joints": len(skeleton), "feature_dim": int(appenders["features"].row_shape[0]),
         "data_hash": digest.hexdigest(), "per_take_offsets": per_take_offsets,
         "stats_split": "train" if train else "all",
@@ -526,7 +527,7 @@ class MotionCache:
         return {"path": str(self.path)}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"])
+        self.__init__(state["path"])  # type: ignore[misc]  # re-open by path
 
     dataset = property(lambda self: self.meta["dataset"])
     fps = property(lambda self: float(self.meta["fps"]))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, cast
 
 import numpy as np
 import torch
@@ -125,6 +125,9 @@ def _decode(features: torch.Tensor, skeleton: Skeleton, origin_xzh: torch.Tensor
     first = torch.zeros(features.shape[-2], dtype=features.dtype, device=features.device)
     first[0] = 1.0
     later = 1.0 - first  # frame 0's velocities are ignored
+    x0: float | torch.Tensor
+    z0: float | torch.Tensor
+    h0: float | torch.Tensor
     x0 = z0 = h0 = 0.0
     if origin_xzh is not None:
         x0, z0, h0 = origin_xzh.to(features.dtype).unbind(-1)
@@ -255,7 +258,7 @@ class FeatureStats:
             n = total
         if mean is None:
             raise MotionsynthError("cannot compute feature statistics from no data")
-        return cls(mean=mean, std=np.sqrt(m2 / n))
+        return cls(mean=mean, std=np.sqrt(cast(np.ndarray, m2) / n))  # set with mean
 
     def save(self, path: str | Path) -> None:
         """Write ``mean`` and ``std`` to an .npz file (atomically)."""

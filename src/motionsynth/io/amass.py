@@ -112,7 +112,7 @@ def _rest_joints_from_model(body_model_dir: str | os.PathLike, model_type: str, 
     """(22, 3) rest joints (metres) for ``betas`` via ``smplx`` (imported lazily; optional dependency), or None
     with a warning when ``smplx`` is not installed."""
     try:
-        import smplx  # type: ignore[import-not-found]
+        import smplx
     except ImportError:
         warnings.warn("body_model_dir given but the optional 'smplx' package is not installed "
                       "(pip install motionsynth[smpl]); using the built-in approximate neutral SMPL skeleton",

@@ -19,6 +19,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import cast
 
 from ..errors import MotionsynthError
 
@@ -90,7 +91,7 @@ def _make_parents(folder: Path) -> list[Path]:
     while not folder.is_dir() and folder != folder.parent:
         missing.append(folder)
         folder = folder.parent
-    made = []
+    made: list[Path] = []
     try:
         for f in reversed(missing):
             f.mkdir(exist_ok=True)
@@ -197,7 +198,7 @@ def os_error_message(e: BaseException) -> str | None:
         return None
     if not e.filename and e.errno not in _DEVICE_ERRNOS:
         return None
-    reason = (e.strerror or os.strerror(e.errno)).lower()
+    reason = (e.strerror or os.strerror(cast(int, e.errno))).lower()  # one of _PATH_ERRNOS
     if e.errno == errno.ENOTDIR:
         reason = "a part of this path is a file, not a folder"
     elif e.errno == errno.EEXIST and isinstance(e.filename, (str, os.PathLike)) \

@@ -50,6 +50,7 @@ import warnings
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import Any, cast
 
 import numpy as np
 
@@ -524,8 +525,8 @@ def _build_motion(h: _Hierarchy, n_frames: int, frame_time: float, values: np.nd
     rot = np.zeros((n_frames, J, 4))
     rot[..., 3] = 1.0
     groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # order → [(joints (k,), their columns (k, 3))]
-    for chans, js in layouts.items():
-        js = np.asarray(js)
+    for chans, js_list in layouts.items():
+        js = np.asarray(js_list)
         for i, c in enumerate(chans):
             if c in POSITION_CHANNELS:
                 trans[:, js, "XYZ".index(c[0])] = values[:, col0[js] + i]
@@ -542,7 +543,7 @@ def _build_motion(h: _Hierarchy, n_frames: int, frame_time: float, values: np.nd
     root_positions = np.array(trans[:, root])
     translations = trans if any(j != root for j in has_pos) else None
     try:
-        skeleton = Skeleton(h.names, h.parents, offsets, h.channels, h.end_sites, root=root)
+        skeleton = Skeleton(h.names, cast(Any, h.parents), offsets, h.channels, cast(Any, h.end_sites), root=root)  # made arrays by __post_init__
         return Motion(skeleton, rot, root_positions, _fps(frame_time), translations=translations, name=name)
     except FormatError:
         raise
@@ -574,7 +575,7 @@ def iter_bvh(source: str | os.PathLike, workers: int = 1) -> Iterator[tuple[str,
     source = Path(source)
     if source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.suffix.lower() == ".bvh" and p.is_file())
-        jobs = [(None, str(p), p.relative_to(source).as_posix()) for p in files]
+        jobs: list[tuple[str | None, str, str]] = [(None, str(p), p.relative_to(source).as_posix()) for p in files]
         yield from _run_jobs(jobs, workers)
     elif source.is_file() and zipfile.is_zipfile(source):
         try:

@@ -25,6 +25,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def _json_default(x):
 
 def save_npz(motion: Motion, path: str | os.PathLike) -> None:
     """Write ``motion`` to ``path`` (``.npz``) atomically."""
-    arrays = {
+    arrays: dict[str, Any] = {
         "format": np.array(FORMAT_TAG), "version": np.array(VERSION),
         "skeleton": np.array(motion.skeleton.to_json()),
         "rotations": np.asarray(motion.rotations, dtype=np.float64),

@@ -38,7 +38,7 @@ import abc
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -48,6 +48,7 @@ from ..errors import MotionsynthError, SkeletonMismatchError
 from ..kinematics import heading_angle, heading_quat
 from ..motion import Motion
 from ..postprocess import NORMS, smooth_motion
+from ..skeleton import Skeleton
 from ..tasks import BaseMethod, Completion, Mask, keep_observed
 
 __all__ = [
@@ -151,7 +152,7 @@ class _ColumnFill(_Baseline, abc.ABC):
     """Shared body of the fills that work column by column (each joint's rotation, the root position) from that
     column's observed frames alone."""
 
-    tasks = ("inbetween", "complete", "predict")
+    tasks: tuple[str, ...] = ("inbetween", "complete", "predict")
 
     def __init__(self):
         self.params: dict[str, Any] = {}
@@ -391,6 +392,7 @@ class _Fitted(_Baseline):
 
     needs_fit = True
     tasks = ("complete",)
+    root_mean: np.ndarray | None
 
     def check_skeleton(self, skeleton, what: str = "motion") -> None:
         if self.skeleton is None:
@@ -401,6 +403,7 @@ class _Fitted(_Baseline):
         self.skeleton.check_compatible(skeleton, what=what)
 
     def _fill_root(self, motion: Motion, mask: Mask) -> np.ndarray:
+        assert self.root_mean is not None  # check_call: fit first
         return _interpolate(motion.root_positions[:, None], mask.root[:, None], self.root_mean, False)[:, 0]
 
 
@@ -420,9 +423,9 @@ class MeanPose(_Fitted):
         for m in motions:
             if outer is None:
                 self.skeleton, outer = m.skeleton, np.zeros((len(m.skeleton), 4, 4))
-            elif len(m.skeleton) != len(self.skeleton):
-                raise SkeletonMismatchError(f"mean-pose: training motions with {len(self.skeleton)} and "
-                                            f"{len(m.skeleton)} joints")
+            elif len(m.skeleton) != len(cast(Skeleton, self.skeleton)):  # set with outer
+                raise SkeletonMismatchError(f"mean-pose: training motions with {len(cast(Skeleton, self.skeleton))} "
+                                            f"and {len(m.skeleton)} joints")
             outer += np.einsum("tji,tjk->jik", m.rotations, m.rotations)
             root_sum += m.root_positions.sum(0)
             n += m.num_frames
@@ -433,6 +436,7 @@ class MeanPose(_Fitted):
         return self
 
     def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed) -> Completion:
+        assert self.mean_rotations is not None  # check_call: fit first
         rot = np.where(mask.joints[..., None], motion.rotations, self.mean_rotations[None])
         return _finish(self, motion, rot, self._fill_root(motion, mask), mask, n_samples)
 
@@ -467,7 +471,9 @@ class NearestNeighbour(_Fitted):
         """Build the pose database from ``motions``; if they hold more than ``max_frames`` frames, keep a uniform
         random subset of that many (priority sampling, so memory stays bounded while streaming)."""
         g = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        rots, keys, held = [], [], 0
+        rots: list[np.ndarray] = []
+        keys: list[np.ndarray] = []
+        held = 0
         root_sum, n = np.zeros(3), 0
 
         def prune():
@@ -492,15 +498,16 @@ class NearestNeighbour(_Fitted):
             n += m.num_frames
         if n == 0:
             raise MotionsynthError("nearest-neighbour: no training frames to fit on")
-        rots = prune()[0][0]
-        self.rotations = rots
-        self.features = self._features(rots.astype(np.float64)).astype(np.float32)
+        database: np.ndarray = prune()[0][0]
+        self.rotations = database
+        self.features = self._features(database.astype(np.float64)).astype(np.float32)
         self.root_mean = root_sum / n
         self._cache.clear()
         return self
 
     def _features(self, rotations: np.ndarray) -> np.ndarray:
         """(N, J, 4) local rotations → (N, J, 6) with the moving root's heading removed."""
+        assert self.skeleton is not None  # fit sets it first
         q = rotations.copy()
         r = self.skeleton.root
         q[:, r] = R.quat_mul(heading_quat(-heading_angle(q[:, r])), q[:, r])
@@ -510,6 +517,7 @@ class NearestNeighbour(_Fitted):
         if joints in self._cache:
             self._cache.move_to_end(joints)
             return self._cache[joints]
+        assert self.features is not None  # check_call: fit first
         feats = np.ascontiguousarray(self.features[:, list(joints)].reshape(len(self.features), -1))
         entry = (feats, (feats.astype(np.float64) ** 2).sum(1))
         self._cache[joints] = entry
@@ -532,6 +540,7 @@ class NearestNeighbour(_Fitted):
         return out
 
     def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed) -> Completion:
+        assert self.skeleton is not None and self.rotations is not None  # check_call: fit first
         r = self.skeleton.root
         fill = Interpolation().complete(motion, mask)[0]
         rot = fill.rotations.copy()
@@ -554,7 +563,7 @@ class NearestNeighbour(_Fitted):
 
 
 # ---- registry ------------------------------------------------------------------------------------------------------
-BASELINES: dict[str, type] = {
+BASELINES: dict[str, type[_Baseline]] = {
     cls.name: cls for cls in (ZeroVelocity, Interpolation, ConstantVelocity, SavitzkyGolay, Gaussian, OneEuro,
                               Smooth, MeanPose, NearestNeighbour)
 }

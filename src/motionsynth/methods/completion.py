@@ -20,7 +20,7 @@ Arrays are per frame along axis 0 (windows: (k, W, ...)); features are raw (not 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -52,8 +52,10 @@ class LearnedMethod(BaseMethod):
     ``self.opts``, its `config.Options` built from ``options``.
     """
 
-    network: type = object
+    network: type[Any] = object
     what = "learned"
+    window: int  # set from the checkpoint (None only on methods without one)
+    skeleton: Skeleton
 
     def __init__(self, checkpoint, options: dict):
         if not isinstance(checkpoint.model, self.network):
@@ -142,7 +144,7 @@ def windowed_best_of_n(inputs: dict, window: int, overlap: int, n: int, windows_
             objective += row
         best = np.take_along_axis(raw, order[:, :, None, None], 1)  # (k, n, W, D)
         crossfade(result.transpose(1, 0, 2), best.transpose(0, 2, 1, 3), starts[ks], weights[ks])
-    return result, objective / K
+    return cast(np.ndarray, result), objective / K  # K >= 1 windows: result is set
 
 
 def pin_offsets(values: np.ndarray, observed: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -94,7 +95,7 @@ class CVAEMethod(LearnedMethod):
 
     def __init__(self, checkpoint: Checkpoint, **options):
         super().__init__(checkpoint, options)
-        o = self.opts
+        o = cast(CVAEOptions, self.opts)
         self.name = self.model.variant
         W = self.window
         self.overlap = W // 4 if o.overlap is None else int(o.overlap)
@@ -115,7 +116,7 @@ class CVAEMethod(LearnedMethod):
         check_fps(self.ckpt, motion)
         start = time.perf_counter()
         T, W = motion.num_frames, self.window
-        cond = conditioning(motion, mask, W, track=True)
+        cond: dict[str, Any] = conditioning(motion, mask, W, track=True)
         cond["label"] = self._one_hot(label)
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         mode = long_mode(mask, self.long)
@@ -166,13 +167,13 @@ class CVAEMethod(LearnedMethod):
         x, m = x.repeat_interleave(c, 0), m.repeat_interleave(c, 0)
         track = cond.get("track")
         tr = None if track is None else torch.as_tensor(track, device=self.device).repeat_interleave(c, 0)
-        out = []
+        outs: list[torch.Tensor] = []
         for i in range(0, len(x), self.batch_size):
             part = slice(i, i + self.batch_size)
             net = {"observed": x[part], "mask": m[part], "label": cond["label"].expand(len(x[part]), -1),
                    "track": None if tr is None else tr[part]}
-            out.append(self.model.sample(net, gen, draw["temperature"]))
-        out = torch.cat(out)
+            outs.append(self.model.sample(net, gen, draw["temperature"]))
+        out = torch.cat(outs)
         err = ((out - x).abs() * m).sum((1, 2)) / m.sum((1, 2)).clamp_min(1.0)
         raw = stats.denormalize(out.cpu().numpy()).astype(np.float64)
         return raw.reshape(len(feats), c, *feats.shape[1:]), err.cpu().numpy().reshape(len(feats), c)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -122,7 +123,7 @@ class DiffusionMethod(LearnedMethod):
 
     def __init__(self, checkpoint: Checkpoint, **options):
         super().__init__(checkpoint, options)
-        o, model = self.opts, self.model
+        o, model = cast(DiffusionOptions, self.opts), self.model
         self.name = model.variant
         W = self.window
         self.T = T = int(model.config.T)
@@ -155,7 +156,7 @@ class DiffusionMethod(LearnedMethod):
         check_fps(self.ckpt, motion)
         start = time.perf_counter()
         T, W, n = motion.num_frames, self.window, n_samples
-        cond = conditioning(motion, mask, W)
+        cond: dict[str, Any] = conditioning(motion, mask, W)
         cond["label"] = self._labels(label)
         gen = torch.Generator(device=self.device).manual_seed(0 if seed is None else int(seed))
         if mask.noisy:

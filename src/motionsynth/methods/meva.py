@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -64,7 +65,7 @@ class MEVAMethod(LearnedMethod):
 
     def __init__(self, checkpoint: Checkpoint, **options):
         super().__init__(checkpoint, options)
-        o = self.opts
+        o = cast(MEVAOptions, self.opts)
         self.overlap = self.window // 2 if o.overlap is None else int(o.overlap)
         if not 0 <= self.overlap < self.window:
             raise MotionsynthError(f"overlap must be in 0..{self.window - 1} frames, got {self.overlap}")

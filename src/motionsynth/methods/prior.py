@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -210,6 +210,7 @@ class PriorMethod(LearnedMethod):
     Options = PriorOptions
     network, what = HMVAE, "HM-VAE prior"
     slow = True  # seconds a window: latent optimisation
+    retrieval: NearestNeighbour | None  # init="nearest": the pose database, built by `fit`
 
     @classmethod
     def quick_options(cls, task: str) -> dict:
@@ -218,7 +219,7 @@ class PriorMethod(LearnedMethod):
 
     def __init__(self, checkpoint: Checkpoint, **options):
         super().__init__(checkpoint, options)
-        o = self.opts
+        o = cast(PriorOptions, self.opts)
         self.name = checkpoint.family
         W = self.window
         self.overlap = W // 2 if o.overlap is None else int(o.overlap)
@@ -452,10 +453,10 @@ class PriorMethod(LearnedMethod):
             batched = torch.func.vmap(one)
             run = lambda: batched(params, z_g)
         else:
-            def one(p, zl, zg):
+            def one_l(p, zl, zg):
                 return torch.func.functional_call(decoder, p, (zl[None], zg[None]))[0]
-            batched = torch.func.vmap(one)
-            run = lambda: batched(params, z_l, z_g)
+            batched_l = torch.func.vmap(one_l)
+            run = lambda: batched_l(params, z_l, z_g)
         for _ in _bar(range(iters), self.progress, "phase 2 (decoder)"):
             opt.zero_grad(set_to_none=True)
             self._objective(run(), target).sum().backward()

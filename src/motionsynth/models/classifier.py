@@ -117,7 +117,7 @@ class ActionClassifier(StatsMixin, nn.Module):
         self._init_stats(skeleton)
         D, C = self.rot_dim + self.root_dim, c.channels
         if c.arch == "conv":
-            self.inp = nn.Conv1d(D, C, 1)
+            self.inp: nn.Conv1d | nn.Linear = nn.Conv1d(D, C, 1)
             self.blocks = nn.ModuleList(_Block(C, c.kernel, 2, c.dropout) for _ in range(c.layers))
             pooled = 2 * C
         elif c.arch == "gru":

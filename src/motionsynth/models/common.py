@@ -4,7 +4,10 @@ interpolated fill of unobserved entries (`interpolate_gaps`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
+from torch import nn
 
 from .. import rotations as R
 from ..data.features import ROOT_DIM, rot6d_slice
@@ -14,10 +17,19 @@ from ..skeleton import Skeleton
 __all__ = ["StatsMixin", "bracket", "interpolate_gaps", "label_rows", "local_positions"]
 
 
-class StatsMixin:
+if TYPE_CHECKING:
+    _MixinBase = nn.Module  # the mixin always comes with `nn.Module` (its buffers)
+else:
+    _MixinBase = object
+
+
+class StatsMixin(_MixinBase):
     """The feature layout of ``skeleton`` (``rot_dim`` = 6J rotation columns, then ``root_dim`` root-block columns,
     `data.features`) and its normalisation statistics as buffers saved with the weights: ``feat_mean``,
     ``feat_std`` (D,)."""
+
+    feat_mean: torch.Tensor
+    feat_std: torch.Tensor
 
     def _init_stats(self, skeleton: Skeleton) -> None:
         self.rot_dim, self.root_dim = rot6d_slice(skeleton).stop, ROOT_DIM

@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -379,6 +380,8 @@ class CVAE(StatsMixin, nn.Module):
 
     Config = CVAEConfig
 
+    offsets: torch.Tensor  # buffer
+
     def __init__(self, config: CVAEConfig, skeleton: Skeleton):
         super().__init__()
         self.config, self.skeleton = config, skeleton
@@ -398,9 +401,9 @@ class CVAE(StatsMixin, nn.Module):
         self.classifier = Critic(D, c1, c2, L, k, sn=False) if has_action else None
         for m in self.modules():  # orthogonal initialisation (spectral norm's `original` weights included)
             if isinstance(m, (nn.Conv1d, nn.Linear)):
-                w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+                w = cast(Any, m).parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
                 nn.init.orthogonal_(w)
-                nn.init.zeros_(m.bias)
+                nn.init.zeros_(cast(torch.Tensor, m.bias))  # every layer here has a bias
         self._drawn: tuple | None = None
 
     @classmethod
@@ -514,13 +517,14 @@ class CVAE(StatsMixin, nn.Module):
 
     def _appearance(self, outs: list, x: torch.Tensor, fmask: torch.Tensor | None) -> torch.Tensor:
         """Appearance match at the four scales (L1, normalised features); only where ``fmask`` (if given)."""
+        loss: torch.Tensor | float
         loss, target, weight = 0.0, x, fmask
         for s, (out, w) in enumerate(zip(outs, self.config.scale_weights)):
             if s:
                 target = F.avg_pool1d(target.transpose(1, 2), 2).transpose(1, 2)
                 weight = None if weight is None else F.avg_pool1d(weight.transpose(1, 2), 2).transpose(1, 2)
             loss = loss + w * _l1(out, target, weight)
-        return loss
+        return cast(torch.Tensor, loss)  # scale_weights is never empty
 
     def _draw(self, batch: dict, step: int, gen: torch.Generator | None = None) -> tuple:
         """(x, feature mask, one-hot given to the model, label indices kept for the classifier) of a batch; drawn once
@@ -544,6 +548,7 @@ class CVAE(StatsMixin, nn.Module):
 
     def _action_loss(self, seq: torch.Tensor, labels: dict) -> torch.Tensor:
         """Cross-entropy of the classifier on (B, T, D) per label kind, where the label is known."""
+        assert self.classifier is not None  # built when action_weight > 0, the only time this is called
         logits = self.classifier(seq.transpose(1, 2))
         loss, S = seq.new_zeros(()), self.config.label_slots
         for i, kind in enumerate(self.config.label_kinds):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -143,6 +144,8 @@ class MotionDiffusion(StatsMixin, nn.Module):
 
     Config = DiffusionConfig
 
+    offsets: torch.Tensor  # buffer
+
     def __init__(self, config: DiffusionConfig, skeleton: Skeleton):
         super().__init__()
         self.config, self.skeleton = config, skeleton
@@ -163,7 +166,7 @@ class MotionDiffusion(StatsMixin, nn.Module):
         self.encoder = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(c.d_model)
         self.out = nn.Linear(c.d_model, D)
-        for emb in self.labels:
+        for emb in cast("list[nn.Embedding]", self.labels):
             nn.init.normal_(emb.weight, std=0.02)
             nn.init.zeros_(emb.weight[c.label_slots])  # "no label" starts at zero: the timestep alone
         nn.init.zeros_(self.out.weight)
@@ -201,7 +204,7 @@ class MotionDiffusion(StatsMixin, nn.Module):
                 fmask = torch.zeros_like(x_t)
                 observed = torch.zeros_like(x_t)
             fmask = fmask.to(x_t.dtype)
-            parts += [observed * fmask, self.mask_channels(fmask)]
+            parts += [cast(torch.Tensor, observed) * fmask, self.mask_channels(fmask)]  # given with the mask
         h = self.inp(torch.cat(parts, -1))
         token = self.time_mlp(sinusoid(t, self.config.d_model))  # the timestep + label token
         rows = self.label_index(labels, B)

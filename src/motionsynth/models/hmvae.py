@@ -33,6 +33,7 @@ latent). Model families on the command line: ``hmvae``, ``hmvae-m``, ``hmvae-tcn
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -114,6 +115,9 @@ class HMVAE(StatsMixin, nn.Module):
 
     Config = HMVAEConfig
 
+    offsets: torch.Tensor  # buffer
+    steps_seen: torch.Tensor  # buffer
+
     def __init__(self, config: HMVAEConfig, skeleton: Skeleton):
         super().__init__()
         self.config, self.skeleton = config, skeleton
@@ -137,7 +141,7 @@ class HMVAE(StatsMixin, nn.Module):
         else:
             topo, cin = Topology.from_parents(skeleton.parents), 6
             widths = list(c.channels)
-        conv = dict(kernel=c.kernel, dist=c.dist, padding_mode=c.padding_mode)
+        conv: dict[str, Any] = dict(kernel=c.kernel, dist=c.dist, padding_mode=c.padding_mode)
 
         # ---- encoder ---------------------------------------------------------------------------------------------
         self.topos, self.pools, enc = [topo], [], []
@@ -197,7 +201,7 @@ class HMVAE(StatsMixin, nn.Module):
         B, T, _ = x.shape
         h = x[..., :self.rot_dim].transpose(1, 2)  # (B, J*6, T): joint j's 6D are channels 6j..6j+5
         feats = []
-        for block in self.encoder:
+        for block in cast("list[nn.ModuleDict]", self.encoder):
             h = F.leaky_relu(block["pool"](block["conv"](h)), 0.2)
             feats.append(h)
         mu_g, logvar_g = self.to_global(self._nodes(feats[3], 4)).chunk(2, dim=-1)
@@ -213,7 +217,7 @@ class HMVAE(StatsMixin, nn.Module):
         """Latents → (B, T, 6J) normalised rotation block. ``z_local=None`` decodes with z_l = 0."""
         B = z_global.shape[0]
         h = self.from_global(z_global).reshape(B, -1, self.t4)
-        for block in self.decoder:
+        for block in cast("list[nn.ModuleDict]", self.decoder):
             h = F.interpolate(h, scale_factor=2, mode="linear", align_corners=False)
             h = F.leaky_relu(block["conv"](block["unpool"](h)), 0.2)
         if self.hierarchical:

@@ -108,6 +108,8 @@ class SkeletonConv(nn.Module):
     back to replication when the sequence is shorter than the padding.
     """
 
+    near: torch.Tensor  # buffer
+
     def __init__(self, topology: Topology, in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1,
                  dist: int = 2, padding_mode: str = "reflect"):
         super().__init__()
@@ -124,6 +126,7 @@ class SkeletonConv(nn.Module):
             dev = self.conv.weight.device
             self.conv.weight.uniform_(-1, 1).mul_(bound.to(dev))
             self.conv.weight.copy_(self._masked(self.conv.weight, near.to(dev)))
+            assert self.conv.bias is not None  # built with a bias
             self.conv.bias.uniform_(-1, 1).mul_(bound[:, 0, 0].to(dev))
 
     def _masked(self, weight: torch.Tensor, near: torch.Tensor) -> torch.Tensor:
@@ -150,6 +153,8 @@ class SkeletonPool(nn.Module):
     """Average pooling of consecutive chain nodes: ``(B, N * C, T) → (B, N' * C, T)``; ``.pooled`` is the coarser
     `Topology`, ``.groups`` the merged old nodes per new node."""
 
+    weight: torch.Tensor  # buffer
+
     def __init__(self, topology: Topology, channels: int):
         super().__init__()
         self.topology, self.channels = topology, channels
@@ -167,6 +172,8 @@ class SkeletonPool(nn.Module):
 
 class SkeletonUnpool(nn.Module):
     """Inverse of a `SkeletonPool`: ``(B, N' * C, T) → (B, N * C, T)``, every merged node gets its group's features."""
+
+    weight: torch.Tensor  # buffer
 
     def __init__(self, pool: SkeletonPool, channels: int):
         super().__init__()

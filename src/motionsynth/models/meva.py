@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -138,6 +139,8 @@ class MotionVAE(StatsMixin, nn.Module):
     """GRU motion VAE over W-frame windows of normalised features (B, W, D). See the module docstring."""
 
     Config = MotionVAEConfig
+
+    offsets: torch.Tensor  # buffer
 
     def __init__(self, config: MotionVAEConfig, skeleton: Skeleton):
         super().__init__()
@@ -293,6 +296,8 @@ class MEVA(StatsMixin, nn.Module):
 
     Config = MEVAConfig
 
+    offsets: torch.Tensor  # buffer
+
     def __init__(self, config: MEVAConfig, skeleton: Skeleton):
         super().__init__()
         if config.vae is None:
@@ -304,7 +309,7 @@ class MEVA(StatsMixin, nn.Module):
         D = self.rot_dim + self.root_dim
         self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
                              persistent=False)
-        self.vae = MotionVAE(MotionVAEConfig(**c.vae), skeleton)
+        self.vae = MotionVAE(MotionVAEConfig(**config.vae), skeleton)
         self.vae.requires_grad_(False)
         self.vae.eval()
         self.ste = nn.GRU(D, c.hidden, c.layers, batch_first=True, bidirectional=True)  # STE
@@ -313,8 +318,9 @@ class MEVA(StatsMixin, nn.Module):
         self.mrr = nn.Sequential(nn.Linear(2 * c.hidden + 2 * D, c.mrr_hidden), nn.LeakyReLU(0.2),
                                  nn.Linear(c.mrr_hidden, c.mrr_hidden), nn.LeakyReLU(0.2),
                                  nn.Linear(c.mrr_hidden, D))
-        nn.init.zeros_(self.mrr[-1].weight)  # start as the identity on the coarse estimate
-        nn.init.zeros_(self.mrr[-1].bias)
+        last = cast(nn.Linear, self.mrr[-1])
+        nn.init.zeros_(last.weight)  # start as the identity on the coarse estimate
+        nn.init.zeros_(last.bias)
 
     @classmethod
     def from_config(cls, config, skeleton: Skeleton) -> MEVA:
@@ -335,6 +341,7 @@ class MEVA(StatsMixin, nn.Module):
         if files.family != "mvae":
             raise MotionsynthError(f"{folder}: a {files.family} checkpoint, MEVA needs a motion VAE ('mvae')")
         files.check_skeleton(self.skeleton, what="MEVA training data")
+        assert files.state is not None  # read_checkpoint keeps the weights as a state dict
         try:
             self.vae.load_state_dict(files.state, strict=True)
         except RuntimeError as e:

@@ -76,7 +76,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Optional, Union
+from typing import Annotated, Any, BinaryIO, Mapping, Optional, Union, cast
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -282,7 +282,7 @@ def _checkpoints(folders: Iterable[str | Path]) -> list[ModelEntry]:
             ident, k = f"{base} ({k})", k + 1
         taken.add(ident)
         shown = "/".join(Path(base).parts[-2:]) if Path(base).name in ("best", "model") else Path(base).name
-        path = Path(ckpt.path)
+        path = Path(cast(Path, ckpt.path))  # loaded from a folder
         index = shipped.get(path.name) if path.resolve().parent == shipped_dir else None
         summary = str(index.get("for") or spec.summary) if index else spec.summary
         entry = ModelEntry(ident, shown or ident, "checkpoint", ckpt.family, _summary(summary, spec.summary, 240),
@@ -411,7 +411,7 @@ def _parse_request(body: bytes) -> RunRequest:
         raise ServeError(422, "bad request: " + _errors(e.errors())) from None
 
 
-def _errors(errors: list[dict], most: int = 3) -> str:
+def _errors(errors: Sequence[Mapping[str, Any]], most: int = 3) -> str:
     """Validation errors on one line: ``field: message; …`` (the first ``most``)."""
     parts = []
     for err in errors[:most]:
@@ -685,7 +685,7 @@ class Editor:
         req = _parse_request(body)
         run = self.prepare(req)
         job = self.jobs.submit(req.task, run.entry.id, lambda job: self.execute(run, job))
-        return _json(self.jobs.describe(job))
+        return self.job_json(job.id)  # a quick job may be done already: then with its result
 
     def prepare(self, req: RunRequest) -> PreparedRun:
         """Check the request (the model serves the task and takes the label; the work is within the limits) and
@@ -708,7 +708,7 @@ class Editor:
         request = self._request(req, entry, source)
         try:
             frames = task.frames(request)
-            joints = len(source.skeleton if source is not None else entry.skeleton)
+            joints = len(source.skeleton if source is not None else cast(Skeleton, entry.skeleton))
             samples = 1 if task.one_sample else req.samples
             self.check_motion(frames, joints, f"the {req.task} motion")
             self.check_result(samples, frames, joints)
@@ -740,15 +740,15 @@ class Editor:
         if info["state"] != "done":
             return _json(info)
         try:
-            result = (self.folder(job.run) / "result.json").read_bytes()
+            result = (self.folder(cast(str, job.run)) / "result.json").read_bytes()  # done: it ran
         except (ServeError, OSError):
             return _json({**info, "state": "failed", "status": 410,
                           "error": "the result has expired (motionsynth serve --keep-hours, --keep-mb)"})
         return _json(info)[:-1] + b',"result":' + result + b"}"
 
     def cancel_json(self, ident: str) -> bytes:
-        job = self.jobs.cancel(self._job(ident))
-        return _json(self.jobs.describe(job))
+        self.jobs.cancel(self._job(ident))
+        return self.job_json(ident)  # it may have ended done before the cancel came: then with its result
 
     def _job(self, ident: str) -> Job:
         job = self.jobs.get(ident) if isinstance(ident, str) and ID.fullmatch(ident) else None
@@ -973,7 +973,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(500, f"internal error: {type(e).__name__}: {e}")
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:g} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"

@@ -102,7 +102,7 @@ def make_server(app, host: str = "127.0.0.1", port: int = 8000, *, header_timeou
     """
     protocol = type("EditorProtocol", (EditorProtocol,),
                     {"header_timeout": float(header_timeout), "max_connections": int(max_connections)})
-    config = uvicorn.Config(app, host=host, port=port, http=protocol, timeout_keep_alive=keep_alive,
+    config = uvicorn.Config(app, host=host, port=port, http=protocol, timeout_keep_alive=keep_alive,  # type: ignore[arg-type]  # a float works; stub says int
                             limit_concurrency=limit_concurrency, h11_max_incomplete_event_size=max_header_bytes,
                             log_level=log_level, lifespan="on")
     return uvicorn.Server(config)

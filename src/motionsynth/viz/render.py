@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -194,11 +195,11 @@ def _prepare(motion: Motion, mask: Mask | None) -> _Scene:
         observed = np.zeros((T, len(sk)), dtype=bool)
     else:
         observed = mask.joints
-    seg_joint = np.asarray(seg_joint, dtype=np.int64)
+    seg_joints = np.asarray(seg_joint, dtype=np.int64)
     dot_joint = np.asarray(drawn, dtype=np.int64)
     root_xz = g_pos[:, sk.root][:, [0, 2]]
-    return _Scene(points=points, segments=np.asarray(segments, dtype=np.int64).reshape(-1, 2), seg_joint=seg_joint,
-                  dots=np.arange(len(drawn)), dot_joint=dot_joint, observed_seg=observed[:, seg_joint],
+    return _Scene(points=points, segments=np.asarray(segments, dtype=np.int64).reshape(-1, 2), seg_joint=seg_joints,
+                  dots=np.arange(len(drawn)), dot_joint=dot_joint, observed_seg=observed[:, seg_joints],
                   observed_dot=observed[:, dot_joint], root_xz=root_xz,
                   target=_smooth(root_xz, CAMERA_SMOOTHING_S * motion.fps), sides=sk.sides, num_frames=T)
 
@@ -336,7 +337,7 @@ def _draw_panel(scene: _Scene, t: int, camera: _Camera, title: str, counter: str
 
 
 def _darker(c: tuple[int, int, int], f: float = 0.8) -> tuple[int, int, int]:
-    return tuple(int(v * f) for v in c)
+    return cast("tuple[int, int, int]", tuple(int(v * f) for v in c))
 
 
 @lru_cache(maxsize=8)
@@ -386,11 +387,11 @@ def _write_gif(path: Path, frames, fps: float, count: int) -> None:
 def _gif_palette() -> Image.Image:
     base = [*SIDE_COLOURS.values(), *OBSERVED_COLOURS.values()]
     base += [_darker(c) for c in base] + [GRID_COLOUR, SHADOW_COLOUR, TEXT_COLOUR, SEPARATOR_COLOUR]
-    colours = {BACKGROUND}
+    shades: set[tuple[int, ...]] = {BACKGROUND}
     for c in base:
         for a in np.linspace(1 / 15, 1, 15):
-            colours.add(tuple(int(round(255 + (v - 255) * a)) for v in c))
-    colours = sorted(colours)[:256]
+            shades.add(tuple(int(round(255 + (v - 255) * a)) for v in c))
+    colours = sorted(shades)[:256]
     pal = Image.new("P", (1, 1))
     colours += [colours[-1]] * (256 - len(colours))
     pal.putpalette([v for c in colours for v in c])

@@ -19,7 +19,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 from urllib.parse import quote
 
 from ..errors import MotionsynthError
@@ -57,7 +57,7 @@ class Table:
     left."""
 
     columns: list[str]
-    rows: list[list[Any]]
+    rows: Sequence[Sequence[Any]]
     caption: str = ""
     note: str = ""
     marked: set = field(default_factory=set)
@@ -152,8 +152,8 @@ def section_html(section: Section, base: Path) -> str:
     return "".join(parts)
 
 
-def page_html(title: str, sections: list[Section], base: Path, intro: list[str] = (),
-              tables: list[Table] = (), footer: list[str] = ()) -> str:
+def page_html(title: str, sections: list[Section], base: Path, intro: Sequence[str] = (),
+              tables: Sequence[Table] = (), footer: Sequence[str] = ()) -> str:
     """The whole page: title, intro paragraphs and tables, a table of contents, the sections, a footer."""
     e = html.escape
     toc = "".join(f'<li><a href="#{e(s.anchor)}">{e(s.title)}</a></li>' for s in sections if s.anchor)
@@ -172,8 +172,8 @@ def referenced(sections: list[Section]) -> list[Path]:
     return [m.path for s in sections for m in (*s.media, *s.files)]
 
 
-def write_page(folder: str | os.PathLike, title: str, sections: list[Section], intro: list[str] = (),
-               tables: list[Table] = (), footer: list[str] = ()) -> Path:
+def write_page(folder: str | os.PathLike, title: str, sections: list[Section], intro: Sequence[str] = (),
+               tables: Sequence[Table] = (), footer: Sequence[str] = ()) -> Path:
     """Write ``folder/index.html`` atomically; every file a section references must exist inside ``folder``."""
     folder = Path(folder)
     missing = [str(p) for p in referenced(sections) if not Path(p).is_file()]
