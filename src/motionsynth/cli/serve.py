@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import socket
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Optional, cast
 
 import typer
 
@@ -33,14 +33,13 @@ DEFAULT_MAX_RESULT_JOINT_FRAMES = 1_000_000
 
 
 def serve_command(
-    model: Annotated[list[Path], typer.Option("--model", help="Model to offer: a shipped name (`motionsynth "
-                                                                "models`), a training run folder or a checkpoint "
-                                                                "folder (repeat for more). Without --model or "
-                                                                "--models: the shipped models.",
-                                              show_default=False)] = [],  # noqa: B006
-    models: Annotated[list[Path], typer.Option("--models", help="Folder searched (3 levels deep) for checkpoint "
-                                                                "folders of task models (repeat for more).",
-                                               show_default=False)] = [],  # noqa: B006
+    model: Annotated[Optional[list[str]], typer.Option(
+        "--model", help="Model to offer: a shipped name (`motionsynth models`), a training run folder or a "
+                        "checkpoint folder (repeat for more). Without --model or --models: the shipped models.",
+        show_default=False)] = None,
+    models: Annotated[Optional[list[Path]], typer.Option(
+        "--models", help="Folder searched (3 levels deep) for checkpoint folders of task models (repeat for more).",
+        show_default=False)] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on. Anything but a loopback address "
                                                      "exposes the editor (no log-in) to the network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
@@ -91,6 +90,7 @@ def serve_command(
                         keep_hours=keep_hours, keep_mb=keep_mb, workers=workers, queue=queue)
     if work.max_joint_frames > limits.max_joint_frames():  # the readers' own limit must not refuse what is allowed
         limits.set_max_joint_frames(work.max_joint_frames)
+    model, models = model or [], models or []
     folders: list[str | Path] = list(model)
     for folder in models:
         found = find_checkpoints(folder)

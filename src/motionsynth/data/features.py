@@ -39,7 +39,7 @@ from ..motion import Motion
 from ..skeleton import Skeleton
 
 __all__ = ["ROOT_DIM", "ROOT_HEIGHT", "ROOT_VELOCITY", "ROOT_TURN", "STD_FLOOR", "constant_channels", "feature_dim",
-           "rot6d_slice", "root_slice", "encode", "origin", "decode", "decode_torch", "FeatureStats"]
+           "rot6d_slice", "root_slice", "feature_mask", "encode", "origin", "decode", "decode_torch", "FeatureStats"]
 
 ROOT_DIM = 4
 """Root block size: height, planar velocity (x, z) in the heading frame, heading velocity."""
@@ -63,6 +63,26 @@ def rot6d_slice(skeleton: Skeleton) -> slice:
 def root_slice(skeleton: Skeleton) -> slice:
     """The feature columns of the root block (height, vel_x, vel_z, heading velocity)."""
     return slice(6 * len(skeleton), 6 * len(skeleton) + ROOT_DIM)
+
+
+def feature_mask(joints, root, skeleton: Skeleton):
+    """Which feature columns a mask observes: observed joints (..., T, J) and root positions (..., T), bool, numpy
+    or torch → (..., T, D) bool of the same kind.
+
+    A joint's six 6D columns where its rotation is observed. Root block: the height where the root position is
+    observed; the planar velocity at t where the root position is observed at t and t - 1 (at t = 0 where it is at
+    0); the heading velocity likewise where the moving root's rotation is observed at both frames.
+    """
+    if isinstance(joints, np.ndarray):
+        out = feature_mask(torch.from_numpy(np.asarray(joints, dtype=bool)),
+                           torch.from_numpy(np.asarray(root, dtype=bool)), skeleton)
+        return out.numpy()
+    both = lambda x: x & torch.cat([x[..., :1], x[..., :-1]], -1)
+    block = torch.zeros(*root.shape, ROOT_DIM, dtype=torch.bool, device=root.device)
+    block[..., ROOT_HEIGHT] = root
+    block[..., ROOT_VELOCITY] = both(root)[..., None]
+    block[..., ROOT_TURN] = both(joints[..., skeleton.root])
+    return torch.cat([joints.repeat_interleave(6, -1), block], -1)  # rot6d_slice, then root_slice
 
 
 # ---- helpers (torch) -----------------------------------------------------------------------------------------------

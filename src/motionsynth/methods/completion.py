@@ -26,7 +26,8 @@ import numpy as np
 
 from .. import progress
 from .. import rotations as R
-from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY, encode, feature_dim, root_slice, rot6d_slice
+from ..data import features
+from ..data.features import ROOT_HEIGHT, ROOT_VELOCITY, encode, root_slice, rot6d_slice
 from ..errors import MotionsynthError
 from ..motion import Motion
 from ..ops import blend_weights, crossfade, hold_pad
@@ -97,21 +98,8 @@ def conditioning(motion: Motion, mask: Mask, window: int, track: bool = False) -
 
 
 def feature_mask(mask: Mask, skeleton: Skeleton) -> np.ndarray:
-    """(T, D) bool: which feature columns of each frame the mask observes.
-
-    A joint's six 6D columns where its rotation is observed. Root block: the height where the root position is
-    observed; the planar velocity at t where the root position is observed at t and t - 1 (at t = 0 where it is at
-    0); the heading velocity likewise where the moving root's rotation is observed at both frames.
-    """
-    T, J = mask.joints.shape
-    out = np.zeros((T, feature_dim(skeleton)), dtype=bool)
-    out[:, rot6d_slice(skeleton)] = np.repeat(mask.joints, 6, axis=1)
-    root = out[:, root_slice(skeleton)]  # a view
-    both = lambda x: x & np.concatenate([x[:1], x[:-1]])
-    root[:, ROOT_HEIGHT] = mask.root
-    root[:, ROOT_VELOCITY] = both(mask.root)[:, None]
-    root[:, ROOT_TURN] = both(mask.joints[:, skeleton.root])
-    return out
+    """(T, D) bool: which feature columns of each frame the mask observes (`data.features.feature_mask`)."""
+    return features.feature_mask(mask.joints, mask.root, skeleton)
 
 
 def windowed_best_of_n(inputs: dict, window: int, overlap: int, n: int, windows_per_batch: int,

@@ -78,6 +78,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ..data import features
 from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY
 from ..skeleton import Skeleton
 from .common import StatsMixin, bracket, interpolate_gaps, label_rows, local_positions
@@ -165,15 +166,9 @@ class CVAEConfig:
 
 # ---- masks ---------------------------------------------------------------------------------------------------------
 def feature_mask(joints: torch.Tensor, root: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
-    """Observed joints (..., T, J) and root positions (..., T) → (..., T, D) float feature mask: a joint's six 6D
-    columns; the root height where the root is observed, its planar velocity where it is observed at t and t - 1
-    (t = 0: at 0), the heading velocity likewise for the moving root's rotation (`methods.completion.feature_mask`)."""
-    both = lambda x: x & torch.cat([x[..., :1], x[..., :-1]], -1)
-    block = torch.zeros(*root.shape, 4, dtype=torch.bool, device=root.device)
-    block[..., ROOT_HEIGHT] = root
-    block[..., ROOT_VELOCITY] = both(root)[..., None]
-    block[..., ROOT_TURN] = both(joints[..., skeleton.root])
-    return torch.cat([joints.repeat_interleave(6, -1), block], -1).float()
+    """Observed joints (..., T, J) and root positions (..., T) → (..., T, D) float feature mask, 1 where observed
+    (`data.features.feature_mask`, the one definition)."""
+    return features.feature_mask(joints, root, skeleton).float()
 
 
 # ---- the root track ------------------------------------------------------------------------------------------------
