@@ -170,11 +170,11 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
     """Read a checkpoint folder (`checkpoint.read_checkpoint`) and build its model in eval mode on ``device``.
 
     Before anything is allocated, the hyper-parameters are checked against the family's config
-    (`checkpoint.check_model_config`) and the network is built on the ``meta`` device: at most
-    `checkpoint.MAX_PARAMETERS` parameters, and exactly the tensors (names and shapes) of the weights file. That
-    same network then takes the file's tensors as its parameters and buffers (``assign=True``): no random
-    initialisation is run and overwritten. Buffers left out of the weights file (``persistent=False``: skeleton
-    offsets, masks) are constants a network builds with ``device="cpu"``, so they are real on the meta device too.
+    (`checkpoint.check_model_config`) and the network is sized on the ``meta`` device: at most
+    `checkpoint.MAX_PARAMETERS` parameters, and no more than its weights file holds. Then it is built on the CPU, and its tensors (names and shapes) must be
+    exactly those of the weights file. (Building on the meta device and assigning the file's tensors would skip the
+    random initialisation, ≈ 0.1–0.4 s for the CVAE here, but on this torch the meta kernels behind spectral norm cost
+    1–3 s more: docs/BENCHMARKS.md, "The redesign of issue 23".)
     Raises `MotionsynthError` for anything `read_checkpoint` refuses, an unknown family, bad hyper-parameters or
     weights that do not fit the configured model.
     """
@@ -183,18 +183,15 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
     if name not in FAMILIES:
         raise MotionsynthError(f"{folder}: unknown model family {name!r}; this motionsynth knows {', '.join(names())}")
     with torch.device("meta"):
-        model = _build_checked(ckpt)
+        _check_size(_build_checked(ckpt), ckpt)
+    model = _build_checked(ckpt)
     _check_weights(model, ckpt)
     try:
-        model.load_state_dict(cast("dict[str, torch.Tensor]", ckpt.state), strict=True, assign=True)  # as read
+        model.load_state_dict(cast("dict[str, torch.Tensor]", ckpt.state), strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[:3]
         raise MotionsynthError(f"{folder}: weights do not fit the configured {name} model ({' '.join(first)})") \
             from None
-    empty = [k for k, v in [*model.named_parameters(), *model.named_buffers()] if v.is_meta]
-    if empty:  # a network that builds a buffer left out of the weights file without device="cpu"
-        raise RuntimeError(f"{name}: {', '.join(empty)} built on the meta device and not in the weights file; "
-                           f"build constant buffers with device='cpu'")
     ckpt.model, ckpt.state = model.to(device).eval(), None
     return ckpt
 
@@ -210,13 +207,21 @@ def _build_checked(ckpt: Checkpoint) -> torch.nn.Module:
         raise MotionsynthError(f"{where}: bad {ckpt.family} hyper-parameters ({e})") from None
 
 
-def _check_weights(network: torch.nn.Module, ckpt: Checkpoint) -> None:
-    """Refuse a configured network larger than `MAX_PARAMETERS`, or whose tensors (names, shapes) are not exactly
-    those of the checkpoint's weights; ``network`` may live on the meta device."""
+def _check_size(network: torch.nn.Module, ckpt: Checkpoint) -> None:
+    """Refuse a configured network (built on the meta device) larger than `MAX_PARAMETERS`, or with more parameters
+    than its weights file holds values: then building it for real allocates at most what the file holds."""
     count = sum(p.numel() for p in network.parameters())
     if count > MAX_PARAMETERS:
         raise MotionsynthError(f"{ckpt.path}/config.yaml: the configured {ckpt.family} network has {count:,} "
                                f"parameters, more than the {MAX_PARAMETERS:,} a checkpoint may have")
+    held = sum(t.numel() for t in (ckpt.state or {}).values())
+    if count > held:
+        raise MotionsynthError(f"{ckpt.path}: weights do not fit the configured {ckpt.family} model ({count:,} "
+                               f"parameters configured, {held:,} values in the weights file)")
+
+
+def _check_weights(network: torch.nn.Module, ckpt: Checkpoint) -> None:
+    """Refuse a network whose tensors (names, shapes) are not exactly those of the checkpoint's weights."""
     want = {k: tuple(v.shape) for k, v in network.state_dict().items()}
     have = {k: tuple(v.shape) for k, v in (ckpt.state or {}).items()}
     problems = [f"missing {k}" for k in want if k not in have] + [f"unexpected {k}" for k in have if k not in want] \

@@ -273,9 +273,16 @@ def draw_masks(B: int, T: int, skeleton: Skeleton, probs: dict, gen: torch.Gener
 
 
 # ---- blocks (Figure 2) --------------------------------------------------------------------------------------------
+def _spectral_norm(module: nn.Module) -> nn.Module:
+    """`spectral_norm`, except on the meta device, where a network is only sized before it is built
+    (`registry.load_checkpoint`): spectral norm adds no parameter, and its start-up power iterations there run through
+    Python meta kernels that cost seconds."""
+    return module if cast(torch.Tensor, module.weight).is_meta else spectral_norm(module)
+
+
 def _conv(cin: int, cout: int, k: int, sn: bool) -> nn.Module:
     conv = nn.Conv1d(cin, cout, k, padding=k // 2)
-    return spectral_norm(conv) if sn else conv
+    return _spectral_norm(conv) if sn else conv
 
 
 def _act(x: torch.Tensor) -> torch.Tensor:
@@ -352,7 +359,7 @@ class Critic(nn.Module):
                                     ResBlock(c1, c2, k, sn, down=True), ResBlock(c2, c2, k, sn, down=True),
                                     ResBlock(c2, c2, k, sn))
         linear = nn.Linear(c2, outputs)
-        self.out = spectral_norm(linear) if sn else linear
+        self.out = _spectral_norm(linear) if sn else linear
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(_act(self.blocks(x)).sum(-1))
