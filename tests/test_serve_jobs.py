@@ -187,6 +187,37 @@ def test_a_job_that_ended_before_its_answer_carries_its_result(app, client, file
     assert again["state"] == "done" and again["result"]["id"] == job["result"]["id"]
 
 
+def test_jobs_submitted_at_once_all_run():
+    """Many submitters at once, fewer workers than jobs: each job waits for its turn on a worker, so the line of
+    turns and the pool's queue must hold the jobs in one order (else workers wait for a job queued behind them)."""
+    import threading
+
+    from motionsynth.serve.jobs import Jobs
+    from motionsynth.serve.work import WorkPool
+
+    jobs = Jobs(WorkPool("runs", workers=2, queue=64), errors=lambda e: (500, str(e)))
+
+    def work(job):
+        with jobs.turn(job):
+            return "run"
+
+    start, made = threading.Barrier(24), []
+
+    def submit():
+        start.wait()
+        made.append(jobs.submit("inbetween", "slerp", work))
+
+    threads = [threading.Thread(target=submit) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    deadline = time.monotonic() + 60  # only against a hung test: a deadlock never ends
+    while any(j.state != "done" for j in made):
+        assert time.monotonic() < deadline, [j.state for j in made]
+        time.sleep(0.01)
+
+
 def test_unknown_jobs_are_404(client):
     for ident in ["0" * 32, "../etc", "x"]:
         assert client.get(f"/api/jobs/{ident}").status_code == 404

@@ -95,18 +95,19 @@ class Jobs:
     def submit(self, task: str, model: str, work: Callable[[Job], str]) -> Job:
         """A new job running ``work(job)`` (→ the result's request folder id) on the pool; `work.Busy` when full."""
         job = Job(uuid.uuid4().hex, task, model)
+        # The line and the pool's queue must hold the jobs in one order (both under the lock): a worker waits for
+        # its job's turn, so a job queued in the pool behind workers waiting for it would never run.
         with self._cond:
             self._jobs[job.id] = job
             self._line.append(job)
             self._forget_old()
-        try:
-            self.pool.submit(self._run, job, work)
-        except BaseException:
-            with self._cond:
+            try:
+                self.pool.submit(self._run, job, work)
+            except BaseException:
                 self._jobs.pop(job.id, None)
                 self._line.remove(job)
                 self._cond.notify_all()
-            raise
+                raise
         log.info("run %s: %s with %s queued", job.id[:8], job.task, job.model)
         return job
 
