@@ -31,6 +31,7 @@ Errors speak of the library: a `RequestError` (an `errors.ParamError`) names the
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Protocol, runtime_checkable
@@ -259,7 +260,7 @@ _KIND_WORDS = {"part": "fill in missing frames or joints (a mask with parts obse
 _OptionsBase = Options  # the name `Options` is a class attribute inside `BaseMethod`
 
 
-class BaseMethod:
+class BaseMethod(abc.ABC):
     """What every method shares, baselines and learned ones: the `Method` attributes' defaults, its options and the
     checks at the top of ``complete`` (here, once), after which ``complete`` calls the subclass's `_complete`.
 
@@ -334,9 +335,10 @@ class BaseMethod:
         self.check_call(motion, mask, label, n_samples)
         return self._complete(motion, mask, label, int(n_samples), seed)
 
+    @abc.abstractmethod
     def _complete(self, motion: Motion, mask: Mask, label: dict | None, n_samples: int, seed: int | None
                   ) -> Completion:
-        raise NotImplementedError
+        """The method's own work, after `check_call` (each method defines it)."""
 
 
 def check_label(label: dict[str, str] | None, vocabulary: dict[str, list[str]] | None, who: str) -> None:

@@ -61,7 +61,7 @@ from ..motion import Motion
 from ..skeleton import POSITION_CHANNELS, ROTATION_CHANNELS, Skeleton
 from .atomic import atomic_open
 
-__all__ = ["read_bvh", "parse_bvh", "iter_bvh", "iter_bvh_members", "write_bvh", "format_bvh"]
+__all__ = ["read_bvh", "parse_bvh", "declared_size", "iter_bvh", "iter_bvh_members", "write_bvh", "format_bvh"]
 
 _CHANNEL_NAMES = {c.lower(): c for c in POSITION_CHANNELS + ROTATION_CHANNELS}
 _MOTION_LINE = re.compile(rb"^[ \t]*MOTION[ \t]*\r?$", re.MULTILINE)
@@ -79,6 +79,8 @@ _MAX_NUMBER_CHARS = 100  # longest header number
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DIGITS = re.compile(r"[0-9]+")
 _MOTION_KEYS = (("Frames:", re.compile(rb"Frames:")), ("Frame Time:", re.compile(rb"Frame[ \t]+Time:")))
+_DECLARED_FRAMES = re.compile(rb"\s*Frames:[ \t]*([0-9]{1,18})[ \t]*\r?(?:\n|$)")
+_JOINT_WORDS = (b"ROOT", b"JOINT")
 _MAX_INDENT = 32  # tabs: deeper joints are written at this indentation, so a deep chain's file grows linearly
 
 
@@ -95,6 +97,24 @@ def read_bvh(path: str | os.PathLike, *, max_joint_frames: int | None = None) ->
     except IsADirectoryError:
         raise FormatError("is a folder, not a BVH file (use iter_bvh for folders)", str(path)) from None
     return _parse(data, str(path), path.stem, max_joint_frames)
+
+
+def declared_size(data: bytes) -> tuple[int, int, int] | None:
+    """(frames, joints, offset of the MOTION line's end) that a BVH's header declares, or None when ``data`` (the
+    file's first bytes) holds no complete header (the reader then names the problem). Cheap, nothing checked: one
+    scan of the HIERARCHY's lines for ``ROOT`` / ``JOINT``, nothing read beyond ``Frames:`` — for refusing a large
+    file before the rest of it is read (the editor's uploads); `parse_bvh` checks the same size itself."""
+    if b"\n" not in data:
+        data = data.replace(b"\r", b"\n")  # classic Mac line ends, as the reader takes them
+    motion = _MOTION_LINE.search(data)
+    if motion is None:
+        return None
+    frames = _DECLARED_FRAMES.match(data, motion.end())
+    if frames is None:
+        return None
+    first_words = (line.split(None, 1)[:1] for line in data[:motion.start()].split(b"\n"))
+    joints = sum(1 for words in first_words if words and words[0] in _JOINT_WORDS)
+    return int(frames.group(1)), joints, motion.end()
 
 
 def parse_bvh(text: str | bytes, path: str = "<string>", *, max_joint_frames: int | None = None) -> Motion:

@@ -89,6 +89,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from ..errors import MotionsynthError
+from ..io.bvh import declared_size
 from ..limits import LimitError, check_joint_frames
 from ..motion import Motion
 from ..skeleton import GROUP_TITLES, Skeleton
@@ -493,28 +494,6 @@ def _safe_name(text: str, default: str = "motion") -> str:
 
 
 # ---- the work a BVH asks for, from its header ----------------------------------------------------------------------
-_MOTION = re.compile(rb"^[ \t]*MOTION[ \t]*\r?$", re.MULTILINE)
-_FRAMES = re.compile(rb"\s*Frames:[ \t]*([0-9]{1,18})[ \t]*\r?(?:\n|$)")
-_JOINT_WORDS = (b"ROOT", b"JOINT")
-
-
-def declared_size(data: bytes) -> tuple[int, int, int] | None:
-    """(frames, joints, offset of the MOTION line's end) that a BVH's header declares, or None when ``data`` holds
-    no complete header (the reader then names the problem). Cheap: one scan of the HIERARCHY's lines, nothing
-    parsed beyond ``Frames:``."""
-    if b"\n" not in data:
-        data = data.replace(b"\r", b"\n")  # classic Mac line ends, as the reader takes them
-    motion = _MOTION.search(data)
-    if motion is None:
-        return None
-    frames = _FRAMES.match(data, motion.end())
-    if frames is None:
-        return None
-    first_words = (line.split(None, 1)[:1] for line in data[:motion.start()].split(b"\n"))
-    joints = sum(1 for words in first_words if words and words[0] in _JOINT_WORDS)
-    return int(frames.group(1)), joints, motion.end()
-
-
 def _check_work(frames: int, joints: int, what: str, limit: int, flag: str, status: int) -> None:
     """`limits.check_joint_frames` with the editor's limit; refused as a `ServeError` naming the flag that raises
     it."""
