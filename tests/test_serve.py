@@ -669,9 +669,12 @@ def test_editor_jobs_and_refusals_in_a_real_browser(files, tmp_path):
 
         # a run that fails leaves no stale result on screen
         page.select_option("#model", "slerp")
+        expect(page.locator("#run")).to_be_enabled()
         page.click("#run")
         expect(page.locator("a.download")).to_have_count(1, timeout=60_000)
         page.select_option("#model", "zero-velocity")
+        expect(page.locator("#model")).to_have_value("zero-velocity")
+        expect(page.locator("#run")).to_be_enabled()
         page.click("#run")
         expect(page.locator("#status")).to_have_text("the model ran out of ideas", timeout=60_000)
         expect(page.locator("#result-section")).to_be_hidden()
