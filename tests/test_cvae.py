@@ -154,7 +154,7 @@ def test_the_decoder_adds_to_the_fill(fill):
 def test_the_root_fill_follows_the_track_to_the_target():
     """In-betweening with the root track: the fill's root velocities between the last context frame and the target
     integrate to the target's true position and heading, along a straight line."""
-    from motionsynth.models.cvae import root_track
+    from motionsynth.data.features import root_track
 
     model, x = tiny(fill="interpolate", track=True)
     _zero_heads(model)

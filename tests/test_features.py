@@ -201,3 +201,14 @@ def test_constant_channels_normalise_to_zero():
     np.testing.assert_allclose(stats.denormalize(stats.normalize(data)), data, atol=1e-5)
     zt = stats.normalize(torch.from_numpy(noisy))
     np.testing.assert_allclose(zt.numpy(), z, atol=1e-6)
+
+
+def test_root_track_is_one_function_for_numpy_and_torch():
+    from motionsynth.data.features import root_track
+
+    root = np.random.default_rng(0).normal(size=(2, 30, 4))
+    a = root_track(root, heading0=0.3)
+    b = root_track(torch.from_numpy(root), heading0=0.3).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (2, 30, 3) and np.allclose(a[:, 0, :2], 0) and np.allclose(a[:, 0, 2], 0.3)
+    np.testing.assert_allclose(a[:, -1, 2], 0.3 + root[:, 1:, 3].sum(1))

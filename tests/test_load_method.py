@@ -105,3 +105,26 @@ def test_bench_cli_passes_options_to_the_learned_method(cache, tmp_path, capsys)
     with pytest.raises(SystemExit) as e:
         main(["bench", "denoise", "--data", str(cache.path), "--model", str(folder), "--option", "despike=4"])
     assert e.value.code == 2 and "despike" in capsys.readouterr().err
+
+
+def test_loading_draws_no_initial_weights_and_restores_torch_init(cache, tmp_path, monkeypatch):
+    import torch
+
+    calls = []
+    real = torch.nn.init.kaiming_uniform_
+    def counted(tensor, *args, **kwargs):
+        if not tensor.is_meta:  # the loader sizes the network on the meta device first: nothing is drawn there
+            calls.append(tuple(tensor.shape))
+        return real(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", counted)
+    folder = tiny_checkpoint(tmp_path / "cvae", "cvae", cache.skeleton, cache.stats)
+    calls.clear()
+    ckpt = load_checkpoint(folder)
+    assert calls == []  # every Linear / Conv would have drawn its weights here
+    assert torch.nn.init.kaiming_uniform_ is counted
+    torch.nn.Linear(3, 3)
+    assert calls == [(3, 3)]  # outside the loader, layers initialise as usual
+    state = ckpt.model.state_dict()
+    again = load_checkpoint(folder).model.state_dict()
+    assert all(torch.equal(state[k], again[k]) for k in state)

@@ -239,3 +239,16 @@ def test_a_cvae_refuses_the_priors_options_in_one_line(files, tmp_path, capsys):
     code, _, err = cli_output(capsys, "inbetween", files["clip"], "--model", files["cvae"], "--keyframes", "0,40",
                               "-o", tmp_path / "o.bvh")
     assert code == 2 and "--keyframes [0, 40] out of range" in err
+
+
+def test_option_help_needs_only_the_model_and_missing_inputs_are_one_line(files, tmp_path, capsys):
+    code, stdout, _ = cli_output(capsys, "inbetween", "--model", files["cvae"], "--option", "help")
+    assert code == 0 and "options of the cvae method" in stdout
+    code, stdout, _ = cli_output(capsys, "generate", "--model", "slerp", "--option", "help")
+    assert code == 0 and "takes no options" in stdout
+    for args, missing in [(["--model", "slerp", "-o", tmp_path / "o.bvh"], "argument IN"),
+                          ([files["clip"], "--model", "slerp", "-o", tmp_path / "o.bvh"], "option --keyframes"),
+                          ([files["clip"], "--model", "slerp", "--keyframes", "0,10"], "option -o / --out")]:
+        code, _, err = cli_output(capsys, "inbetween", *args)
+        assert code == 2 and err.strip() == f"error: missing {missing} (motionsynth inbetween --help)"
+    assert not list(tmp_path.iterdir())

@@ -24,7 +24,9 @@ and ``config_from_data(config, cache)`` (see `motionsynth.train`). A method clas
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -171,10 +173,9 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
 
     Before anything is allocated, the hyper-parameters are checked against the family's config
     (`checkpoint.check_model_config`) and the network is sized on the ``meta`` device: at most
-    `checkpoint.MAX_PARAMETERS` parameters, and no more than its weights file holds. Then it is built on the CPU, and its tensors (names and shapes) must be
-    exactly those of the weights file. (Building on the meta device and assigning the file's tensors would skip the
-    random initialisation, ≈ 0.1–0.4 s for the CVAE here, but on this torch the meta kernels behind spectral norm cost
-    1–3 s more: docs/BENCHMARKS.md, "The redesign of issue 23".)
+    `checkpoint.MAX_PARAMETERS` parameters, and no more than its weights file holds. Then it is built on the CPU
+    without random initialisation (`_no_init`: the file's values replace every parameter), and its tensors (names and
+    shapes) must be exactly those of the weights file.
     Raises `MotionsynthError` for anything `read_checkpoint` refuses, an unknown family, bad hyper-parameters or
     weights that do not fit the configured model.
     """
@@ -184,7 +185,8 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
         raise MotionsynthError(f"{folder}: unknown model family {name!r}; this motionsynth knows {', '.join(names())}")
     with torch.device("meta"):
         _check_size(_build_checked(ckpt), ckpt)
-    model = _build_checked(ckpt)
+    with _no_init():
+        model = _build_checked(ckpt)
     _check_weights(model, ckpt)
     try:
         model.load_state_dict(cast("dict[str, torch.Tensor]", ckpt.state), strict=True)
@@ -194,6 +196,32 @@ def load_checkpoint(folder: str | os.PathLike, device: str | torch.device = "cpu
             from None
     ckpt.model, ckpt.state = model.to(device).eval(), None
     return ckpt
+
+
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+                   "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_")
+_INIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_init():
+    """Build networks without drawing their initial weights: ``torch.nn.init``'s fill functions do nothing inside
+    (layers keep ``torch.empty``'s memory), for a network whose every parameter and persistent buffer is loaded next
+    (`_check_weights` + a strict ``load_state_dict``). Buffers a network computes from its config or skeleton are
+    computed as usual. The patch is process-wide, so builds inside are serialised by a lock."""
+    with _INIT_LOCK:
+        saved = {name: getattr(torch.nn.init, name) for name in _INIT_FUNCTIONS}
+        try:
+            for name in _INIT_FUNCTIONS:
+                setattr(torch.nn.init, name, _keep)
+            yield
+        finally:
+            for name, fn in saved.items():
+                setattr(torch.nn.init, name, fn)
+
+
+def _keep(tensor: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    return tensor
 
 
 def _build_checked(ckpt: Checkpoint) -> torch.nn.Module:

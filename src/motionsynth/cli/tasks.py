@@ -50,8 +50,9 @@ _COMMON = {
                          "--option help lists the options of --model.")],
 }
 _FILE_OUTPUTS = {
-    "out": Annotated[Path, typer.Option("-o", "--out", help="Output motion: .bvh or .npz (K > 1 samples: "
-                                                            "OUT_000.bvh, OUT_001.bvh, …).", show_default=False)],
+    "out": Annotated[Optional[Path], typer.Option("-o", "--out", help="Output motion: .bvh or .npz (K > 1 samples: "
+                                                                      "OUT_000.bvh, OUT_001.bvh, …; required).",
+                                                  show_default=False)],
     "preview": Annotated[Optional[Path], typer.Option("--preview", help="Also render a preview (.gif, .mp4 or "
                                                                        ".png).")],
     "mask_out": Annotated[Optional[Path], typer.Option("--mask-out", help="Also write the mask (.npz) for "
@@ -343,6 +344,7 @@ def run_task(task: Task, values: dict) -> None:
     if "option" in values and "help" in (values["option"] or []):
         print_options(values["model"])
         return
+    _check_given(task, values)
     if task.needs_motion:
         _check_outputs(out, values.get("preview"), values.get("mask_out"))
     else:
@@ -382,6 +384,16 @@ def run_task(task: Task, values: dict) -> None:
                + (f", preview {preview}" if preview is not None else ""))
 
 
+def _check_given(task: Task, values: dict) -> None:
+    """Refuse IN, -o or a required input flag left out. They are optional to Typer so that ``--option help`` needs
+    only --model."""
+    missing = ["argument IN"] if task.needs_motion and values.get("source") is None else []
+    missing += ["option -o / --out"] if values.get("out") is None else []
+    missing += [f"option {flag_for(name)}" for name in task.required if values.get(name) is None]
+    if missing:
+        raise MotionsynthError(f"missing {missing[0]} (motionsynth {task.name} --help)")
+
+
 def task_command(task: Task):
     """The Typer command of ``task``: its signature is made from the task (IN when it reads a motion; its input flags;
     the common flags; the option shortcuts of its kind of mask), its help is the task's."""
@@ -391,16 +403,18 @@ def task_command(task: Task):
     def add(name, annotation, default=P.empty):
         params.append(P(name, P.KEYWORD_ONLY, default=default, annotation=annotation))
 
+    # IN, -o and the required inputs are checked by `_check_given`, so that `--option help` needs only --model
     if task.needs_motion:
-        add("source", Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh or .npz.",
-                                                      show_default=False)])
-        add("out", _FILE_OUTPUTS["out"])
+        add("source", Annotated[Optional[Path], typer.Argument(
+            metavar="IN", help="Input motion: .bvh or .npz (required).", show_default=False)], None)
+        add("out", _FILE_OUTPUTS["out"], None)
     else:
-        add("out", Annotated[Path, typer.Option("-o", "--out", help="Output folder: sample_000.bvh, "
-                                                                    "sample_000.npz, …", show_default=False)])
+        add("out", Annotated[Optional[Path], typer.Option(
+            "-o", "--out", help="Output folder: sample_000.bvh, sample_000.npz, … (required).",
+            show_default=False)], None)
     add("model", _COMMON["model"])
     for name in task.inputs:
-        add(name, INPUT_FLAGS[name][1], ... if name in task.required else _INPUT_DEFAULTS.get(name))
+        add(name, INPUT_FLAGS[name][1], None if name in task.required else _INPUT_DEFAULTS.get(name))
     if not task.one_sample:
         names = ("--samples",) if task.needs_motion else ("--n", "--samples")
         add("samples", Annotated[int, typer.Option(*names, help="Number of results K (best first).")], 1)

@@ -39,7 +39,8 @@ from ..motion import Motion
 from ..skeleton import Skeleton
 
 __all__ = ["ROOT_DIM", "ROOT_HEIGHT", "ROOT_VELOCITY", "ROOT_TURN", "STD_FLOOR", "constant_channels", "feature_dim",
-           "rot6d_slice", "root_slice", "feature_mask", "encode", "origin", "decode", "decode_torch", "FeatureStats"]
+           "rot6d_slice", "root_slice", "feature_mask", "encode", "origin", "decode", "decode_torch",
+           "integrate_planar", "root_track", "FeatureStats"]
 
 ROOT_DIM = 4
 """Root block size: height, planar velocity (x, z) in the heading frame, heading velocity."""
@@ -48,6 +49,30 @@ ROOT_HEIGHT, ROOT_VELOCITY, ROOT_TURN = 0, slice(1, 3), 3
 
 STD_FLOOR = 1e-4
 """Smallest standard deviation `FeatureStats` divides by (constant channels such as a static joint's 6D)."""
+
+
+def integrate_planar(velocity, heading):
+    """Planar root velocities (..., T, 2) (x, z in the heading frame of the previous frame; frame 0's ignored) and
+    headings (..., T) (radians) → planar positions x, z, each (..., T), from the origin. numpy or torch alike."""
+    xp = torch if isinstance(velocity, torch.Tensor) else np
+    h_prev = xp.concatenate([heading[..., :1], heading[..., :-1]], -1)
+    c, s = xp.cos(h_prev), xp.sin(h_prev)
+    zero = velocity[..., :1, :] * 0
+    v = xp.concatenate([zero, velocity[..., 1:, :]], -2)
+    x = xp.cumsum(c * v[..., 0] + s * v[..., 1], -1)
+    z = xp.cumsum(-s * v[..., 0] + c * v[..., 1], -1)
+    return x, z
+
+
+def root_track(root, heading0: float = 0.0):
+    """Root blocks (..., T, ROOT_DIM) → (..., T, 3): planar position x, z (file units, from the origin) and heading
+    (radians, from ``heading0`` at frame 0), integrating the velocities (frame 0's ignored). numpy or torch alike."""
+    xp = torch if isinstance(root, torch.Tensor) else np
+    turn = root[..., ROOT_TURN]
+    turn = xp.concatenate([turn[..., :1] * 0, turn[..., 1:]], -1)
+    heading = heading0 + xp.cumsum(turn, -1)
+    x, z = integrate_planar(root[..., ROOT_VELOCITY], heading)
+    return xp.stack([x, z, heading], -1)
 
 
 def feature_dim(skeleton: Skeleton) -> int:

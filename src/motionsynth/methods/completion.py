@@ -23,11 +23,13 @@ from dataclasses import replace
 from typing import Any, Callable, cast
 
 import numpy as np
+import torch
 
 from .. import progress
 from .. import rotations as R
 from ..data import features
 from ..data.features import ROOT_HEIGHT, ROOT_VELOCITY, encode, root_slice, rot6d_slice
+from ..data.labels import label_indices
 from ..errors import MotionsynthError
 from ..motion import Motion
 from ..ops import blend_weights, crossfade, hold_pad
@@ -37,7 +39,7 @@ from .baselines import Interpolation
 from .root import assemble, integrate, root_path, world_root
 
 __all__ = ["LearnedMethod", "conditioning", "feature_mask", "windowed_best_of_n", "pin_offsets", "place_root",
-           "pin_rotations", "finish", "long_mode", "check_fps"]
+           "pin_rotations", "finish", "long_mode", "check_fps", "label_tensors"]
 
 Solver = Callable[[np.ndarray, dict], tuple[np.ndarray, np.ndarray]]
 
@@ -159,7 +161,7 @@ def place_root(feats: np.ndarray, given: Motion, mask: Mask, world: tuple | None
     if seen.any() or mask.root.any():
         world_pos, world_heading = world_root(given) if world is None else world
     if seen.any():
-        offset = np.unwrap(_wrap(world_heading[seen] - heading[seen]))
+        offset = np.unwrap(R.wrap_angle(world_heading[seen] - heading[seen]))
         heading = heading + pin_offsets(offset[:, None], seen)[:, 0]
     pos = integrate(root[:, ROOT_HEIGHT], root[:, ROOT_VELOCITY], heading)
     if mask.root.any():
@@ -194,8 +196,11 @@ def finish(feats: np.ndarray, given: Motion, mask: Mask, pin: bool = True) -> li
     return out
 
 
-def _wrap(a: np.ndarray) -> np.ndarray:
-    return np.arctan2(np.sin(a), np.cos(a))
+def label_tensors(label: dict[str, str] | None, vocabulary: dict[str, list[str]], device=None
+                  ) -> dict[str, torch.Tensor]:
+    """A (checked) label ``{kind: name}`` → ``{kind: (1,) long}`` for every kind of ``vocabulary``, −1 where the label
+    has none (`data.labels.label_indices`, the one name → index step); networks read −1 as "no label"."""
+    return {kind: torch.tensor([i], device=device) for kind, i in label_indices(label or {}, vocabulary).items()}
 
 
 def long_mode(mask: Mask, long: str) -> str:

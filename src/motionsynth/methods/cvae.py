@@ -45,7 +45,7 @@ from ..models.cvae import CVAE
 from ..motion import Motion
 from ..ops import blend_weights, crossfade
 from ..tasks import Completion, Mask
-from .completion import LearnedMethod, check_fps, conditioning, finish, long_mode, windowed_best_of_n
+from .completion import LearnedMethod, check_fps, conditioning, finish, label_tensors, long_mode, windowed_best_of_n
 
 __all__ = ["CVAEMethod", "CVAEOptions", "LONG_MODES"]
 
@@ -148,7 +148,7 @@ class CVAEMethod(LearnedMethod):
 
     def _one_hot(self, label: dict | None) -> torch.Tensor:
         """The label (checked) → (1, L) one-hot over the model's label kinds."""
-        idx = {k: torch.tensor([self.vocabulary[k].index(name)]) for k, name in (label or {}).items()}
+        idx = label_tensors(label, self.vocabulary)
         try:
             return self.model.one_hot(idx, 1)
         except ValueError as e:

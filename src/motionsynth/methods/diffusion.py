@@ -58,7 +58,7 @@ from ..motion import Motion
 from ..ops import blend_weights
 from ..tasks import Completion, Mask
 from . import denoising
-from .completion import LearnedMethod, check_fps, conditioning, finish, long_mode, windowed_best_of_n
+from .completion import LearnedMethod, check_fps, conditioning, finish, label_tensors, long_mode, windowed_best_of_n
 
 __all__ = ["DiffusionMethod", "DiffusionOptions", "SAMPLERS", "INPAINT_MODES", "LONG_MODES"]
 
@@ -184,7 +184,7 @@ class DiffusionMethod(LearnedMethod):
         """The label (checked) → {kind: (1,) long} over the model's label kinds, or None."""
         if not label:
             return None
-        idx = {k: torch.tensor([self.vocabulary[k].index(name)], device=self.device) for k, name in label.items()}
+        idx = label_tensors(label, self.vocabulary, self.device)
         try:
             self.model.label_index(idx, 1)
         except ValueError as e:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY, decode
+from ..data.features import ROOT_HEIGHT, decode, integrate_planar, root_track
 from ..kinematics import heading_angle
 from ..motion import Motion
 
@@ -41,22 +41,15 @@ def smooth_path(x: np.ndarray, sigma: float, median: int = MEDIAN_FRAMES) -> np.
 def integrate(height: np.ndarray, vel_xz: np.ndarray, heading: np.ndarray) -> np.ndarray:
     """Root block → world root positions (T, 3) from x = z = 0: planar velocities (in the heading frame of the
     previous frame, frame 0's ignored) rotated by ``heading`` and summed; height as given."""
-    h_prev = np.concatenate([heading[:1], heading[:-1]])
-    c, s = np.cos(h_prev), np.sin(h_prev)
-    vx, vz = vel_xz[:, 0].copy(), vel_xz[:, 1].copy()
-    vx[0] = vz[0] = 0.0
-    x = np.cumsum(c * vx + s * vz)
-    z = np.cumsum(-s * vx + c * vz)
+    x, z = integrate_planar(vel_xz, heading)
     return np.stack([x, np.asarray(height, dtype=np.float64), z], -1)
 
 
 def root_path(root: np.ndarray, heading0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A root block (T, ROOT_DIM) → world positions (T, 3) from x = z = 0 and headings (T,) from ``heading0``,
-    integrating its velocities (frame 0's ignored)."""
-    turn = root[:, ROOT_TURN].copy()
-    turn[0] = 0.0
-    heading = heading0 + np.cumsum(turn)
-    return integrate(root[:, ROOT_HEIGHT], root[:, ROOT_VELOCITY], heading), heading
+    integrating its velocities (frame 0's ignored; `features.root_track`)."""
+    track = root_track(root, heading0)
+    return np.stack([track[:, 0], root[:, ROOT_HEIGHT], track[:, 1]], -1), track[:, 2]
 
 
 def assemble(rot6d: np.ndarray, heading: np.ndarray, pos: np.ndarray, skeleton, like: Motion) -> Motion:

@@ -18,10 +18,10 @@ Root track (``track``, default on). The features hold the root's *velocities* on
 where an observed frame is relative to another: an in-betweening target 3 m ahead and one 1 m ahead look the same.
 With ``track`` the prior also sees, at the frames where the root is observed, the root's planar position (metres)
 and heading (cos, sin) relative to the first such frame (`track_channels`; 4 channels + 1 mask channel). In
-training they come from integrating the true window's velocities (`root_track`); a method passes the positions of
-the observed frames of the clip it completes (`methods.cvae`). With ``fill="interpolate"`` the track is interpolated
-too and, at the unobserved frames between two observed ones, the velocity columns of the fill are the ones of that
-interpolated path (`_track_velocity`) — the root fill is then the linear path to the next observed root, as in
+training they come from integrating the true window's velocities (`features.root_track`); a method passes
+the positions of the observed frames of the clip it completes (`methods.cvae`). With ``fill="interpolate"`` the
+track is interpolated too and, at the unobserved frames between two observed ones, the velocity columns of the fill
+are the ones of that interpolated path (`_track_velocity`) — the root fill is then the linear path to the next observed root, as in
 SLERP/LERP in-betweening. Labels: one one-hot block of ``label_slots`` per label kind in ``label_kinds`` (``content``, ``style``),
 all zero where a take has no such label or the label was dropped (``label_dropout``), so one model works with and
 without labels.
@@ -79,7 +79,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ..data import features
-from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY
+from ..data.features import ROOT_HEIGHT
 from ..skeleton import Skeleton
 from .common import StatsMixin, bracket, interpolate_gaps, label_rows, local_positions
 from .layers import LOGVAR_RANGE
@@ -172,21 +172,6 @@ def feature_mask(joints: torch.Tensor, root: torch.Tensor, skeleton: Skeleton) -
 
 
 # ---- the root track ------------------------------------------------------------------------------------------------
-def root_track(root: torch.Tensor) -> torch.Tensor:
-    """Raw root blocks (B, T, 4) → (B, T, 3): planar position x, z (file units) and heading (radians) from the origin
-    and heading 0 at frame 0, integrating the velocities (frame 0's ignored; `methods.root.root_path` in torch)."""
-    turn = root[..., ROOT_TURN].clone()
-    turn[:, 0] = 0.0
-    heading = turn.cumsum(1)
-    h_prev = torch.cat([heading[:, :1], heading[:, :-1]], 1)
-    v = root[..., ROOT_VELOCITY].clone()
-    v[:, 0] = 0.0
-    c, s = h_prev.cos(), h_prev.sin()
-    x = (c * v[..., 0] + s * v[..., 1]).cumsum(1)
-    z = (-s * v[..., 0] + c * v[..., 1]).cumsum(1)
-    return torch.stack([x, z, heading], -1)
-
-
 def track_channels(track: torch.Tensor, seen: torch.Tensor, unit: float) -> torch.Tensor:
     """Root track (B, T, 3) (x, z in file units, heading) observed where ``seen`` (B, T) bool → (B, T, 4): x, z in
     metres (``unit`` file units per metre) and cos, sin of the heading, relative to the first observed frame (its
@@ -203,7 +188,8 @@ def track_channels(track: torch.Tensor, seen: torch.Tensor, unit: float) -> torc
 
 def _track_velocity(channels: torch.Tensor, unit: float) -> torch.Tensor:
     """Track channels (B, T, 4) → the raw root-block velocities of that path (B, T, 3): planar velocity in the
-    previous frame's heading frame (file units) and heading change (frame 0: zero) — the inverse of `root_track`."""
+    previous frame's heading frame (file units) and heading change (frame 0: zero) — the inverse of
+    `features.root_track`."""
     pos, h = channels[..., :2] * unit, torch.atan2(channels[..., 3], channels[..., 2])
     d, c, s = pos[:, 1:] - pos[:, :-1], h[:, :-1].cos(), h[:, :-1].sin()
     turn = torch.remainder(h[:, 1:] - h[:, :-1] + math.pi, 2 * math.pi) - math.pi
@@ -439,13 +425,13 @@ class CVAE(StatsMixin, nn.Module):
 
     def _prior(self, x: torch.Tensor, fmask: torch.Tensor, onehot: torch.Tensor,
                track: torch.Tensor | None = None) -> tuple:
-        """The conditional prior on the observed entries (and root ``track`` (B, T, 3), `root_track`; None:
+        """The conditional prior on the observed entries (and root ``track`` (B, T, 3), `features.root_track`; None:
         integrated from ``x``, right where ``x`` is the true window) → (E_p's features, mu, logvar, fill or None)."""
         base = interpolate_gaps(x, fmask) if self.config.fill == "interpolate" else None
         extra = None
         if self.config.track:
             raw_root = x[..., self.rot_dim:] * self.feat_std[self.rot_dim:] + self.feat_mean[self.rot_dim:]
-            track = root_track(raw_root) if track is None else track
+            track = features.root_track(raw_root) if track is None else track
             seen = (fmask[..., self.rot_dim + ROOT_HEIGHT] > 0) & (fmask[..., 6 * self.skeleton.root] > 0)
             channels = track_channels(track, seen, self.config.length_unit)
             if base is not None:
