@@ -8,7 +8,7 @@ CACHE   ?= cache/bandai2
 # project machines, while users with GPUs keep their own build.
 TORCH   ?= torch==2.13.0
 
-.PHONY: install lint typecheck test test-fast test-unit demo bench clean
+.PHONY: install tools lint typecheck test test-fast test-unit demo bench clean
 
 $(BIN)/motionsynth: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,14 @@ $(BIN)/motionsynth: pyproject.toml
 
 install: $(BIN)/motionsynth
 
+# the Khronos glTF validator (npm, pinned) that tests/test_gltf.py runs on written .glb files; needs node >= 18
+GLTF_VALIDATOR ?= gltf-validator@2.0.0-dev.3.10
+.tools/node_modules/gltf-validator/package.json:
+	mkdir -p .tools
+	npm install --prefix .tools --no-save --no-audit --no-fund --silent "$(GLTF_VALIDATOR)"
+
+tools: .tools/node_modules/gltf-validator/package.json
+
 lint: install typecheck
 	$(BIN)/ruff check .
 
@@ -26,14 +34,14 @@ lint: install typecheck
 typecheck: install
 	$(BIN)/python -m mypy src/motionsynth
 
-test: install
+test: install tools
 	MOTIONSYNTH_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
-test-unit: install
+test-unit: install tools
 	$(BIN)/python -m pytest -q -n 2 -m "not real_data"
 
 # the quick loop while editing: no shared data, no browser, none of the tests marked slow
-test-fast: install
+test-fast: install tools
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow and not real_data and not browser"
 
 # `make demo DEMO_ARGS="--model inbetween=runs/cvae/best …"`: models other than the shipped ones

@@ -138,6 +138,14 @@ def other_skeleton() -> Skeleton:
                     root=sk.root)
 
 
+def creature_skeleton() -> Skeleton:
+    """Not a humanoid: a six-joint tail-like chain with one fin (no legs, no arms) — nothing to retarget."""
+    spec = [("Base", -1, (0, 0, 0)), ("Seg1", 0, (0, 0, 20)), ("Seg2", 1, (0, 0, 20)), ("Seg3", 2, (0, 0, 20)),
+            ("Seg4", 3, (0, 0, 20)), ("Fin", 2, (0, 10, 0))]
+    names, parents, offsets = zip(*spec)
+    return Skeleton(list(names), list(parents), np.array(offsets, float))
+
+
 def save_tiny(folder, variant="hmvae"):
     sk = make_skeleton()
     _, stats = feature_batch(sk, n=6, T=32)
@@ -270,14 +278,16 @@ def cli_output(capsys, *args) -> tuple[int, str, str]:
 
 def assert_refused_without_output(model: Path, args: list[str], tmp_path: Path, capsys) -> None:
     """A task command on ``model`` with ``args`` ("{clip}": a 40-frame clip of `make_skeleton`, "{other}": one of
-    another skeleton) fails with one ``error:`` line, exit 2, and writes nothing."""
+    another humanoid skeleton, "{creature}": one of a skeleton that is not a humanoid) fails with one ``error:`` line, exit 2, and writes nothing."""
     from motionsynth.io import save_motion
 
     clips = tmp_path / "in"
     clips.mkdir()
     save_motion(make_motion(make_skeleton(), 40, seed=3), clips / "clip.bvh")
     save_motion(biped_motion(biped_skeleton(), 40), clips / "other.bvh")
-    files = {"clip": str(clips / "clip.bvh"), "other": str(clips / "other.bvh")}
+    save_motion(make_motion(creature_skeleton(), 40), clips / "creature.bvh")
+    files = {"clip": str(clips / "clip.bvh"), "other": str(clips / "other.bvh"),
+             "creature": str(clips / "creature.bvh")}
     out = tmp_path / "out"
     out.mkdir()
     code, _, err = cli_output(capsys, *[a.format(**files) for a in args], "--model", model, "-o", out / "o.bvh")
@@ -292,3 +302,81 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# ---- humanoid skeletons for the body map and retargeting (tests/test_body.py, tests/test_retarget.py,
+# scripts/retarget_bench.py) --------------------------------------------------------------------------------------
+HUMANOID_MIXAMO = dict(pelvis="Hips", spine="Spine{}", neck="Neck", head="Head", clavicle="{S}Shoulder",
+                       upper_arm="{S}Arm", forearm="{S}ForeArm", hand="{S}Hand", thigh="{S}UpLeg", shin="{S}Leg",
+                       foot="{S}Foot", toe="{S}ToeBase")
+HUMANOID_BANDAI = dict(pelvis="Hips", spine=("Spine", "Chest", "UpperChest"), neck="Neck", head="Head",
+                       clavicle="Shoulder_{s}", upper_arm="UpperArm_{s}", forearm="LowerArm_{s}", hand="Hand_{s}",
+                       thigh="UpperLeg_{s}", shin="LowerLeg_{s}", foot="Foot_{s}", toe="Toes_{s}")
+
+
+def humanoid(names=HUMANOID_MIXAMO, *, prefix: str = "", spine: int = 3, clavicles: bool = True, scale: float = 1.0,
+             zup: bool = False, apose: bool = False, bone_axis: bool = False, generic: bool = False) -> Skeleton:
+    """A standing humanoid (cm, +Y up, facing +Z, left +X) with options: a name ``prefix`` (``mixamorig:``), the
+    number of spine joints, clavicles or not, a unit ``scale``, Z-up offsets, arms in an A-pose, offsets along each
+    bone's own +X axis (``bone_axis``: no standing rest pose, like the Bandai Namco files), generic names."""
+    spec: list[tuple[str, str, tuple[float, float, float]]] = [("pelvis", "", (0, 95, 0))]
+    chain = "pelvis"
+    for i in range(spine):
+        name = f"spine{i}"
+        spec.append((name, chain, (0, 12 if i else 8, 0)))
+        chain = name
+    spec += [("neck", chain, (0, 12, 0)), ("head", "neck", (0, 10, 0))]
+    arm = np.array([np.cos(np.pi / 4), -np.sin(np.pi / 4), 0]) if apose else np.array([1.0, 0, 0])
+    for side, sx in (("left", 1), ("right", -1)):
+        a = arm * [sx, 1, 1]
+        parent = chain
+        if clavicles:
+            spec.append((f"{side}_clavicle", chain, (3 * sx, 10, 0)))
+            parent = f"{side}_clavicle"
+        spec += [(f"{side}_upper_arm", parent, (12 * sx, 0, 0) if clavicles else (15 * sx, 10, 0)),
+                 (f"{side}_forearm", f"{side}_upper_arm", tuple(28 * a)), (f"{side}_hand", f"{side}_forearm",
+                                                                          tuple(25 * a))]
+        spec += [(f"{side}_thigh", "pelvis", (9 * sx, -3, 0)), (f"{side}_shin", f"{side}_thigh", (0, -42, 0)),
+                 (f"{side}_foot", f"{side}_shin", (0, -42, 0)), (f"{side}_toe", f"{side}_foot", (0, -8, 13))]
+    roles, parents, offsets = zip(*spec)
+    index = {r: i for i, r in enumerate(roles)}
+    offsets = np.array(offsets, float) * scale
+    end_sites = {index["head"]: np.array([0, 15.0, 0]) * scale}
+    if bone_axis:
+        offsets = np.array([offsets[0]] + [[np.linalg.norm(o), 0, 0] for o in offsets[1:]])
+        end_sites = {}
+    if zup:
+        offsets = offsets[:, [0, 2, 1]] * [1, -1, 1]
+        end_sites = {k: v[[0, 2, 1]] * [1, -1, 1] for k, v in end_sites.items()}
+    return Skeleton([_humanoid_name(r, names, prefix, generic) for r in roles],
+                    [index[p] if p else -1 for p in parents], offsets, end_sites=end_sites)
+
+
+def _humanoid_name(role: str, names: dict, prefix: str, generic: bool) -> str:
+    if generic:
+        return f"j_{role.replace('left', 'a').replace('right', 'b')}"
+    side = role.split("_")[0] if role.startswith(("left", "right")) else ""
+    key = role[len(side) + 1:] if side else role
+    key = "spine" if key.startswith("spine") else key
+    number = role[5:] if key == "spine" else ""
+    if isinstance(names[key], tuple):
+        return prefix + names[key][int(number)]
+    return prefix + names[key].format(number if number != "0" else "", S=side.title(), s=side[:1].upper())
+
+
+def with_twist_bones(skeleton: Skeleton, bones: dict[str, tuple[str, float]]) -> Skeleton:
+    """``skeleton`` with leaf twist bones appended: name → (parent name, fraction along the parent's bone to its
+    first child), e.g. ``{"LeftForeArmTwist": ("LeftForeArm", 0.5)}``."""
+    names, parents, offsets = list(skeleton.names), list(skeleton.parents), list(skeleton.offsets)
+    for name, (parent, fraction) in bones.items():
+        p = skeleton.index(parent)
+        names.append(name)
+        parents.append(p)
+        offsets.append(fraction * skeleton.offsets[skeleton.children[p][0]])
+    return Skeleton(names, parents, np.array(offsets), end_sites=skeleton.end_sites)
+
+
+def end_positions(body, motion: Motion) -> np.ndarray:
+    """(T, 5, 3) world positions of the hands, feet and head of ``motion`` (``body``: its `body.BodyMap`)."""
+    js = [body.joint(r) for r in ("left_hand", "right_hand", "left_foot", "right_foot", "head")]
+    return motion.global_positions()[:, js]

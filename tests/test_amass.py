@@ -248,3 +248,20 @@ def test_body_models_option_errors(tmp_path, capsys):
     code, _, err = cli_output(capsys, "data", "prepare", bvh, "--dataset", "bvh-folder", "--out", tmp_path / "c",
                                 "--body-models", tmp_path, "--no-progress")
     assert code == 2 and "--body-models only applies to --dataset amass, not bvh-folder" in err
+
+
+def test_read_amass_is_the_shared_smpl_conversion(tmp_path):
+    """read_amass, the other SMPL layouts (io.smpl) and write_smpl share one conversion: smpl_to_motion (Z up here)
+    and its inverse motion_to_smpl."""
+    from motionsynth.io.amass import motion_to_smpl, smpl_to_motion
+
+    f = write_npz(tmp_path / "t.npz", T=8, width=72)
+    with np.load(f) as z:
+        poses, trans = z["poses"], z["trans"]
+    m = read_amass(f)
+    direct = smpl_to_motion(R.axis_angle_to_quat(poses[:, :66].reshape(8, 22, 3)), trans, 120.0, axes="z-up")
+    assert np.array_equal(m.rotations, direct.rotations) and np.array_equal(m.root_positions, direct.root_positions)
+    pose, back = motion_to_smpl(m)
+    np.testing.assert_allclose(back, trans, atol=1e-9)
+    np.testing.assert_allclose(np.abs((R.axis_angle_to_quat(pose) * m.rotations * [1, 1, 1, 1]).sum(-1))[:, 1:], 1,
+                               atol=1e-9)

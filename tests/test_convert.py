@@ -200,3 +200,113 @@ def test_convert_fps_at_the_ends_of_the_range(bvh_file, tmp_path):
     assert load_motion(tmp_path / "slow.bvh").num_frames == 1
     assert run_cli("convert", bvh_file, tmp_path / "fast.npz", "--fps", "1e6") == 0  # 100,001 frames x 3 joints
     assert load_motion(tmp_path / "fast.npz").num_frames == 100_001
+
+
+# ---- SMPL parameters: .pkl in, --to smpl out ------------------------------------------------------------------------
+def _estimator_pkl(path, T=6, **extra):
+    import pickle
+
+    rng = np.random.default_rng(0)
+    pose = rng.normal(0, 0.3, (T, 72))
+    pose[:, :3] = [np.pi, 0, 0]
+    data = {"pose": pose, "trans": rng.normal(0, 1, (T, 3)) + [0, 0, 4], "betas": np.zeros((T, 10)), **extra}
+    path.write_bytes(pickle.dumps({0: data}))
+    return path
+
+
+def test_convert_estimator_pkl_to_bvh_and_smpl(tmp_path, capsys):
+    from helpers import cli_output
+
+    src = _estimator_pkl(tmp_path / "vibe_output.pkl")
+    code, out, err = cli_output(capsys, "convert", src, tmp_path / "a.bvh")
+    assert code == 0, err
+    assert "6 frames @ 30 fps, 22 joints" in out
+    m = load_motion(src)
+    bvh = load_motion(tmp_path / "a.bvh")  # the joints depth first, as BVH lists them
+    order = [bvh.skeleton.names.index(n) for n in m.skeleton.names]
+    assert np.abs(m.global_positions() - bvh.global_positions()[:, order]).max() < 1e-3
+    # the SMPL body read back from BVH (another joint order) is written as SMPL without retargeting
+    assert run_cli("convert", tmp_path / "a.bvh", tmp_path / "b.npz", "--to", "smpl") == 0
+    assert fk_error(m, load_motion(tmp_path / "b.npz")) < 1e-3
+    code, out, err = cli_output(capsys, "convert", src, tmp_path / "s.npz", "--to", "smpl")
+    assert code == 0 and "SMPL parameters: 6 frames @ 30 fps" in out, err
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as z:
+        assert z["poses"].shape == (6, 72) and z["trans"].shape == (6, 3)
+    assert fk_error(m, load_motion(tmp_path / "s.npz")) < 1e-6
+    # the camera frame by default; --smpl-axes names another
+    assert run_cli("convert", src, tmp_path / "z.npz", "--smpl-axes", "z-up") == 0
+    assert fk_error(m, load_motion(tmp_path / "z.npz")) > 10
+
+
+def test_convert_amass_to_smpl_round_trip(tmp_path):
+    T = 5
+    rng = np.random.default_rng(1)
+    poses, trans = rng.normal(0, 0.4, (T, 156)), rng.normal(0, 1, (T, 3))
+    np.savez(tmp_path / "amass.npz", poses=poses, trans=trans, mocap_framerate=np.array(120.0))
+    assert run_cli("convert", tmp_path / "amass.npz", tmp_path / "smpl.npz", "--to", "smpl", "--fps", "60") == 0
+    with np.load(tmp_path / "smpl.npz", allow_pickle=False) as z:
+        assert float(z["mocap_framerate"]) == 60.0 and z["poses"].shape == (3, 72)
+        np.testing.assert_allclose(z["trans"], trans[::2], atol=1e-9)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("objects", "refuses posix.system"),
+    ("shape", "'pose' must be"),
+    ("nan", "'pose' has NaN or infinite values (first at frame 2)"),
+    ("people", "holds 2 people (tracks 0, 1)"),
+    ("to-bvh", "--to smpl writes an AMASS-style .npz; OUT must end in .npz, not '.bvh'"),
+    ("to-other", "--to must be one of smpl, got 'fbx'"),
+    ("axes", "--smpl-axes must be one of z-up, camera, y-up, got 'up'"),
+    ("axes-bvh", "--smpl-axes applies to SMPL parameter files (.npz or .pkl), not '.bvh'"),
+    ("pkl-out", "unknown output type '.pkl'; expected one of .bvh, .npz"),
+])
+def test_convert_smpl_errors_exit_2_in_one_line_without_output(bvh_file, tmp_path, capsys, case, message):
+    import os
+    import pickle
+
+    from helpers import cli_output
+
+    marker = tmp_path / "ran"
+
+    class Shell:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    pose = np.zeros((6, 72))
+    src, out, extra = tmp_path / "in.pkl", tmp_path / "out.npz", []
+    if case == "objects":
+        src.write_bytes(pickle.dumps({"pose": pose, "cam": Shell()}))
+    elif case == "shape":
+        src.write_bytes(pickle.dumps({"pose": np.zeros((6, 71))}))
+    elif case == "nan":
+        pose[2, 7] = np.nan
+        src.write_bytes(pickle.dumps({"pose": pose}))
+    elif case == "people":
+        src.write_bytes(pickle.dumps([{"pose": pose}, {"pose": pose}]))
+    else:
+        _estimator_pkl(src)
+        out, extra = {"to-bvh": (tmp_path / "out.bvh", ["--to", "smpl"]), "to-other": (out, ["--to", "fbx"]),
+                      "axes": (out, ["--smpl-axes", "up"]), "axes-bvh": (out, ["--smpl-axes", "camera"]),
+                      "pkl-out": (tmp_path / "out.pkl", [])}[case]
+        if case == "axes-bvh":
+            src = bvh_file
+    for to in ([], ["--to", "smpl"]) if case in ("objects", "shape", "nan", "people") else ([],):
+        code, _, err = cli_output(capsys, "convert", src, out, *extra, *to)
+        assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+        assert message in err and "Traceback" not in err
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(("out", ".out"))]
+    assert not marker.exists()
+
+
+def test_convert_foreign_skeleton_to_smpl(bvh_file, tmp_path, capsys):
+    import importlib.util
+
+    from helpers import cli_output
+
+    code, out, err = cli_output(capsys, "convert", bvh_file, tmp_path / "s.npz", "--to", "smpl")
+    if importlib.util.find_spec("motionsynth.retarget") is None:
+        assert code == 2 and "not the 22-joint SMPL body, and retargeting is not available" in err
+        assert not (tmp_path / "s.npz").exists()
+    else:  # retargeting is there: a 3-joint rig may still not map onto a body, but then it says so in one line
+        assert (code == 0 and load_motion(tmp_path / "s.npz").num_frames == 4) or (
+            code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "s.npz").exists()), err

@@ -355,7 +355,7 @@ def test_generate_command_with_a_label(run, tmp_path, capsys):
     ["inbetween", "{clip}", "--keyframes", "0,39", "--label", "content=jump"],  # a label the checkpoint lacks
     ["inbetween", "{clip}", "--keyframes", "0,39", "--label", "style=happy"],  # a kind it is not conditioned on
     ["inbetween", "{clip}", "--keyframes", "0,39", "--samples", "0"],
-    ["inbetween", "{other}", "--keyframes", "0,39"],  # a clip of another skeleton
+    ["inbetween", "{creature}", "--keyframes", "0,39"],  # not a humanoid: nothing to retarget
     ["predict", "{clip}", "--given", "10", "--option", "candidates=0"],
 ])
 def test_bad_input_through_the_commands_exits_2_without_output(run, tmp_path, capsys, args):

@@ -295,7 +295,7 @@ def test_generate_command_with_a_label(run, tmp_path, capsys):
     ["inbetween", "{clip}", "--keyframes", "0,39", "--option", "guidance=-0.5"],
     ["inbetween", "{clip}", "--keyframes", "0,39", "--option", "steps=0"],
     ["inbetween", "{clip}", "--keyframes", "0,39", "--option", "steps=100000"],
-    ["inbetween", "{other}", "--keyframes", "0,39"],  # a clip of another skeleton
+    ["inbetween", "{creature}", "--keyframes", "0,39"],  # not a humanoid: nothing to retarget
 ])
 def test_bad_input_through_the_commands_exits_2_without_output(run, tmp_path, capsys, args):
     assert_refused_without_output(run / "model", args, tmp_path, capsys)

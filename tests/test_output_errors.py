@@ -190,7 +190,7 @@ def test_a_full_disk_leaves_no_temporary_file(world, tmp_path, monkeypatch, caps
     is gone."""
     import motionsynth.io
 
-    def half_written(motion, path):
+    def half_written(motion, path, layout=None):
         with atomic_open(path) as f:
             f.write("HIERARCHY\n")
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -235,7 +235,7 @@ def test_main_keeps_the_traceback_of_other_errors(world, tmp_path, monkeypatch):
     import motionsynth.io
     from motionsynth.cli import main
 
-    def bug(motion, path):
+    def bug(motion, path, layout=None):
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(motionsynth.io, "save_motion", bug)

@@ -17,7 +17,15 @@ from motionsynth.io import save_motion
 from motionsynth.viz.render import render
 from motionsynth.viz.report import Media, Section, Table, fmt, page_html, staged, write_page
 
-from helpers import biped_motion, biped_skeleton, feature_batch, other_skeleton, run_cli, tiny_checkpoint
+from helpers import (
+    biped_motion,
+    biped_skeleton,
+    creature_skeleton,
+    feature_batch,
+    other_skeleton,
+    run_cli,
+    tiny_checkpoint,
+)
 
 
 def referenced_files(page: Path) -> list[Path]:
@@ -33,7 +41,8 @@ def tiny(tmp_path_factory):
     _, stats = feature_batch(sk, n=4, T=32)
     save_motion(biped_motion(sk, T=40, seed=1, name="walk"), d / "walk.bvh")
     save_motion(biped_motion(other_skeleton(), T=40, seed=2), d / "other.bvh")
-    return {"dir": d, "clip": d / "walk.bvh", "other": d / "other.bvh",
+    save_motion(biped_motion(creature_skeleton(), T=40, seed=2), d / "creature.bvh")
+    return {"dir": d, "clip": d / "walk.bvh", "other": d / "other.bvh", "creature": d / "creature.bvh",
             "cvae": tiny_checkpoint(d / "cvae", "cvae", sk, stats),
             "diffusion": tiny_checkpoint(d / "diffusion", "diffusion", sk, stats),
             "meva": tiny_checkpoint(d / "meva", "meva", sk, stats),
@@ -168,8 +177,8 @@ def test_report_bad_input_is_one_line_and_writes_nothing(tiny, tmp_path, pretrai
 @pytest.mark.slow
 def test_report_refuses_a_model_of_another_skeleton_and_a_missing_clip(tiny, tmp_path, pretrained, capsys):
     out = tmp_path / "r"
-    assert run_cli("report", tiny["other"], "--task", "predict", "--given", "5", "--model", tiny["cvae"],
-                   "-o", out) == 2
+    assert run_cli("report", tiny["creature"], "--task", "predict", "--given", "5", "--model", tiny["cvae"],
+                   "-o", out) == 2  # not a humanoid: no retargeting into the model's body
     assert run_cli("report", tmp_path / "none.bvh", "--task", "predict", "--given", "5", "-o", out) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 2 and not out.exists()
 

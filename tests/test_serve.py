@@ -30,7 +30,15 @@ from motionsynth.io import load_motion, read_bvh, save_motion
 from motionsynth.serve.app import MAX_SAMPLES, TOKEN_HEADER, create_app, find_checkpoints
 from motionsynth.serve.server import make_server
 
-from helpers import biped_motion, biped_skeleton, load_script, other_skeleton, run_cli, tiny_checkpoint
+from helpers import (
+    biped_motion,
+    biped_skeleton,
+    creature_skeleton,
+    load_script,
+    other_skeleton,
+    run_cli,
+    tiny_checkpoint,
+)
 
 CHROMIUM = os.environ.get("MOTIONSYNTH_CHROMIUM", "/usr/bin/chromium")
 LIMIT = 256 * 1024
@@ -44,10 +52,12 @@ def files(tmp_path_factory):
     sk = biped_skeleton()
     stats = FeatureStats.from_arrays([encode(biped_motion(sk, T=64, seed=i)) for i in range(3)])
     out = {"ckpt": tiny_checkpoint(d / "runs" / "cvae" / "best", "cvae", sk, stats),
-           "clip": d / "walk.bvh", "clip2": d / "turn.bvh", "other": d / "other.bvh", "bad": d / "bad.bvh"}
+           "clip": d / "walk.bvh", "clip2": d / "turn.bvh", "other": d / "other.bvh", "bad": d / "bad.bvh",
+           "creature": d / "creature.bvh"}
     save_motion(biped_motion(sk, T=60, seed=1, name="walk"), out["clip"])
     save_motion(biped_motion(sk, T=60, seed=2, name="turn"), out["clip2"])
     save_motion(biped_motion(other_skeleton(), T=30, seed=3), out["other"])
+    save_motion(biped_motion(creature_skeleton(), T=30, seed=3), out["creature"])
     text = out["clip"].read_text().splitlines()
     motion_line = text.index("MOTION")
     text[motion_line + 4] = text[motion_line + 4].replace(" ", " x", 1)  # frame 2: a word where a number belongs
@@ -157,11 +167,13 @@ def test_malformed_upload_names_file_and_line(client, files, tmp_path):
 
 
 @pytest.mark.slow
-def test_foreign_skeleton_is_refused(client, files, tmp_path):
-    r = upload(client, files["other"])
+def test_a_non_humanoid_is_refused_and_another_humanoid_rig_is_retargeted(client, files, tmp_path):
+    r = upload(client, files["creature"])
     assert r.status_code == 422
-    assert "different skeleton" in r.json()["error"] and "other.bvh" in r.json()["error"]
+    assert "not a humanoid" in r.json()["error"] and "creature.bvh" in r.json()["error"]
     assert not any((tmp_path / "out").iterdir())
+    r = upload(client, files["other"])  # the model's body with a renamed joint: a humanoid, so retargeted
+    assert r.status_code == 200 and len(r.json()["models"]) > 1
 
 
 def test_baselines_alone_take_any_skeleton(files, tmp_path):
@@ -235,6 +247,24 @@ def test_inbetween_with_slerp_writes_the_result(client, files, tmp_path):
     assert positions_close(read_bvh(saved).global_positions(), pos)
     record = (tmp_path / "out" / res["id"] / "run.json").read_text()
     assert '"model": "slerp"' in record and '"task": "inbetween"' in record
+
+
+def test_glb_upload_and_glb_download(client, files, tmp_path):
+    """A glTF binary uploads like its BVH (same motion); each result is offered as BVH and as .glb (issue 24)."""
+    from motionsynth.io.gltf import parse_glb
+
+    save_motion(load_motion(files["clip"]), tmp_path / "walk.glb")
+    clip = upload(client, tmp_path / "walk.glb").json()
+    assert clip["filename"] == "walk.glb" and clip["frames"] == 60
+    assert positions_close(clip["positions"], upload(client, files["clip"]).json()["positions"], atol=1e-3)
+    sample = run(client, task="inbetween", model="slerp", upload=clip["id"], keyframes=KEYS).json()["samples"][0]
+    d = client.get(sample["glb_url"])
+    assert d.status_code == 200 and 'filename="walk_inbetween_000.glb"' in d.headers["content-disposition"]
+    assert sample["glb_download"] == "walk_inbetween_000.glb"
+    assert positions_close(parse_glb(d.content).global_positions(), positions(sample["positions"]), atol=1e-3)
+    (tmp_path / "bad.glb").write_bytes(d.content[:-64])
+    r = upload(client, tmp_path / "bad.glb")
+    assert r.status_code == 422 and r.json()["error"].startswith("bad.glb: truncated"), r.text
 
 
 @pytest.mark.slow
@@ -578,8 +608,8 @@ def test_editor_in_a_real_browser(files, tmp_path):
         page.wait_for_timeout(300)
         screenshot(page)
         # a bad upload shows the server's message on the page
-        page.set_input_files("#file", str(files["other"]))
-        expect(page.locator("#status")).to_contain_text("different skeleton")
+        page.set_input_files("#file", str(files["creature"]))
+        expect(page.locator("#status")).to_contain_text("not a humanoid")
         long = tmp_path / "long.bvh"  # 0.17 MiB, but 30,000 frames x 22 joints: over the editor's work limit
         long.write_bytes(flat_bvh(30_000))
         page.set_input_files("#file", str(long))

@@ -8,7 +8,7 @@ import pytest
 from motionsynth.io import load_motion, save_motion
 from motionsynth.tasks import load_mask
 
-from helpers import make_motion, make_skeleton, meva_checkpoint, run_cli, save_tiny
+from helpers import creature_skeleton, make_motion, make_skeleton, meva_checkpoint, run_cli, save_tiny
 
 FAST = ["--restarts", "2", "--iters", "3,2"]
 
@@ -23,8 +23,9 @@ def files(tmp_path_factory):
     save_motion(make_motion(sk, 20, seed=2), d / "short.npz")
     other = make_skeleton(offset_scale=2.0)
     save_motion(make_motion(other, 40, seed=3), d / "other.bvh")
+    save_motion(make_motion(creature_skeleton(), 40, seed=4), d / "creature.bvh")
     return {"dir": d, "model": save_tiny(d / "model"), "walk": d / "walk.bvh", "short": d / "short.npz",
-            "other": d / "other.bvh"}
+            "other": d / "other.bvh", "creature": d / "creature.bvh"}
 
 
 def test_inbetween_writes_bvh_preview_and_mask(files, tmp_path):
@@ -99,7 +100,7 @@ def test_denoise(files, tmp_path, method):
     ["inbetween", "{walk}", "--keyframes", "20,10"],  # unsorted
     ["inbetween", "{walk}", "--keyframes", "a,b"],  # not numbers
     ["inbetween", "{walk}", "--keyframes", ","],  # nothing observed
-    ["inbetween", "{other}", "--keyframes", "0,39"],  # the checkpoint's skeleton differs
+    ["inbetween", "{creature}", "--keyframes", "0,39"],  # not a humanoid: nothing to retarget
     ["inbetween", "{dir}/missing.bvh", "--keyframes", "0,9"],  # missing file
     ["inbetween", "{walk}", "--keyframes", "0,39", "--iters", "5"],  # bad --iters
     ["inbetween", "{walk}", "--keyframes", "0,39", "--samples", "0"],
@@ -164,3 +165,21 @@ def test_model_may_be_a_training_run_folder(files, tmp_path, capsys):
     assert run_cli("inbetween", files["walk"], "--model", tmp_path / "run" / "checkpoints", "--keyframes", "0,39",
                    "-o", out) == 2
     assert "nor a training run folder" in capsys.readouterr().err
+
+
+def test_a_model_takes_a_motion_of_another_rig_and_answers_on_that_rig(files, tmp_path, capsys):
+    """The model's skeleton differs (bone lengths ×2): retargeted in and out; the keyframes come back exactly."""
+    out = tmp_path / "o.bvh"
+    assert run_cli("inbetween", files["other"], "--keyframes", "0,20,39", *FAST, "--model", files["model"],
+                   "-o", out) == 0
+    given, result = load_motion(files["other"]), load_motion(out)
+    assert result.skeleton.names == given.skeleton.names
+    np.testing.assert_allclose(result.skeleton.offsets, given.skeleton.offsets)
+    for k in (0, 20, 39):
+        np.testing.assert_allclose(result.rotations[k], given.rotations[k], atol=1e-6)
+        np.testing.assert_allclose(result.root_positions[k], given.root_positions[k], atol=1e-4)
+    assert not np.allclose(result.rotations[10], given.rotations[10], atol=1e-3)  # made, not copied
+    capsys.readouterr()
+    assert run_cli("inbetween", files["creature"], "--keyframes", "0,39", *FAST, "--model", files["model"],
+                   "-o", out) == 2
+    assert "not a humanoid" in capsys.readouterr().err

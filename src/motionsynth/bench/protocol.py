@@ -104,6 +104,7 @@ from ..data.selection import check_label_filter
 from ..errors import MotionsynthError
 from ..kinematics import foot_joints, heading_angle, heading_quat
 from ..methods.baselines import BASELINES, make_baseline
+from ..methods.rig import on_skeleton
 from ..motion import Motion
 from ..registry import check_serves, family, load_checkpoint, load_method, names
 from ..tasks import TASKS, Mask, Method, Request, denoise_mask, inbetween_mask, joints_mask, observe_root, predict_mask
@@ -524,16 +525,18 @@ def _reconstructors() -> list[str]:
 def load_model(model, task: str, cache=None, **options):
     """A learned model for ``task`` from a checkpoint folder or a loaded `Checkpoint`: a `Reconstructor` for
     ``reconstruct``, a `Recognizer` for ``classify``, else the family's `tasks.Method` (`checkpoint.load_method`).
-    With ``cache``, the checkpoint's skeleton must match the cache's (`SkeletonMismatchError` otherwise).
+    With ``cache``, a method serves the cache's skeleton (another humanoid rig: retargeted in and out, scored in
+    that rig: `methods.rig.on_skeleton`); a reconstructor or recogniser must match it (`SkeletonMismatchError`).
     ``options`` go to the method's constructor."""
     ckpt = model if isinstance(model, Checkpoint) else load_checkpoint(model)
-    if cache is not None:
+    if cache is not None and task in ("reconstruct", "classify"):
         ckpt.check_skeleton(cache.skeleton, what="benchmark data")
     if task == "reconstruct":
         return Reconstructor(ckpt)
     if task == "classify":
         return Recognizer(ckpt, **options)
-    return load_method(ckpt, **options)
+    method = load_method(ckpt, **options)
+    return method if cache is None else on_skeleton(method, cache.skeleton, task)
 
 
 def run_reconstruct(cache, method, s, split, seed, limit, progress):
@@ -777,7 +780,9 @@ def run_benchmark(task: str, cache, method_name: str | None = None, model: str |
         method = wrap(method)
     if method is not None and task in TASKS:
         check_serves(method, task)  # before any work: a method scores only the tasks it serves
-    if method is not None and method.skeleton is not None:
+    if method is not None and task in TASKS:  # data of another rig: retargeted in and out, scored in that rig
+        method = on_skeleton(method, cache.skeleton, task)
+    elif method is not None and method.skeleton is not None:
         method.skeleton.check_compatible(cache.skeleton, what="benchmark data")
     fit = {}
     if method is not None and method.needs_fit:

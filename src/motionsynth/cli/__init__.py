@@ -21,9 +21,9 @@ app = typer.Typer(name="motionsynth", help="Learned human-motion models: data, t
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 # Command modules, each with `register(app)`. Imported here so `motionsynth --help` lists everything.
-from . import bench, classify, convert, data, models, postprocess, render, report, serve, synthesize, tasks, train
+from . import bench, classify, convert, data, models, postprocess, render, report, rig, serve, synthesize, tasks, train
 
-for _module in (data, convert, postprocess, train, tasks, synthesize, classify, bench, render, report, models,
+for _module in (data, convert, postprocess, rig, train, tasks, synthesize, classify, bench, render, report, models,
                 serve):
     _module.register(app)
 

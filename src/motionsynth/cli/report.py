@@ -78,9 +78,11 @@ def _learned(task, model: str | None, values: dict, options: dict, data, seed: i
         value = choice.value
     else:
         value = str(model)
+    from ..methods.rig import on_skeleton
+
     method = open_task_method(task, model, options, data, seed, data_elsewhere=True)
     try:
-        method.check_skeleton(motion.skeleton, what=f"input motion {clip}")
+        method = on_skeleton(method, motion.skeleton, task.name, motion.fps)  # another rig or fps: converted
     except MotionsynthError as e:
         if value == str(model):
             raise
@@ -89,7 +91,8 @@ def _learned(task, model: str | None, values: dict, options: dict, data, seed: i
 
 
 def report_command(
-    clip: Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh or .npz.", show_default=False)],
+    clip: Annotated[Path, typer.Argument(metavar="IN", help="Input motion: .bvh, .npz, .pkl (SMPL) or .glb.",
+                                         show_default=False)],
     task: Annotated[str, typer.Option("--task", help="The task: one of the task commands that read IN.",
                                       show_default=False)],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder: index.html, the animation, the error "

@@ -45,13 +45,21 @@ _COMMON = {
     "data": Annotated[Optional[Path], typer.Option(
         "--data", help="Prepared motion cache (`motionsynth data prepare`) whose TRAIN split a method that learns at "
                        "run time is fitted on (nearest-neighbour, mean-pose, --init nearest).")],
+    "layout": Annotated[Optional[str], typer.Option(
+        "--layout", help="IN and OUT of .npy, .npz, .json or .csv are 3D keypoints of this layout: h36m, coco, smpl24 "
+                         "or mediapipe (metres, +Y up; a skeleton is fitted to them, results are written in the same "
+                         "layout).", show_default=False)],
+    "rig": Annotated[Optional[Path], typer.Option(
+        "--rig", help="A motion file (.bvh, .npz, .glb …) whose skeleton the results are on: any humanoid rig, "
+                      "retargeted from the model's (default: the model's own skeleton).")],
     "option": Annotated[list[str], typer.Option(
         "--option", help="Option of the method, KEY=VALUE (YAML value), e.g. --option lr=0.02; repeatable. "
                          "--option help lists the options of --model.")],
 }
 _FILE_OUTPUTS = {
-    "out": Annotated[Optional[Path], typer.Option("-o", "--out", help="Output motion: .bvh or .npz (K > 1 samples: "
-                                                                      "OUT_000.bvh, OUT_001.bvh, …; required).",
+    "out": Annotated[Optional[Path], typer.Option("-o", "--out", help="Output motion: .bvh, .npz or .glb, or keypoints "
+                                                                      "with --layout (K > 1 samples: OUT_000.bvh, "
+                                                                      "OUT_001.bvh, …; required).",
                                                   show_default=False)],
     "preview": Annotated[Optional[Path], typer.Option("--preview", help="Also render a preview (.gif, .mp4 or "
                                                                        ".png).")],
@@ -221,15 +229,17 @@ def _iters(text: str) -> dict:
 
 
 # ---- shared steps --------------------------------------------------------------------------------------------------
-def _check_outputs(out: Path, preview: Path | None, mask_out: Path | None) -> None:
+def _check_outputs(out: Path, preview: Path | None, mask_out: Path | None, layout: str | None = None) -> None:
     """Fail before any work on an output path of the wrong kind or one that cannot be written."""
-    from ..io import MOTION_SUFFIXES
+    from ..io import KEYPOINT_SUFFIXES, SAVE_SUFFIXES
     from ..io.atomic import check_output
     from ..viz.render import FORMATS
 
-    if out.suffix.lower() not in MOTION_SUFFIXES:
+    suffixes = SAVE_SUFFIXES + (KEYPOINT_SUFFIXES if layout is not None else ())
+    if out.suffix.lower() not in suffixes:
         raise MotionsynthError(f"{out}: unknown output type {out.suffix or '(no extension)'!r}; "
-                               f"expected one of {', '.join(MOTION_SUFFIXES)}")
+                               f"expected one of {', '.join(dict.fromkeys(suffixes))}"
+                               + ("" if layout is not None else " (keypoints: with --layout)"))
     if preview is not None and preview.suffix.lower() not in FORMATS:
         raise MotionsynthError(f"{preview}: unknown preview format {preview.suffix!r}; use one of "
                                f"{', '.join(FORMATS)}")
@@ -298,7 +308,7 @@ def _check_work(samples: int, frames: int, joints: int, flag: str = "--samples")
     limits.check_joint_frames(samples * frames, joints, f"{flag} {samples} x {frames:,} frames (the result)")
 
 
-def _write_motions(results, name: str, out: Path, preview, mask_out, mask) -> list[Path]:
+def _write_motions(results, name: str, out: Path, preview, mask_out, mask, layout: str | None = None) -> list[Path]:
     """The samples as OUT (or OUT_000, …), the preview and the mask: all of them or, on an error, none."""
     from ..io import save_motion
     from ..io.atomic import atomic_paths
@@ -309,7 +319,7 @@ def _write_motions(results, name: str, out: Path, preview, mask_out, mask) -> li
     with atomic_paths([*paths, *extra]) as tmps:
         for result, tmp in zip(results, tmps):
             result.name = name
-            save_motion(result, tmp)
+            save_motion(result, tmp, layout=layout)
         if mask_out is not None:
             save_mask(mask, tmps[len(paths)])
         if preview is not None:
@@ -339,25 +349,29 @@ def run_task(task: Task, values: dict) -> None:
 
     from ..io import load_motion
     from ..io.atomic import check_output
+    from ..methods.rig import on_skeleton
 
     source, out, samples = values.get("source"), values["out"], values.get("samples", 1)
     if "option" in values and "help" in (values["option"] or []):
         print_options(values["model"])
         return
     _check_given(task, values)
+    layout = parse_layout(values.get("layout"))
     if task.needs_motion:
-        _check_outputs(out, values.get("preview"), values.get("mask_out"))
+        _check_outputs(out, values.get("preview"), values.get("mask_out"), layout)
     else:
         check_output(out, folder=True)
     if samples < 1:
         raise MotionsynthError(f"{'--samples' if task.needs_motion else '--n'} must be at least 1, got {samples}")
     try:
         request = _request(task, values, None)  # the flags' syntax first, before any file is read
-        motion = load_motion(cast(str, source)) if task.needs_motion else None  # a required argument then
+        motion = load_motion(cast(str, source), layout) if task.needs_motion else None  # a required argument
+        rig = _rig(values.get("rig"))
         method = open_task_method(task, values["model"], _options(task, values), values.get("data"),
                                   values.get("seed", 0))
-        if motion is not None:
-            method.check_skeleton(motion.skeleton, what=f"input motion {source}")
+        body = motion.skeleton if motion is not None else rig
+        if body is not None:  # a motion of another rig: into the model's body and back (`methods.rig`)
+            method = on_skeleton(method, body, task.name, motion.fps if motion is not None else None)
         request = _request(task, values, motion)
         request.window, request.skeleton, request.fps = method.window, method.skeleton, method.fps
         if task.one_sample:
@@ -377,11 +391,32 @@ def run_task(task: Task, values: dict) -> None:
         typer.echo(f"wrote {len(results)} motions of {frames} frames to {out}")
         return
     assert motion is not None  # loaded: the task needs one
-    paths = _write_motions(results, motion.name, out, values.get("preview"), values.get("mask_out"), work.mask)
+    paths = _write_motions(results, motion.name, out, values.get("preview"), values.get("mask_out"), work.mask,
+                           layout)
     where = paths[0] if len(paths) == 1 else f"{paths[0]} … {paths[-1].name}"
     preview = values.get("preview")
     typer.echo(f"wrote {where} ({work.motion.num_frames} frames, {seconds:.1f} s)"
                + (f", preview {preview}" if preview is not None else ""))
+
+
+def parse_layout(name: str | None) -> str | None:
+    """``--layout``: a keypoint layout name (`io.keypoints.LAYOUTS`), checked, or None."""
+    if name is None:
+        return None
+    from ..io.keypoints import LAYOUTS
+
+    if name not in LAYOUTS:
+        raise MotionsynthError(f"--layout must be one of {', '.join(LAYOUTS)}, got {name!r}")
+    return name
+
+
+def _rig(path: Path | None):
+    """``--rig FILE``: the skeleton of a motion file (its rest pose), or None."""
+    if path is None:
+        return None
+    from ..io import load_motion
+
+    return load_motion(path).skeleton
 
 
 def _check_given(task: Task, values: dict) -> None:
@@ -406,7 +441,8 @@ def task_command(task: Task):
     # IN, -o and the required inputs are checked by `_check_given`, so that `--option help` needs only --model
     if task.needs_motion:
         add("source", Annotated[Optional[Path], typer.Argument(
-            metavar="IN", help="Input motion: .bvh or .npz (required).", show_default=False)], None)
+            metavar="IN", help="Input motion: .bvh, .npz (motionsynth, AMASS or SMPL), .pkl (SMPL), .glb, or "
+                               "keypoints with --layout (required).", show_default=False)], None)
         add("out", _FILE_OUTPUTS["out"], None)
     else:
         add("out", Annotated[Optional[Path], typer.Option(
@@ -423,8 +459,11 @@ def task_command(task: Task):
         add(name, annotation, None)
     if task.mask != "nothing":  # nothing learns from data to make motion out of nothing
         add("data", _COMMON["data"], None)
+    else:
+        add("rig", _COMMON["rig"], None)
     add("option", _COMMON["option"], [])
     if task.needs_motion:
+        add("layout", _COMMON["layout"], None)
         add("preview", _FILE_OUTPUTS["preview"], None)
         add("mask_out", _FILE_OUTPUTS["mask_out"], None)
 

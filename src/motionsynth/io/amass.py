@@ -9,7 +9,10 @@ Conversion to the project's conventions:
 - **Axes.** AMASS worlds are Z up; the project is +Y up. Every world quantity is rotated by the fixed rotation
   ``C = Rx(-90°)`` — ``(x, y, z) → (x, z, -y)`` — i.e. the root (pelvis) rotation becomes ``C · R_root`` and the root
   position ``C · p``. SMPL's own body frame is already Y up and faces +Z (left is +X), so with an upright AMASS
-  pelvis (``R_root ≈ Rx(+90°)``) the converted root rotation is about the identity.
+  pelvis (``R_root ≈ Rx(+90°)``) the converted root rotation is about the identity. The one helper that does this
+  for every SMPL layout is `smpl_to_motion` (its inverse `motion_to_smpl`), with the world's axes named by
+  `SMPL_AXES`: ``"z-up"`` (AMASS), ``"camera"`` (a video estimator's camera frame: X right, Y down, Z forward;
+  ``C = Rx(180°)``, ``(x, y, z) → (x, -y, -z)``) or ``"y-up"`` (already the project's axes; ``C`` = identity).
 - **Units.** Metres → centimetres (× 100).
 - **Root position.** SMPL places the pelvis at ``trans + J_pelvis`` (the rest pelvis joint is added *without* the
   root rotation), so ``root_positions = 100 · C · (trans + J_pelvis)``.
@@ -44,8 +47,8 @@ from ..motion import Motion
 from ..skeleton import Skeleton
 from .npz import NPY_ERRORS, array_headers, check_array_bytes
 
-__all__ = ["SMPL_BODY_NAMES", "SMPL_BODY_PARENTS", "SMPL_NEUTRAL_REST_JOINTS", "Z_UP_TO_Y_UP", "smpl_skeleton",
-           "read_amass"]
+__all__ = ["SMPL_BODY_NAMES", "SMPL_BODY_PARENTS", "SMPL_NEUTRAL_REST_JOINTS", "Z_UP_TO_Y_UP", "SMPL_AXES",
+           "smpl_skeleton", "is_smpl_body", "smpl_to_motion", "motion_to_smpl", "read_amass"]
 
 SMPL_BODY_NAMES = [
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle", "right_ankle",
@@ -86,6 +89,15 @@ SMPL_NEUTRAL_REST_JOINTS = np.array([
 Z_UP_TO_Y_UP = R.axis_angle_to_quat(np.array([-np.pi / 2, 0.0, 0.0]))
 """Quaternion of Rx(-90°): maps AMASS's Z-up world to the project's Y-up world, (x, y, z) → (x, z, -y)."""
 
+SMPL_AXES = {
+    "z-up": Z_UP_TO_Y_UP,
+    "camera": R.axis_angle_to_quat(np.array([np.pi, 0.0, 0.0])),
+    "y-up": R.quat_identity(),
+}
+"""World axes of SMPL parameters → the quaternion taking that world to the project's (+Y up): ``"z-up"`` (AMASS,
+Rx(-90°)), ``"camera"`` (video estimators: X right, Y down, Z forward; Rx(180°), (x, y, z) → (x, -y, -z)),
+``"y-up"`` (identity)."""
+
 _WIDTHS = {66: "smpl-body", 72: "smpl", 156: "smplh", 165: "smplx"}
 _USED = ("poses", "trans", "mocap_framerate", "mocap_frame_rate", "betas", "gender")
 """The arrays read; others (``dmpls``, ``marker_data``…, possibly object arrays) are never loaded."""
@@ -105,6 +117,74 @@ def smpl_skeleton(rest_joints: np.ndarray | None = None) -> Skeleton:
     offsets = joints.copy()
     offsets[1:] = joints[1:] - joints[parents[1:]]
     return Skeleton(SMPL_BODY_NAMES, parents, offsets * 100.0, root=0)
+
+
+def is_smpl_body(skeleton: Skeleton) -> bool:
+    """Whether ``skeleton`` is the 22-joint SMPL body — the joints of `SMPL_BODY_NAMES` with the parents of
+    `SMPL_BODY_PARENTS`, root = pelvis, in any order (a BVH file lists them depth first) and whatever its bone
+    lengths: what `motion_to_smpl` converts without retargeting."""
+    return _smpl_order(skeleton) is not None
+
+
+def _smpl_order(skeleton: Skeleton) -> list[int] | None:
+    """The skeleton's index of each SMPL body joint, in SMPL order; None unless it is the SMPL body."""
+    names = list(skeleton.names)
+    if len(names) != _NUM_BODY or set(names) != set(SMPL_BODY_NAMES):
+        return None
+    order = [names.index(n) for n in SMPL_BODY_NAMES]
+    parents = np.asarray(skeleton.parents)
+    for j, p in zip(order, SMPL_BODY_PARENTS):
+        if (p < 0) != (parents[j] < 0) or (p >= 0 and parents[j] != order[p]):
+            return None
+    return order if skeleton.root == order[0] else None
+
+
+def smpl_to_motion(rotations: np.ndarray, trans: np.ndarray, fps: float, *, axes: str = "z-up",
+                   rest_joints: np.ndarray | None = None, name: str = "", where: str | None = None) -> Motion:
+    """SMPL body parameters → a `Motion` on `smpl_skeleton` (+Y up, cm): the one conversion every SMPL reader uses.
+
+    Args:
+        rotations: (T, 22, 4) quaternions (x, y, z, w): the SMPL body joints' local rotations, joint 0 (pelvis) the
+            global orientation in the file's world.
+        trans: (T, 3) SMPL ``trans`` / ``transl`` in metres, in the file's world (pelvis = ``trans`` + rest pelvis).
+        fps: frames per second.
+        axes: the file's world axes, a key of `SMPL_AXES`.
+        rest_joints: (22, 3) rest joints in metres (default: the built-in neutral table).
+        where: the file, named by a `FormatError` when the values cannot make a motion.
+    Returns:
+        The motion: root rotation ``C · R_root``, root positions ``100 · C · (trans + J_pelvis)``, other joints
+        unchanged (``C`` = ``SMPL_AXES[axes]``); quaternion signs made continuous over time.
+    """
+    rest = SMPL_NEUTRAL_REST_JOINTS if rest_joints is None else np.asarray(rest_joints, dtype=np.float64)
+    C = SMPL_AXES[axes]
+    rotations = np.array(rotations, dtype=np.float64)
+    rotations[:, 0] = R.quat_mul(C, rotations[:, 0])
+    root_positions = R.quat_apply(C, np.asarray(trans, dtype=np.float64) + rest[0]) * 100.0
+    try:
+        return Motion(smpl_skeleton(rest), R.quat_continuous(rotations, dim=0), root_positions, fps, name=name)
+    except InvalidMotionError as e:  # values the readers' bounds let through but the conversion could not use
+        raise FormatError(f"{str(e).removeprefix(f'motion {name!r}: ')} after conversion", where) from None
+
+
+def motion_to_smpl(motion: Motion, axes: str = "z-up") -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of `smpl_to_motion` for a motion on the SMPL body (`is_smpl_body`, joints in any order; cm, +Y up).
+
+    Returns:
+        ``(pose, trans)``: pose (T, 22, 3) axis-angle rotations (radians, angles in [0, π]) of the SMPL body joints,
+        joint 0 the global orientation in the ``axes`` world; trans (T, 3) metres in that world,
+        ``C⁻¹ · root_positions / 100 − J_pelvis`` with ``J_pelvis`` the skeleton's root offset / 100 (its rest pelvis).
+    Raises:
+        ValueError: the motion is not on the SMPL body.
+    """
+    order = _smpl_order(motion.skeleton)
+    if order is None:
+        raise ValueError(f"motion {motion.name!r} is not on the 22-joint SMPL body")
+    C_inv = R.quat_inv(SMPL_AXES[axes])
+    rotations = np.array(motion.rotations[:, order], dtype=np.float64)
+    rotations[:, 0] = R.quat_mul(C_inv, rotations[:, 0])
+    pose = R.quat_to_axis_angle(R.quat_normalize(rotations))
+    trans = R.quat_apply(C_inv, motion.root_positions / 100.0) - motion.skeleton.offsets[order[0]] / 100.0
+    return pose, trans
 
 
 def _rest_joints_from_model(body_model_dir: str | os.PathLike, model_type: str, gender: str,
@@ -202,16 +282,9 @@ def read_amass(path: str | os.PathLike, body_model_dir: str | os.PathLike | None
         gender = _text(data["gender"], "gender", where) if "gender" in data else "neutral"
         exact = _rest_joints_from_model(body_model_dir, _WIDTHS[poses.shape[1]], gender, betas)
         rest = rest if exact is None else exact
-    skeleton = smpl_skeleton(rest)
-
     T = poses.shape[0]
     rotations = R.axis_angle_to_quat(poses[:, : 3 * _NUM_BODY].reshape(T, _NUM_BODY, 3))
-    rotations[:, 0] = R.quat_mul(Z_UP_TO_Y_UP, rotations[:, 0])
-    root_positions = R.quat_apply(Z_UP_TO_Y_UP, trans + rest[0]) * 100.0
-    try:
-        return Motion(skeleton, R.quat_continuous(rotations, dim=0), root_positions, fps, name=path.stem)
-    except InvalidMotionError as e:  # values the bounds above let through but the conversion could not use
-        raise FormatError(f"{str(e).removeprefix(f'motion {path.stem!r}: ')} after conversion", where) from None
+    return smpl_to_motion(rotations, trans, fps, axes="z-up", rest_joints=rest, name=path.stem, where=where)
 
 
 def _check_size(headers: dict, where: str) -> None:

@@ -146,6 +146,11 @@ class _Baseline(BaseMethod):
     masks = ("part", "noisy")
     grid: list[dict[str, Any]] = []
 
+    def fill_joints(self, motion: Motion, mask: Mask, joints: np.ndarray) -> np.ndarray:
+        """(T, len(joints), 4) the local rotations this baseline gives ``joints`` of ``motion`` under ``mask``
+        (a model's result on another rig takes the joints the model lacks from here: `methods.rig`)."""
+        return self.complete(motion, mask).samples[0].rotations[:, joints]
+
 
 # ---- in-betweening / prediction ------------------------------------------------------------------------------------
 class _ColumnFill(_Baseline, abc.ABC):
@@ -161,6 +166,10 @@ class _ColumnFill(_Baseline, abc.ABC):
     def _fill(self, values: np.ndarray, observed: np.ndarray, default: np.ndarray, rotation: bool) -> np.ndarray:
         """(T, C, D) ``values`` observed where (T, C) ``observed`` → filled; ``default`` (D,) where never observed;
         ``rotation``: the values are quaternions."""
+
+    def fill_joints(self, motion: Motion, mask: Mask, joints: np.ndarray) -> np.ndarray:
+        """Column by column: only ``joints`` are computed."""
+        return R.quat_normalize(self._fill(motion.rotations[:, joints], mask.joints[:, joints], _IDENTITY, True))
 
     def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed) -> Completion:
         rot, obs, root, robs = _columns(motion, mask)

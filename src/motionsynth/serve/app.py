@@ -10,12 +10,13 @@ Endpoints (every error is JSON ``{"error": "one line"}`` with a 4xx status, or 5
                                 nothing at run time (``slerp``, ``zero-velocity``, …); each with the tasks it serves,
                                 the label vocabulary it takes (none for a model that refuses labels) and its licence
                                 (from its model card); the tasks; the limits
-``POST /api/upload``            a BVH file as multipart field ``file`` → an upload id, the skeleton (names, parents,
-                                sides, body-part groups and their names), joint positions per frame (`encode_positions`), and the
-                                models that fit its skeleton. Refused: larger than ``max_upload_bytes`` or, from the
-                                header's ``Frames:`` × joints before anything is parsed, than ``max_joint_frames``
-                                (413); not BVH or malformed (422: the reader's message with file and line); a skeleton
-                                no offered checkpoint was trained on (422)
+``POST /api/upload``            a BVH or glTF binary (``.glb``, `io.gltf`) file as multipart field ``file`` → an upload
+                                id, the skeleton (names, parents, sides, body-part groups and their names), joint
+                                positions per frame (`encode_positions`), and the models that fit its skeleton.
+                                Refused: larger than ``max_upload_bytes`` or, from the header's ``Frames:`` × joints
+                                (a .glb: its key times) before anything is parsed, than ``max_joint_frames``
+                                (413); not BVH / glTF or malformed (422: the reader's message with file and line); a
+                                skeleton no offered checkpoint was trained on (422)
 ``POST /api/run``               JSON ``{task, model, upload, samples, seed, keyframes [extrapolate] | observe
                                 [synthesise_root] | given | frames, label}`` (at most ``max_json_bytes``) → 202 and a job (`jobs.Job.describe`: ``id``,
                                 ``state`` queued, …) at once. Refused before any work (422): a model that does not
@@ -28,7 +29,7 @@ Endpoints (every error is JSON ``{"error": "one line"}`` with a 4xx status, or 5
                                 jobs before it); done: ``result`` — the run id, per sample its joint positions and a
                                 download URL, the observed mask; failed: ``error`` and ``status``
 ``POST /api/jobs/ID/cancel``    cancel the job: a queued one at once, a running one at its method's next progress step
-``GET /api/files/ID/NAME``      a result file (``sample_000.bvh``, …) of run ID
+``GET /api/files/ID/NAME``      a result file (``sample_000.bvh``, its glTF ``sample_000.glb``, …) of run ID
 ==============================  ======================================================================================
 
 Positions travel compactly: ``{"dtype": "float32", "shape": [T, J, 3], "data": BASE64}``, the little-endian float32
@@ -48,12 +49,12 @@ calls at once would make each other's seeded samples irreproducible. Every uploa
 ``motionsynth.serve`` log (the command prints it on stderr).
 
 Files. Everything is written under ``out_dir``: an upload to ``out_dir/ID/input.npz`` (the project's lossless motion
-file), a run to ``out_dir/ID/sample_000.bvh``, …, ``run.json`` (task, model, options, timings) and ``result.json``
-(what ``GET /api/jobs/ID`` answers as the job's result: no result is held in memory), each file
-atomically; ID is a fresh random 32-hex-digit id per request, so concurrent requests never share a folder. A failed
-request leaves nothing. Folders expire after ``keep_hours`` and while all of them exceed ``keep_mb`` (`work.Outputs`).
-Lookups accept only such ids and the file names the app writes, and check that the resolved path lies inside
-``out_dir``.
+file), a run to ``out_dir/ID/sample_000.bvh`` and the same motion as glTF ``sample_000.glb``, …, ``run.json`` (task,
+model, options, timings) and ``result.json`` (what ``GET /api/jobs/ID`` answers as the job's result: no result is held
+in memory), each file atomically; ID is a fresh random 32-hex-digit id per request, so concurrent requests never
+share a folder. A failed request leaves nothing. Folders expire after ``keep_hours`` and while all of them exceed
+``keep_mb`` (`work.Outputs`). Lookups accept only such ids and the file names the app writes, and check that the
+resolved path lies inside ``out_dir``.
 
 Tasks are the task table's (`tasks.TASKS`, listed by ``GET /api/models``): a run request becomes a `tasks.Request`
 and the task makes its working motion and mask (`tasks.Task.make`) exactly as the task commands do; ``complete`` is
@@ -128,7 +129,7 @@ _MAX_LIST = 100_000  # keyframes / observed joints in one request
 _MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
 _FK_CHUNK = 8_192  # joint-frames per forward-kinematics call when positions are encoded (small: fast, and lean)
 _HEAD_BYTES = 1024 * 1024  # the first bytes of an upload, read to check its header before the rest
-_RESULT_FILE = re.compile(r"sample_[0-9]{3}\.bvh")
+_RESULT_FILE = re.compile(r"sample_[0-9]{3}\.(bvh|glb)")
 _TOKEN_PLACEHOLDER = "{{motionsynth-token}}"
 
 
@@ -210,13 +211,23 @@ class ModelEntry:
         return self.method().window
 
     def fits(self, skeleton: Skeleton) -> bool:
-        if self.skeleton is None:
-            return True
+        """The model takes motions of ``skeleton``: its own, or any humanoid (retargeted: `methods.rig`)."""
         try:
-            self.skeleton.check_compatible(skeleton)
+            self.check_fits(skeleton)
         except MotionsynthError:
             return False
         return True
+
+    def check_fits(self, skeleton: Skeleton) -> None:
+        """A `MotionsynthError` saying why the model cannot take motions of ``skeleton`` (not a humanoid)."""
+        if self.skeleton is None:
+            return
+        try:
+            self.skeleton.check_compatible(skeleton)
+        except MotionsynthError:
+            from ..body import body_map
+
+            body_map(skeleton)
 
     def method(self):
         """The task method (made once; callers hold the app's model lock)."""
@@ -461,13 +472,16 @@ def _names(entries: Iterable[ModelEntry]) -> str:
 # ---- responses ---------------------------------------------------------------------------------------------------
 def encode_positions(motion: Motion) -> dict:
     """(T, J, 3) world joint positions as ``{"dtype": "float32", "shape": [T, J, 3], "data": base64}`` (the
-    little-endian float32 bytes; the page views them as a Float32Array). Forward kinematics runs on chunks of
-    frames, so that its float64 temporaries stay small whatever the length."""
+    little-endian float32 bytes; the page views them as a Float32Array), a Z-up rig stood upright
+    (`viz.render.upright_positions`). Forward kinematics runs on chunks of frames, so that its float64 temporaries
+    stay small whatever the length."""
+    from ..viz.render import upright_positions
+
     T, J = motion.num_frames, len(motion.skeleton)
     pos = np.empty((T, J, 3), dtype="<f4")
     step = max(1, _FK_CHUNK // max(J, 1))
     for t in range(0, T, step):
-        pos[t:t + step] = motion[t:t + step].global_positions()
+        pos[t:t + step] = upright_positions(motion, motion[t:t + step].global_positions())
     return {"dtype": "float32", "shape": [T, J, 3], "data": base64.b64encode(pos.tobytes()).decode("ascii")}
 
 
@@ -578,17 +592,21 @@ class Editor:
 
     # -- upload
     def accept_upload(self, file: BinaryIO, filename: str) -> bytes:
-        """Check, parse and store an uploaded BVH (a worker's job) → the JSON response."""
+        """Check, parse and store an uploaded BVH or glTF binary (a worker's job) → the JSON response."""
         from ..io import save_motion
         from ..io.bvh import parse_bvh
+        from ..io.gltf import parse_glb
 
         name = Path(filename.replace("\\", "/")).name or "upload.bvh"
-        if Path(name).suffix.lower() != ".bvh":
-            raise ServeError(415, f"{name}: only BVH files (.bvh) can be uploaded")
-        data = self._read_checked(file, name)
+        glb = Path(name).suffix.lower() == ".glb"
+        if Path(name).suffix.lower() != ".bvh" and not glb:
+            raise ServeError(415, f"{name}: only BVH files (.bvh) and glTF binaries (.glb) can be uploaded")
+        data = self._read_glb(file) if glb else self._read_checked(file, name)
         limit = self.limits.max_joint_frames
         try:  # the reader checks its header too (where `declared_size` found none): FormatError (file:line) → 422
-            motion = parse_bvh(data, path=name, max_joint_frames=limit)
+            # (a .glb: frames x joints from its key times, before any frame is built)
+            motion = (parse_glb(data, path=name, max_joint_frames=limit) if glb
+                      else parse_bvh(data, path=name, max_joint_frames=limit))
         except LimitError:
             raise ServeError(413, f"uploaded motion {name}: more frames x joints than the editor's limit of "
                                   f"{limit:,} joint-frames (motionsynth serve --max-joint-frames N)") from None
@@ -606,6 +624,14 @@ class Editor:
         return _json({"id": ident, "name": motion.name, "filename": name, "frames": motion.num_frames,
                       "fps": motion.fps, "skeleton": _skeleton_json(motion.skeleton),
                       "positions": encode_positions(motion), "models": fits})
+
+    def _read_glb(self, file: BinaryIO) -> bytes:
+        """A .glb upload's bytes, refused (413) beyond ``max_upload_bytes``."""
+        file.seek(0)
+        data = file.read(self.max_upload_bytes + 1)
+        if len(data) > self.max_upload_bytes:
+            raise ServeError(413, self.too_large_upload)
+        return data
 
     def _read_checked(self, file: BinaryIO, name: str) -> bytes:
         """The upload's bytes, refused (413) from its header's ``Frames:`` × joints before the rest is read, and
@@ -633,9 +659,9 @@ class Editor:
         fits = [m.id for m in self.models.values() if m.fits(skeleton)]
         if checkpoints and not any(m.checkpoint is not None for m in self.models.values() if m.id in fits):
             try:
-                checkpoints[0].checkpoint.check_skeleton(skeleton, what=f"uploaded motion {name}")
+                checkpoints[0].check_fits(skeleton)
             except MotionsynthError as e:
-                raise ServeError(422, str(e)) from None
+                raise ServeError(422, f"uploaded motion {name}: {e}") from None
         return fits
 
     def check_motion(self, frames: int, joints: int, what: str, status: int = 422) -> None:
@@ -682,8 +708,11 @@ class Editor:
             check_label(label, vocabulary, entry.name)
         task = TASKS[req.task]
         source = self.load_upload(req.upload) if task.needs_motion else None
-        if source is not None and entry.checkpoint is not None:
-            entry.checkpoint.check_skeleton(source.skeleton, what="uploaded motion")
+        if source is not None:
+            try:
+                entry.check_fits(source.skeleton)
+            except MotionsynthError as e:
+                raise ServeError(422, f"{entry.name} cannot take the uploaded motion: {e}") from None
         request = self._request(req, entry, source)
         try:
             frames = task.frames(request)
@@ -699,10 +728,14 @@ class Editor:
     def execute(self, run: PreparedRun, job: Job | None = None) -> str:
         """Run the model on a prepared run (its turn at the model when a job, and always under the lock), then store
         the samples → the run's request folder id."""
+        from ..methods.rig import on_skeleton
+
         req = run.req
         with self.jobs.turn(job) if job is not None else nullcontext():
             with self.lock:
                 method = run.entry.method()
+                if run.source is not None:  # an upload of another rig: retargeted in and out (`methods.rig`)
+                    method = on_skeleton(method, run.source.skeleton, req.task, run.source.fps)
                 start = time.perf_counter()
                 completion = method.complete(run.work, run.mask, label=run.label, n_samples=run.samples,
                                              seed=req.seed)
@@ -761,6 +794,7 @@ class Editor:
             for result, file in zip(completion.samples, files):
                 result.name = name
                 save_motion(result, folder / file)
+                save_motion(result, folder / file.replace(".bvh", ".glb"))  # the same motion as glTF
             self.write_json(folder / "run.json", {
                 "kind": "run", "task": req.task, "model": entry.id, "family": entry.family, "upload": req.upload,
                 "name": name, "request": req.model_dump(), "options": _plain(completion.options),
@@ -768,7 +802,9 @@ class Editor:
                 "files": files})
             ident = folder.name
             results = [{"file": file, "url": f"/api/files/{ident}/{file}",
-                        "download": f"{name}_{req.task}_{i:03d}.bvh", "positions": encode_positions(result)}
+                        "download": f"{name}_{req.task}_{i:03d}.bvh", "positions": encode_positions(result),
+                        "glb_url": f"/api/files/{ident}/{file.replace('.bvh', '.glb')}",
+                        "glb_download": f"{name}_{req.task}_{i:03d}.glb"}
                        for i, (result, file) in enumerate(zip(completion.samples, files))]
             observed = np.zeros_like(mask.joints) if mask.noisy else mask.joints
             with atomic_open(folder / "result.json", "wb") as f:

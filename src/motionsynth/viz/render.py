@@ -31,6 +31,7 @@ from ..errors import MotionsynthError, ParamError
 from ..io.atomic import atomic_path
 from ..kinematics import fk
 from ..motion import Motion
+from ..skeleton import Skeleton
 from ..tasks import Mask
 
 FORMATS = (".gif", ".mp4", ".png")
@@ -175,11 +176,36 @@ def render(motions: list[Motion], out: str | os.PathLike, masks: list[Mask | Non
 
 
 # ---- scene preparation ---------------------------------------------------------------------------------------------
+@lru_cache(maxsize=32)
+def _upright(skeleton: Skeleton) -> np.ndarray | None:
+    """(3, 3) the rotation that stands a humanoid rig of another up axis (a Z-up rig) upright in the project's +Y
+    up world (`body.BodyMap.up`), or None: already +Y up, or not a humanoid (drawn as it is)."""
+    from ..body import body_map, rotation_between
+
+    try:
+        up = body_map(skeleton).up
+    except MotionsynthError:
+        return None
+    if up[1] > 0.99:
+        return None
+    return R.quat_to_matrix(rotation_between(up, np.array([0.0, 1.0, 0.0])))
+
+
+def upright_positions(motion: Motion, positions: np.ndarray) -> np.ndarray:
+    """World positions (..., 3) of ``motion``'s joints, turned so that its rig's up axis is +Y (see `_upright`):
+    what the renderer and the editor draw."""
+    turn = _upright(motion.skeleton)
+    return positions if turn is None else positions @ turn.T
+
+
 def _prepare(motion: Motion, mask: Mask | None) -> _Scene:
     """Positions of joints and end sites, bones, colours and the camera path of one motion."""
     sk = motion.skeleton
     mats = R.quat_to_matrix(motion.rotations)
     g_rot, g_pos = fk(mats, motion.local_translations(), sk.parents)
+    turn = _upright(sk)
+    if turn is not None:  # a Z-up rig stood upright (rotating the world turns every global rotation too)
+        g_rot, g_pos = turn @ g_rot, g_pos @ turn.T
     # Draw the moving root's subtree: static ancestors (Bandai's joint_Root on the floor) would add a bogus bone.
     drawn = sk.subtree(sk.root)
     slot = {j: k for k, j in enumerate(drawn)}

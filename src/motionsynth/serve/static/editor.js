@@ -1,5 +1,6 @@
 // motionsynth editor: upload a BVH, build a task (keyframes on the timeline, body parts, prefix, label), run a model
-// through the JSON API (/api/...), animate input and result as 3D stick figures (three.js), download the result BVH.
+// through the JSON API (/api/...), animate input and result as 3D stick figures (three.js), download the result (BVH,
+// glTF).
 // Colours follow `motionsynth render`: observed parts grey, synthesised parts coloured by side.
 // A run is a job on the server: the page follows it (progress, time left, Cancel) and lists this session's requests.
 // The model list shows only the models that serve the chosen task; the others are named with what they do instead.
@@ -783,6 +784,15 @@ function showResult() {
     a.title = s.download;
     a.className = "download";
     li.appendChild(a);
+    if (s.glb_url) {  // the same motion as a glTF 2.0 binary (a skinned, animated character)
+      const g = document.createElement("a");
+      g.href = s.glb_url;
+      g.download = s.glb_download;
+      g.textContent = "glTF";
+      g.title = s.glb_download;
+      g.className = "download-glb";
+      li.append(" · ", g);
+    }
     list.appendChild(li);
   });
   rebuildFigures();

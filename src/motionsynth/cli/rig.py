@@ -1,0 +1,94 @@
+"""`motionsynth rig` (the body map of a clip's skeleton) and `motionsynth retarget` (a motion onto another skeleton)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import MotionsynthError
+
+_JOINT_MAP_HELP = ("YAML file: role -> joint name (a list of names for the spine and neck chains), for a skeleton "
+                   "whose names are not recognised.")
+
+
+def _map(skeleton, joint_map: Path | None):
+    from ..body import body_map, load_joint_map
+
+    if joint_map is None:
+        return body_map(skeleton)
+    return body_map(skeleton, load_joint_map(joint_map), where=str(joint_map))
+
+
+def rig_cmd(
+    clip: Annotated[Path, typer.Argument(metavar="CLIP", help="A motion file (.bvh, .npz …) whose skeleton to map.")],
+    joint_map: Annotated[Optional[Path], typer.Option("--joint-map", metavar="FILE", help=_JOINT_MAP_HELP)] = None,
+) -> None:
+    """Print the body map of a clip's skeleton: role -> joints, the naming convention found, what stays unmapped
+    and why, up / forward axes and height."""
+    from ..io import load_motion
+
+    bm = _map(load_motion(clip).skeleton, joint_map)
+    rest = "T-pose built (the file's rest pose is no standing pose)" if bm.synthesised_rest else "the file's rest pose"
+    typer.echo(f"{clip}: {len(bm.skeleton)} joints, convention: {bm.convention}")
+    for line in bm.describe():
+        typer.echo(f"  {line}")
+    typer.echo(f"up {_axis(bm.up)}, forward {_axis(bm.forward)}, height {bm.height:.4g}, leg length "
+               f"{bm.leg_length:.4g} (file units; reference pose: {rest})")
+
+
+def _axis(v) -> str:
+    return "(" + ", ".join(f"{x:+.3g}" for x in v) + ")"
+
+
+def retarget_cmd(
+    source: Annotated[Path, typer.Argument(metavar="IN", help="Input motion (.bvh, .npz …).")],
+    to: Annotated[str, typer.Option("--to", metavar="TARGET", help=(
+        "The target skeleton: a BVH file (its skeleton and rest pose), or a model — checkpoint folder, training "
+        "run folder or shipped model name — whose training skeleton is used, or a data cache folder (its skeleton.json)."))],
+    output: Annotated[Path, typer.Option("-o", "--out", metavar="OUT", help="Output motion (.bvh, .npz …).")],
+    joint_map: Annotated[Optional[Path], typer.Option(
+        "--joint-map", metavar="FILE", help="Joint map of IN's skeleton. " + _JOINT_MAP_HELP)] = None,
+    target_joint_map: Annotated[Optional[Path], typer.Option(
+        "--target-joint-map", metavar="FILE", help="Joint map of TARGET's skeleton (same format).")] = None,
+) -> None:
+    """Retarget a motion onto another humanoid skeleton (bone directions kept, root scaled by leg length, the
+    target's twist bones driven by their limbs' twist)."""
+    from .. import io
+    from ..io.atomic import check_output
+    from ..retarget import Retargeter
+
+    suffixes = getattr(io, "SAVE_SUFFIXES", io.MOTION_SUFFIXES)
+    if output.suffix.lower() not in suffixes:
+        raise MotionsynthError(f"{output}: unknown output type {output.suffix or '(no extension)'!r}; "
+                               f"expected one of {', '.join(suffixes)}")
+    output = check_output(output)
+    motion = io.load_motion(source)
+    target = _target_skeleton(to)
+    out = Retargeter(_map(motion.skeleton, joint_map), _map(target, target_joint_map))(motion)
+    io.save_motion(out, output)
+    typer.echo(f"wrote {output} ({out.num_frames} frames @ {out.fps:g} fps, {len(out.skeleton)} joints)")
+
+
+def _target_skeleton(to: str):
+    """The skeleton of ``--to``: a BVH file's, or a model's training skeleton (``skeleton.json``; no weights)."""
+    from ..checkpoint import resolve_model
+    from ..io.bvh import read_bvh
+    from ..skeleton import Skeleton
+
+    if to.lower().endswith(".bvh"):
+        return read_bvh(to).skeleton
+    folder = Path(to).expanduser()
+    if not (folder / "skeleton.json").is_file():  # a data cache folder holds one too
+        folder = resolve_model(to)
+    try:
+        return Skeleton.from_json((folder / "skeleton.json").read_text())
+    except OSError as e:
+        raise MotionsynthError(f"{folder}: cannot read the model's skeleton.json: {e.strerror or e}") from None
+
+
+def register(app) -> None:
+    """Add this module's commands to the main app."""
+    app.command("rig")(rig_cmd)
+    app.command("retarget")(retarget_cmd)

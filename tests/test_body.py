@@ -1,0 +1,173 @@
+"""The body map (`motionsynth.body`): roles from names, topology and joint maps; reference-pose geometry; `rig`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from motionsynth import rotations as R
+from motionsynth.body import ROLES, NotHumanoidError, body_map, finger_key, load_joint_map
+from motionsynth.errors import MotionsynthError
+from motionsynth.io.amass import smpl_skeleton
+from motionsynth.io.bvh import write_bvh
+from motionsynth.motion import Motion
+from motionsynth.skeleton import Skeleton
+
+from helpers import HUMANOID_BANDAI as BANDAI
+from helpers import cli_output, humanoid
+
+
+def test_roles_from_mixamo_names_with_a_prefix():
+    bm = body_map(humanoid(prefix="mixamorig1:", spine=3))
+    assert bm.convention == "mixamo"
+    names = bm.skeleton.names
+    assert names[bm.joint("left_hand")] == "mixamorig1:LeftHand"
+    assert [names[j] for j in bm.roles["spine"]] == ["mixamorig1:Spine", "mixamorig1:Spine1", "mixamorig1:Spine2"]
+    assert names[bm.joint("right_toe")] == "mixamorig1:RightToeBase"
+    assert all(bm.joint(r) is not None for r in ROLES)
+    assert bm.unmapped == {}
+
+
+def test_roles_from_bandai_names_and_geometry():
+    bm = body_map(humanoid(BANDAI, spine=2))
+    assert bm.skeleton.names[bm.joint("left_upper_arm")] == "UpperArm_L"
+    np.testing.assert_allclose(bm.up, [0, 1, 0])
+    np.testing.assert_allclose(bm.forward, [0, 0, 1])
+    assert bm.height == pytest.approx(95 + 8 + 12 + 12 + 10 + 15)
+    assert bm.role_of(bm.joint("head")) == "head"
+
+
+def test_smpl_names():
+    bm = body_map(smpl_skeleton())
+    assert bm.convention == "smpl"
+    assert bm.skeleton.names[bm.joint("left_forearm")] == "left_elbow"
+    assert bm.skeleton.names[bm.joint("left_toe")] == "left_foot"
+    assert len(bm.roles["spine"]) == 3
+
+
+@pytest.mark.parametrize("zup", [False, True])
+def test_units_and_up_axis(zup):
+    cm, m = body_map(humanoid(zup=zup)), body_map(humanoid(zup=zup, scale=0.01))
+    assert m.height == pytest.approx(cm.height / 100)
+    assert m.leg_length == pytest.approx(cm.leg_length / 100)
+    np.testing.assert_allclose(cm.up, [0, 0, 1] if zup else [0, 1, 0], atol=1e-12)
+    np.testing.assert_allclose(cm.forward, [0, -1, 0] if zup else [0, 0, 1], atol=1e-12)
+    assert cm.height == pytest.approx(95 + 8 + 12 + 12 + 12 + 10 + 15)  # toes on the floor to the head's end site
+
+
+def test_missing_clavicles_and_extra_spine():
+    bm = body_map(humanoid(spine=4, clavicles=False))
+    assert bm.joint("left_clavicle") is None and len(bm.roles["spine"]) == 4
+    assert bm.chest() == bm.roles["spine"][-1]
+
+
+def test_topology_fallback_finds_roles_and_sides():
+    bm = body_map(humanoid(generic=True))
+    assert bm.convention == "topology"
+    names = bm.skeleton.names
+    assert names[bm.joint("left_hand")] == "j_a_hand" and names[bm.joint("right_foot")] == "j_b_foot"
+    assert names[bm.joint("left_clavicle")] == "j_a_clavicle"
+    assert names[bm.joint("head")] == "j_head" and [names[j] for j in bm.roles["neck"]] == ["j_neck"]
+
+
+def test_bone_axis_rest_gets_a_t_pose():
+    bm = body_map(humanoid(BANDAI, bone_axis=True))
+    assert bm.synthesised_rest
+    np.testing.assert_allclose(bm.up, [0, 1, 0], atol=1e-9)
+    pos = bm.rest_positions()
+    assert pos[bm.joint("left_hand")][0] > pos[bm.joint("right_hand")][0]
+    assert pos[bm.joint("head")][1] > pos[bm.joint("pelvis")][1] > pos[bm.joint("left_foot")][1]
+
+
+def test_joint_map_override(tmp_path):
+    skel = humanoid(generic=True)
+    path = tmp_path / "map.yaml"
+    path.write_text("pelvis: j_pelvis\nspine: [j_spine0, j_spine1, j_spine2]\nneck: [j_neck]\nhead: j_head\n"
+                    + "".join(f"{s}_{r}: j_{k}_{r}\n" for s, k in (("left", "a"), ("right", "b"))
+                              for r in ("upper_arm", "forearm", "hand", "thigh", "shin", "foot")))
+    bm = body_map(skel, load_joint_map(path), where=str(path))
+    assert bm.convention == "joint map"
+    assert bm.skeleton.names[bm.joint("right_shin")] == "j_b_shin"
+    assert bm.joint("left_clavicle") is None  # not in the map: unmapped
+    assert bm.unmapped[skel.index("j_a_clavicle")]
+
+
+def test_joint_map_errors(tmp_path):
+    skel = humanoid(generic=True)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pelvis: nosuch\nhead: j_head\n")
+    with pytest.raises(MotionsynthError, match=r"bad.yaml: no joints named nosuch"):
+        body_map(skel, load_joint_map(bad), where=str(bad))
+    short = tmp_path / "short.yaml"
+    short.write_text("pelvis: j_pelvis\nhead: j_head\n")
+    with pytest.raises(NotHumanoidError, match="left_upper_arm"):
+        body_map(skel, load_joint_map(short), where=str(short))
+    role = tmp_path / "role.yaml"
+    role.write_text("tail: j_head\n")
+    with pytest.raises(MotionsynthError, match="role.yaml: unknown roles tail"):
+        load_joint_map(role)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("pelvis: [unclosed\n")
+    with pytest.raises(MotionsynthError, match="broken.yaml: not valid YAML"):
+        load_joint_map(broken)
+    with pytest.raises(MotionsynthError, match="absent.yaml"):
+        load_joint_map(tmp_path / "absent.yaml")
+
+
+def snake() -> Skeleton:
+    return Skeleton([f"seg{i}" for i in range(8)], [-1, *range(7)], np.tile([0, 0, 10.0], (8, 1)))
+
+
+def quadruped() -> Skeleton:
+    spec = [("body", -1, (0, 50, 0)), ("tail", 0, (0, 0, -20)), ("neck", 0, (0, 5, 30)), ("skull", 2, (0, 5, 10))]
+    for leg, (x, z) in {"fl": (8, 25), "fr": (-8, 25), "bl": (8, -25), "br": (-8, -25)}.items():
+        spec += [(f"{leg}1", 0, (x, 0, z)), (f"{leg}2", len(spec), (0, -25, 0)), (f"{leg}3", len(spec) + 1,
+                                                                                  (0, -25, 0))]
+    names, parents, offsets = zip(*spec)
+    return Skeleton(list(names), list(parents), np.array(offsets, float))
+
+
+@pytest.mark.parametrize("build", [snake, quadruped])
+def test_not_humanoid_names_missing_roles(build):
+    with pytest.raises(NotHumanoidError, match="not a humanoid skeleton: no .*(pelvis|upper_arm|head)") as e:
+        body_map(build())
+    assert e.value.missing
+
+
+def test_finger_keys():
+    assert finger_key("LeftHandIndex2") == ("left", "index", 2)
+    assert finger_key("RightInHandPinky") == ("right", "pinky", 0)
+    assert finger_key("left_thumb1") == ("left", "thumb", 1)
+    assert finger_key("LeftForeArm") is None
+
+
+def _clip(skeleton: Skeleton, path):
+    motion = Motion(skeleton, R.quat_identity((3, len(skeleton))), np.zeros((3, 3)), 30.0)
+    write_bvh(motion, path)
+    return path
+
+
+def test_rig_command(tmp_path, capsys):
+    code, out, _ = cli_output(capsys, "rig", _clip(humanoid(prefix="mixamorig:"), tmp_path / "a.bvh"))
+    assert code == 0
+    assert "convention: mixamo" in out and "left_hand: mixamorig:LeftHand" in out and "up (+0, +1, +0)" in out
+
+
+def test_rig_command_refuses_a_snake(tmp_path, capsys):
+    code, _, err = cli_output(capsys, "rig", _clip(snake(), tmp_path / "snake.bvh"))
+    assert code == 2
+    assert err.startswith("error: not a humanoid skeleton: no pelvis") and err.count("\n") == 1
+
+
+def test_body_map_is_computed_once_per_skeleton(tmp_path):
+    skel = humanoid(BANDAI, bone_axis=True)
+    bm = body_map(skel)
+    assert body_map(skel) is bm and body_map(humanoid(BANDAI, bone_axis=True)) is not bm
+    path = tmp_path / "map.yaml"
+    path.write_text("".join(f"{r}: {skel.names[bm.joint(r)]}\n" for r in ROLES if bm.joint(r) is not None))
+    assert body_map(skel, load_joint_map(path)) is not bm  # a joint map is never cached
+    pos = bm.rest_positions()
+    pos[:] = 0  # a copy: the cached reference pose is unchanged
+    assert np.abs(bm.rest_positions()).max() > 10
+    bm.rest_rotations = R.quat_identity((len(skel),))  # a new reference pose is seen
+    np.testing.assert_allclose(bm.rest_positions()[skel.index("Hips")], skel.offsets[0])
