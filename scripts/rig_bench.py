@@ -28,7 +28,7 @@ from motionsynth.body import body_map
 from motionsynth.data.cache import MotionCache
 from motionsynth.io import load_motion
 from motionsynth.methods.baselines import make_baseline
-from motionsynth.methods.rig import model_body, on_skeleton
+from motionsynth.methods.rig import model_body, motion_body, on_skeleton
 from motionsynth.motion import Motion
 from motionsynth.registry import open_method
 from motionsynth.retarget import Retargeter
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         base = open_method(args.model, task)
         clips = [(f"Bandai test ({len(takes)} takes)", takes)]
         # the same test takes on each rig (moved there from the model's body): the rig's effect alone
-        clips += [(f"{name}: the Bandai takes", [Retargeter(model_body(base), clip.skeleton)(m) for m in takes])
+        clips += [(f"{name}: the Bandai takes", [Retargeter(model_body(base), motion_body(clip))(m) for m in takes])
                   for name, clip in rigs]
         clips += [(f"{name}: its own clip", [clip]) for name, clip in rigs]  # motions no model here has seen
         for name, motions in clips:

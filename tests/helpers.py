@@ -278,7 +278,8 @@ def cli_output(capsys, *args) -> tuple[int, str, str]:
 
 def assert_refused_without_output(model: Path, args: list[str], tmp_path: Path, capsys) -> None:
     """A task command on ``model`` with ``args`` ("{clip}": a 40-frame clip of `make_skeleton`, "{other}": one of
-    another humanoid skeleton, "{creature}": one of a skeleton that is not a humanoid) fails with one ``error:`` line, exit 2, and writes nothing."""
+    another humanoid skeleton, "{creature}": one of a skeleton that is not a humanoid) fails with one ``error:``
+    line, exit 2, and writes nothing."""
     from motionsynth.io import save_motion
 
     clips = tmp_path / "in"

@@ -739,3 +739,41 @@ def test_editor_jobs_and_refusals_in_a_real_browser(files, tmp_path):
         page.wait_for_function(f"Number(document.body.dataset.renders) > {before}")
         problems = [p for p in problems if "422" not in p]
         assert not problems, problems
+
+
+@pytest.mark.browser
+@pytest.mark.real_data
+def test_the_editor_runs_a_shipped_model_on_a_z_up_rig_of_another_skeleton(data_dir, tmp_path):
+    """A fair1 clip (27 joints, Z up, Mixamo names) with the shipped CVAE (the 22-joint Bandai body): uploaded,
+    in-betweened through retargeting, downloaded on its own rig with the keyframes exactly as given."""
+    from playwright.sync_api import expect
+
+    from motionsynth.checkpoint import resolve_model
+
+    rig = data_dir / "rigs" / "fair1_dab.bvh"
+    app = create_app([resolve_model("cvae-bandai")], tmp_path / "out", allowed_hosts=["127.0.0.1", "localhost"])
+    clip = load_motion(rig)
+    with chromium() as browser, live_server(app) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 760}, accept_downloads=True)
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.set_input_files("#file", str(rig))
+        expect(page.locator("#clip-info")).to_contain_text("27 joints")
+        page.select_option("#task", "inbetween")
+        page.click("#key-clear")
+        page.fill("#key-every", "30")
+        page.click("#key-fill")
+        page.select_option("#model", str(resolve_model("cvae-bandai")))
+        page.click("#run")
+        link = page.locator("a.download")
+        expect(link).to_have_count(1, timeout=120_000)
+        page.wait_for_timeout(500)
+        screenshot(page, "rig")
+        with page.expect_download() as info:
+            link.click()
+        saved = tmp_path / "result.bvh"
+        info.value.save_as(saved)
+    result = read_bvh(saved)
+    assert result.skeleton.names == clip.skeleton.names and result.num_frames == clip.num_frames
+    keys = [k for k in range(0, clip.num_frames, 30)]
+    np.testing.assert_allclose(result.global_positions()[keys], clip.global_positions()[keys], atol=1e-3)

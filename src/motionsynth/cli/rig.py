@@ -57,6 +57,7 @@ def retarget_cmd(
     target's twist bones driven by their limbs' twist)."""
     from .. import io
     from ..io.atomic import check_output
+    from ..methods.rig import motion_body
     from ..retarget import Retargeter
 
     suffixes = getattr(io, "SAVE_SUFFIXES", io.MOTION_SUFFIXES)
@@ -65,27 +66,35 @@ def retarget_cmd(
                                f"expected one of {', '.join(suffixes)}")
     output = check_output(output)
     motion = io.load_motion(source)
-    target = _target_skeleton(to)
-    out = Retargeter(_map(motion.skeleton, joint_map), _map(target, target_joint_map))(motion)
+    source_body = motion_body(motion) if joint_map is None else _map(motion.skeleton, joint_map)
+    out = Retargeter(source_body, _target_body(to, target_joint_map))(motion)
     io.save_motion(out, output)
     typer.echo(f"wrote {output} ({out.num_frames} frames @ {out.fps:g} fps, {len(out.skeleton)} joints)")
 
 
-def _target_skeleton(to: str):
-    """The skeleton of ``--to``: a BVH file's, or a model's training skeleton (``skeleton.json``; no weights)."""
-    from ..checkpoint import resolve_model
+def _target_body(to: str, joint_map: Path | None):
+    """The body map of ``--to``: a BVH file's skeleton (a rig without a standing rest pose: with the twists of the
+    file's own motion), or the training skeleton of a model or data cache in a T-pose made from its data's mean pose
+    (``skeleton.json`` and ``stats.npz``; no weights) — as the task commands retarget into a model."""
+    from ..data.features import FeatureStats
     from ..io.bvh import read_bvh
+    from ..methods.rig import data_body, motion_body
     from ..skeleton import Skeleton
 
     if to.lower().endswith(".bvh"):
-        return read_bvh(to).skeleton
+        target = read_bvh(to)
+        return motion_body(target) if joint_map is None else _map(target.skeleton, joint_map)
+    from ..checkpoint import resolve_model
+
     folder = Path(to).expanduser()
     if not (folder / "skeleton.json").is_file():  # a data cache folder holds one too
         folder = resolve_model(to)
     try:
-        return Skeleton.from_json((folder / "skeleton.json").read_text())
+        skeleton = Skeleton.from_json((folder / "skeleton.json").read_text())
+        stats = FeatureStats.load(folder / "stats.npz") if (folder / "stats.npz").is_file() else None
     except OSError as e:
-        raise MotionsynthError(f"{folder}: cannot read the model's skeleton.json: {e.strerror or e}") from None
+        raise MotionsynthError(f"{folder}: cannot read the model's skeleton: {e.strerror or e}") from None
+    return _map(skeleton, joint_map) if joint_map is not None else data_body(skeleton, stats)
 
 
 def register(app) -> None:

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from .. import rotations as R
 from ..body import BodyMap, body_map, natural_map
 from ..data.features import decode
 from ..errors import SkeletonMismatchError
@@ -34,6 +35,9 @@ from ..motion import Motion
 from ..skeleton import Skeleton
 from ..tasks import TASKS, BaseMethod, Completion, Mask, Method, keep_observed
 from .baselines import BASELINES, make_baseline
+
+if TYPE_CHECKING:
+    from ..retarget import Retargeter
 
 __all__ = ["OnRig", "on_skeleton"]
 
@@ -76,6 +80,9 @@ class OnRig(BaseMethod):
         body = None if same_body else model_body(method)
         self.to_model = None if body is None else Retargeter(skeleton, body)
         self.to_rig = None if body is None else Retargeter(body, skeleton)
+        # a rig whose rest pose is no standing pose has no natural twist: its reference comes from each motion
+        self.natural_rig = body is not None and body_map(skeleton).synthesised_rest
+        self._natural: tuple[Retargeter, Retargeter] | None = None
         self.fill = _fill_method(task) if self.to_rig is not None and not self.to_rig.driven.all() else None
 
     @property
@@ -89,26 +96,43 @@ class OnRig(BaseMethod):
     def _complete(self, motion: Motion, mask: Mask, label: dict | None, n_samples: int, seed: int | None
                   ) -> Completion:
         start = time.perf_counter()
-        on_model, model_mask = self.into_model(motion, mask)
+        to_model, to_rig = self.retargeters(motion)
+        on_model, model_mask = self.into_model(motion, mask, to_model)
         spent = time.perf_counter() - start
         result = self.method.complete(on_model, model_mask, label=label, n_samples=n_samples, seed=seed)
         start = time.perf_counter()
-        samples = [self._back(s, motion, mask, self._fill_rotations(motion, mask)) for s in result.samples[:1]]
-        samples += [self._back(s, motion, mask, None if self.fill is None else samples[0].rotations)
+        samples = [self._back(s, motion, mask, self._fill_rotations(motion, mask), to_rig)
+                   for s in result.samples[:1]]
+        samples += [self._back(s, motion, mask, None if self.fill is None else samples[0].rotations, to_rig)
                     for s in result.samples[1:]]
         spent += time.perf_counter() - start
         return Completion(samples, options=result.options, timings={**result.timings, "retarget_s": spent},
                           objective=result.objective)
 
-    def into_model(self, motion: Motion, mask: Mask) -> tuple[Motion, Mask]:
+    def retargeters(self, motion: Motion) -> tuple[Retargeter | None, Retargeter | None]:
+        """(into the model's body, back to the rig) for ``motion``: the ones made for the rig, or, for a rig whose
+        rest pose is no standing pose, ones whose rig reference is a T-pose made from the mean pose of the first
+        motion this wrapper serves (`body.natural_map`: the rig's own twists)."""
+        if not self.natural_rig or self.to_model is None:
+            return self.to_model, self.to_rig
+        if self._natural is None:  # the first motion seen stands for the rig (its twists are the rig's)
+            from ..retarget import Retargeter
+
+            rig = motion_body(motion)
+            body = self.to_model.target
+            self._natural = Retargeter(rig, body), Retargeter(body, rig)
+        return self._natural
+
+    def into_model(self, motion: Motion, mask: Mask, to_model: Retargeter | None = None) -> tuple[Motion, Mask]:
         """The user's motion and (T, J_user) mask → the model's body and frame rate: a model joint fed by user joints
         s0 / s1 is observed where they are, one fed by none where the user's whole body is; a model frame is observed
-        as the user's frame nearest to it."""
-        on_model = motion if self.to_model is None else self.to_model(motion)
+        as the user's frame nearest to it. ``to_model``: `retargeters`' first (None: the rig's)."""
+        to_model = to_model or self.to_model
+        on_model = motion if to_model is None else to_model(motion)
         joints = mask.joints
-        if self.to_model is not None:
-            joints = np.repeat(mask.joints.all(1, keepdims=True), len(self.to_model.target.skeleton), 1)
-            for p in self.to_model.pairs:
+        if to_model is not None:
+            joints = np.repeat(mask.joints.all(1, keepdims=True), len(to_model.target.skeleton), 1)
+            for p in to_model.pairs:
                 joints[:, p.t] = mask.joints[:, p.s0] & (mask.joints[:, p.s1] if p.w > 0 else True)
         frames = np.arange(motion.num_frames)
         if self.fps is not None and abs(motion.fps - self.fps) > 1e-6:
@@ -127,12 +151,13 @@ class OnRig(BaseMethod):
         out[:, unmapped] = cast(Any, self.fill).fill_joints(motion, mask, unmapped)
         return out
 
-    def _back(self, sample: Motion, given: Motion, mask: Mask, fill: np.ndarray | None) -> Motion:
+    def _back(self, sample: Motion, given: Motion, mask: Mask, fill: np.ndarray | None,
+              to_rig: Retargeter | None) -> Motion:
         """A model sample → the user's frame rate and rig: resampled, retargeted, the unmapped joints from ``fill``
         (T, J_user, 4) (or as given where never observed), the observed parts as given."""
         if abs(sample.fps - given.fps) > 1e-6:
             sample = replace(sample.at_times(np.arange(given.num_frames) / given.fps), fps=given.fps)
-        out = sample.copy() if self.to_rig is None else self.to_rig(sample)
+        out = sample.copy() if to_rig is None else to_rig(sample)
         out.name, out.labels = given.name, dict(given.labels)
         if given.translations is not None:
             out.translations = given.translations.copy()
@@ -144,22 +169,39 @@ class OnRig(BaseMethod):
         return keep_observed(out, given, mask)
 
 
+def mean_pose(rotations: np.ndarray) -> np.ndarray:
+    """(T, J, 4) local rotations → (J, 4) their per-joint mean (signs aligned to the first frame, normalised)."""
+    q = np.asarray(rotations, dtype=np.float64)
+    q = np.where((q * q[:1]).sum(-1, keepdims=True) < 0, -q, q)
+    return R.quat_normalize(q.mean(0))
+
+
 def model_body(method: Method) -> BodyMap:
     """The body map a motion is retargeted onto for ``method``: its skeleton with a T-pose reference made from its
-    training data's mean pose (`body.natural_map`; the checkpoint's feature mean), so that retargeted motion has the
-    joint twists of the data the model learned from. Made once per method."""
+    training data's mean pose (`data_body`), so that retargeted motion has the joint twists of the data the model
+    learned from. Made once per method."""
     cached = method.__dict__.get("_natural_body")
-    if cached is not None:
-        return cached
-    skeleton = cast(Skeleton, method.skeleton)
-    stats = getattr(getattr(method, "ckpt", None), "stats", None)
+    if cached is None:
+        stats = getattr(getattr(method, "ckpt", None), "stats", None)
+        cached = data_body(cast(Skeleton, method.skeleton), stats)
+        method.__dict__["_natural_body"] = cached
+    return cached
+
+
+def data_body(skeleton: Skeleton, stats) -> BodyMap:
+    """``skeleton``'s body map with a T-pose reference made from the mean pose of data on it (``stats``: the
+    `data.features.FeatureStats` of a checkpoint or cache; None: the plain `body.body_map`)."""
     if stats is None:
-        body = body_map(skeleton)
-    else:
-        pose = decode(np.asarray(stats.mean, dtype=np.float64)[None], skeleton, 30.0).rotations[0]
-        body = natural_map(skeleton, pose)
-    method.__dict__["_natural_body"] = body
-    return body
+        return body_map(skeleton)
+    pose = decode(np.asarray(stats.mean, dtype=np.float64)[None], skeleton, 30.0).rotations[0]
+    return natural_map(skeleton, pose)
+
+
+def motion_body(motion: Motion) -> BodyMap:
+    """The body map of ``motion``'s rig for retargeting it: the rig's rest pose, or — a rig whose rest pose is no
+    standing pose — a T-pose with the twists of this motion's mean pose (`body.natural_map`)."""
+    bm = body_map(motion.skeleton)
+    return natural_map(motion.skeleton, mean_pose(motion.rotations)) if bm.synthesised_rest else bm
 
 
 def _fill_method(task: str) -> Method | None:
