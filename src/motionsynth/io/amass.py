@@ -237,7 +237,7 @@ def read_amass(path: str | os.PathLike, body_model_dir: str | os.PathLike | None
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = list(z.files)
-            data = {k: _array(z, k, where) for k in keys if k in _USED}
+            data = {k: npz_array(z, k, where) for k in keys if k in _USED}
     except FormatError:
         raise
     except FileNotFoundError:
@@ -297,7 +297,7 @@ def _check_size(headers: dict, where: str) -> None:
     check_array_bytes(headers, where)
 
 
-def _array(z, key: str, where: str) -> np.ndarray:
+def npz_array(z, key: str, where: str) -> np.ndarray:
     """Array ``key`` of an npz opened with ``allow_pickle=False``; `FormatError` naming it when unreadable."""
     try:
         return z[key]

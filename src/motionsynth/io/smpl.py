@@ -72,7 +72,7 @@ from .. import rotations as R
 from ..errors import FormatError, MotionsynthError
 from ..motion import Motion
 from . import amass as _amass
-from .amass import SMPL_AXES, SMPL_BODY_NAMES, is_smpl_body, motion_to_smpl, smpl_skeleton, smpl_to_motion
+from .amass import SMPL_AXES, SMPL_BODY_NAMES, is_smpl_body, motion_to_smpl, npz_array, smpl_skeleton, smpl_to_motion
 from .atomic import atomic_open
 from .npz import _BYTES_PER_JOINT_FRAME, _MIN_ARRAY_BYTES, NPY_ERRORS, array_headers, check_array_bytes
 
@@ -378,8 +378,8 @@ def read_smpl(path: str | os.PathLike, *, axes: str | None = None, fps: float | 
         check_array_bytes(headers, where)
         try:
             with np.load(path, allow_pickle=False) as z:
-                data = {k: _numbers(_npz_array(z, k, where), k, where) for k in layout.tails}
-                extra = {k: _npz_array(z, k, where) for k in (*_FPS_KEYS, "betas", "gender") if k in z.files}
+                data = {k: _numbers(npz_array(z, k, where), k, where) for k in layout.tails}
+                extra = {k: npz_array(z, k, where) for k in (*_FPS_KEYS, "betas", "gender") if k in z.files}
         except FormatError:
             raise
         except NPY_ERRORS as e:
@@ -467,17 +467,6 @@ def _numbers(a: np.ndarray, key: str, where: str) -> np.ndarray:
     if a.dtype.kind not in "iuf":
         raise FormatError(f"'{key}' must hold numbers, got {a.dtype} values of shape {a.shape}", where)
     return np.asarray(a, dtype=np.float64)
-
-
-def _npz_array(z, key: str, where: str) -> np.ndarray:
-    try:
-        return z[key]
-    except ValueError as e:
-        if "allow_pickle" in str(e) or "Object arrays" in str(e):
-            raise FormatError(f"'{key}' holds pickled Python objects, which are never loaded", where) from None
-        raise FormatError(f"'{key}' is not a readable array ({e})", where) from None
-    except NPY_ERRORS as e:
-        raise FormatError(f"'{key}' is damaged ({type(e).__name__}: {e})", where) from None
 
 
 def _text(a: np.ndarray) -> str:

@@ -148,7 +148,14 @@ class OnRig(BaseMethod):
             return None
         unmapped = np.flatnonzero(~self.to_rig.driven)
         out = motion.rotations.copy()
-        out[:, unmapped] = cast(Any, self.fill).fill_joints(motion, mask, unmapped)
+        # a joint whose observed rotations are all one value (a static helper, unanimated fingers) is that value
+        # wherever a column fill puts it; only the others are computed
+        first = out[mask.joints[:, unmapped].argmax(0), unmapped]
+        steady = ~(mask.joints[:, unmapped] & (np.abs(out[:, unmapped] - first).max(-1) > 1e-12)).any(0)
+        out[:, unmapped[steady]] = first[steady]
+        moving = unmapped[~steady]
+        if len(moving):
+            out[:, moving] = cast(Any, self.fill).fill_joints(motion, mask, moving)
         return out
 
     def _back(self, sample: Motion, given: Motion, mask: Mask, fill: np.ndarray | None,
