@@ -14,7 +14,7 @@ from motionsynth.motion import Motion
 from motionsynth.skeleton import Skeleton
 
 from helpers import HUMANOID_BANDAI as BANDAI
-from helpers import cli_output, humanoid
+from helpers import HUMANOID_MIXAMO, cli_output, humanoid
 
 
 def test_roles_from_mixamo_names_with_a_prefix():
@@ -171,3 +171,60 @@ def test_body_map_is_computed_once_per_skeleton(tmp_path):
     assert np.abs(bm.rest_positions()).max() > 10
     bm.rest_rotations = R.quat_identity((len(skel),))  # a new reference pose is seen
     np.testing.assert_allclose(bm.rest_positions()[skel.index("Hips")], skel.offsets[0])
+
+
+UNREAL = dict(pelvis="pelvis", spine=("spine_01", "spine_02", "spine_03"), neck="neck_01", head="head",
+              clavicle="clavicle_{l}", upper_arm="upperarm_{l}", forearm="lowerarm_{l}", hand="hand_{l}",
+              thigh="thigh_{l}", shin="calf_{l}", foot="foot_{l}", toe="ball_{l}")
+CHARACTER_CREATOR = dict(pelvis="CC_Base_Hip", spine=("CC_Base_Waist", "CC_Base_Spine01", "CC_Base_Spine02"),
+                         neck="CC_Base_NeckTwist01", head="CC_Base_Head", clavicle="CC_Base_{s}_Clavicle",
+                         upper_arm="CC_Base_{s}_Upperarm", forearm="CC_Base_{s}_Forearm", hand="CC_Base_{s}_Hand",
+                         thigh="CC_Base_{s}_Thigh", shin="CC_Base_{s}_Calf", foot="CC_Base_{s}_Foot",
+                         toe="CC_Base_{s}_ToeBase")
+UNITY = dict(pelvis="Hips", spine=("Spine", "Chest", "UpperChest"), neck="Neck", head="Head",
+             clavicle="{S}Shoulder", upper_arm="{S}UpperArm", forearm="{S}LowerArm", hand="{S}Hand",
+             thigh="{S}UpperLeg", shin="{S}LowerLeg", foot="{S}Foot", toe="{S}Toes")
+LAFAN1 = dict(pelvis="Hips", spine=("Spine", "Spine1", "Spine2"), neck="Neck", head="Head", clavicle="{S}Shoulder",
+              upper_arm="{S}Arm", forearm="{S}ForeArm", hand="{S}Hand", thigh="{S}UpLeg", shin="{S}Leg",
+              foot="{S}Foot", toe="{S}Toe")
+CMU = dict(pelvis="Hips", spine=("LowerBack", "Spine", "Spine1"), neck="Neck", head="Head", clavicle="{S}Shoulder",
+           upper_arm="{S}Arm", forearm="{S}ForeArm", hand="{S}Hand", thigh="{S}UpLeg", shin="{S}Leg",
+           foot="{S}Foot", toe="{S}ToeBase")
+SMPL = dict(pelvis="pelvis", spine=("spine1", "spine2", "spine3"), neck="neck", head="head", clavicle="{side}_collar",
+            upper_arm="{side}_shoulder", forearm="{side}_elbow", hand="{side}_wrist", thigh="{side}_hip",
+            shin="{side}_knee", foot="{side}_ankle", toe="{side}_foot")
+
+
+def _named(names: dict) -> Skeleton:
+    """`helpers.humanoid` (three spine joints, clavicles) with names filled per side in every spelling used above."""
+    sk = humanoid()
+    mixamo = {v: k for k, v in _role_names(HUMANOID_MIXAMO).items()}
+    table = _role_names(names)
+    return Skeleton([table[mixamo[n]] for n in sk.names], sk.parents, sk.offsets, end_sites=sk.end_sites)
+
+
+def _role_names(names: dict) -> dict[str, str]:
+    out = {}
+    for key, value in names.items():
+        if key == "spine":
+            seq = value if isinstance(value, tuple) else tuple(value.format(i or "") for i in range(3))
+            out.update({f"spine{i}": n for i, n in enumerate(seq)})
+            continue
+        for side in ("left", "right"):
+            text = value.format(S=side.title(), s=side[0].upper(), l=side[0], side=side)
+            out[f"{side}_{key}" if "{" in value else key] = text
+    return out
+
+
+@pytest.mark.parametrize("names, convention", [(UNREAL, "unreal"), (CHARACTER_CREATOR, "character creator"),
+                                               (UNITY, "unity"), (LAFAN1, "lafan1"), (CMU, "cmu"),
+                                               (SMPL, "smpl"), (HUMANOID_MIXAMO, "mixamo")])
+def test_every_listed_convention_maps_from_names(names, convention):
+    sk = _named(names)
+    bm = body_map(sk)
+    assert bm.convention == convention or (convention == "mixamo" and bm.convention in ("mixamo", "lafan1", "cmu"))
+    table = _role_names(names)
+    for role in ("pelvis", "head", "left_hand", "right_hand", "left_foot", "right_foot", "left_forearm",
+                 "right_shin"):
+        assert sk.names[bm.joint(role)] == table[role], (role, sk.names[bm.joint(role)])
+    assert [sk.names[j] for j in bm.roles["spine"]] == [table[f"spine{i}"] for i in range(3)]
