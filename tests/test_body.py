@@ -228,3 +228,21 @@ def test_every_listed_convention_maps_from_names(names, convention):
                  "right_shin"):
         assert sk.names[bm.joint(role)] == table[role], (role, sk.names[bm.joint(role)])
     assert [sk.names[j] for j in bm.roles["spine"]] == [table[f"spine{i}"] for i in range(3)]
+
+
+def test_a_natural_pose_gives_the_same_t_pose_with_its_own_twists():
+    """`natural_map`: each bone turned from the start pose into the T-pose by the smallest rotation — the bone
+    directions are the T-pose's, the twist about each bone the start pose's; from the identity, the plain T-pose."""
+    from motionsynth.body import natural_map
+
+    sk = humanoid(BANDAI, bone_axis=True)
+    plain = body_map(sk)
+    np.testing.assert_allclose(natural_map(sk, R.quat_identity((len(sk),))).rest_positions(), plain.rest_positions(),
+                               atol=1e-9)
+    rng = np.random.default_rng(0)
+    start = R.axis_angle_to_quat(rng.normal(scale=0.4, size=(len(sk), 3)))
+    natural = natural_map(sk, start)
+    np.testing.assert_allclose(natural.rest_positions(), plain.rest_positions(), atol=1e-6)  # same directions
+    assert not np.allclose(natural.rest_rotations, plain.rest_rotations, atol=1e-3)  # other twists
+    np.testing.assert_allclose(natural.up, plain.up)
+    assert natural.height == pytest.approx(plain.height)
