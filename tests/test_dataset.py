@@ -17,9 +17,12 @@ from motionsynth.data.cache import SPLITS, MotionCache, prepare, split_of
 from motionsynth.data.features import rot6d_slice
 from motionsynth.data.windows import WindowDataset, windows
 from motionsynth.errors import MotionsynthError
-from motionsynth.io.bvh import read_bvh, write_bvh
+from motionsynth.io.bvh import parse_bvh, read_bvh, write_bvh
 from motionsynth.motion import Motion
 from motionsynth.skeleton import Skeleton
+
+from helpers import HUMANOID_BANDAI as BANDAI_HUMANOID
+from helpers import humanoid, make_motion
 
 NAMES = ["Hips", "Spine", "Head", "LeftUpLeg", "LeftFoot", "RightUpLeg", "RightFoot"]
 PARENTS = [-1, 0, 1, 0, 3, 0, 5]
@@ -588,3 +591,174 @@ cache.prepare({str(tmp_path / 'src')!r}, "bvh-folder", {str(tmp_path / 'c')!r}, 
     assert code == 0 and f"stale temporary folder {tmp}" in out
     prepare(tmp_path / "src", "bvh-folder", tmp_path / "c", workers=1, progress=False)
     assert not tmp.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# ---- one cache from several sources (issue 25) -----------------------------------------------------------------------
+def bandai_source(root: Path, part: int, takes: dict[str, tuple[str, str]], sk: Skeleton) -> Path:
+    """A Bandai Namco layout ``root/bandai-namco-PART`` with the given takes (``id → (content, style)``) on ``sk``;
+    the label files list the contents and styles in the order first used."""
+    folder = root / f"bandai-namco-{part}"
+    contents = list(dict.fromkeys(c for c, _ in takes.values()))
+    styles = list(dict.fromkeys(s for _, s in takes.values()))
+    (folder / "data").mkdir(parents=True)
+    (folder / "cfg").mkdir()
+    (folder / "cfg/content_label.txt").write_text("\n".join(f"dataset-{part}_{c}" for c in contents))
+    (folder / "cfg/style_label.txt").write_text("\n".join(f"dataset-{part}_{s}" for s in styles))
+    for i, (take, (c, s)) in enumerate(takes.items()):
+        stem = f"dataset-{part}_{c}_{s}_{take}"
+        write_bvh(make_motion(sk, 30 + i, seed=part * 100 + i), folder / "data" / f"{stem}.bvh")
+        (folder / "data" / f"{stem}.json").write_text(json.dumps({"content": contents.index(c),
+                                                                  "style": styles.index(s)}))
+    return folder
+
+
+def bvh_source(folder: Path, names: list[str], sk: Skeleton, seed: int = 50) -> Path:
+    folder.mkdir(parents=True)
+    for i, name in enumerate(names):
+        write_bvh(make_motion(sk, 40, seed=seed + i), folder / f"{name}.bvh")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def union(tmp_path_factory):
+    """Four sources: Bandai-like part 2 (folder) and part 1 (zip) on one humanoid skeleton, a folder of BVH on
+    another humanoid (Mixamo names, 3 spine joints: retargeted), and a folder on the first skeleton whose take
+    ``clip_a`` clashes with the Mixamo folder's."""
+    root = tmp_path_factory.mktemp("union")
+    sk, mixamo = humanoid(BANDAI_HUMANOID, bone_axis=True, spine=2), humanoid(spine=3)
+    two = bandai_source(root / "two", 2, {"000": ("walk", "normal"), "001": ("run", "elderly"),
+                                          "002": ("walk", "masculine"), "003": ("run", "normal")}, sk)
+    one = zip_folder(bandai_source(root / "one", 1, {"001": ("walk", "old"), "002": ("dash", "masculinity"),
+                                                     "003": ("bow", "happy")}, sk),
+                     root / "bandai-namco-motion-1.zip", "bandai-namco-1")
+    other = bvh_source(root / "mixamo", ["clip_a", "clip_b"], mixamo)
+    same = bvh_source(root / "extra", ["clip_a"], sk, seed=70)
+    cache = prepare([two, one, other, same], None, root / "cache", workers=2, progress=False)
+    return cache, {"two": two, "one": one, "other": other, "same": same, "sk": sk, "mixamo": mixamo}
+
+
+def test_several_sources_make_one_cache_with_provenance(union):
+    cache, src = union
+    assert [(s["file"], s["dataset"], s["adapter"], s["takes"], s["retargeted"], s["renamed"]) for s in cache.sources] \
+        == [("bandai-namco-2", "bandai-namco-2", "bandai-namco", 4, 0, 0),
+            ("bandai-namco-motion-1.zip", "bandai-namco-1", "bandai-namco", 3, 0, 0),
+            ("mixamo", "mixamo", "bvh-folder", 2, 2, 0), ("extra", "extra", "bvh-folder", 1, 0, 1)]
+    assert cache.dataset == "bandai-namco+bvh-folder" and cache.skipped == []
+    by_name = {t.name: t for t in cache.takes}
+    assert by_name["clip_a"].source == 2 and by_name["extra/clip_a"].source == 3  # the later one is renamed
+    assert by_name["extra/clip_a"].original == "clip_a" and by_name["clip_b"].original == "clip_b"
+    assert all(t.original == t.name for t in cache.takes if t.source < 3)
+    assert [t.length for t in cache.takes if t.source == 2] == [40, 40]
+    info = cache.info()
+    assert [(s["dataset"], s["takes"], s["frames"]) for s in info["sources"]] == [
+        ("bandai-namco-2", 4, 30 + 31 + 32 + 33), ("bandai-namco-1", 3, 30 + 31 + 32), ("mixamo", 2, 80),
+        ("extra", 1, 40)]
+    assert MotionCache(cache.path).takes == cache.takes  # provenance survives a reopen
+
+
+def test_a_later_source_on_the_same_skeleton_is_stored_untouched(union):
+    cache, src = union
+    assert sorted(cache.skeleton.names) == sorted(src["sk"].names) and cache.offsets is None
+    with zipfile.ZipFile(src["one"]) as z:
+        member = "bandai-namco-1/data/dataset-1_dash_masculinity_002.bvh"
+        original = parse_bvh(z.read(member).decode(), member)
+    m = cache.motion(cache.index("dataset-1_dash_masculinity_002"))
+    assert np.abs(m.global_positions() - original.global_positions()).max() < 1e-3
+    extra = cache.motion(cache.index("extra/clip_a"))
+    assert np.abs(extra.global_positions() - read_bvh(src["same"] / "clip_a.bvh").global_positions()).max() < 1e-3
+
+
+def test_a_later_source_on_another_humanoid_is_retargeted(union):
+    from motionsynth.retarget import retarget
+
+    cache, src = union
+    original = read_bvh(src["other"] / "clip_b.bvh")
+    assert original.skeleton.names != cache.skeleton.names
+    m = cache.motion(cache.index("clip_b"))
+    expected = retarget(original, cache.skeleton)
+    assert m.skeleton.names == cache.skeleton.names and len(m) == len(original) == 40
+    assert np.abs(m.global_positions() - expected.global_positions()).max() < 1e-2
+    assert np.isfinite(np.asarray(cache.features[cache.rows(cache.index("clip_b"))])).all()
+
+
+def test_labels_of_all_sources_share_one_vocabulary(union):
+    cache, _ = union
+    assert cache.label_names == {"content": ["walk", "run", "dash", "bow"],
+                                 "style": ["normal", "elderly", "masculine", "happy"]}
+    t = cache.takes[cache.index("dataset-1_walk_old_001")]
+    assert t.labels == {"content": "walk", "style": "elderly"}
+    assert t.source_labels == {"content": "walk", "style": "old"}  # the source's own names, kept beside
+    assert cache.takes[cache.index("dataset-2_run_elderly_001")].source_labels == {}
+    assert cache.info()["labels"]["style"] == {"normal": 2, "elderly": 2, "masculine": 2, "happy": 1}
+
+
+def test_adding_a_source_never_moves_a_take_to_another_split(union, tmp_path):
+    cache, src = union
+    alone = prepare(src["two"], "bandai-namco", tmp_path / "alone", workers=1, progress=False)
+    other = prepare(src["other"], None, tmp_path / "other", workers=1, progress=False)
+    union_split = {(t.source, t.original): t.split for t in cache.takes}
+    assert {t.name: t.split for t in alone.takes} == {o: s for (k, o), s in union_split.items() if k == 0}
+    assert {t.name: t.split for t in other.takes} == {o: s for (k, o), s in union_split.items() if k == 2}
+    assert union_split[(3, "clip_a")] == split_of("clip_a")  # a renamed take keeps the split of its own name
+    # one source alone gives the cache it always gave (names, hash), with its provenance
+    assert alone.data_hash == prepare(src["two"], "bandai-namco", tmp_path / "again", workers=2,
+                                      progress=False).data_hash
+    assert alone.sources[0]["dataset"] == "bandai-namco-2" and all(t.source == 0 for t in alone.takes)
+
+
+def test_a_source_that_is_not_humanoid_is_refused_by_name(union, tmp_path):
+    _, src = union
+    legs = tmp_path / "legs"
+    write_takes(legs, {"hop": 30})  # the 7-joint test skeleton: no arms
+    with pytest.raises(MotionsynthError, match=r"legs: its skeleton differs .* cannot be retargeted") as e:
+        prepare([src["two"], legs], None, tmp_path / "c", workers=1, progress=False)
+    assert "hop" in str(e.value) and not (tmp_path / "c").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    with pytest.raises(MotionsynthError, match="given twice"):
+        prepare([src["two"], src["two"] / ".." / "bandai-namco-2"], None, tmp_path / "c")
+    with pytest.raises(MotionsynthError, match="no source"):
+        prepare([], None, tmp_path / "c")
+
+
+def test_each_source_is_read_by_its_detected_adapter(union, tmp_path):
+    from motionsynth.data.adapters import detect_dataset
+
+    _, src = union
+    assert detect_dataset(src["two"]) == detect_dataset(src["two"].parent) == "bandai-namco"
+    assert detect_dataset(src["one"]) == "bandai-namco"
+    assert detect_dataset(src["other"]) == detect_dataset(src["other"] / "clip_a.bvh") == "bvh-folder"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MotionsynthError, match="cannot tell which dataset"):
+        detect_dataset(tmp_path / "empty")
+    with pytest.raises(MotionsynthError, match="only apply to bvh-folder"):
+        prepare([src["two"], src["one"]], None, tmp_path / "c", label_pattern=r"(?P<a>x)")
+
+
+def test_cli_prepare_several_sources_and_info_per_source(union, tmp_path, capsys):
+    _, src = union
+    code, out, _ = run_cli(["data", "prepare", src["two"], src["one"], src["other"], "--out", tmp_path / "c",
+                            "--workers", "1", "--no-progress"], capsys)
+    assert code == 0 and "prepared 9 takes" in out
+    assert "source bandai-namco-motion-1.zip (bandai-namco-1, bandai-namco): 3 takes, 93 frames" in out
+    assert "source mixamo (mixamo, bvh-folder): 2 takes, 80 frames (2 retargeted)" in out
+    code, out, _ = run_cli(["data", "info", tmp_path / "c"], capsys)
+    assert code == 0 and "sources (3):" in out and "bandai-namco-2, bandai-namco): 4 takes, 126 frames" in out
+    code, out, _ = run_cli(["data", "info", tmp_path / "c", "--json"], capsys)
+    assert [s["takes"] for s in json.loads(out)["sources"]] == [4, 3, 2]
+
+
+def test_a_cache_from_before_several_sources_reads_as_one_source_and_damage_is_refused(tmp_path):
+    write_takes(tmp_path / "src", {"a": 30, "b": 31})
+    cache = prepare(tmp_path / "src", "bvh-folder", tmp_path / "c", progress=False)
+    meta = json.loads((cache.path / "meta.json").read_text())
+    old = {**meta, "takes": [{k: t[k] for k in ("name", "start", "length", "split", "labels")} for t in meta["takes"]]}
+    del old["sources"]
+    (cache.path / "meta.json").write_text(json.dumps(old))
+    again = MotionCache(cache.path)
+    assert [(t.source, t.original) for t in again.takes] == [(0, ""), (0, "")]
+    assert [(s["file"], s["adapter"], s["takes"], s["frames"]) for s in again.info()["sources"]] == [
+        ("src", "bvh-folder", 2, 61)]
+    for damage in ({"sources": [{"file": "x"}]}, {"takes": [{**meta["takes"][0], "source": 3}, meta["takes"][1]]}):
+        (cache.path / "meta.json").write_text(json.dumps({**meta, **damage}))
+        with pytest.raises(MotionsynthError, match="damaged motion cache"):
+            MotionCache(cache.path)

@@ -136,3 +136,36 @@ def test_augmented_windows_share_one_mirror_convention(lcache):
     back = mirror(mirror(m, ds.augment.frames), ds.augment.frames)  # still an involution with shared frames
     np.testing.assert_allclose(back.global_positions(), m.global_positions(), atol=1e-4)
     assert WindowDataset(lcache, "train", 32, 16, augment=Augment(p_mirror=0.0)).augment.frames is None
+
+
+# ---- one vocabulary across datasets (issue 25) -------------------------------------------------------------------
+BANDAI_1 = {"content": ["walk", "run", "dash", "walk-back", "walk-left", "walk-right", "bow", "bye", "guide", "byebye",
+                        "respond", "call", "punch", "kick", "slash", "dance-long", "dance-short"],
+            "style": ["normal", "happy", "sad", "angry", "proud", "not-confident", "masculinity", "feminine",
+                      "childish", "old", "tired", "active", "musical", "giant", "chimpira"]}
+BANDAI_2 = {"content": ["walk", "walk-turn-left", "walk-turn-right", "run", "wave-both-hands", "wave-left-hand",
+                        "wave-right-hand", "raise-up-both-hands", "raise-up-left-hand", "raise-up-right-hand"],
+            "style": ["active", "elderly", "exhausted", "feminine", "masculine", "normal", "youthful"]}
+
+
+def test_unify_label_merges_synonyms_onto_dataset_2_names_and_keeps_the_rest():
+    from motionsynth.data.labels import LABEL_SYNONYMS, unify_label, unify_labels
+
+    assert unify_label("style", "old") == "elderly" and unify_label("style", "tired") == "exhausted"
+    assert unify_label("style", "masculinity") == "masculine" and unify_label("style", "childish") == "childish"
+    assert unify_label("content", "walk-left") == "walk-left" and unify_label("action", "old") == "old"
+    assert unify_labels({"content": "bow", "style": "old"}) == {"content": "bow", "style": "elderly"}
+    for kind, table in LABEL_SYNONYMS.items():  # every synonym lands on a dataset-2 name, in one step
+        assert set(table.values()) <= set(BANDAI_2[kind]) and not set(table.values()) & set(table)
+        assert set(table) <= set(BANDAI_1[kind])
+    assert all(unify_label(k, n) == n for k, names in BANDAI_2.items() for n in names)  # dataset 2 is never renamed
+    merged = {k: sorted({unify_label(k, n) for n in BANDAI_1[k] + BANDAI_2[k]}) for k in BANDAI_2}
+    assert len(merged["content"]) == 25 and len(merged["style"]) == 16
+
+
+def test_the_merged_vocabulary_mirrors_sideways_walks_onto_each_other():
+    from motionsynth.data.labels import unify_label
+
+    names = list(dict.fromkeys(unify_label("content", n) for n in BANDAI_2["content"] + BANDAI_1["content"]))
+    m = mirror_label_map({"content": names})["content"]
+    assert m["walk-left"] == "walk-right" and m["walk-turn-left"] == "walk-turn-right" and m["bow"] == "bow"

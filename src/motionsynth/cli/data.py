@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -16,9 +16,13 @@ data_app = typer.Typer(name="data", help="Prepare, inspect and download motion d
 
 @data_app.command("prepare")
 def prepare_cmd(
-    source: Annotated[Path, typer.Argument(help="Dataset zip, folder or file.")],
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Adapter: bandai-namco, bvh-folder or amass.")],
+    sources: Annotated[List[Path], typer.Argument(
+        metavar="SOURCE...", help="Dataset zips, folders or files: several make one cache (the first one's skeleton; "
+                                  "later ones retargeted onto it where theirs differs; see docs/DATA.md).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Cache folder to write (an existing cache is replaced).")],
+    dataset: Annotated[Optional[str], typer.Option(
+        "--dataset", "-d", help="Adapter for every source: bandai-namco, bvh-folder or amass (default: detected "
+                                "per source).")] = None,
     fps: Annotated[Optional[float], typer.Option("--fps", help="Resample every take to this frame rate.")] = None,
     workers: Annotated[Optional[int], typer.Option(
         "--workers", "-j", help="Processes (default: number of CPUs).")] = None,
@@ -32,7 +36,8 @@ def prepare_cmd(
                               "built-in neutral skeleton.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
-    """Read a dataset once into a memory-mapped motion cache (arrays, features, train-split stats, splits)."""
+    """Read one or more datasets once into a memory-mapped motion cache (arrays, features, train-split stats,
+    splits, one label vocabulary, where each take came from)."""
     from ..data.cache import prepare, remove_stale_temp_folders
     from ..io.atomic import check_output
 
@@ -43,22 +48,32 @@ def prepare_cmd(
     for item in remove_stale_temp_folders(out):
         what = "put back the previous cache from" if item["action"] == "restored" else "removed"
         typer.echo(f"{what} {item['path']} ({_size(item['bytes'])}), left by a prepare that was killed")
-    cache = prepare(source, dataset, out, fps=fps, workers=workers, progress=progress, labels=labels,
+    cache = prepare(sources, dataset, out, fps=fps, workers=workers, progress=progress, labels=labels,
                     label_pattern=label_pattern, body_models=body_models)
     info = cache.info()
     typer.echo(f"prepared {info['takes']:,} takes, {info['frames']:,} frames ({info['hours']:.2f} h at "
                f"{info['fps']:g} fps, {info['joints']} joints) into {cache.path} in {time.perf_counter() - t0:.1f} s")
     typer.echo("splits: " + ", ".join(f"{s} {v['takes']:,} takes / {v['frames']:,} frames"
                                       for s, v in info["splits"].items()))
+    if len(info["sources"]) > 1:
+        _echo_sources(info["sources"])
     skipped = cache.skipped
     if skipped:
         typer.echo(f"skipped {len(skipped)} take(s):")
-        _echo_skipped(skipped, cache.path)
+        _echo_skipped(skipped, cache.path, len(info["sources"]) > 1)
 
 
-def _echo_skipped(skipped: list[dict], path: Path) -> None:
+def _echo_sources(sources: list[dict]) -> None:
+    for s in sources:
+        notes = [f"{s[k]:,} {k}" for k in ("retargeted", "renamed", "skipped") if s[k]]
+        typer.echo(f"  source {s['file']} ({s['dataset']}, {s['adapter']}): {s['takes']:,} takes, {s['frames']:,} "
+                   f"frames" + (f" ({', '.join(notes)})" if notes else ""))
+
+
+def _echo_skipped(skipped: list[dict], path: Path, sources: bool = False) -> None:
+    """The first skipped takes with their reasons (``sources``: name each one's source too)."""
     for s in skipped[:20]:
-        typer.echo(f"  {s['name']}: {s['reason']}")
+        typer.echo(f"  {s['name']}" + (f" ({s['source']})" if sources and "source" in s else "") + f": {s['reason']}")
     if len(skipped) > 20:
         typer.echo(f"  … and {len(skipped) - 20} more (all listed in {path / 'meta.json'}, and by --json)")
 
@@ -83,13 +98,15 @@ def info_cmd(
     typer.echo(f"{info['path']}  ({info['dataset']}, from {info['source']})")
     typer.echo(f"takes {info['takes']:,}   frames {info['frames']:,}   hours {info['hours']:.2f}   "
                f"fps {info['fps']:g}   joints {info['joints']}   feature dim {info['feature_dim']}")
+    typer.echo(f"sources ({len(info['sources'])}):")
+    _echo_sources(info["sources"])
     for s, v in info["splits"].items():
         typer.echo(f"  {s:<5} {v['takes']:>7,} takes {v['frames']:>11,} frames")
     for key, counts in info["labels"].items():
         typer.echo(f"label {key} ({len(counts)}): " + ", ".join(f"{n} {c}" for n, c in counts.items()))
     if info["skipped"]:
         typer.echo(f"{info['skipped']} take(s) were skipped when preparing:")
-        _echo_skipped(info["skipped_takes"], Path(info["path"]))
+        _echo_skipped(info["skipped_takes"], Path(info["path"]), len(info["sources"]) > 1)
     for item in info["stale_temp"]:
         typer.echo(f"stale temporary folder {item['path']} ({_size(item['bytes'])}) left by a prepare that was "
                    f"killed; the next `data prepare` into this cache removes it (or delete it)")
@@ -116,7 +133,7 @@ def download_cmd(
     n = len(list((folder / "data").glob("*.bvh")))
     typer.echo(f"Bandai Namco dataset {part}: {n:,} takes verified in {folder} (licence CC BY-NC 4.0: "
                f"{folder / 'LICENSE'})")
-    typer.echo(f"next: motionsynth data prepare {folder} --dataset bandai-namco --out CACHE")
+    typer.echo(f"next: motionsynth data prepare {folder} --out CACHE")
 
 
 def register(app) -> None:

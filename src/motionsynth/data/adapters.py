@@ -18,8 +18,12 @@ Adapters (``--dataset`` on the command line):
   Optionally ``body_models`` (``--body-models``): a folder of SMPL / SMPL-H / SMPL-X model files, for exact
   per-subject bone lengths (`motionsynth.io.amass.read_amass`'s ``body_model_dir``; needs the optional ``smplx``).
 
+Without ``--dataset`` each source's adapter is detected from what it holds (`detect_dataset`); `get_adapters` gives
+one adapter per source for a cache made of several (`motionsynth.data.cache.prepare`, ``docs/DATA.md``).
+
 Take names are the file's path relative to the source without its extension (``walk/walk_01``); for Bandai Namco
-the file stem (``dataset-2_walk_normal_001``). Labels are ``dict[str, str]``.
+the file stem (``dataset-2_walk_normal_001``). Labels are ``dict[str, str]``, as the source names them (the cache
+maps them onto one vocabulary, `motionsynth.data.labels.unify_label`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator, NoReturn, cast
+from typing import Callable, Generator, NoReturn, cast
 
 from .. import limits
 from ..errors import FormatError, InvalidMotionError, MotionsynthError, ParamError
@@ -72,11 +76,14 @@ class Listing:
         takes: loadable takes, in a stable (sorted) order.
         label_names: label key → ordered vocabulary (may miss values first seen in takes; the cache adds them).
         problems: ``(name, reason)`` of takes already known to be unusable (reported and skipped).
+        dataset: the dataset's own name where the source tells it (a Bandai Namco root folder: ``bandai-namco-2``);
+            empty otherwise (the cache then names the source by its file or folder name).
     """
 
     takes: list[TakeRef]
     label_names: dict[str, list[str]] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    dataset: str = ""
 
 
 # ---- loading ---------------------------------------------------------------------------------------------------
@@ -143,11 +150,12 @@ def _init_worker(max_joint_frames: int) -> None:
     limits.set_max_joint_frames(max_joint_frames)
 
 
-def map_takes(fn: Callable, refs: list[TakeRef], workers: int = 1) -> Iterator:
+def map_takes(fn: Callable, refs: list[TakeRef], workers: int = 1) -> Generator:
     """``safe_call(fn, ref)`` for every ref, in order, on ``workers`` processes (1: in this process).
 
     ``fn`` must be a picklable module-level function (or ``functools.partial`` of one). Uses ``fork`` where the
-    platform has it (no re-import cost), else ``spawn``.
+    platform has it (no re-import cost), else ``spawn``. A generator: closing it (``contextlib.closing``) stops the
+    workers at once when the caller gives up early.
     """
     from functools import partial
 
@@ -212,6 +220,7 @@ class BandaiNamco:
             if len(roots) != 1:
                 raise MotionsynthError(self._layout_error(source, roots))
             root = roots[0]
+            dataset_name = root.rstrip("/").rsplit("/", 1)[-1]
             read = lambda rel: _decode(z.read(root + rel), f"{source}:{root + rel}")
             exists = set(names).__contains__
             bvhs = sorted(m for m in names if re.fullmatch(re.escape(root) + r"data/[^/]+\.bvh", m, re.I))
@@ -227,6 +236,7 @@ class BandaiNamco:
             if len(dirs) != 1:
                 raise MotionsynthError(self._layout_error(source, [f"{p.name}/" for p in dirs]))
             root_dir = dirs[0]
+            dataset_name = root_dir.name
             read = lambda rel: _decode((root_dir / rel).read_bytes(), str(root_dir / rel))
             has = lambda rel: (root_dir / rel).is_file()
             files = [(p.stem, str(p), None, f"data/{p.name}") for p in sorted((root_dir / "data").glob("*.bvh"))]
@@ -261,7 +271,7 @@ class BandaiNamco:
                 problems.append((stem, f"bad label file: {e}"))
                 continue
             takes.append(TakeRef(stem, path, member, "bvh", labels))
-        return Listing(takes, vocab, problems)
+        return Listing(takes, vocab, problems, dataset_name or source.stem)
 
     @staticmethod
     def _layout_error(source: Path, roots: builtins.list[str]) -> str:
@@ -463,3 +473,50 @@ def get_adapter(dataset: str, labels: str | os.PathLike | None = None, label_pat
     if dataset == "amass":
         return Amass(body_models)
     raise MotionsynthError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+
+
+def detect_dataset(source: str | os.PathLike) -> str:
+    """The adapter name for a source, from what it holds (what ``data prepare`` uses without ``--dataset``):
+    ``bandai-namco`` for a zip or folder with ``data/*.bvh`` and ``cfg/content_label.txt`` (itself or one folder
+    down), ``bvh-folder`` for other BVH (a file, a zip, a folder searched recursively), ``amass`` for ``.npz``.
+    Raises `MotionsynthError` when the source holds neither."""
+    path = _check_source(Path(source))
+    bandai = re.compile(r"(^|/)data/[^/]+\.bvh$", re.I)
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix in (".bvh", ".npz"):
+            return "bvh-folder" if suffix == ".bvh" else "amass"
+        with _open_zip(path) as z:
+            names = z.namelist()
+        if any(bandai.search(m) for m in names) and any(m.endswith("cfg/content_label.txt") for m in names):
+            return "bandai-namco"
+        if any(m.lower().endswith(".bvh") for m in names):
+            return "bvh-folder"
+        raise MotionsynthError(f"{path}: no .bvh inside; cannot tell which dataset it is (give --dataset)")
+    for p in (path, *sorted(c for c in path.iterdir() if c.is_dir())):
+        if (p / "cfg" / "content_label.txt").is_file() and any((p / "data").glob("*.bvh")):
+            return "bandai-namco"
+    if next((p for p in path.rglob("*") if p.suffix.lower() == ".bvh"), None) is not None:
+        return "bvh-folder"
+    if next((p for p in path.rglob("*.npz") if not Amass._IGNORED.match(p.name)), None) is not None:
+        return "amass"
+    raise MotionsynthError(f"{path}: no .bvh or .npz files found; cannot tell which dataset it is (give --dataset)")
+
+
+def get_adapters(sources: builtins.list[Path], dataset: str | None = None, labels: str | os.PathLike | None = None,
+                 label_pattern: str | None = None, body_models: str | os.PathLike | None = None) -> builtins.list:
+    """One adapter per source: ``dataset`` for all of them, or (None) each source's `detect_dataset`. The
+    adapter options go to the sources they apply to (``labels``/``label_pattern`` to ``bvh-folder``,
+    ``body_models`` to ``amass``); an option that applies to none of them is refused as `get_adapter` refuses it."""
+    if dataset is not None:
+        return [get_adapter(dataset, labels, label_pattern, body_models) for _ in sources]
+    kinds = [detect_dataset(s) for s in sources]
+    if (labels or label_pattern) and "bvh-folder" not in kinds:
+        raise ParamError(f"`labels` / `label_pattern` only apply to bvh-folder sources; these are "
+                         f"{', '.join(sorted(set(kinds)))} (give --dataset bvh-folder to read them as plain BVH)",
+                         "labels", "label_pattern", "dataset")
+    if body_models is not None and "amass" not in kinds:
+        raise ParamError(f"`body_models` only applies to amass sources; these are {', '.join(sorted(set(kinds)))}",
+                         "body_models", "dataset")
+    return [get_adapter(k, labels if k == "bvh-folder" else None, label_pattern if k == "bvh-folder" else None,
+                        body_models if k == "amass" else None) for k in kinds]

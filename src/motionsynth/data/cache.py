@@ -3,9 +3,12 @@
 `prepare` reads a dataset once (through an adapter, on several processes), and writes a folder:
 
 ==========================  ==========================================================================================
-``meta.json``               version, dataset, source, fps, take table (name, start, length, split, labels), label
-                            vocabulary, counts, skipped takes with reasons, ``data_hash``; ``adapter``: the
-                            adapter's options when any (AMASS ``body_models``)
+``meta.json``               version, dataset, source, fps, take table (name, start, length, split, labels, and
+                            where it came from: source index, original name, the source's label names where
+                            they were unified), ``sources`` (per source: file, path, dataset name, adapter,
+                            takes, frames, retargeted, renamed, skipped), label vocabulary, counts, skipped
+                            takes with reasons, ``data_hash``; ``adapter``: the adapter's options when any
+                            (AMASS ``body_models``)
 ``skeleton.json``           the skeleton (`Skeleton.to_json`) of the first train take
 ``rotations.npy``           (N, J, 4) float32 local quaternions (x, y, z, w) of all N frames, takes back to back
 ``root_positions.npy``      (N, 3) float32 moving-root positions (file units, cm)
@@ -30,8 +33,15 @@ Every take is folded onto the dataset's canonical moving root by the loader (`Mo
 branching joint (``Hips``) carries the trajectory whichever joint above it (``joint_Root``) a file animates, so takes
 of one dataset never disagree on the moving root because of how their files were exported.
 
-Splits are by take, decided by a hash of the take name alone (sha1 → [0, 1): < 0.8 train, < 0.9 val, else test), so
-a take keeps its split when the dataset grows, and no window of a test take can reach training.
+Splits are by take, decided by a hash of the take's name in its source alone (sha1 → [0, 1): < 0.8 train, < 0.9
+val, else test), so a take keeps its split when the dataset grows or another source joins it (even when a name clash
+renames it in the cache), and no window of a test take can reach training.
+
+Several sources make one cache (``prepare([A, B, …], …)``, ``docs/DATA.md``): each is read by its own adapter, the
+first source's skeleton is the cache's, takes of a later source on another skeleton are retargeted onto it
+(`motionsynth.retarget.retarget`), a name an earlier source already uses becomes ``SOURCE/NAME``, labels go through
+`labels.unify_label`, and every take records where it came from (`Take.source`, `Take.original`,
+`MotionCache.sources`).
 
 The cache keeps local rotations and the root trajectory. Per-joint animated translations of non-root joints (BVH
 files with position channels on every joint) are replaced by the rest offsets — for the Bandai Namco data these
@@ -51,10 +61,11 @@ import re
 import shutil
 import tempfile
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
-from typing import cast
+from typing import Sequence, cast
 
 import numpy as np
 
@@ -62,7 +73,8 @@ from ..errors import InvalidMotionError, MotionsynthError, ParamError, SkeletonM
 from ..io.npz import NPY_ERRORS
 from ..motion import Motion
 from ..skeleton import Skeleton
-from .adapters import TakeRef, get_adapter, load_take, map_takes
+from .adapters import Listing, TakeRef, get_adapters, load_take, map_takes
+from .labels import unify_label, unify_labels
 
 VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -85,6 +97,12 @@ class Take:
     length: int
     split: str
     labels: dict[str, str] = field(default_factory=dict)
+    source: int = 0
+    """Index of the take's source in ``meta["sources"]`` (`MotionCache.sources`)."""
+    original: str = ""
+    """The take's name in its source ("": ``name``, as in caches from before several sources)."""
+    source_labels: dict[str, str] = field(default_factory=dict)
+    """The labels as the source named them, only where `labels.unify_label` renamed one."""
 
 
 def split_of(name: str) -> str:
@@ -137,19 +155,35 @@ class _Encoded:
     root_positions: np.ndarray
     features: np.ndarray
     labels: dict[str, str]
+    retargeted: bool = False
 
 
-def _encode_take(ref: TakeRef, fps: float | None) -> _Encoded:
-    """Load, resample, and encode one take (runs in a worker)."""
+def _same_skeleton(reference: Skeleton, skeleton: Skeleton) -> bool:
+    """Whether a take on ``skeleton`` joins a cache on ``reference`` as it is (`_problem`'s skeleton checks)."""
+    try:
+        reference.check_compatible(skeleton, what="take")
+    except SkeletonMismatchError:
+        return False
+    return reference.root == skeleton.root
+
+
+def _encode_take(ref: TakeRef, fps: float | None, target: Skeleton | None = None) -> _Encoded:
+    """Load, resample, and encode one take (runs in a worker); retargeted onto ``target`` when it is given and the
+    take's skeleton is not the same (`body.NotHumanoidError` when it cannot be)."""
     from .features import encode
 
     motion = load_take(ref)
     if fps is not None and abs(motion.fps - fps) > 1e-9:
         motion = motion.resample(fps)
     motion.translations = None  # the cache keeps rest offsets (see the module docstring)
+    retargeted = False
+    if target is not None and not _same_skeleton(target, motion.skeleton):
+        from ..retarget import retarget
+
+        motion, retargeted = retarget(motion, target), True
     return _Encoded(motion.skeleton, float(motion.fps), motion.rotations.astype(np.float32),
                     motion.root_positions.astype(np.float32), np.asarray(encode(motion, dtype=np.float32)),
-                    dict(motion.labels))
+                    dict(motion.labels), retargeted)
 
 
 def _check_out(out: Path) -> None:
@@ -160,15 +194,33 @@ def _check_out(out: Path) -> None:
                          f"overwrite it (choose another `out`)", "out")
 
 
-def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps: float | None = None,
-            workers: int | None = None, progress: bool = True, labels: str | os.PathLike | None = None,
-            label_pattern: str | None = None, body_models: str | os.PathLike | None = None) -> MotionCache:
-    """Read ``source`` with the ``dataset`` adapter and write a motion cache folder at ``out`` (replacing a cache
-    already there, atomically).
+@dataclass
+class _Source:
+    """One source of a cache being prepared: where it is, its adapter, what the adapter listed, its unique key."""
+
+    path: Path
+    adapter: str
+    listing: Listing
+    key: str
+    settings: dict = field(default_factory=dict)
+
+
+def prepare(source: str | os.PathLike | Sequence[str | os.PathLike], dataset: str | None, out: str | os.PathLike,
+            fps: float | None = None, workers: int | None = None, progress: bool = True,
+            labels: str | os.PathLike | None = None, label_pattern: str | None = None,
+            body_models: str | os.PathLike | None = None) -> MotionCache:
+    """Read ``source`` (one, or several in order) with its adapter and write a motion cache folder at ``out``
+    (replacing a cache already there, atomically).
 
     Args:
-        source: dataset zip, folder or file.
-        dataset: adapter name: 'bandai-namco', 'bvh-folder' or 'amass'.
+        source: dataset zip, folder or file — or a list of them: one cache from several sources (``docs/DATA.md``).
+            The first usable take (of the first source that has one) gives the cache its skeleton; takes of a later
+            source on another skeleton are retargeted onto it (`motionsynth.retarget.retarget`; a skeleton that is
+            not humanoid stops the prepare with an error naming the source), takes on the same skeleton are stored
+            as they are. A take whose name an earlier source already uses is renamed ``SOURCE/NAME`` (``SOURCE``:
+            the source's dataset name, `MotionCache.sources`).
+        dataset: adapter name for every source: 'bandai-namco', 'bvh-folder' or 'amass'; None detects each source's
+            (`adapters.detect_dataset`).
         out: cache folder to write.
         fps: resample every take to this frame rate; None keeps the files' rate (takes at another rate than the
             first readable take are then skipped with a reason).
@@ -179,15 +231,31 @@ def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps
             lengths (needs the optional ``smplx``; without it a warning and the built-in neutral skeleton). Recorded
             in ``meta.json`` (``adapter``).
 
-    Takes that cannot be read, use another skeleton or another frame rate are reported in ``meta["skipped"]``
+    Labels are mapped onto one vocabulary (`labels.unify_label`). Splits are decided by each take's name in its
+    source (`split_of`), so adding a source never moves a take of another one to another split. Takes that cannot
+    be read, use another skeleton (in the first source) or another frame rate are reported in ``meta["skipped"]``
     (``MotionCache.skipped``) and left out; everything else is prepared. Raises `MotionsynthError` when nothing
     usable remains.
     """
     if fps is not None and not fps > 0:
         raise ParamError(f"`fps` must be positive, got {fps}", "fps")
-    source, out = Path(source).expanduser(), Path(out).expanduser()
-    adapter = get_adapter(dataset, labels, label_pattern, body_models)
-    listing = adapter.list(source)
+    paths = [Path(p).expanduser() for p in ([source] if isinstance(source, (str, os.PathLike)) else source)]
+    if not paths:
+        raise ParamError("no source given; give one or more dataset zips, folders or files", "source")
+    out = Path(out).expanduser()
+    given: dict[Path, Path] = {}
+    for p in paths:
+        if p.resolve() in given:
+            raise ParamError(f"{p}: the same source is given twice ({given[p.resolve()]} and {p})", "source")
+        given[p.resolve()] = p
+    sources: list[_Source] = []
+    for p, adapter in zip(paths, get_adapters(paths, dataset, labels, label_pattern, body_models)):
+        listing = adapter.list(p)
+        key = base = listing.dataset or p.stem or p.name
+        n = 2
+        while any(s.key == key for s in sources):
+            key, n = f"{base}-{n}", n + 1
+        sources.append(_Source(p, adapter.name, listing, key, dict(getattr(adapter, "settings", {}))))
     remove_stale_temp_folders(out)
     _check_out(out)
     if workers is None:
@@ -197,7 +265,7 @@ def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps
     lock = _hold_lock(tmp)
     try:
         _default_permissions(tmp)
-        _write_cache(tmp, listing, source, adapter.name, fps, workers, progress, getattr(adapter, "settings", {}))
+        _write_cache(tmp, sources, fps, workers, progress)
         (tmp / _LOCK).unlink(missing_ok=True)  # not part of the cache; the process id in the name covers the rename
         _replace_dir(tmp, out)
     except BaseException:
@@ -209,52 +277,70 @@ def prepare(source: str | os.PathLike, dataset: str, out: str | os.PathLike, fps
     return MotionCache(out)
 
 
-def _write_cache(tmp: Path, listing, source: Path, dataset: str, fps: float | None, workers: int,
-                 progress: bool, settings: dict | None = None) -> dict:
+def _write_cache(tmp: Path, sources: list[_Source], fps: float | None, workers: int, progress: bool) -> dict:
     from tqdm.auto import tqdm
 
+    from ..body import NotHumanoidError
     from .features import FeatureStats
 
     t0 = time.perf_counter()
-    skipped = [{"name": n, "reason": r} for n, r in listing.problems]
+    skipped = [{"name": n, "reason": r, "source": src.key} for src in sources for n, r in src.listing.problems]
     takes: list[Take] = []
     skeletons: list[Skeleton] = []
     digest = hashlib.sha256()
     appenders: dict[str, _NpyAppender] = {}
     reference: Skeleton | None = None
+    reference_source = ""
     cache_fps = fps
     seen: set[str] = set()
-    bar = tqdm(total=len(listing.takes), desc="prepare", unit="take", disable=not progress, leave=False)
+    retargeted = [0] * len(sources)
+    bar = tqdm(total=sum(len(src.listing.takes) for src in sources), desc="prepare", unit="take",
+               disable=not progress, leave=False)
     try:
-        results = map_takes(partial(_encode_take, fps=fps), listing.takes, workers)
-        for ref, result in zip(listing.takes, results):
-            bar.update(1)
-            reason = _problem(ref, result, reference, cache_fps, seen)
-            if reason:
-                skipped.append({"name": ref.name, "reason": reason})
-                continue
-            if reference is None:
-                reference, cache_fps = result.skeleton, result.fps
-                digest.update(repr(float(cache_fps)).encode())
-                J, D = len(reference), result.features.shape[1]
-                for key, shape in (("rotations", (J, 4)), ("root_positions", (3,)), ("features", (D,))):
-                    appenders[key] = _NpyAppender(tmp / f"{key}.npy", np.float32, shape)
-            seen.add(ref.name)
-            start = appenders["rotations"].rows
-            for key in _ARRAYS:
-                appenders[key].append(getattr(result, key))
-            digest.update(ref.name.encode("utf-8") + b"\0")
-            digest.update(result.rotations.tobytes())
-            digest.update(result.root_positions.tobytes())
-            takes.append(Take(ref.name, start, len(result.rotations), split_of(ref.name), result.labels))
-            skeletons.append(result.skeleton)
+        for k, src in enumerate(sources):
+            # a later source is retargeted onto the cache's skeleton where its own differs
+            seen_here: set[str] = set()
+            with closing(map_takes(partial(_encode_take, fps=fps, target=reference), src.listing.takes,
+                                   workers)) as results:
+                for ref, result in zip(src.listing.takes, results):
+                    bar.update(1)
+                    if isinstance(result, NotHumanoidError):
+                        raise MotionsynthError(
+                            f"{src.path}: its skeleton differs from the cache's (that of {reference_source}) and cannot "
+                            f"be retargeted onto it: {result} (take {ref.name}); leave this source out, or prepare it "
+                            f"into a cache of its own") from None
+                    name = ref.name if ref.name not in seen or ref.name in seen_here else f"{src.key}/{ref.name}"
+                    seen_here.add(ref.name)
+                    reason = _problem(name, result, reference, cache_fps, seen)
+                    if reason:
+                        skipped.append({"name": ref.name, "reason": reason, "source": src.key})
+                        continue
+                    if reference is None:
+                        reference, cache_fps, reference_source = result.skeleton, result.fps, str(src.path.name)
+                        digest.update(repr(float(cache_fps)).encode())
+                        J, D = len(reference), result.features.shape[1]
+                        for key, shape in (("rotations", (J, 4)), ("root_positions", (3,)), ("features", (D,))):
+                            appenders[key] = _NpyAppender(tmp / f"{key}.npy", np.float32, shape)
+                    seen.add(name)
+                    start = appenders["rotations"].rows
+                    for key in _ARRAYS:
+                        appenders[key].append(getattr(result, key))
+                    digest.update(name.encode("utf-8") + b"\0")
+                    digest.update(result.rotations.tobytes())
+                    digest.update(result.root_positions.tobytes())
+                    unified = unify_labels(result.labels)
+                    takes.append(Take(name, start, len(result.rotations), split_of(ref.name), unified, k, ref.name,
+                                      dict(result.labels) if unified != result.labels else {}))
+                    skeletons.append(result.skeleton)
+                    retargeted[k] += result.retargeted
     finally:
         bar.close()
         for a in appenders.values():
             a.close()
     if not takes:
         reasons = "; ".join(f"{s['name']}: {s['reason']}" for s in skipped[:3])
-        raise MotionsynthError(f"{source}: no usable takes ({len(skipped)} skipped: {reasons})")
+        raise MotionsynthError(f"{', '.join(str(src.path) for src in sources)}: no usable takes ({len(skipped)} "
+                               f"skipped: {reasons})")
 
     train = [i for i, t in enumerate(takes) if t.split == "train"]
     first = train[0] if train else 0
@@ -272,34 +358,46 @@ def _write_cache(tmp: Path, listing, source: Path, dataset: str, fps: float | No
     stats.save(tmp / "stats.npz")
     del feats
 
-    vocab = {k: list(v) for k, v in listing.label_names.items()}
-    for t in takes:
-        for k, v in t.labels.items():
-            vocab.setdefault(k, [])
-            if v not in vocab[k]:
-                vocab[k].append(v)
+    # one vocabulary: the sources' label lists in order, then names first seen in takes, all through unify_label
+    vocab: dict[str, list[str]] = {}
+    pairs = [(kind, name) for src in sources for kind, names in src.listing.label_names.items() for name in names]
+    for kind, name in pairs + [(kind, name) for t in takes for kind, name in t.labels.items()]:
+        names = vocab.setdefault(kind, [])
+        if unify_label(kind, name) not in names:
+            names.append(unify_label(kind, name))
     frames = int(sum(t.length for t in takes))
+    table = []
+    for k, src in enumerate(sources):
+        own = [t for t in takes if t.source == k]
+        table.append({"file": src.path.name, "path": str(src.path.resolve()), "dataset": src.key,
+                      "adapter": src.adapter, "takes": len(own), "frames": int(sum(t.length for t in own)),
+                      "retargeted": retargeted[k], "renamed": sum(t.name != t.original for t in own),
+                      "skipped": sum(s["source"] == src.key for s in skipped), **(
+                          {"settings": src.settings} if src.settings else {})})
+    adapters = list(dict.fromkeys(src.adapter for src in sources))
     meta = {
-        "version": VERSION, "dataset": dataset, "source": str(source.resolve()), "fps": float(cast(float, cache_fps)),
+        "version": VERSION, "dataset": "+".join(adapters),
+        "source": " + ".join(str(src.path.resolve()) for src in sources), "fps": float(cast(float, cache_fps)),
         "joints": len(skeleton), "feature_dim": int(appenders["features"].row_shape[0]),
         "data_hash": digest.hexdigest(), "per_take_offsets": per_take_offsets,
         "stats_split": "train" if train else "all",
         "counts": {"takes": len(takes), "frames": frames, "skipped": len(skipped),
                    "splits": {s: sum(t.split == s for t in takes) for s in SPLITS}},
         "label_names": vocab, "skipped": skipped, "prepare_seconds": round(time.perf_counter() - t0, 2),
-        "takes": [asdict(t) for t in takes],
+        "sources": table, "takes": [asdict(t) for t in takes],
     }
+    settings = next((src.settings for src in sources if src.settings), None)
     if settings:
         meta["adapter"] = dict(settings)
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     return meta
 
 
-def _problem(ref: TakeRef, result, reference: Skeleton | None, fps: float | None, seen: set[str]) -> str | None:
-    """Why a loaded take cannot join the cache, or None."""
+def _problem(name: str, result, reference: Skeleton | None, fps: float | None, seen: set[str]) -> str | None:
+    """Why a loaded take (``name`` in the cache) cannot join the cache, or None."""
     if isinstance(result, BaseException):
         return str(result)
-    if ref.name in seen:
+    if name in seen:
         return "duplicate take name"
     if len(result.rotations) == 0:
         return "no frames"
@@ -498,6 +596,14 @@ class MotionCache:
                                          or self.offsets.shape != (len(self.takes), J, 3)):
             raise ValueError(f"offsets.npy is {self.offsets.dtype} {self.offsets.shape}, expected "
                              f"({len(self.takes)}, {J}, 3)")
+        table = self.meta.get("sources")
+        if table is not None and not (isinstance(table, list) and all(
+                isinstance(x, dict) and all(isinstance(x.get(k), str) for k in ("file", "path", "dataset", "adapter"))
+                and all(isinstance(x.get(k), int) for k in ("takes", "frames", "retargeted", "renamed", "skipped"))
+                for x in table)):
+            raise ValueError("sources is not a list of {file, path, dataset, adapter, takes, frames, retargeted, "
+                             "renamed, skipped}")
+        n_sources = len(table) if table else 1
         fps = self.meta["fps"]
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (np.isfinite(fps) and fps > 0):
             raise ValueError(f"fps {fps!r} is not a positive frame rate")
@@ -508,9 +614,13 @@ class MotionCache:
                 raise ValueError(f"take {t.name!r} has rows {t.start!r}+{t.length!r} outside the {N} frames")
             if t.split not in SPLITS:
                 raise ValueError(f"take {t.name!r} has split {t.split!r}")
-            if not isinstance(t.labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                         for k, v in t.labels.items()):
-                raise ValueError(f"take {t.name!r} has labels {t.labels!r}, not text → text")
+            for what, labels in (("labels", t.labels), ("source_labels", t.source_labels)):
+                if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                           for k, v in labels.items()):
+                    raise ValueError(f"take {t.name!r} has {what} {labels!r}, not text → text")
+            if not (isinstance(t.source, int) and not isinstance(t.source, bool) and 0 <= t.source < n_sources
+                    and isinstance(t.original, str)):
+                raise ValueError(f"take {t.name!r} has source {t.source!r} / original name {t.original!r}")
         names = self.meta["label_names"]
         if not isinstance(names, dict) or not all(isinstance(v, list) for v in names.values()):
             raise ValueError("label_names is not label key → list of names")
@@ -565,6 +675,19 @@ class MotionCache:
                                    f"{std.shape}, expected ({self.feature_dim},) finite values); prepare it again")
         return stats
 
+    @property
+    def sources(self) -> list[dict]:
+        """Where the takes came from, one entry per source in the order given to `prepare`: ``file``, ``path``,
+        ``dataset`` (its name, unique in the cache), ``adapter``, ``takes``, ``frames``, ``retargeted``, ``renamed``,
+        ``skipped``. A cache from before several sources: one entry made from ``source`` and ``dataset``."""
+        table = self.meta.get("sources")
+        if table:
+            return [dict(s) for s in table]
+        path = Path(self.meta["source"])
+        return [{"file": path.name, "path": str(path), "dataset": path.stem, "adapter": self.dataset,
+                 "takes": len(self.takes), "frames": self.num_frames, "retargeted": 0, "renamed": 0,
+                 "skipped": len(self.skipped)}]
+
     def split(self, name: str) -> list[int]:
         """Indices of the takes in split ``name`` ('train', 'val' or 'test')."""
         if name not in SPLITS:
@@ -598,7 +721,9 @@ class MotionCache:
 
     def info(self) -> dict:
         """Summary: takes, frames, hours, fps, joints, labels with counts, split sizes (takes and frames), the
-        skipped takes with their reasons (``skipped``: how many, ``skipped_takes``: ``[{name, reason}]``) and
+        sources (``sources``: per source its file, dataset name, adapter and counts of takes, frames, retargeted,
+        renamed and skipped takes), the skipped takes with their reasons (``skipped``: how many, ``skipped_takes``:
+        ``[{name, reason}]``, with ``source`` where the cache records it) and
         ``stale_temp``: temporary folders of killed prepares beside the cache (``[{path, bytes}]``)."""
         labels: dict[str, dict[str, int]] = {}
         for key, names in self.label_names.items():
@@ -611,11 +736,14 @@ class MotionCache:
         for t in self.takes:
             splits[t.split]["takes"] += 1
             splits[t.split]["frames"] += t.length
+        sources = [{key: s[key] for key in ("file", "dataset", "adapter", "takes", "frames", "retargeted",
+                                            "renamed", "skipped")} for s in self.sources]
         return {
-            "path": str(self.path), "dataset": self.dataset, "source": self.meta["source"],
+            "path": str(self.path), "dataset": self.dataset, "source": self.meta["source"], "sources": sources,
             "takes": len(self.takes), "frames": self.num_frames,
             "hours": round(self.num_frames / self.fps / 3600, 3), "fps": self.fps, "joints": len(self.skeleton),
             "feature_dim": self.feature_dim, "labels": labels, "splits": splits, "skipped": len(self.skipped),
-            "skipped_takes": [{"name": str(s["name"]), "reason": str(s["reason"])} for s in self.skipped],
+            "skipped_takes": [{"name": str(s["name"]), "reason": str(s["reason"]),
+                               **({"source": str(s["source"])} if "source" in s else {})} for s in self.skipped],
             "stale_temp": stale_temp_folders(self.path), "data_hash": self.data_hash,
         }

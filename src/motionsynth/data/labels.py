@@ -13,6 +13,13 @@ a mirror map is an involution, so ``{a: b}`` also sets ``b → a``, and ``{a: a}
 Wherever a labelled take is mirrored the map is applied (`mirror_labels`): `data.augment.Augment` swaps the mirrored
 motion's labels, and `data.windows.WindowDataset` reads each augmented window's label indices from them, so every
 model trained with ``p_mirror > 0`` (conditional generators, the action classifier) sees consistent labels.
+
+One vocabulary across datasets (`unify_label`, the rule of ``docs/DATA.md``): a cache prepared from several sources
+(Bandai Namco dataset 1 and 2) keeps one list of names per kind. The same name in the same kind is the same label
+(``walk``, ``run``; the styles ``normal``, ``feminine``, ``active``); `LABEL_SYNONYMS` — the one table of names that
+differ but mean the same — renames the others onto dataset 2's name (``masculinity`` → ``masculine``, ``old`` →
+``elderly``, ``tired`` → ``exhausted``); every other name is kept as it is. The cache applies it to every take of
+every source when it is prepared (one source alone included), and keeps the name the source used beside it.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from typing import Mapping
 
 from ..errors import MotionsynthError
 
-__all__ = ["swap_sides", "mirror_label_map", "mirror_labels", "label_indices"]
+__all__ = ["swap_sides", "mirror_label_map", "mirror_labels", "label_indices", "LABEL_SYNONYMS", "unify_label",
+           "unify_labels"]
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _SWAP = {"left": "right", "right": "left", "l": "r", "r": "l"}
@@ -91,3 +99,26 @@ def label_indices(labels: Mapping[str, str], vocabulary: Mapping[str, list[str]]
     turns the indices into embedding rows or one-hot blocks (`models.common.label_rows`)."""
     return {kind: (names.index(labels[kind]) if labels.get(kind) in names else -1)
             for kind, names in vocabulary.items()}
+
+
+# ---- one vocabulary across datasets --------------------------------------------------------------------------------
+LABEL_SYNONYMS: dict[str, dict[str, str]] = {
+    "content": {},
+    "style": {"masculinity": "masculine", "old": "elderly", "tired": "exhausted"},
+}
+"""Per label kind, the names that mean what another dataset calls otherwise → the name the cache keeps (Bandai Namco
+dataset 1's style names → dataset 2's). Left apart on purpose, as they name other motions: ``childish`` /
+``youthful`` (a child's manner, a young adult's), ``walk-left`` / ``walk-right`` (side steps) and ``walk-turn-left``
+/ ``walk-turn-right`` (turns while walking forward), ``dash`` / ``run``, ``bye`` / ``byebye`` / ``wave-*-hand``
+(``bye`` and ``byebye`` name neither the hand nor the same gesture as dataset 2's waves). ``docs/DATA.md`` lists
+every name of both datasets with the name it gets."""
+
+
+def unify_label(kind: str, name: str) -> str:
+    """The name a label of ``kind`` carries in a cache: its synonym's name from `LABEL_SYNONYMS`, else ``name``."""
+    return LABEL_SYNONYMS.get(kind, {}).get(name, name)
+
+
+def unify_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """A take's labels ``{kind: name}`` with every name through `unify_label`."""
+    return {kind: unify_label(kind, name) for kind, name in labels.items()}
