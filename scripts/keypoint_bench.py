@@ -16,8 +16,20 @@ Methods:
 - ``fit+smooth``: `postprocess.smooth_motion` on the fitted motion, its weight tuned on ``--tune-split``.
 - ``savgol`` / ``gaussian``: a Savitzky–Golay / gaussian filter on the positions along time, tuned likewise;
   ``<best filter>+fit``: that filter, then the fit.
+- ``--model NAME`` (repeatable; a shipped name such as ``meva-bandai``, or a checkpoint / run folder): the learned
+  denoiser as ``motionsynth denoise kp.npy --layout h36m --model NAME`` runs it — `fit_motion`, the model through
+  `methods.rig.on_skeleton` (retargeted into the model's body and back), `motion_keypoints`. A take shorter than the
+  model's window (which the denoise task refuses) is padded to the window by mirroring its keypoints in time
+  (``numpy.pad`` ``symmetric``) at both ends, and cut back after (the count is printed; the table's last column is
+  the MPJPE over the takes of at least one window only). Also ``<tuned gaussian>+NAME`` (the filter's output as the
+  model's input) and ``NAME+<tuned gaussian>`` (the filter over the model's output; the σ tuned for the noisy
+  input, not re-tuned). With ``--model``, ``fit (clean input)`` and ``NAME (clean input)`` score the same paths
+  on the clean keypoints: the error they add by themselves.
 - ``--method module:callable`` (repeatable): a learned denoiser or any other, called as
   ``fn(positions (T, 17, 3) metres +Y up, fps, layout_name) -> (T, 17, 3)``.
+
+Timing: ``ms/1k frames`` is the method's wall time over the scored takes per 1,000 frames, after one untimed warm-up
+take (one thread under ``OMP_NUM_THREADS=1``).
 
 Tuning reads only the tuning split (validation by default), never the scored one.
 
@@ -43,8 +55,11 @@ from motionsynth.data.cache import MotionCache
 from motionsynth.data.noise import dropped_frames
 from motionsynth.fit import fit_motion, motion_keypoints
 from motionsynth.io.keypoints import LAYOUTS
+from motionsynth.methods.rig import on_skeleton
 from motionsynth.motion import Motion
 from motionsynth.postprocess import smooth_motion
+from motionsynth.registry import open_method
+from motionsynth.tasks import TASKS, Request
 
 LAYOUT = "h36m"
 BANDAI_TO_H36M = {
@@ -126,6 +141,28 @@ def then_fit(first: Method) -> Method:
     return method
 
 
+def then(first: Method, second: Method) -> Method:
+    def method(x: np.ndarray, fps: float, layout: str) -> np.ndarray:
+        return second(first(x, fps, layout), fps, layout)
+    return method
+
+
+def model_denoiser(model) -> Method:
+    """A learned denoising method (`registry.open_method`, ``task="denoise"``) as a keypoint `Method`: fit, the model
+    on the fitted rig (`on_skeleton`, as ``motionsynth denoise --layout`` does), keypoints back. A clip shorter than
+    the model's window is mirrored in time at both ends to the window, and cut back after."""
+    def method(x: np.ndarray, fps: float, layout: str) -> np.ndarray:
+        T, window = len(x), model.window or 0
+        before = max(0, window - T) // 2
+        padded = np.pad(x, ((before, max(0, window - T) - before), (0, 0), (0, 0)), mode="symmetric")
+        motion = fit_motion(padded, layout, fps)
+        m = on_skeleton(model, motion.skeleton, "denoise", fps)
+        work = TASKS["denoise"].make(Request(motion=motion, window=m.window, skeleton=m.skeleton, fps=m.fps))
+        out = m.complete(work.motion, work.mask, n_samples=1, seed=0).samples[0]
+        return motion_keypoints(out, layout)[before:before + T]
+    return method
+
+
 def load_method(spec: str) -> Method:
     """``module:callable`` → the callable (the hook for a learned denoiser)."""
     module, _, name = spec.partition(":")
@@ -133,15 +170,28 @@ def load_method(spec: str) -> Method:
 
 
 # ---- scoring ----------------------------------------------------------------------------------------------------
-def score(method: Method, takes: list[tuple[np.ndarray, np.ndarray]], fps: float) -> dict:
-    """MPJPE (mm) and acceleration error (mm/frame²) over all frames of ``takes``; seconds spent."""
-    errs, accs, start = [], [], time.perf_counter()
+def score(method: Method, takes: list[tuple[np.ndarray, np.ndarray]], fps: float, min_frames: int = 0,
+          warm_up: bool = False) -> dict:
+    """MPJPE (mm) and acceleration error (mm/frame²) over all frames of ``takes``; seconds spent and ms per 1,000
+    frames (after one untimed call on the first take with ``warm_up``); with ``min_frames``, also the MPJPE over the
+    takes of at least that many frames (``mpjpe_long_mm``, NaN when none)."""
+    if warm_up and takes:
+        method(takes[0][1], fps, LAYOUT)
+    errs, accs, long, seconds = [], [], [], 0.0
     for clean, noisy in takes:
+        start = time.perf_counter()
         pred = np.asarray(method(noisy, fps, LAYOUT)) * 1000.0
+        seconds += time.perf_counter() - start
+        if pred.shape != clean.shape:
+            raise ValueError(f"a method returned {pred.shape} for {clean.shape} keypoints")
         errs.append(metrics.mpjpe(pred, clean * 1000.0, reduce=False))
         accs.append(metrics.accel_error(pred, clean * 1000.0, reduce=False))
+        if len(clean) >= min_frames:
+            long.append(errs[-1])
+    frames = sum(len(c) for c, _ in takes)
     return {"mpjpe_mm": float(np.concatenate(errs).mean()), "accel_mm": float(np.concatenate(accs).mean()),
-            "seconds": time.perf_counter() - start}
+            "mpjpe_long_mm": float(np.concatenate(long).mean()) if long else float("nan"),
+            "seconds": seconds, "ms_per_1k_frames": 1e6 * seconds / max(frames, 1)}
 
 
 def tune(make: Callable[..., Method], grid: list[tuple], takes, fps: float) -> tuple[tuple, dict]:
@@ -164,6 +214,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--drop-rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", action="append", default=[], help="module:callable, repeatable")
+    p.add_argument("--model", action="append", default=[],
+                   help="a learned denoiser (shipped name or checkpoint folder), repeatable: NAME, gaussian+NAME, "
+                        "NAME+gaussian rows")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
 
@@ -179,14 +232,32 @@ def main(argv: list[str] | None = None) -> None:
         f"savgol({sg[0]},{sg[1]})": savgol(*sg), f"gaussian(σ={s})": gaussian(s),
         f"savgol({sg[0]},{sg[1]})+fit": then_fit(savgol(*sg)), f"gaussian(σ={s})+fit": then_fit(gaussian(s)),
         **{spec: load_method(spec) for spec in args.method}}
-    rows = [{"method": name, **score(m, takes, fps)} for name, m in methods.items()]
+    window = 0
+    for name in args.model:
+        model = open_method(name, "denoise")
+        window = max(window, model.window or 0)
+        short = Path(name).name if Path(name).exists() else name
+        methods[short] = model_denoiser(model)
+        methods[f"gaussian(σ={s})+{short}"] = then(gaussian(s), model_denoiser(model))
+        methods[f"{short}+gaussian(σ={s})"] = then(model_denoiser(model), gaussian(s))
+    rows = [{"method": name, **score(m, takes, fps, window, warm_up=True)} for name, m in methods.items()]
+    if args.model:  # the floor of the fit and of each model path: clean keypoints in
+        exact = [(clean, clean) for clean, _ in takes]
+        rows += [{"method": f"{name} (clean input)", **score(methods[name], exact, fps, window, warm_up=True)}
+                 for name in ("fit", *(Path(n).name if Path(n).exists() else n for n in args.model))]
     frames = sum(len(c) for c, _ in takes)
+    long = sum(len(c) >= window for c, _ in takes)
     print(f"\n{args.split}: {len(takes)} takes, {frames} frames; noise σ={args.sigma_cm} cm/axis, spikes "
           f"{args.spike_rate:.0%} × {args.spike_cm[0]:g}–{args.spike_cm[1]:g} cm, dropped {args.drop_rate:.0%}; "
-          f"filters tuned on {len(tuning)} {args.tune_split} takes\n")
-    print("| method | MPJPE (mm) | accel error (mm/frame²) | seconds |\n|---|---:|---:|---:|")
+          f"filters tuned on {len(tuning)} {args.tune_split} takes"
+          + (f"; model window {window}: {len(takes) - long} takes shorter, padded (mirrored)" if window else "")
+          + "\n")
+    extra = f" MPJPE, {long} takes ≥ {window} frames |" if window else ""
+    print(f"| method | MPJPE (mm) | accel error (mm/frame²) | ms / 1,000 frames |{extra}\n|---|---:|---:|---:|"
+          + ("---:|" if window else ""))
     for r in rows:
-        print(f"| {r['method']} | {r['mpjpe_mm']:.1f} | {r['accel_mm']:.2f} | {r['seconds']:.1f} |")
+        print(f"| {r['method']} | {r['mpjpe_mm']:.1f} | {r['accel_mm']:.2f} | {r['ms_per_1k_frames']:.1f} |"
+              + (f" {r['mpjpe_long_mm']:.1f} |" if window else ""))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"task": "keypoint-denoise", "layout": LAYOUT, "split": args.split,

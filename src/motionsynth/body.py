@@ -140,7 +140,7 @@ class BodyMap:
         convention: the naming convention found ("bandai", "cmu", "mixamo", "smpl"…), "topology" or "joint map".
         up, forward: (3,) unit axes of the reference pose (snapped to a coordinate axis within 15°).
         height: reference-pose height (head top, else head joint, to the lowest foot point), skeleton units.
-        leg_length: mean over sides of thigh + shin + ankle height above the lowest foot point.
+        leg_length: mean over sides of the thigh and shin bones (hip → knee → ankle), the root's scale unit.
         rest_rotations: (J, 4) local quaternions of the reference pose (identity unless ``synthesised_rest``).
         synthesised_rest: True when the identity pose is no standing pose and a T-pose was built instead.
     """
@@ -606,8 +606,9 @@ def _measure(bm: BodyMap) -> None:
     legs = []
     for s in SIDES:
         thigh, shin, foot = (bm.roles[f"{s}_{r}"][0] for r in ("thigh", "shin", "foot"))
-        legs.append(np.linalg.norm(pos[shin] - pos[thigh]) + np.linalg.norm(pos[foot] - pos[shin])
-                    + max(0.0, float(pos[foot] @ bm.up - floor)))
+        # hip → knee → ankle only: the ankle's height above the floor needs a toe or heel, which a rig fitted to
+        # keypoints may not have (it would scale such a rig's root ~6 % too high)
+        legs.append(np.linalg.norm(pos[shin] - pos[thigh]) + np.linalg.norm(pos[foot] - pos[shin]))
     bm.leg_length = float(np.mean(legs))
 
 
