@@ -32,8 +32,10 @@ so a resumed run continues at sample ``global_step × batch × world size``; aug
 (seed, pass, window). The global torch / numpy / Python RNG states are saved in ``last.ckpt`` and restored on resume,
 so a killed and resumed run follows the same loss curve as an uninterrupted one (CPU, same settings).
 
-Multi-GPU / multi-node: ``--devices N`` (GPUs per node) and ``--num-nodes M`` select DDP (``strategy="ddp"``);
-each rank reads its own shard of the same data stream. A two-node run under SLURM::
+Multi-GPU / multi-node: ``--devices N`` (GPUs per node; CPU processes with ``--accelerator cpu``) and
+``--num-nodes M`` select DDP (``strategy="ddp"``; ``"ddp_find_unused_parameters_true"`` for a network trained in
+phases, whose phases each leave parameters unused); each rank reads its own shard of the same data stream, and
+``--resume`` continues it. A two-node run under SLURM::
 
     #SBATCH --nodes=2 --ntasks-per-node=4 --gpus-per-node=4
     srun motionsynth train hmvae --data CACHE --out RUN --preset paper --devices 4 --num-nodes 2 \\
@@ -306,6 +308,10 @@ def make_lightning_module(model: torch.nn.Module, cfg: TrainConfig):
             self.steps_done = int(checkpoint.get("steps_done", 0))
 
         def on_train_start(self):
+            world = int(self.trainer.world_size)  # the processes that joined (logs/version_N/hparams.yaml)
+            for logger in self.trainer.loggers:
+                logger.log_hyperparams({"world_size": world, "batch_size": cfg.batch_size,
+                                        "samples_per_step": cfg.batch_size * world})
             states = getattr(self, "_rng_states", None)
             if states is not None:  # after Lightning's own restore, so that ours is the one in effect
                 torch.set_rng_state(states["torch"])
@@ -483,13 +489,21 @@ def _make_trainer(L, c: TrainConfig, world: int, has_val: bool, run: Path, callb
     optimizer steps per training step; ``manual``: the network steps its own optimizers (no automatic clipping)."""
     return L.Trainer(
         max_steps=c.steps * per, max_epochs=-1, accelerator=c.accelerator, devices=c.devices, num_nodes=c.num_nodes,
-        strategy="ddp" if world > 1 else "auto", precision=c.precision,
+        strategy=_strategy(world, manual), precision=c.precision,
         gradient_clip_val=None if manual else (c.grad_clip or None),
         val_check_interval=min(c.val_every, c.steps) if has_val else None,
         check_val_every_n_epoch=None, limit_val_batches=(c.val_batches or 1.0) if has_val else 0,
         num_sanity_val_steps=0, log_every_n_steps=c.log_every, logger=_loggers(run), callbacks=callbacks,
         enable_progress_bar=progress, enable_model_summary=False, deterministic=False,
         use_distributed_sampler=False, default_root_dir=str(run))
+
+
+def _strategy(world: int, manual: bool) -> str:
+    """Lightning's strategy: DDP for more than one process. A network trained in phases (``manual``) leaves the
+    other phases' parameters out of each phase's loss, so DDP must look for unused parameters then."""
+    if world == 1:
+        return "auto"
+    return "ddp_find_unused_parameters_true" if manual else "ddp"
 
 
 def _init_weights(model: torch.nn.Module, family: str, folder: str, skeleton) -> None:

@@ -29,6 +29,9 @@ def train_command(
         "--devices", help="Devices per node (DDP when more than one).")] = None,
     num_nodes: Annotated[Optional[int], typer.Option(
         "--num-nodes", help="Nodes (DDP; launch with srun/torchrun).")] = None,
+    accelerator: Annotated[Optional[str], typer.Option(
+        "--accelerator", help="auto (default), cpu or gpu (Lightning's accelerator; DDP over gloo on the CPU, "
+                              "NCCL on GPUs).")] = None,
     precision: Annotated[Optional[str], typer.Option(
         "--precision", help="Lightning precision: 32-true, bf16-mixed…")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of weights, data order and augmentation.")] = None,
@@ -54,12 +57,16 @@ def train_command(
     overrides = parse_key_values(set_ or [], "--set", nested=True)
     t = overrides.setdefault("train", {})
     for key, value in (("steps", max_steps), ("batch_size", batch_size), ("devices", devices),
-                       ("num_nodes", num_nodes), ("precision", precision), ("seed", seed), ("num_workers", workers)):
+                       ("num_nodes", num_nodes), ("accelerator", accelerator), ("precision", precision), ("seed", seed),
+                       ("num_workers", workers)):
         if value is not None:
             t[key] = value
     folder = train(model, data, out, config_file=config, preset=preset, overrides=overrides, resume=resume,
                    command=shlex.join(["motionsynth", *sys.argv[1:]]), progress=progress)
-    typer.echo(f"model: {folder}")
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if getattr(rank_zero_only, "rank", 0) == 0:  # under DDP every process returns here; one says it
+        typer.echo(f"model: {folder}")
 
 
 def register(app) -> None:
