@@ -27,6 +27,7 @@ import numpy as np
 from motionsynth.body import body_map
 from motionsynth.data.cache import MotionCache
 from motionsynth.io import load_motion
+from motionsynth.io.amass import smpl_skeleton
 from motionsynth.methods.baselines import make_baseline
 from motionsynth.methods.rig import model_body, motion_body, on_skeleton
 from motionsynth.motion import Motion
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
         # the same test takes on each rig (moved there from the model's body): the rig's effect alone
         clips += [(f"{name}: the Bandai takes", [Retargeter(model_body(base), motion_body(clip))(m) for m in takes])
                   for name, clip in rigs]
+        smpl = smpl_skeleton()  # SMPL's body (no clip of its own is shared: the Bandai takes only)
+        clips += [("SMPL body: the Bandai takes", [Retargeter(model_body(base), smpl)(m) for m in takes])]
         clips += [(f"{name}: its own clip", [clip]) for name, clip in rigs]  # motions no model here has seen
         for name, motions in clips:
             method = on_skeleton(base, motions[0].skeleton, task, motions[0].fps)
