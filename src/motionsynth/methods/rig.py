@@ -101,10 +101,8 @@ class OnRig(BaseMethod):
         spent = time.perf_counter() - start
         result = self.method.complete(on_model, model_mask, label=label, n_samples=n_samples, seed=seed)
         start = time.perf_counter()
-        samples = [self._back(s, motion, mask, self._fill_rotations(motion, mask), to_rig)
-                   for s in result.samples[:1]]
-        samples += [self._back(s, motion, mask, None if self.fill is None else samples[0].rotations, to_rig)
-                    for s in result.samples[1:]]
+        fill = self._fill_rotations(motion, mask)
+        samples = [self._back(s, motion, mask, fill, to_rig) for s in result.samples]
         spent += time.perf_counter() - start
         return Completion(samples, options=result.options, timings={**result.timings, "retarget_s": spent},
                           objective=result.objective)
