@@ -146,7 +146,7 @@ def test_methods_say_what_they_serve_and_are_refused_before_any_work():
     families, names = serving("denoise")
     assert "meva" in families and "cvae" not in families and "gaussian" in names and "slerp" not in names
     with pytest.raises(MotionsynthError, match=r"a meva model cannot do in-betweening \(it does denoising\); for "
-                                               r"in-betweening use a cvae / diffusion / hmvae"):
+                                               r"in-betweening use a cvae / delta / diffusion / hmvae"):
         check_serves("meva", "inbetween")
     with pytest.raises(MotionsynthError, match="the slerp baseline cannot do denoising.*savgol"):
         check_serves("slerp", "denoise")

@@ -36,11 +36,13 @@ from .checkpoint import MAX_PARAMETERS, Checkpoint, check_model_config, read_che
 from .errors import MotionsynthError
 from .methods.baselines import BASELINES, make_baseline
 from .methods.cvae import CVAEMethod
+from .methods.delta import DeltaMethod
 from .methods.diffusion import DiffusionMethod
 from .methods.meva import MEVAMethod
 from .methods.prior import PriorMethod
 from .models.classifier import CLASSIFIER_TRAIN, ActionClassifier
 from .models.cvae import CVAE
+from .models.delta import DeltaInterpolator
 from .models.diffusion import MotionDiffusion
 from .models.hmvae import HMVAE
 from .models.meva import AUGMENT, MEVA, MotionVAE
@@ -112,6 +114,9 @@ for _spec in (
     FamilySpec("meva", MEVA, MEVAMethod, "method", "MEVA denoiser: VME + MRR on a trained motion VAE"),
     FamilySpec("cvae", CVAE, CVAEMethod, "method", "two-branch conditional VAE: every task in one forward pass",
                train_defaults={"schedule": "constant", "warmup_steps": 0}),
+    FamilySpec("delta", DeltaInterpolator, DeltaMethod, "method", "Δ-interpolator: a transformer adds a residual to "
+               "the interpolation of the key frames (in-betweening, one forward pass)",
+               train_defaults={"steps": 20000}),
     FamilySpec("diffusion", MotionDiffusion, DiffusionMethod, "method", "transformer denoising diffusion (DDIM/DDPM, "
                "classifier-free guidance): every task by inpainting, denoising by SDEdit",
                train_defaults={"ema": 0.999}),

@@ -21,7 +21,7 @@ and heading (cos, sin) relative to the first such frame (`track_channels`; 4 cha
 training they come from integrating the true window's velocities (`features.root_track`); a method passes
 the positions of the observed frames of the clip it completes (`methods.cvae`). With ``fill="interpolate"`` the
 track is interpolated too and, at the unobserved frames between two observed ones, the velocity columns of the fill
-are the ones of that interpolated path (`_track_velocity`) — the root fill is then the linear path to the next observed root, as in
+are the ones of that interpolated path (`track_velocity`) — the root fill is then the linear path to the next observed root, as in
 SLERP/LERP in-betweening. Labels: one one-hot block of ``label_slots`` per label kind in ``label_kinds`` (``content``, ``style``),
 all zero where a take has no such label or the label was dropped (``label_dropout``), so one model works with and
 without labels.
@@ -186,7 +186,7 @@ def track_channels(track: torch.Tensor, seen: torch.Tensor, unit: float) -> torc
     return out * seen[..., None].float()
 
 
-def _track_velocity(channels: torch.Tensor, unit: float) -> torch.Tensor:
+def track_velocity(channels: torch.Tensor, unit: float) -> torch.Tensor:
     """Track channels (B, T, 4) → the raw root-block velocities of that path (B, T, 3): planar velocity in the
     previous frame's heading frame (file units) and heading change (frame 0: zero) — the inverse of
     `features.root_track`."""
@@ -444,13 +444,13 @@ class CVAE(StatsMixin, nn.Module):
     def _track_fill(self, base: torch.Tensor, fmask: torch.Tensor, channels: torch.Tensor, seen: torch.Tensor
                     ) -> torch.Tensor:
         """The fill with its root velocity columns, at unobserved frames between two observed root frames, taken
-        from the interpolated track (`_track_velocity`, normalised)."""
+        from the interpolated track (`track_velocity`, normalised)."""
         prev, nxt = bracket(seen[..., None])
         T = seen.shape[1]
         inside = torch.zeros_like(seen)
         inside[:, 1:] = (prev[:, :-1, 0] >= 0) & (nxt[:, 1:, 0] < T)  # frames t with observed roots <= t-1 and >= t
         cols = list(range(self.rot_dim + 1, self.rot_dim + 4))  # planar velocity, heading velocity
-        vel = (_track_velocity(channels, self.config.length_unit) - self.feat_mean[cols]) / self.feat_std[cols]
+        vel = (track_velocity(channels, self.config.length_unit) - self.feat_mean[cols]) / self.feat_std[cols]
         use = inside[..., None] & (fmask[..., cols] == 0)
         out = base.clone()
         out[..., cols] = torch.where(use, vel, base[..., cols])
