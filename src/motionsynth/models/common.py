@@ -32,9 +32,13 @@ class StatsMixin(_MixinBase):
     feat_std: torch.Tensor
 
     def _init_stats(self, skeleton: Skeleton) -> None:
+        """The feature layout's sizes, the normalisation buffers (saved) and the rest ``offsets`` (J, 3) (made from
+        the skeleton, not saved)."""
         self.rot_dim, self.root_dim = rot6d_slice(skeleton).stop, ROOT_DIM
         self.register_buffer("feat_mean", torch.zeros(self.rot_dim + self.root_dim))
         self.register_buffer("feat_std", torch.ones(self.rot_dim + self.root_dim))
+        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
+                             persistent=False)
 
     def set_stats(self, stats) -> None:
         """Copy a `FeatureStats` (mean, std (D,)) into the buffers."""

@@ -375,8 +375,6 @@ class CVAE(StatsMixin, nn.Module):
         self.config, self.skeleton = config, skeleton
         c, J = config, len(skeleton)
         self._init_stats(skeleton)
-        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
-                             persistent=False)
         D, L = self.rot_dim + self.root_dim, len(c.label_kinds) * c.label_slots
         self.dim, self.label_dim, self.mask_dim = D, L, J + self.root_dim
         (c1, c2), k = c.channels, c.kernel

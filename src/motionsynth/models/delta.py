@@ -143,8 +143,6 @@ class DeltaInterpolator(StatsMixin, nn.Module):
         self.config, self.skeleton = config, skeleton
         c, J = config, len(skeleton)
         self._init_stats(skeleton)
-        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
-                             persistent=False)
         self.dim = D = self.rot_dim + self.root_dim
         cin = D + J + self.root_dim + (5 if c.track else 0) + 2  # fill, mask, track + its mask, key-frame distances
         self.inp = nn.Linear(cin, c.d_model)

@@ -151,8 +151,6 @@ class MotionDiffusion(StatsMixin, nn.Module):
         self.config, self.skeleton = config, skeleton
         c, J = config, len(skeleton)
         self._init_stats(skeleton)
-        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
-                             persistent=False)
         self.dim = D = self.rot_dim + self.root_dim
         self.mask_dim = J + self.root_dim
         self.schedule = NoiseSchedule.cosine(c.T) if c.schedule == "cosine" else NoiseSchedule.linear(c.T)

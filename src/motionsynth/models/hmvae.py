@@ -123,8 +123,6 @@ class HMVAE(StatsMixin, nn.Module):
         self.config, self.skeleton = config, skeleton
         c, J = config, len(skeleton)
         self._init_stats(skeleton)
-        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
-                             persistent=False)
         self.hierarchical = c.variant == "hmvae"
         # optimiser steps taken (saved with the weights): the local latent is active from `progressive_steps` on
         self.register_buffer("steps_seen", torch.zeros((), dtype=torch.int64))

@@ -148,8 +148,6 @@ class MotionVAE(StatsMixin, nn.Module):
         c = config
         self._init_stats(skeleton)
         D = self.rot_dim + self.root_dim
-        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
-                             persistent=False)
         self.encoder = nn.GRU(D, c.hidden, c.layers, batch_first=True, bidirectional=True)
         self.to_latent = nn.Sequential(nn.Linear(4 * c.hidden, c.hidden), nn.LeakyReLU(0.2),
                                        nn.Linear(c.hidden, 2 * c.latent))
@@ -307,8 +305,6 @@ class MEVA(StatsMixin, nn.Module):
         c = config
         self._init_stats(skeleton)
         D = self.rot_dim + self.root_dim
-        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
-                             persistent=False)
         self.vae = MotionVAE(MotionVAEConfig(**config.vae), skeleton)
         self.vae.requires_grad_(False)
         self.vae.eval()

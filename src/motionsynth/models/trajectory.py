@@ -69,8 +69,6 @@ class TrajectoryModel(StatsMixin, nn.Module):
         super().__init__()
         self.config, self.skeleton = config, skeleton
         self._init_stats(skeleton)
-        self.register_buffer("offsets", torch.as_tensor(skeleton.offsets, dtype=torch.float32, device="cpu"),
-                             persistent=False)
         topo, cin, layers = Topology.from_parents(skeleton.parents), 3, []
         for c in config.channels:
             pool = SkeletonPool(topo, c)
