@@ -45,7 +45,7 @@ def convert_cmd(
              "root_orient / poses) or y-up.")] = None,
 ) -> None:
     """Convert a motion file; the output format follows OUT's extension (or --to)."""
-    from ..io import KEYPOINT_SUFFIXES, SAVE_SUFFIXES, load_motion, save_motion
+    from ..io import check_save_suffix, load_motion, save_motion
     from ..io.amass import SMPL_AXES
     from ..io.atomic import check_output
     from .tasks import parse_layout
@@ -56,10 +56,7 @@ def convert_cmd(
         raise MotionsynthError(f"{target}: --to smpl writes an AMASS-style .npz; OUT must end in .npz, not "
                                f"{target.suffix or '(no extension)'!r}")
     layout = parse_layout(layout)
-    suffixes = SAVE_SUFFIXES + (KEYPOINT_SUFFIXES if layout is not None and to is None else ())
-    if target.suffix.lower() not in suffixes:
-        raise MotionsynthError(f"{target}: unknown output type {target.suffix or '(no extension)'!r}; "
-                               f"expected one of {', '.join(dict.fromkeys(suffixes))}")
+    check_save_suffix(target, keypoints=layout is not None and to is None)
     if smpl_axes is not None and smpl_axes not in SMPL_AXES:
         raise MotionsynthError(f"--smpl-axes must be one of {', '.join(SMPL_AXES)}, got {smpl_axes!r}")
     if fps is not None and not (math.isfinite(fps) and _FPS_RANGE[0] <= fps <= _FPS_RANGE[1]):

@@ -16,12 +16,10 @@ UNITS = {"cm": 1.0, "m": 0.01, "mm": 10.0}
 
 def _io(source: Path, target: Path):
     """Check OUT before any work, then read IN."""
-    from ..io import MOTION_SUFFIXES, load_motion
+    from ..io import check_save_suffix, load_motion
     from ..io.atomic import check_output
 
-    if target.suffix.lower() not in MOTION_SUFFIXES:
-        raise MotionsynthError(f"{target}: unknown output type {target.suffix or '(no extension)'!r}; "
-                               f"expected one of {', '.join(MOTION_SUFFIXES)}")
+    check_save_suffix(target)
     check_output(target)
     if target.exists() and target.resolve() == source.resolve():
         raise MotionsynthError(f"{target}: input and output are the same file")

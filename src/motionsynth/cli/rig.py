@@ -60,10 +60,7 @@ def retarget_cmd(
     from ..methods.rig import motion_body
     from ..retarget import Retargeter
 
-    suffixes = getattr(io, "SAVE_SUFFIXES", io.MOTION_SUFFIXES)
-    if output.suffix.lower() not in suffixes:
-        raise MotionsynthError(f"{output}: unknown output type {output.suffix or '(no extension)'!r}; "
-                               f"expected one of {', '.join(suffixes)}")
+    io.check_save_suffix(output)
     output = check_output(output)
     motion = io.load_motion(source)
     source_body = motion_body(motion) if joint_map is None else _map(motion.skeleton, joint_map)

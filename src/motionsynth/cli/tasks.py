@@ -231,15 +231,11 @@ def _iters(text: str) -> dict:
 # ---- shared steps --------------------------------------------------------------------------------------------------
 def _check_outputs(out: Path, preview: Path | None, mask_out: Path | None, layout: str | None = None) -> None:
     """Fail before any work on an output path of the wrong kind or one that cannot be written."""
-    from ..io import KEYPOINT_SUFFIXES, SAVE_SUFFIXES
+    from ..io import check_save_suffix
     from ..io.atomic import check_output
     from ..viz.render import FORMATS
 
-    suffixes = SAVE_SUFFIXES + (KEYPOINT_SUFFIXES if layout is not None else ())
-    if out.suffix.lower() not in suffixes:
-        raise MotionsynthError(f"{out}: unknown output type {out.suffix or '(no extension)'!r}; "
-                               f"expected one of {', '.join(dict.fromkeys(suffixes))}"
-                               + ("" if layout is not None else " (keypoints: with --layout)"))
+    check_save_suffix(out, keypoints=layout is not None)
     if preview is not None and preview.suffix.lower() not in FORMATS:
         raise MotionsynthError(f"{preview}: unknown preview format {preview.suffix!r}; use one of "
                                f"{', '.join(FORMATS)}")

@@ -12,7 +12,7 @@ from .bvh import iter_bvh, iter_bvh_members, parse_bvh, read_bvh, write_bvh
 from .npz import load_npz, npz_keys, save_npz
 
 __all__ = ["load_motion", "save_motion", "read_bvh", "parse_bvh", "iter_bvh", "iter_bvh_members", "write_bvh",
-           "load_npz", "save_npz", "MOTION_SUFFIXES", "SAVE_SUFFIXES", "KEYPOINT_SUFFIXES"]
+           "load_npz", "save_npz", "MOTION_SUFFIXES", "SAVE_SUFFIXES", "KEYPOINT_SUFFIXES", "check_save_suffix"]
 
 MOTION_SUFFIXES = (".bvh", ".npz", ".pkl", ".glb")
 """What `load_motion` reads (``.pkl``: SMPL parameters only, through the restricted unpickler of `io.smpl`)."""
@@ -116,3 +116,14 @@ def _save_keypoints(motion: Motion, path: Path, layout: str) -> None:
 
         motion = retarget(motion, body)
     write_keypoints(path, motion_keypoints(motion, layout), layout, fps=motion.fps)
+
+
+def check_save_suffix(path: str | os.PathLike, keypoints: bool = False) -> None:
+    """Refuse, before any work, an output `save_motion` cannot write (``keypoints``: a layout is given, so keypoint
+    files are writable too)."""
+    path = Path(path)
+    suffixes = SAVE_SUFFIXES + (KEYPOINT_SUFFIXES if keypoints else ())
+    if path.suffix.lower() not in suffixes:
+        raise MotionsynthError(f"{path}: unknown output type {path.suffix or '(no extension)'!r}; expected one of "
+                               f"{', '.join(dict.fromkeys(suffixes))}" + ("" if keypoints else
+                                                                          " (keypoints: with --layout)"))
