@@ -89,13 +89,18 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+# imported with the app, not on a request: first imports from several worker threads at once can trip CPython's
+# compiler ("AST constructor recursion depth mismatch") on a fresh checkout without .pyc files
+from ..body import body_map
 from ..errors import MotionsynthError
 from ..io.bvh import declared_size
 from ..limits import LimitError, check_joint_frames
+from ..methods.rig import on_skeleton
 from ..motion import Motion
 from ..skeleton import GROUP_TITLES, Skeleton
 from ..tasks import TASKS, RequestError
 from ..tasks import Request as TaskRequest
+from ..viz.render import upright_positions
 from .guard import TOKEN_HEADER, Guard, host_name
 from .jobs import Job, Jobs
 from .work import ID, Busy, Outputs, WorkPool
@@ -225,8 +230,6 @@ class ModelEntry:
         try:
             self.skeleton.check_compatible(skeleton)
         except MotionsynthError:
-            from ..body import body_map
-
             body_map(skeleton)
 
     def method(self):
@@ -475,8 +478,6 @@ def encode_positions(motion: Motion) -> dict:
     little-endian float32 bytes; the page views them as a Float32Array), a Z-up rig stood upright
     (`viz.render.upright_positions`). Forward kinematics runs on chunks of frames, so that its float64 temporaries
     stay small whatever the length."""
-    from ..viz.render import upright_positions
-
     T, J = motion.num_frames, len(motion.skeleton)
     pos = np.empty((T, J, 3), dtype="<f4")
     step = max(1, _FK_CHUNK // max(J, 1))
@@ -728,8 +729,6 @@ class Editor:
     def execute(self, run: PreparedRun, job: Job | None = None) -> str:
         """Run the model on a prepared run (its turn at the model when a job, and always under the lock), then store
         the samples → the run's request folder id."""
-        from ..methods.rig import on_skeleton
-
         req = run.req
         with self.jobs.turn(job) if job is not None else nullcontext():
             with self.lock:
