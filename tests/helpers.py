@@ -118,6 +118,7 @@ TINY_MODELS = {
     "cvae": lambda: dict(window=32, channels=[8, 16], latent=4, label_slots=8),
     "diffusion": lambda: dict(window=32, d_model=16, layers=1, heads=2, ff=32, T=20, label_slots=8),
     "delta": lambda: dict(window=32, d_model=16, layers=1, heads=2, ff=32),
+    "delta-denoise": lambda: dict(window=32, d_model=16, layers=1, heads=2, ff=32, filter_iters=10),
     "classifier": lambda: dict(window=32, channels=8, layers=2, kernel=3, embedding=8,
                                classes={"content": 3, "style": 2}),
 }

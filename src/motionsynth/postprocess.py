@@ -21,8 +21,8 @@ from .errors import MotionsynthError
 from .kinematics import UP, fk, foot_contacts, foot_joints
 from .motion import Motion
 
-__all__ = ["NORMS", "NO_SMOOTHING_WEIGHT", "smooth_curve", "smooth_curves", "smooth_motion", "contact_points",
-           "fit_floor", "rodrigues", "transform_motion", "floor_transform", "align_floor"]
+__all__ = ["NORMS", "NO_SMOOTHING_WEIGHT", "smooth_curve", "smooth_curves", "smooth_motion", "smooth_motions",
+           "contact_points", "fit_floor", "rodrigues", "transform_motion", "floor_transform", "align_floor"]
 
 NORMS = ("l2", "squared")
 NO_SMOOTHING_WEIGHT = 4.0
@@ -159,16 +159,39 @@ def smooth_motion(motion: Motion, weight: float = 0.3, iters: int = 50, norm: st
     Same skeleton, length, fps, name and labels; parts that do not move are left as they are. All rotation curves
     are solved together, then all position curves (`smooth_curves`).
     """
-    rot6 = np.moveaxis(R.quat_to_6d(motion.rotations), 1, 0)  # (J, T, 6)
-    quats = R.sixd_to_quat(np.moveaxis(smooth_curves(rot6, weight, iters, norm), 0, 1))
-    quats = np.where((quats * motion.rotations).sum(-1, keepdims=True) < 0, -quats, quats)
-    curves = [motion.root_positions[None]]
-    if motion.translations is not None:
-        curves.append(np.moveaxis(motion.translations, 1, 0))
-    positions = smooth_curves(np.concatenate(curves), weight, iters, norm)
-    translations = None if motion.translations is None else np.moveaxis(positions[1:], 0, 1)
-    return replace(motion, rotations=quats, translations=translations, labels=dict(motion.labels),
-                   root_positions=positions[0])
+    return smooth_motions([motion], weight, iters, norm)[0]
+
+
+def smooth_motions(motions: list[Motion], weight: float = 0.3, iters: int = 50, norm: str = "l2") -> list[Motion]:
+    """`smooth_motion` of each motion, all their curves solved together (one banded solve per reweighting step for
+    every curve of every motion: a batch of short windows costs little more than one)."""
+    if not motions:
+        return []
+    rot6 = [np.moveaxis(R.quat_to_6d(m.rotations), 1, 0) for m in motions]  # (J, T, 6) each
+    curves = [[m.root_positions[None]] + ([] if m.translations is None else [np.moveaxis(m.translations, 1, 0)])
+              for m in motions]
+    rot_out = _smooth_groups(rot6, weight, iters, norm)
+    pos_out = _smooth_groups([np.concatenate(c) for c in curves], weight, iters, norm)
+    out = []
+    for m, r6, positions in zip(motions, rot_out, pos_out):
+        quats = R.sixd_to_quat(np.moveaxis(r6, 0, 1))
+        quats = np.where((quats * m.rotations).sum(-1, keepdims=True) < 0, -quats, quats)
+        translations = None if m.translations is None else np.moveaxis(positions[1:], 0, 1)
+        out.append(replace(m, rotations=quats, translations=translations, labels=dict(m.labels),
+                           root_positions=positions[0]))
+    return out
+
+
+def _smooth_groups(groups: list[np.ndarray], weight: float, iters: int, norm: str) -> list[np.ndarray]:
+    """(K_i, T_i, C) curve groups → the same, smoothed by one `smooth_curves` call per distinct length T."""
+    out: list[np.ndarray] = [np.empty(0)] * len(groups)
+    for T in sorted({g.shape[1] for g in groups}):
+        idx = [i for i, g in enumerate(groups) if g.shape[1] == T]
+        solved = smooth_curves(np.concatenate([groups[i] for i in idx]), weight, iters, norm)
+        bounds = np.cumsum([0] + [len(groups[i]) for i in idx])
+        for i, a, b in zip(idx, bounds[:-1], bounds[1:]):
+            out[i] = solved[a:b]
+    return out
 
 
 # ---- §4.3 floor alignment ---------------------------------------------------------------------------------------

@@ -37,12 +37,14 @@ from .errors import MotionsynthError
 from .methods.baselines import BASELINES, make_baseline
 from .methods.cvae import CVAEMethod
 from .methods.delta import DeltaMethod
+from .methods.delta_denoise import DeltaDenoiseMethod
 from .methods.diffusion import DiffusionMethod
 from .methods.meva import MEVAMethod
 from .methods.prior import PriorMethod
 from .models.classifier import CLASSIFIER_TRAIN, ActionClassifier
 from .models.cvae import CVAE
 from .models.delta import DeltaInterpolator
+from .models.delta_denoise import DeltaDenoiser
 from .models.diffusion import MotionDiffusion
 from .models.hmvae import HMVAE
 from .models.meva import AUGMENT, MEVA, MotionVAE
@@ -117,6 +119,8 @@ for _spec in (
     FamilySpec("delta", DeltaInterpolator, DeltaMethod, "method", "Δ-interpolator: a transformer adds a residual to "
                "the interpolation of the key frames (in-betweening, one forward pass)",
                train_defaults={"steps": 20000}),
+    FamilySpec("delta-denoise", DeltaDenoiser, DeltaDenoiseMethod, "method", "Δ-denoiser: a transformer adds a "
+               "residual to the smoothing filter's output (denoising, one forward pass)"),
     FamilySpec("diffusion", MotionDiffusion, DiffusionMethod, "method", "transformer denoising diffusion (DDIM/DDPM, "
                "classifier-free guidance): every task by inpainting, denoising by SDEdit",
                train_defaults={"ema": 0.999}),

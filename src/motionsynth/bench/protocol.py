@@ -645,7 +645,8 @@ INBETWEEN = Protocol(
     run_inbetween, "In-betweening — L2P per gap, L2Q and NPSS (lower is better)", _inbetween_columns,
     demo=DemoPlan("In-betweening", "10 context frames and 1 target frame given, the 30 frames between synthesised.",
                   _inbetween_request, {"gaps": [30]}, "walk-turn-left",
-                  ("cvae-bandai", "diffusion-cond-bandai", "hmvae-bandai", "diffusion-bandai"), ("zero-velocity",),
+                  ("delta-bandai", "cvae-bandai", "diffusion-cond-bandai", "hmvae-bandai", "diffusion-bandai"),
+                  ("zero-velocity",),
                   (("l2q", "L2Q"), ("l2p", "L2P"), ("npss", "NPSS"), ("mpjpe_cm", "MPJPE cm"),
                    ("foot_skate", "foot skate cm/s")),
                   ("MPJPE cm (missing frames)", "max cm", "time s")))

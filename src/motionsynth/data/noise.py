@@ -31,6 +31,7 @@ import numpy as np
 from .. import rotations as R
 from ..errors import MotionsynthError
 from ..motion import Motion
+from ..skeleton import Skeleton
 
 NOISE_MODELS = ("gaussian", "spikes", "dropped", "mixed")
 
@@ -75,6 +76,20 @@ def add_noise(motion: Motion, model: str, seed, config: NoiseConfig = NoiseConfi
         out.rotations, out.root_positions = out.rotations[hold], out.root_positions[hold]
         if out.translations is not None:
             out.translations = out.translations[hold]
+    return out
+
+
+def corrupt_windows(raw: np.ndarray, skeleton: Skeleton, fps: float, seeds: list, models: list[str] | tuple[str, ...],
+                    config: NoiseConfig = NoiseConfig()) -> list[Motion]:
+    """Clean raw feature windows (B, T, D) (`features.encode`'s layout) → B noisy Motions: window b is decoded at
+    ``fps`` and corrupted by `add_noise` with ``seeds[b]`` under one of ``models``, drawn with that same seed — what
+    the learned denoisers train on."""
+    from .features import decode
+
+    out = []
+    for window, seed in zip(raw, seeds):
+        model = models[int(np.random.default_rng(seed).integers(len(models)))]
+        out.append(add_noise(decode(window, skeleton, fps), model, seed, config))
     return out
 
 

@@ -25,27 +25,29 @@ from ..motion import Motion
 from ..ops import blend_weights, crossfade, hold_pad
 from ..tasks import denoise_mask
 from .baselines import Gaussian
-from .root import assemble, root_path, smooth_path, world_root
+from .root import MEDIAN_FRAMES, assemble, root_path, smooth_path, world_root
 
-__all__ = ["ROOT_MODES", "place", "despike", "finish", "check_options", "overlapped", "denoise_motion"]
+__all__ = ["ROOT_MODES", "place", "despike", "finish", "check_options", "overlapped", "denoise_motion", "at_fps"]
 
 ROOT_MODES = ("smooth", "model")
 
 
-def place(refined: np.ndarray, given: Motion, mode: str = "smooth", sigma: float = 2.0) -> Motion:
+def place(refined: np.ndarray, given: Motion, mode: str = "smooth", sigma: float = 2.0,
+          median: int = MEDIAN_FRAMES) -> Motion:
     """Denoised raw features (T, D) of ``given`` (the noisy input, T frames) → Motion with a root trajectory.
 
-    ``mode="smooth"``: planar path and heading from ``given``, `smooth_path`-ed with ``sigma``; the height is the
-    model's (an absolute feature, so it does not drift). ``mode="model"``: everything integrated from the features,
-    starting at ``given``'s first-frame position and heading.
+    ``mode="smooth"``: planar path and heading from ``given``, `smooth_path`-ed with ``sigma`` after a running median
+    of ``median`` frames (``sigma=0, median=1``: ``given``'s path as it is); the height is the model's (an absolute
+    feature, so it does not drift). ``mode="model"``: everything integrated from the features, starting at
+    ``given``'s first-frame position and heading.
     """
     if mode not in ROOT_MODES:
         raise ValueError(f"root mode must be one of {', '.join(ROOT_MODES)}, got {mode!r}")
     root = refined[:, root_slice(given.skeleton)]
     world_pos, world_heading = world_root(given)
     if mode == "smooth":
-        heading = smooth_path(np.unwrap(world_heading), sigma)
-        pos = smooth_path(world_pos, sigma)
+        heading = smooth_path(np.unwrap(world_heading), sigma, median)
+        pos = smooth_path(world_pos, sigma, median)
         pos[:, 1] = root[:, ROOT_HEIGHT]
     else:
         pos, heading = root_path(root, world_heading[0])
@@ -80,16 +82,16 @@ def check_options(root: str, root_sigma: float, despike_frames: int, smooth_sigm
 
 
 def overlapped(feats: np.ndarray, window: int, overlap: int, batch_size: int, refine, progress: bool = False,
-               desc: str = "refine (overlapping windows)") -> np.ndarray:
-    """(T, D) raw features → (T, D) float64: windows of ``window`` frames overlapping by ``overlap``
-    (`ops.blend_weights`; a short sequence is `ops.hold_pad`-ded), ``refine``-d ``batch_size`` at a time ((k, W, D) → (k, W, D) raw features)
-    and cross-faded. Memory is bounded by the batch, whatever T."""
+               desc: str = "refine (overlapping windows)", dim: int | None = None) -> np.ndarray:
+    """(T, C) raw features → (T, ``dim``) float64 (default: C): windows of ``window`` frames overlapping by
+    ``overlap`` (`ops.blend_weights`; a short sequence is `ops.hold_pad`-ded), ``refine``-d ``batch_size`` at a time
+    ((k, W, C) → (k, W, dim) raw features) and cross-faded. Memory is bounded by the batch, whatever T."""
     from ..progress import bar
 
     T, W = len(feats), window
     starts, weights = blend_weights(T, W, overlap)
     padded = hold_pad(feats, W)
-    out = np.zeros((len(padded), feats.shape[1]), dtype=np.float64)
+    out = np.zeros((len(padded), feats.shape[1] if dim is None else dim), dtype=np.float64)
     for s in bar(range(0, len(starts), batch_size), progress, desc):
         batch = starts[s:s + batch_size]
         crossfade(out, refine(np.stack([padded[b:b + W] for b in batch])), batch, weights[s:s + batch_size])
@@ -102,9 +104,18 @@ def denoise_motion(motion: Motion, fps: float, refine, despike_frames: int = 1, 
     """Denoise ``motion`` with ``refine`` ((T, D) raw features → (T, D) refined raw features) of a model working at
     ``fps``: resampled to it and back, `despike`-d before, `finish`-ed after. The result has ``motion``'s length,
     skeleton, fps, name, labels and per-joint translations."""
+    def run(work: Motion) -> Motion:
+        refined = refine(despike(encode(work, dtype=np.float32), despike_frames))
+        return finish(np.asarray(refined, dtype=np.float64), work, root, root_sigma, smooth_sigma)
+
+    return at_fps(motion, fps, run)
+
+
+def at_fps(motion: Motion, fps: float, run) -> Motion:
+    """``run`` (Motion → Motion of the same length) applied to ``motion`` resampled to ``fps``, and the result
+    resampled back: ``motion``'s length and fps, and its per-joint translations."""
     work = motion if abs(fps - motion.fps) < 1e-6 else motion.resample(fps)
-    refined = refine(despike(encode(work, dtype=np.float32), despike_frames))
-    out = finish(np.asarray(refined, dtype=np.float64), work, root, root_sigma, smooth_sigma)
+    out = run(work)
     if abs(out.fps - motion.fps) > 1e-6:
         out = replace(out.at_times(np.arange(motion.num_frames) / motion.fps), fps=motion.fps)
     out.translations = None if motion.translations is None else motion.translations.copy()

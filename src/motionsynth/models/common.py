@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from .. import rotations as R
-from ..data.features import ROOT_DIM, rot6d_slice
+from ..data.features import ROOT_DIM, constant_channels, rot6d_slice
 from ..kinematics import fk
 from ..skeleton import Skeleton
 
-__all__ = ["StatsMixin", "bracket", "interpolate_gaps", "label_rows", "local_positions"]
+__all__ = ["StatsMixin", "bracket", "interpolate_gaps", "label_rows", "local_positions", "window_seeds"]
 
 
 if TYPE_CHECKING:
@@ -44,6 +44,11 @@ class StatsMixin(_MixinBase):
         """Copy a `FeatureStats` (mean, std (D,)) into the buffers."""
         self.feat_mean.copy_(torch.as_tensor(stats.mean, dtype=torch.float32).reshape(-1))
         self.feat_std.copy_(torch.as_tensor(stats.std, dtype=torch.float32).reshape(-1))
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., D) raw features → normalised, as `FeatureStats.normalize`: channels constant in the training data
+        map to 0."""
+        return (x - self.feat_mean) / self.feat_std * (~constant_channels(self.feat_std)).to(x.dtype)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """(..., D) normalised features → raw features."""
@@ -108,3 +113,13 @@ def bracket(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     prev = torch.where(mask, t, -1).cummax(-2).values
     nxt = torch.where(mask, t, T).flip(-2).cummin(-2).values.flip(-2)
     return prev, nxt
+
+
+def window_seeds(batch: dict, salt: list[int]) -> list[list[int]]:
+    """Per-window noise seeds ``[*salt, take, start]`` from a batch's ``take`` and ``start``, so a window gets the
+    same noise wherever it is (``[*salt, b]`` for a batch without them)."""
+    B = batch["features"].shape[0]
+    if "take" not in batch or "start" not in batch:
+        return [[*salt, b] for b in range(B)]
+    takes, starts = (torch.as_tensor(batch[k]).reshape(-1).tolist() for k in ("take", "start"))
+    return [[*salt, int(t), int(s)] for t, s in zip(takes, starts)]

@@ -131,6 +131,13 @@ def draw_keyframes(B: int, T: int, config: DeltaConfig, gen: torch.Generator | N
 
 
 # ---- the network -----------------------------------------------------------------------------------------------------
+def transformer_encoder(d_model: int, heads: int, ff: int, dropout: float, layers: int) -> nn.TransformerEncoder:
+    """A pre-norm GELU transformer encoder over (B, T, d_model) tokens (batch first)."""
+    layer = nn.TransformerEncoderLayer(d_model, heads, ff, dropout, activation="gelu", batch_first=True,
+                                       norm_first=True)
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
 class DeltaInterpolator(StatsMixin, nn.Module):
     """The Δ-interpolator and its training loss. See the module docstring."""
 
@@ -147,9 +154,7 @@ class DeltaInterpolator(StatsMixin, nn.Module):
         cin = D + J + self.root_dim + (5 if c.track else 0) + 2  # fill, mask, track + its mask, key-frame distances
         self.inp = nn.Linear(cin, c.d_model)
         self.position = nn.Parameter(torch.zeros(c.window, c.d_model))
-        layer = nn.TransformerEncoderLayer(c.d_model, c.heads, c.ff, c.dropout, activation="gelu", batch_first=True,
-                                           norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
+        self.encoder = transformer_encoder(c.d_model, c.heads, c.ff, c.dropout, c.layers)
         self.norm = nn.LayerNorm(c.d_model)
         self.out = nn.Linear(c.d_model, D)
         nn.init.normal_(self.position, std=0.02)

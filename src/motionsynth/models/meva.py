@@ -52,11 +52,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoint import read_checkpoint, resolve_model
-from ..data.features import constant_channels, decode, encode
-from ..data.noise import NOISE_MODELS, add_noise
+from ..data.features import encode
+from ..data.noise import NOISE_MODELS, corrupt_windows
 from ..errors import MotionsynthError
 from ..skeleton import Skeleton
-from .common import StatsMixin, local_positions
+from .common import StatsMixin, local_positions, window_seeds
 from .layers import LOGVAR_RANGE
 
 __all__ = ["MotionVAEConfig", "MotionVAE", "MEVAConfig", "MEVA", "AUGMENT"]
@@ -360,30 +360,14 @@ class MEVA(StatsMixin, nn.Module):
             estimate = estimate + self.mrr(torch.cat([feats, noisy, estimate], -1))
         return coarse, estimate
 
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """As `FeatureStats.normalize`: channels constant in the training data map to 0."""
-        return (x - self.feat_mean) / self.feat_std * (~constant_channels(self.feat_std)).to(x.dtype)
-
     # ---- noisy inputs ------------------------------------------------------------------------------------------
     def corrupt(self, x: torch.Tensor, seeds: list) -> torch.Tensor:
-        """Noisy copies of clean normalised windows (B, W, D): each is decoded to a `Motion`, corrupted by
-        `data.noise.add_noise` with one of ``noise_models`` (drawn with its seed) and encoded again."""
+        """Noisy copies of clean normalised windows (B, W, D): `data.noise.corrupt_windows` with ``noise_models``,
+        encoded again."""
         raw = self.denormalize(x).detach().cpu().numpy().astype(np.float64)
-        out = np.empty(raw.shape, dtype=np.float32)
-        for b, seed in enumerate(seeds):
-            model = self.config.noise_models[np.random.default_rng(seed).integers(len(self.config.noise_models))]
-            motion = decode(raw[b], self.skeleton, self.config.fps)
-            out[b] = encode(add_noise(motion, model, seed), dtype=np.float32)
+        noisy = corrupt_windows(raw, self.skeleton, self.config.fps, seeds, self.config.noise_models)
+        out = np.stack([encode(m, dtype=np.float32) for m in noisy])
         return self.normalize(torch.from_numpy(out).to(x.device))
-
-    @staticmethod
-    def _seeds(batch: dict, salt: list[int]) -> list:
-        """Per-window noise seeds from the windows' (take, start), so a window gets the same noise wherever it is."""
-        B = batch["features"].shape[0]
-        if "take" not in batch or "start" not in batch:
-            return [[*salt, b] for b in range(B)]
-        takes, starts = (torch.as_tensor(batch[k]).reshape(-1).tolist() for k in ("take", "start"))
-        return [[*salt, int(t), int(s)] for t, s in zip(takes, starts)]
 
     # ---- losses ------------------------------------------------------------------------------------------------
     def losses(self, noisy: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
@@ -405,7 +389,7 @@ class MEVA(StatsMixin, nn.Module):
         x = batch["features"]
         noisy = batch.get("noisy")
         if noisy is None:
-            noisy = self.corrupt(x, self._seeds(batch, [0, int(step)]))
+            noisy = self.corrupt(x, window_seeds(batch, [0, int(step)]))
         return self.losses(noisy, x)
 
     @torch.no_grad()
@@ -415,7 +399,7 @@ class MEVA(StatsMixin, nn.Module):
         x = batch["features"]
         noisy = batch.get("noisy")
         if noisy is None:
-            noisy = self.corrupt(x, self._seeds(batch, [1]))
+            noisy = self.corrupt(x, window_seeds(batch, [1]))
         logs = self.losses(noisy, x)[1]
         coarse, refined = self(noisy)
         true = _positions(self, x)
