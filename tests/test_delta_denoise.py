@@ -85,7 +85,7 @@ def test_a_few_steps_reduce_the_loss_below_the_filter():
 
 def test_checkpoint_and_the_method(cache, tmp_path):
     folder = tiny_checkpoint(tmp_path / "dd", "delta-denoise", cache.skeleton, cache.stats, seed=1)
-    method = load_method(load_checkpoint(folder), overlap=8)
+    method = load_method(load_checkpoint(folder), overlap=8, smooth_sigma=0.0)
     assert isinstance(method, DeltaDenoiseMethod) and method.tasks == ("denoise",)
     check_serves(method, "denoise")
     with pytest.raises(Exception, match="cannot do"):
@@ -101,18 +101,19 @@ def test_checkpoint_and_the_method(cache, tmp_path):
         # root's tilt is a constant channel in this cache's data: normalisation maps the noisy tilt to the constant)
         np.testing.assert_allclose(out[0].root_positions, filtered.root_positions, atol=1e-4)
         np.testing.assert_allclose(out[0].rotations[:, 2:], filtered.rotations[:, 2:], atol=1e-5)
-    trained = load_method(load_checkpoint(folder), residual_sigma=0.0)
+    trained = load_method(load_checkpoint(folder), residual_sigma=0.0, smooth_sigma=0.0)
     with torch.no_grad():
         torch.nn.init.normal_(trained.model.out.weight, std=0.05)  # a residual that is not zero
     noisy = add_noise(biped_motion(cache.skeleton, T=75), "gaussian", 3)
     jerky = trained.complete(noisy, tasks.denoise_mask(75, len(cache.skeleton)))[0]
     mask = tasks.denoise_mask(75, len(cache.skeleton))
-    smooth = load_method(trained.ckpt, residual_sigma=3.0).complete(noisy, mask)[0]
+    smooth = load_method(trained.ckpt, residual_sigma=3.0, smooth_sigma=0.0).complete(noisy, mask)[0]
+    smoother = load_method(trained.ckpt, residual_sigma=3.0, smooth_sigma=2.0).complete(noisy, mask)[0]
 
     def jerk(m):
         return np.abs(np.diff(m.global_positions(), 2, axis=0)).mean()
 
-    assert jerk(smooth) < jerk(jerky)  # the residual smoothed in time
+    assert jerk(smoother) < jerk(smooth) < jerk(jerky)  # the residual smoothed in time, then the whole result
     slow = add_noise(biped_motion(cache.skeleton, T=60, fps=60.0), "spikes", 1)  # resampled to 30 fps and back
     out = method.complete(slow, tasks.denoise_mask(60, len(cache.skeleton)))[0]
     assert out.num_frames == 60 and out.fps == 60.0
@@ -120,7 +121,7 @@ def test_checkpoint_and_the_method(cache, tmp_path):
 
 def test_bad_options_are_clear(cache, tmp_path):
     ckpt = load_checkpoint(tiny_checkpoint(tmp_path / "dd", "delta-denoise", cache.skeleton, cache.stats))
-    for bad in ({"overlap": 32}, {"batch_size": 0}, {"residual_sigma": -1}):
+    for bad in ({"overlap": 32}, {"batch_size": 0}, {"residual_sigma": -1}, {"smooth_sigma": -1}):
         with pytest.raises(Exception, match="overlap|batch_size|residual_sigma"):
             load_method(ckpt, **bad)
 

@@ -6,7 +6,11 @@ checkpoint's filter settings (`postprocess.smooth_motion`), both it and the nois
 into windows of the model's W frames overlapping by ``overlap`` and cross-faded (`denoising.overlapped`). The root's
 planar path and heading are the filtered motion's; rotations and root height the network's (`denoising.place`).
 ``residual_sigma`` smooths the network's residual in time (a Gaussian, frames): the network corrects each frame on its
-own, and part of what it adds is jitter; the filter's output under it is smooth already.
+own, and part of what it adds is jitter; the filter's output under it is smooth already. ``smooth_sigma`` runs the
+Gaussian filter baseline over the result (`denoising.finish`), as MEVA's option of that name does. The defaults
+(0 and 0.5) were chosen on the validation split for the shipped model (``gaussian`` noise: the lowest MPJPE among
+settings at most as jerky as the tuned `smooth` filter, ``scripts/tune_method.py``); for a model trained on ``mixed``
+noise the same rule chose 2 and 1, for ``spikes`` 0 and 0 (docs/BENCHMARKS.md).
 Deterministic: every sample of a call is the same.
 """
 
@@ -28,7 +32,7 @@ from ..models.delta_denoise import DeltaDenoiser
 from ..motion import Motion
 from ..tasks import Completion, Mask
 from .completion import LearnedMethod
-from .denoising import at_fps, overlapped, place
+from .denoising import at_fps, finish, overlapped
 
 __all__ = ["DeltaDenoiseMethod", "DeltaDenoiseOptions"]
 
@@ -39,13 +43,15 @@ class DeltaDenoiseOptions(Options):
 
     overlap: int | None = option(None, "frames shared by consecutive windows (default: W/2)")
     batch_size: int = option(32, "windows per forward pass")
-    residual_sigma: float = option(2.0, "Gaussian over the network's residual in time, sigma in frames (0: off)")
+    residual_sigma: float = option(0.0, "Gaussian over the network's residual in time, sigma in frames (0: off)")
+    smooth_sigma: float = option(0.5, "Gaussian filter over the result, sigma in frames (0: off)")
 
     def check(self) -> None:
         if self.batch_size < 1:
             raise MotionsynthError(f"batch_size must be at least 1, got {self.batch_size}")
-        if self.residual_sigma < 0:
-            raise MotionsynthError(f"residual_sigma must be >= 0, got {self.residual_sigma}")
+        if min(self.residual_sigma, self.smooth_sigma) < 0:
+            raise MotionsynthError(f"residual_sigma and smooth_sigma must be >= 0, got {self.residual_sigma}, "
+                                   f"{self.smooth_sigma}")
 
 
 class DeltaDenoiseMethod(LearnedMethod):
@@ -55,7 +61,8 @@ class DeltaDenoiseMethod(LearnedMethod):
     Args:
         checkpoint: a loaded `checkpoint.Checkpoint` of the ``delta-denoise`` family.
         options: `DeltaDenoiseOptions` by name — overlap (frames shared by consecutive windows; default W/2),
-            batch_size (windows per forward pass), residual_sigma (Gaussian over the residual, frames; 0: off).
+            batch_size (windows per forward pass), residual_sigma (Gaussian over the residual, frames; 0: off),
+            smooth_sigma (Gaussian over the result, frames; 0: off).
     """
 
     name = "delta-denoise"
@@ -70,9 +77,10 @@ class DeltaDenoiseMethod(LearnedMethod):
         if not 0 <= self.overlap < self.window:
             raise MotionsynthError(f"overlap must be in 0..{self.window - 1} frames, got {self.overlap}")
         self.batch_size, self.residual_sigma = int(o.batch_size), float(o.residual_sigma)
+        self.smooth_sigma = float(o.smooth_sigma)
         c = self.model.config
         self.params = {"overlap": self.overlap, "batch_size": self.batch_size, "residual_sigma": self.residual_sigma,
-                       "filter_weight": c.filter_weight,
+                       "smooth_sigma": self.smooth_sigma, "filter_weight": c.filter_weight,
                        "filter_iters": c.filter_iters, "filter_norm": c.filter_norm}
 
     def _complete(self, motion: Motion, mask: Mask, label, n_samples: int, seed: int | None) -> Completion:
@@ -95,7 +103,7 @@ class DeltaDenoiseMethod(LearnedMethod):
         if self.residual_sigma > 0:  # the filter's output is smooth already: what jitters is the residual
             base = both[:, self.model.dim:]
             refined = base + gaussian_filter1d(refined - base, self.residual_sigma, axis=0, mode="nearest")
-        return place(refined, filtered, "smooth", sigma=0.0, median=1)
+        return finish(refined, filtered, "smooth", root_sigma=0.0, smooth_sigma=self.smooth_sigma, median=1)
 
     def _forward(self, both: np.ndarray) -> np.ndarray:
         """(k, W, 2D) raw windows (noisy, filtered) → (k, W, D) denoised raw windows."""

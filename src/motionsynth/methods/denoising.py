@@ -62,10 +62,10 @@ def despike(feats: np.ndarray, frames: int) -> np.ndarray:
 
 
 def finish(refined: np.ndarray, given: Motion, root: str = "smooth", root_sigma: float = 2.0,
-           smooth_sigma: float = 0.0) -> Motion:
-    """Refined raw features (T, D) of ``given`` → Motion: `place` with ``root`` / ``root_sigma``, then the Gaussian
-    filter baseline (`baselines.Gaussian`, ``smooth_sigma`` frames; 0: none) over rotations and root."""
-    out = place(refined, given, root, root_sigma)
+           smooth_sigma: float = 0.0, median: int = MEDIAN_FRAMES) -> Motion:
+    """Refined raw features (T, D) of ``given`` → Motion: `place` with ``root`` / ``root_sigma`` / ``median``, then
+    the Gaussian filter baseline (`baselines.Gaussian`, ``smooth_sigma`` frames; 0: none) over rotations and root."""
+    out = place(refined, given, root, root_sigma, median)
     if smooth_sigma > 0:
         out = Gaussian(smooth_sigma).complete(out, denoise_mask(out.num_frames, len(out.skeleton)))[0]
     return out

@@ -4,7 +4,7 @@ interpolated fill of unobserved entries (`interpolate_gaps`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -30,6 +30,9 @@ class StatsMixin(_MixinBase):
 
     feat_mean: torch.Tensor
     feat_std: torch.Tensor
+    offsets: torch.Tensor
+    skeleton: Skeleton
+    config: Any  # the network's config dataclass (``length_unit`` for `positions`)
 
     def _init_stats(self, skeleton: Skeleton) -> None:
         """The feature layout's sizes, the normalisation buffers (saved) and the rest ``offsets`` (J, 3) (made from
@@ -53,6 +56,12 @@ class StatsMixin(_MixinBase):
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """(..., D) normalised features → raw features."""
         return x * self.feat_std + self.feat_mean
+
+    def positions(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) normalised features → (B, T, J, 3) joint positions in metres, root at the origin and in its
+        heading frame (forward kinematics of the 6D rotations; ``config.length_unit`` file units per metre)."""
+        d6 = self.denormalize(x)[..., :self.rot_dim]
+        return local_positions(d6.reshape(*x.shape[:2], -1, 6), self.skeleton, self.offsets) / self.config.length_unit
 
     def mask_channels(self, fmask: torch.Tensor) -> torch.Tensor:
         """(..., T, D) feature mask → (..., T, J + 4): one channel per joint (its first 6D column), one per root-block

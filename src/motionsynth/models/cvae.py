@@ -81,7 +81,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from ..data import features
 from ..data.features import ROOT_HEIGHT
 from ..skeleton import Skeleton
-from .common import StatsMixin, bracket, interpolate_gaps, label_rows, local_positions
+from .common import StatsMixin, bracket, interpolate_gaps, label_rows
 from .layers import LOGVAR_RANGE
 
 MASK_KINDS = ("generate", "predict", "inbetween", "keyframes", "body", "combo")
@@ -492,11 +492,6 @@ class CVAE(StatsMixin, nn.Module):
         return self._decode(z, feats, onehot, base)[0]
 
     # ---- losses --------------------------------------------------------------------------------------------------
-    def _positions(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) normalised → (B, T, J, 3) root-relative joint positions in metres."""
-        d6 = (x[..., :self.rot_dim] * self.feat_std[:self.rot_dim] + self.feat_mean[:self.rot_dim])
-        return local_positions(d6.reshape(*x.shape[:2], -1, 6), self.skeleton, self.offsets) / self.config.length_unit
-
     def _joint_weight(self, fmask: torch.Tensor) -> torch.Tensor:
         """(B, T, D) feature mask → (B, T, J, 3) its joints' rotation entries as a weight of joint positions."""
         return fmask[..., :self.rot_dim:6, None].expand(-1, -1, -1, 3)
@@ -585,18 +580,18 @@ class CVAE(StatsMixin, nn.Module):
         z_q = mu_q + (0.5 * logvar_q).exp() * torch.randn_like(mu_q)
         rec = self._decode(z_q, feats, onehot, base)
         logs = {"rec": self._appearance(rec, x, None), "kl": _kl(mu_q, logvar_q, mu_p, logvar_p),
-                "pos": _l1(self._positions(rec[0]), self._positions(x)),
+                "pos": _l1(self.positions(rec[0]), self.positions(x)),
                 "vel": _l1(rec[0].diff(dim=1), x.diff(dim=1))}
         loss = logs["rec"] + c.pos_weight * logs["pos"] + c.vel_weight * logs["vel"] + c.beta * logs["kl"]
         if c.mean_weight > 0:
             mean = self._decode(mu_p, feats, onehot, base)
-            logs["mean"] = self._appearance(mean, x, None) + c.pos_weight * _l1(self._positions(mean[0]),
-                                                                              self._positions(x))
+            logs["mean"] = self._appearance(mean, x, None) + c.pos_weight * _l1(self.positions(mean[0]),
+                                                                              self.positions(x))
             loss = loss + c.mean_weight * logs["mean"]
             if c.missing_weight > 0:
                 miss = 1.0 - fmask
                 logs["mean_missing"] = self._appearance(mean, x, miss) + c.pos_weight * _l1(
-                    self._positions(mean[0]), self._positions(x), self._joint_weight(miss))
+                    self.positions(mean[0]), self.positions(x), self._joint_weight(miss))
                 loss = loss + c.missing_weight * logs["mean_missing"]
         if c.branches == 2:
             z_p = mu_p + (0.5 * logvar_p).exp() * torch.randn_like(mu_p)
@@ -645,7 +640,7 @@ class CVAE(StatsMixin, nn.Module):
         out = self.sample({"observed": x, "mask": fmask, "label": onehot}, temperature=0.0)
         miss = 1.0 - fmask
         logs = {"missing_l1": _l1(out, x, miss),
-                "missing_pos": _l1(self._positions(out), self._positions(x), self._joint_weight(miss)),
+                "missing_pos": _l1(self.positions(out), self.positions(x), self._joint_weight(miss)),
                 "observed_l1": _l1(out, x, fmask)}
         feats, mu_p, logvar_p, base = self._prior(x, fmask, onehot)
         mu_q, logvar_q = self._posterior(x, fmask, onehot)

@@ -42,7 +42,7 @@ from torch import nn
 from ..data import features
 from ..data.features import ROOT_HEIGHT
 from ..skeleton import Skeleton
-from .common import StatsMixin, bracket, interpolate_gaps, local_positions
+from .common import StatsMixin, bracket, interpolate_gaps
 from .cvae import feature_mask, track_channels, track_velocity
 
 
@@ -229,11 +229,6 @@ class DeltaInterpolator(StatsMixin, nn.Module):
         return self(cond)
 
     # ---- losses --------------------------------------------------------------------------------------------------
-    def positions(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) normalised → (B, T, J, 3) root-relative joint positions in metres."""
-        d6 = self.denormalize(x)[..., :self.rot_dim]
-        return local_positions(d6.reshape(*x.shape[:2], -1, 6), self.skeleton, self.offsets) / self.config.length_unit
-
     def _masks(self, batch: dict, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch's feature mask (B, T, D) and the weight of each frame in the loss (B, T): 0 where observed, 1
         inside a gap, ``outside_weight`` before the first and after the last key frame."""

@@ -36,7 +36,7 @@ from ..data.noise import NOISE_MODELS, corrupt_windows
 from ..motion import Motion
 from ..postprocess import NORMS, smooth_motions
 from ..skeleton import Skeleton
-from .common import StatsMixin, local_positions, window_seeds
+from .common import StatsMixin, window_seeds
 from .delta import transformer_encoder
 
 
@@ -105,8 +105,6 @@ class DeltaDenoiser(StatsMixin, nn.Module):
 
     Config = DeltaDenoiseConfig
 
-    offsets: torch.Tensor  # buffer
-
     def __init__(self, config: DeltaDenoiseConfig, skeleton: Skeleton):
         super().__init__()
         self.config, self.skeleton = config, skeleton
@@ -160,11 +158,6 @@ class DeltaDenoiser(StatsMixin, nn.Module):
         return base + self.out(self.norm(h))
 
     # ---- losses --------------------------------------------------------------------------------------------------
-    def positions(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) normalised → (B, T, J, 3) root-relative joint positions in metres."""
-        d6 = self.denormalize(x)[..., :self.rot_dim]
-        return local_positions(d6.reshape(*x.shape[:2], -1, 6), self.skeleton, self.offsets) / self.config.length_unit
-
     def losses(self, cond: dict, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """L1 of the normalised features + ``pos_weight`` × L1 of the joint positions + ``accel_weight`` × L1 of their
         accelerations, of the denoised ``cond`` against the clean ``x`` → (loss, logs); ``filter_*``: the same for the

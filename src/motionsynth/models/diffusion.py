@@ -51,7 +51,7 @@ from ..data.features import ROOT_HEIGHT, ROOT_TURN, ROOT_VELOCITY
 from ..diffusion import PREDICTIONS, NoiseSchedule
 from ..kinematics import foot_joints
 from ..skeleton import Skeleton
-from .common import StatsMixin, label_rows, local_positions
+from .common import StatsMixin, label_rows
 from .cvae import MASK_KINDS, draw_masks, feature_mask
 
 SCHEDULES = ("cosine", "linear")
@@ -214,11 +214,6 @@ class MotionDiffusion(StatsMixin, nn.Module):
         return self.out(self.norm(h[:, 1:]))
 
     # ---- geometric terms -----------------------------------------------------------------------------------------
-    def positions(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, W, D) normalised → (B, W, J, 3) root-relative joint positions in the heading frame, metres."""
-        d6 = self.denormalize(x)[..., :self.rot_dim]
-        return local_positions(d6.reshape(*x.shape[:2], -1, 6), self.skeleton, self.offsets) / self.config.length_unit
-
     def foot_steps(self, x: torch.Tensor, pos: torch.Tensor | None = None) -> torch.Tensor:
         """(B, W, D) normalised → (B, W − 1, F, 3): each foot's world displacement from frame t − 1 to t (metres),
         in frame t − 1's heading frame — the root block's planar velocity and height change plus the local

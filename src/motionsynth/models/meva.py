@@ -56,7 +56,7 @@ from ..data.features import encode
 from ..data.noise import NOISE_MODELS, corrupt_windows
 from ..errors import MotionsynthError
 from ..skeleton import Skeleton
-from .common import StatsMixin, local_positions, window_seeds
+from .common import StatsMixin, window_seeds
 from .layers import LOGVAR_RANGE
 
 __all__ = ["MotionVAEConfig", "MotionVAE", "MEVAConfig", "MEVA", "AUGMENT"]
@@ -76,12 +76,6 @@ def _feature_losses(model, pred: torch.Tensor, x: torch.Tensor) -> dict[str, tor
     return {"rot": F.mse_loss(pred[..., :r] * std, x[..., :r] * std),  # == MSE of raw 6D (the means cancel)
             "root": F.mse_loss(pred[..., r:], x[..., r:])}
 
-
-def _positions(model, x: torch.Tensor) -> torch.Tensor:
-    """(B, T, D) normalised features → (B, T, J, 3) joint positions in metres, root at the origin."""
-    B, T, _ = x.shape
-    sixd = model.denormalize(x)[..., :model.rot_dim].reshape(B, T, -1, 6)
-    return local_positions(sixd, model.skeleton, model.offsets) / model.config.length_unit
 
 
 def _time_encoding(T: int, channels: int, like: torch.Tensor) -> torch.Tensor:
@@ -210,7 +204,7 @@ class MotionVAE(StatsMixin, nn.Module):
         """Losses with the posterior means, and the mean joint position error in cm (``mpjpe_cm``)."""
         x = batch["features"]
         logs = self.losses(x, sample=False)[1]
-        err = (_positions(self, self.reconstruct(x)) - _positions(self, x)).norm(dim=-1).mean()
+        err = (self.positions(self.reconstruct(x)) - self.positions(x)).norm(dim=-1).mean()
         logs["mpjpe_cm"] = err * 100.0
         return logs
 
@@ -375,8 +369,8 @@ class MEVA(StatsMixin, nn.Module):
         c = self.config
         coarse, refined = self(noisy)
         logs = _feature_losses(self, refined, x)
-        true_pos = _positions(self, x)
-        logs["joints"] = F.mse_loss(_positions(self, refined), true_pos)
+        true_pos = self.positions(x)
+        logs["joints"] = F.mse_loss(self.positions(refined), true_pos)
         loss = logs["rot"] + c.root_weight * logs["root"] + c.lambda_joints * logs["joints"]
         with torch.no_grad():
             logs["coarse_rot"] = _feature_losses(self, coarse, x)["rot"]
@@ -402,9 +396,9 @@ class MEVA(StatsMixin, nn.Module):
             noisy = self.corrupt(x, window_seeds(batch, [1]))
         logs = self.losses(noisy, x)[1]
         coarse, refined = self(noisy)
-        true = _positions(self, x)
+        true = self.positions(x)
         for name, est in (("refined", refined), ("coarse", coarse), ("input", noisy)):
-            pos = _positions(self, est)
+            pos = self.positions(est)
             logs[f"mpjpe_cm_{name}"] = (pos - true).norm(dim=-1).mean() * 100.0
             acc = pos[:, 2:] - 2 * pos[:, 1:-1] + pos[:, :-2]
             acc_true = true[:, 2:] - 2 * true[:, 1:-1] + true[:, :-2]
