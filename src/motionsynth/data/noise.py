@@ -79,6 +79,16 @@ def add_noise(motion: Motion, model: str, seed, config: NoiseConfig = NoiseConfi
     return out
 
 
+def noise_model_list(models) -> list[str]:
+    """A noise model name or a sequence of them → a non-empty list of `NOISE_MODELS`; ValueError otherwise (a
+    config's ``noise_models``)."""
+    models = [models] if isinstance(models, str) else list(models)
+    unknown = [m for m in models if m not in NOISE_MODELS]
+    if unknown or not models:
+        raise ValueError(f"noise_models must be a non-empty list of {', '.join(NOISE_MODELS)}; got {models}")
+    return models
+
+
 def corrupt_windows(raw: np.ndarray, skeleton: Skeleton, fps: float, seeds: list, models: list[str] | tuple[str, ...],
                     config: NoiseConfig = NoiseConfig()) -> list[Motion]:
     """Clean raw feature windows (B, T, D) (`features.encode`'s layout) → B noisy Motions: window b is decoded at

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ..data.features import encode
-from ..data.noise import NOISE_MODELS, corrupt_windows
+from ..data.noise import corrupt_windows, noise_model_list
 from ..motion import Motion
 from ..postprocess import NORMS, smooth_motions
 from ..skeleton import Skeleton
@@ -72,11 +72,7 @@ class DeltaDenoiseConfig:
     length_unit: float = 100.0
 
     def __post_init__(self):
-        self.noise_models = [self.noise_models] if isinstance(self.noise_models, str) else list(self.noise_models)
-        unknown = [m for m in self.noise_models if m not in NOISE_MODELS]
-        if unknown or not self.noise_models:
-            raise ValueError(f"noise_models must be a non-empty list of {', '.join(NOISE_MODELS)}; got "
-                             f"{self.noise_models}")
+        self.noise_models = noise_model_list(self.noise_models)
         if self.window < 4:
             raise ValueError(f"window must be at least 4 frames, got {self.window}")
         if self.d_model % self.heads:

@@ -53,7 +53,7 @@ from torch import nn
 
 from ..checkpoint import read_checkpoint, resolve_model
 from ..data.features import encode
-from ..data.noise import NOISE_MODELS, corrupt_windows
+from ..data.noise import corrupt_windows, noise_model_list
 from ..errors import MotionsynthError
 from ..skeleton import Skeleton
 from .common import StatsMixin, window_seeds
@@ -243,11 +243,7 @@ class MEVAConfig:
         _check_positive(self, ("window", "hidden", "layers", "mrr_hidden"))
         if self.mrr_iterations < 0:
             raise ValueError(f"mrr_iterations must be 0 or more, got {self.mrr_iterations}")
-        self.noise_models = [self.noise_models] if isinstance(self.noise_models, str) else list(self.noise_models)
-        unknown = [m for m in self.noise_models if m not in NOISE_MODELS]
-        if unknown or not self.noise_models:
-            raise ValueError(f"noise_models must be a non-empty list of {', '.join(NOISE_MODELS)}; got "
-                             f"{self.noise_models}")
+        self.noise_models = noise_model_list(self.noise_models)
         if self.vae is None and self.vae_checkpoint:
             self.vae = _vae_config(self.vae_checkpoint)
         if self.vae is not None and int(self.vae.get("window", self.window)) != self.window:
