@@ -30,7 +30,7 @@ class StatsMixin(_MixinBase):
 
     feat_mean: torch.Tensor
     feat_std: torch.Tensor
-    offsets: torch.Tensor
+    offsets: torch.Tensor  # buffer, not saved (`_init_stats`)
     skeleton: Skeleton
     config: Any  # the network's config dataclass (``length_unit`` for `positions`)
 

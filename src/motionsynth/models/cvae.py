@@ -368,8 +368,6 @@ class CVAE(StatsMixin, nn.Module):
 
     Config = CVAEConfig
 
-    offsets: torch.Tensor  # buffer
-
     def __init__(self, config: CVAEConfig, skeleton: Skeleton):
         super().__init__()
         self.config, self.skeleton = config, skeleton

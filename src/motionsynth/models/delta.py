@@ -143,8 +143,6 @@ class DeltaInterpolator(StatsMixin, nn.Module):
 
     Config = DeltaConfig
 
-    offsets: torch.Tensor  # buffer
-
     def __init__(self, config: DeltaConfig, skeleton: Skeleton):
         super().__init__()
         self.config, self.skeleton = config, skeleton

@@ -144,8 +144,6 @@ class MotionDiffusion(StatsMixin, nn.Module):
 
     Config = DiffusionConfig
 
-    offsets: torch.Tensor  # buffer
-
     def __init__(self, config: DiffusionConfig, skeleton: Skeleton):
         super().__init__()
         self.config, self.skeleton = config, skeleton

@@ -115,7 +115,6 @@ class HMVAE(StatsMixin, nn.Module):
 
     Config = HMVAEConfig
 
-    offsets: torch.Tensor  # buffer
     steps_seen: torch.Tensor  # buffer
 
     def __init__(self, config: HMVAEConfig, skeleton: Skeleton):

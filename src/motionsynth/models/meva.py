@@ -134,8 +134,6 @@ class MotionVAE(StatsMixin, nn.Module):
 
     Config = MotionVAEConfig
 
-    offsets: torch.Tensor  # buffer
-
     def __init__(self, config: MotionVAEConfig, skeleton: Skeleton):
         super().__init__()
         self.config, self.skeleton = config, skeleton
@@ -283,8 +281,6 @@ class MEVA(StatsMixin, nn.Module):
     """Noisy pose sequence → coarse motion through a frozen motion VAE (VME) → residual refinement (MRR)."""
 
     Config = MEVAConfig
-
-    offsets: torch.Tensor  # buffer
 
     def __init__(self, config: MEVAConfig, skeleton: Skeleton):
         super().__init__()

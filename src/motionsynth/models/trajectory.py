@@ -63,8 +63,6 @@ class TrajectoryModel(StatsMixin, nn.Module):
 
     Config = TrajectoryConfig
 
-    offsets: torch.Tensor  # buffer
-
     def __init__(self, config: TrajectoryConfig, skeleton: Skeleton):
         super().__init__()
         self.config, self.skeleton = config, skeleton
