@@ -45,7 +45,7 @@ def generate_row(args, method, split: str) -> dict:
     from motionsynth.bench.protocol import run_benchmark
 
     settings = {"classifier": args.classifier, "samples_per_label": args.samples_per_label,
-                "repetitions": args.repetitions}
+                "repetitions": args.repetitions, "label_weights": args.label_weights}
     rec = run_benchmark("generate", args.data, model=str(args.model), method=method, settings=settings,
                         split=split, progress=False)
     rows = {r["data"]: r for r in rec["results"] if r["label"] == "all"}
@@ -188,6 +188,8 @@ def main() -> None:
     ap.add_argument("--scales", default="0,0.5,1,1.5,2.5,4")
     ap.add_argument("--guidance", type=float, default=1.5, help="guidance scale of sampling and seams")
     ap.add_argument("--samples-per-label", type=int, default=100)
+    ap.add_argument("--label-weights", default="uniform", choices=("uniform", "split"),
+                    help="samples per label: as many for each (uniform) or in the evaluation split's label mix")
     ap.add_argument("--repetitions", type=int, default=5)
     ap.add_argument("--frames", type=int, default=120, help="clip length of the latency figures")
     ap.add_argument("--batch", type=int, default=16, help="samples per call of the batched latency")

@@ -8,8 +8,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import yaml
 
 from motionsynth.bench.augment import (
+    CLASSIC,
     ComposedCache,
     Regime,
     SyntheticTake,
@@ -163,6 +165,22 @@ def test_end_to_end_record_plot_and_resume(lcache, generator, tmp_path, capsys, 
     assert json.loads((out / "record.json").read_text())["results"] == rec["results"]
     code, _, err = _cli(capsys, *[a if a != "3" else "4" for a in args])  # other steps: refused, not mixed
     assert code == 2 and "other settings (steps" in err
+
+
+def test_combined_condition_is_the_synthetic_takes_under_classic_augmentation(lcache, generator, tmp_path, capsys):
+    out = tmp_path / "aug"
+    code, _, err = _cli(capsys, "--generator", generator, "--data", lcache.path, "--out", out, "--regimes", "50%",
+                        "--seeds", "0", "--ratios", "1", "--no-classic", "--combined", "--steps", "3", *TINY,
+                        "--no-progress")
+    assert code == 0, err
+    rec = json.loads((out / "record.json").read_text())
+    assert [r["data"] for r in rec["results"]] == ["real", "synthetic-x1", "classic+synthetic-x1"]
+    units = {c: json.loads((out / "results" / f"p50_{c}_s0.json").read_text())
+             for c in ("synthetic-x1", "classic+synthetic-x1")}
+    assert units["classic+synthetic-x1"]["synthetic_takes"] == units["synthetic-x1"]["synthetic_takes"] > 0
+    trained = {c: yaml.safe_load((out / "runs" / f"p50_{c}_s0" / "config.yaml").read_text())["train"]["augment"]
+               for c in units}
+    assert trained["synthetic-x1"] is None and trained["classic+synthetic-x1"] == CLASSIC
 
 
 @pytest.mark.slow

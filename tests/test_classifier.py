@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from motionsynth.bench import run_benchmark
-from motionsynth.bench.generation import interval
+from motionsynth.bench.generation import interval, proportional
 from motionsynth.bench.recognition import Recognizer
 from motionsynth.cli import main
 from motionsynth.errors import MotionsynthError
@@ -265,6 +265,40 @@ def test_bench_generate_conditional_accuracy_per_label(clf, lcache):
                           settings={"classifier": str(clf), "samples_per_label": 2, "repetitions": 1,
                                     "kind": "style"})
     assert [r["label"] for r in style["results"] if r["data"] == "generated"] == LABELS["style"] + ["all"]
+
+
+def test_proportional_shares_sum_to_the_total_and_follow_the_weights():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        w = rng.integers(0, 50, size=int(rng.integers(1, 12)))
+        total = int(rng.integers(0, 300))
+        out = proportional(w, total)
+        assert out.dtype == np.int64 and out.shape == w.shape and (out >= 0).all()
+        if w.sum() == 0:
+            assert (out == 0).all()
+            continue
+        assert out.sum() == total and (out[w == 0] == 0).all()
+        assert np.abs(out - w / w.sum() * total).max() < 1.0  # largest remainders: never a whole sample off
+    assert proportional([1, 1, 2], 8).tolist() == [2, 2, 4] and proportional([1, 1], 3).tolist() == [2, 1]
+
+
+def test_bench_generate_label_weights_split_follows_the_split(clf, lcache):
+    from motionsynth.bench.clips import split_windows
+
+    settings = {"classifier": str(clf), "samples_per_label": 3, "repetitions": 1, "label_weights": "split",
+                "kind": "style"}
+    rec = run_benchmark("generate", lcache, method=LabelledGenerator(lcache), progress=False, settings=settings)
+    wins = split_windows(lcache, "test", 32, 16, None, None)
+    real = [sum(lcache.takes[t].labels["style"] == n for t, _ in wins) for n in LABELS["style"]]
+    expected = dict(zip(LABELS["style"], proportional(real, 3 * len(LABELS["style"])).tolist()))
+    per_label = {r["label"]: r["samples"] for r in rec["results"] if r["data"] == "generated" and r["label"] != "all"}
+    assert per_label == {n: k for n, k in expected.items() if k > 0}
+    assert rec["settings"]["label_weights"] == "split" and rec["settings"]["samples_per_name"] == expected
+    total = next(r for r in rec["results"] if r["data"] == "generated" and r["label"] == "all")
+    assert total["samples"] == 3 * len(LABELS["style"])
+    with pytest.raises(MotionsynthError, match="label_weights must be uniform or split"):
+        run_benchmark("generate", lcache, method=LabelledGenerator(lcache), progress=False,
+                      settings={**settings, "label_weights": "balanced"})
 
 
 def test_interval_is_actors():

@@ -17,7 +17,8 @@ Takes without a label of ``kind`` are left out. Conditions (one recogniser each,
   label map, p = 0.5; speed 0.8–1.25×; root yaw) — how the project trains with augmentation (``train.augment``);
 - ``synthetic-xR`` (``--ratios``): the real takes plus R synthetic takes per real take of each class, labelled with
   the class they were generated for (a ``cutN`` regime adds synthetic takes to the cut class only: the others are
-  complete). Synthetic takes are ``frames`` long (default the generator's window; real Bandai takes are longer —
+  complete);
+- ``classic+synthetic-xR`` (``--combined``): both — the takes of ``synthetic-xR`` under classic augmentation. Synthetic takes are ``frames`` long (default the generator's window; real Bandai takes are longer —
   median 120 frames — so R counts takes, not windows).
 
 Synthetic takes are written once by `synthesize.synthesize` (npz takes + manifest, per-take seeds, optional
@@ -122,7 +123,8 @@ def parse_numbers(text: str, flag: str, kind=int, minimum: float = 0) -> list:
 class AugmentConfig:
     """Settings of the experiment (module docstring).
 
-    regimes, seeds, ratios: what is run (``real`` always, ``classic`` when ``classic``); steps: training steps per
+    regimes, seeds, ratios: what is run (``real`` always, ``classic`` when ``classic``, ``classic+synthetic-xR``
+    when ``combined``); steps: training steps per
     recogniser; kind: the label kind recognised and generated; cut_class: the ``cutN`` class (None: the default);
     frames: synthetic take length (None: the generator's window); synthetic_seed: the synthesize run's seed;
     filter_threshold: with a ``classifier`` (`Recognizer`), keep synthetic takes it gives their label at least this
@@ -134,6 +136,7 @@ class AugmentConfig:
     ratios: list[float] = field(default_factory=lambda: [1, 4])
     steps: int = 200
     classic: bool = True
+    combined: bool = False
     kind: str = "content"
     cut_class: str | None = None
     frames: int | None = None
@@ -144,7 +147,8 @@ class AugmentConfig:
     def conditions(self) -> list[tuple[str, dict | None, float]]:
         """(name, augment arguments or None, synthetic takes per real take) of every condition."""
         out: list[tuple[str, dict | None, float]] = [("real", None, 0.0)] + ([("classic", CLASSIC, 0.0)] if self.classic else [])
-        return out + [(f"synthetic-x{r:g}", None, float(r)) for r in self.ratios if r > 0]
+        out += [(f"synthetic-x{r:g}", None, float(r)) for r in self.ratios if r > 0]
+        return out + [(f"classic+synthetic-x{r:g}", CLASSIC, float(r)) for r in self.ratios if r > 0 and self.combined]
 
 
 # ---- regimes ---------------------------------------------------------------------------------------------------------
@@ -507,5 +511,5 @@ def plot_augment(record: dict, out) -> Path:
     labels = [f"{r}\n({s['cut_class']})" if r.startswith("cut") else r for r in regimes]
     return plot_series(series, labels, out, ylabel="test accuracy per window (%)\n(cutN: the cut class's)",
                        xlabel="real training data",
-                       title=f"{s['kind']} recognition with synthetic takes ({record['method']})")
+                       title=f"{s['kind']} recognition with synthetic takes\n({record['method']})")
 

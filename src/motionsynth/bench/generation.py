@@ -12,7 +12,12 @@ Protocol (settings of `DEFAULT_SETTINGS["generate"]`, all recorded):
 - ``only`` (``--only``, the unseen-actions protocol): the real evaluation clips are those of the takes matching the
   label filter, and when it names ``kind`` only the matching names are asked for.
 - For each of ``repetitions`` repetitions r and every name n of that kind (the names both the classifier and the
-  generator know): ``samples_per_label`` samples asked for ``{kind: n}``, seeded by (seed, r, n).
+  generator know): ``samples_per_label`` samples asked for ``{kind: n}``, seeded by (seed, r, n) —
+  ``label_weights = "uniform"`` (ACTOR's protocol, for datasets with about as much data per label). With ``"split"``
+  the same total (``samples_per_label`` × names) is shared among the names in proportion to their windows in the
+  evaluation split (largest remainders; a name without windows gets none): the generated set then has the real
+  clips' label mix, so its FID and accuracy compare with the real reference when the labels are unbalanced (a
+  uniform set over-weights the rare labels, which FID counts as distance from the data).
 - Per repetition: **accuracy** (per label and over all samples): the fraction of samples whose most probable name
   (the classifier's argmax for ``kind``) is the asked one; **FID** between the embeddings of all generated samples
   and of the real test clips (windows of ``frames`` frames every ``stride``, W / 2 by default, of the evaluation
@@ -49,7 +54,7 @@ from ..tasks import generate_mask
 from .clips import global_transforms, iter_clips, method_label, progress_bar, split_windows
 from .recognition import Recognizer, classifier_families
 
-__all__ = ["run_generate", "interval"]
+__all__ = ["run_generate", "interval", "proportional"]
 
 
 def interval(values) -> tuple[float | None, float | None]:
@@ -79,6 +84,32 @@ def _draw(n_pool: int, n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(n_pool, size=n, replace=n > n_pool)
 
 
+def proportional(weights, total: int) -> np.ndarray:
+    """``total`` split into integers in proportion to ``weights`` (K,) ≥ 0 (largest remainders; ties to the first).
+
+    Returns (K,) int64 summing to ``total`` (zeros where all weights are 0)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.sum() <= 0:
+        return np.zeros(len(w), np.int64)
+    share = w / w.sum() * total
+    out = np.floor(share).astype(np.int64)
+    order = np.argsort(-(share - out), kind="stable")
+    out[order[: total - int(out.sum())]] += 1
+    return out
+
+
+def samples_per_name(names: list[str], weighting: str, n: int, real_counts: list[int], what: str) -> dict[str, int]:
+    """Samples to ask for each name: ``n`` each (``"uniform"``), or ``n`` × len(names) shared in proportion to
+    ``real_counts`` (``"split"``: the evaluation windows per name; ``what`` names them in the error)."""
+    if weighting not in ("uniform", "split"):
+        raise ParamError(f"label_weights must be uniform or split, got {weighting!r}", "label_weights")
+    if weighting == "uniform":
+        return dict.fromkeys(names, n)
+    if sum(real_counts) == 0:
+        raise ParamError(f"label_weights=split: no {what} label among the evaluation windows", "label_weights")
+    return dict(zip(names, proportional(real_counts, n * len(names)).tolist()))
+
+
 def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress: bool):
     """The ``generate`` protocol (module docstring) → (rows, extra)."""
     if not s.get("classifier"):
@@ -101,6 +132,7 @@ def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress:
     frames = int(s["frames"] or getattr(method, "window", None) or rec.window)
     stride = int(s["stride"] or max(1, frames // 2))
     N, R = int(s["samples_per_label"]), int(s["repetitions"])
+    weighting = s.get("label_weights") or "uniform"
     if N < 2 or R < 1 or frames < rec.min_frames:
         raise MotionsynthError(f"generate needs samples_per_label ≥ 2, repetitions ≥ 1 and frames ≥ "
                                f"{rec.min_frames}; got {N}, {R}, {frames}")
@@ -133,6 +165,9 @@ def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress:
     real_acc_label = {n: (float((test_probs.argmax(-1)[test_y == i] == i).mean()) if (test_y == i).any() else None)
                       for i, n in enumerate(rec.labels[kind])}
     test_skate = _foot_skate(list(iter_clips(cache, test_wins, frames)), fps)
+    asked_n = samples_per_name(names, weighting if conditional else "uniform", N,
+                               [int((test_y == rec.labels[kind].index(n)).sum()) for n in names], f"{split} {kind}")
+    names = [n for n in names if asked_n[n] > 0]
 
     # ---- generated samples per repetition --------------------------------------------------------------------------
     per_rep: list[dict] = []
@@ -143,7 +178,7 @@ def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress:
             for i, n in enumerate(rec.labels[kind]):
                 if n not in names:
                     continue
-                out = method.complete(rest, mask, label={kind: n}, n_samples=N, seed=_seed(seed, r, i))
+                out = method.complete(rest, mask, label={kind: n}, n_samples=asked_n[n], seed=_seed(seed, r, i))
                 motions += list(out.samples)
                 asked += [i] * len(out.samples)
         else:
@@ -188,7 +223,7 @@ def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress:
             reps = [p["per_label"][n] for p in per_rep]
             rows.append({"data": "generated", "label": n, **stat("accuracy", reps), "real_accuracy": real_acc_label[n],
                          **_na("fid", "diversity"), **stat("multimodality", reps), **stat("foot_skate", reps),
-                         "samples": N})
+                         "samples": asked_n[n]})
     rows.append({"data": "generated", "label": "all",
                  **(stat("accuracy") if conditional else _na("accuracy")),
                  "real_accuracy": real_acc if conditional else None, **stat("fid"), **stat("diversity"),
@@ -200,6 +235,7 @@ def run_generate(cache, method, s: dict, split: str, seed: int, limit, progress:
                  **real, "foot_skate": test_skate, "foot_skate_ci95": None, "samples": total})
     extra = {"classifier": str(rec.ckpt.path or ""), "classifier_hash": rec.checkpoint_hash,
              "kind": kind, "frames": frames, "stride": stride, "conditional": conditional, "labels": names,
+             "label_weights": weighting, "samples_per_name": asked_n if conditional else None,
              "real_test_clips": int(len(test_emb)), "real_train_clips": int(len(train_emb)),
              "per_repetition": [{k: v for k, v in p.items() if k != "per_label"} for p in per_rep]}
     return rows, extra

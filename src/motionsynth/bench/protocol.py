@@ -682,7 +682,7 @@ DENOISE = Protocol(
                   ("MPJPE cm", "PA-MPJPE cm", "ACCEL error cm/frame²", "time s")))
 GENERATE = Protocol(
     {"classifier": None, "kind": None, "frames": None, "stride": None, "samples_per_label": 100, "repetitions": 5,
-     "diversity_pairs": 200, "multimodality_pairs": 20},  # None: from the classifier
+     "label_weights": "uniform", "diversity_pairs": 200, "multimodality_pairs": 20},  # None: from the classifier
     run_generate, "Generation — scored by the action classifier (accuracy, diversity, multimodality: higher is "
                   "better; FID, foot skating: lower)", _generate_columns,
     demo=DemoPlan("Label-conditioned generation", "", lambda clip, s: Request(skeleton=clip.skeleton),

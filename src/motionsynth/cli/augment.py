@@ -30,6 +30,9 @@ def bench_augment(
     classic: Annotated[bool, typer.Option(
         "--classic/--no-classic", help="Also run classic augmentation (mirror, speed, root rotation) on the real "
                                        "takes.")] = True,
+    combined: Annotated[bool, typer.Option(
+        "--combined/--no-combined", help="Also run classic augmentation on the real + synthetic takes, per "
+                                         "ratio.")] = False,
     cut_class: Annotated[Optional[str], typer.Option(
         "--cut-class", help="The class cutN cuts (default: the one with the fewest train "
                             "takes).")] = None,
@@ -76,7 +79,7 @@ def bench_augment(
     if set(overrides) - {"train", "model"}:
         raise MotionsynthError("--set takes train.KEY=VALUE or model.KEY=VALUE")
     cfg = AugmentConfig(regimes=parse_regimes(regimes), seeds=parse_numbers(seeds, "--seeds"),
-                        ratios=parse_numbers(ratios, "--ratios", float), steps=steps, classic=classic,
+                        ratios=parse_numbers(ratios, "--ratios", float), steps=steps, classic=classic, combined=combined,
                         cut_class=cut_class, frames=frames, filter_threshold=filter_threshold, overrides=overrides)
     cache = open_cache(data)
     ckpt = load_checkpoint(generator)
