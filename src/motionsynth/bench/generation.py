@@ -102,11 +102,11 @@ def samples_per_name(names: list[str], weighting: str, n: int, real_counts: list
     """Samples to ask for each name: ``n`` each (``"uniform"``), or ``n`` × len(names) shared in proportion to
     ``real_counts`` (``"split"``: the evaluation windows per name; ``what`` names them in the error)."""
     if weighting not in ("uniform", "split"):
-        raise ParamError(f"label_weights must be uniform or split, got {weighting!r}", "label_weights")
+        raise MotionsynthError(f"setting label_weights must be uniform or split, got {weighting!r}")
     if weighting == "uniform":
         return dict.fromkeys(names, n)
     if sum(real_counts) == 0:
-        raise ParamError(f"label_weights=split: no {what} label among the evaluation windows", "label_weights")
+        raise MotionsynthError(f"setting label_weights=split: no {what} label among the evaluation windows")
     return dict(zip(names, proportional(real_counts, n * len(names)).tolist()))
 
 
